@@ -1,0 +1,249 @@
+//! The tuple stream: the bus between the engine core's modules (paper §3.1, Fig. 2).
+//!
+//! The paper names four line groups between the HM adapters, the IN module, the sorter
+//! and the merger: DT (16 data lines), PT (2 parity lines, one per byte), NL (null line)
+//! and DP (duplication line). We add the framing a clocked, back-pressured implementation
+//! needs: `last` marks the last word of a tuple, `eos` marks the end-of-stream beat, and a
+//! valid/ready handshake moves one beat per clock when both are high.
+//!
+//! The full contract (beat order, what each line means on which beat, parity convention)
+//! is written once in `docs/TUPLE_STREAM.md`.
+use rust_hdl::prelude::*;
+
+/// One beat of the tuple stream: the paper's DT, PT, NL and DP lines plus framing.
+///
+/// A *data beat* (`eos == false`) carries one 16-bit word of a tuple. Tuples are sent
+/// word-serially, key first; `null` and `dup` are constant over all words of one tuple;
+/// `last` is set on the tuple's final word. An *end-of-stream beat* (`eos == true`) follows
+/// the last tuple of every relation (an empty relation is the end-of-stream beat alone);
+/// its other fields are zero.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct TupleWord {
+    /// DT: the data word, most significant byte first in the tuple's byte order.
+    pub data: Bits<16>,
+    /// PT: odd parity, bit 1 over `data[15:8]`, bit 0 over `data[7:0]`.
+    pub parity: Bits<2>,
+    /// NL: this tuple's key is null.
+    pub null: Bit,
+    /// DP: this tuple's key equals the next tuple's key (driven by the sorting checker).
+    pub dup: Bit,
+    /// Framing: last word of the tuple.
+    pub last: Bit,
+    /// Framing: end-of-stream beat (carries no tuple data).
+    pub eos: Bit,
+}
+
+/// Sending side of a tuple stream (a module's output port).
+#[derive(LogicInterface, Default)]
+#[join = "TupleStreamIn"]
+pub struct TupleStreamOut {
+    pub word: Signal<Out, TupleWord>,
+    pub valid: Signal<Out, Bit>,
+    pub ready: Signal<In, Bit>,
+}
+
+/// Receiving side of a tuple stream (a module's input port).
+#[derive(LogicInterface, Default)]
+#[join = "TupleStreamOut"]
+pub struct TupleStreamIn {
+    pub word: Signal<In, TupleWord>,
+    pub valid: Signal<In, Bit>,
+    pub ready: Signal<Out, Bit>,
+}
+
+/// Odd parity of one byte: the bit that makes the byte plus parity hold an odd number of
+/// ones, so an all-zero (stuck-at-0) bus is a parity error.
+pub fn odd_parity_byte(byte: u8) -> bool {
+    byte.count_ones() % 2 == 0
+}
+
+/// The PT lines for a data word: bit 1 covers the high byte, bit 0 the low byte.
+pub fn word_parity(data: u16) -> u8 {
+    ((odd_parity_byte((data >> 8) as u8) as u8) << 1) | odd_parity_byte(data as u8) as u8
+}
+
+/// A software view of one beat, used by reference models and testbench drivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Beat {
+    pub data: u16,
+    pub parity: u8,
+    pub null: bool,
+    pub dup: bool,
+    pub last: bool,
+    pub eos: bool,
+}
+
+impl Beat {
+    /// A data beat with correct parity.
+    pub fn data(data: u16, null: bool, last: bool) -> Beat {
+        Beat {
+            data,
+            parity: word_parity(data),
+            null,
+            dup: false,
+            last,
+            eos: false,
+        }
+    }
+    /// The end-of-stream beat.
+    pub fn eos() -> Beat {
+        Beat {
+            eos: true,
+            ..Default::default()
+        }
+    }
+    pub fn parity_ok(&self) -> bool {
+        self.eos || self.parity == word_parity(self.data)
+    }
+}
+
+impl From<Beat> for TupleWord {
+    fn from(b: Beat) -> TupleWord {
+        TupleWord {
+            data: (b.data as u64).into(),
+            parity: (b.parity as u64).into(),
+            null: b.null,
+            dup: b.dup,
+            last: b.last,
+            eos: b.eos,
+        }
+    }
+}
+
+impl From<TupleWord> for Beat {
+    fn from(w: TupleWord) -> Beat {
+        Beat {
+            data: w.data.index() as u16,
+            parity: w.parity.index() as u8,
+            null: w.null,
+            dup: w.dup,
+            last: w.last,
+            eos: w.eos,
+        }
+    }
+}
+
+/// A tuple as the engine core sees it: its words (key first) and its NL/DP lines.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct StreamTuple {
+    pub words: Vec<u16>,
+    pub null: bool,
+    pub dup: bool,
+}
+
+impl StreamTuple {
+    pub fn new(words: Vec<u16>, null: bool) -> StreamTuple {
+        StreamTuple {
+            words,
+            null,
+            dup: false,
+        }
+    }
+}
+
+/// Serialise tuples into beats (with correct parity), ending with the end-of-stream beat.
+pub fn to_beats(tuples: &[StreamTuple]) -> Vec<Beat> {
+    let mut beats = Vec::new();
+    for t in tuples {
+        assert!(!t.words.is_empty(), "a tuple has at least one word");
+        for (i, &w) in t.words.iter().enumerate() {
+            let mut b = Beat::data(w, t.null, i + 1 == t.words.len());
+            b.dup = t.dup;
+            beats.push(b);
+        }
+    }
+    beats.push(Beat::eos());
+    beats
+}
+
+/// What went wrong when re-assembling a beat sequence into tuples.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FramingError {
+    /// A word's parity does not match its data.
+    Parity { beat: usize },
+    /// NL or DP changed inside one tuple.
+    LineChangedInTuple { beat: usize },
+    /// A tuple did not have the expected number of words.
+    TupleLength { beat: usize, words: usize },
+    /// The stream ended without its end-of-stream beat, or had beats after it.
+    Eos { beat: usize },
+}
+
+/// Re-assemble beats into tuples, checking framing and parity. `words_per_tuple` is the
+/// relation's fixed tuple length.
+pub fn from_beats(beats: &[Beat], words_per_tuple: usize) -> Result<Vec<StreamTuple>, FramingError> {
+    let mut tuples = Vec::new();
+    let mut current: Option<StreamTuple> = None;
+    for (i, b) in beats.iter().enumerate() {
+        if b.eos {
+            if current.is_some() || i + 1 != beats.len() {
+                return Err(FramingError::Eos { beat: i });
+            }
+            return Ok(tuples);
+        }
+        if !b.parity_ok() {
+            return Err(FramingError::Parity { beat: i });
+        }
+        let t = current.get_or_insert_with(|| StreamTuple {
+            words: vec![],
+            null: b.null,
+            dup: b.dup,
+        });
+        if t.null != b.null || t.dup != b.dup {
+            return Err(FramingError::LineChangedInTuple { beat: i });
+        }
+        t.words.push(b.data);
+        if b.last || t.words.len() >= words_per_tuple {
+            if !b.last || t.words.len() != words_per_tuple {
+                return Err(FramingError::TupleLength {
+                    beat: i,
+                    words: t.words.len(),
+                });
+            }
+            tuples.push(current.take().unwrap());
+        }
+    }
+    Err(FramingError::Eos { beat: beats.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parity_is_odd_per_byte() {
+        for v in [0u16, 1, 0x8000, 0xffff, 0x1234, 0x0101] {
+            let p = word_parity(v);
+            let hi = (v >> 8).count_ones() + ((p >> 1) & 1) as u32;
+            let lo = (v & 0xff).count_ones() + (p & 1) as u32;
+            assert_eq!(hi % 2, 1);
+            assert_eq!(lo % 2, 1);
+        }
+        assert_eq!(word_parity(0), 0b11, "all-zero bus must carry parity ones");
+    }
+
+    #[test]
+    fn beats_round_trip_and_framing_errors_are_found() {
+        let tuples = vec![
+            StreamTuple::new(vec![1, 2], false),
+            StreamTuple::new(vec![3, 4], true),
+        ];
+        let beats = to_beats(&tuples);
+        assert_eq!(beats.len(), 5);
+        assert_eq!(from_beats(&beats, 2).unwrap(), tuples);
+        assert!(from_beats(&to_beats(&[]), 2).unwrap().is_empty());
+        let mut bad = beats.clone();
+        bad[1].parity ^= 1;
+        assert_eq!(from_beats(&bad, 2), Err(FramingError::Parity { beat: 1 }));
+        let mut bad = beats.clone();
+        bad[1].null = true;
+        assert_eq!(from_beats(&bad, 2), Err(FramingError::LineChangedInTuple { beat: 1 }));
+        assert_eq!(
+            from_beats(&beats[..4], 2),
+            Err(FramingError::Eos { beat: 4 })
+        );
+        assert!(matches!(from_beats(&beats, 3), Err(FramingError::TupleLength { .. })));
+        let w: TupleWord = beats[2].into();
+        assert_eq!(Beat::from(w), beats[2]);
+    }
+}
