@@ -1,7 +1,9 @@
 //! Synthesizable rust-hdl modules of the Delta Relational Database Engine's engine core
-//! (Sakai et al., ICOT TR-063, 1984), with their reference models.
+//! (Sakai et al., ICOT TR-063, 1984), each with its pure-Rust reference model.
 pub mod block_ram;
 pub mod harness;
+pub mod in_module;
+pub mod sorting_checker;
+pub mod stream_slice;
 pub mod tuple_stream;
 pub mod verilog;
-pub mod stream_slice;
