@@ -25,13 +25,13 @@ pub trait StreamBlock: Clocked {
 /// `clock`, `data_in` and `data_out`.
 #[macro_export]
 macro_rules! impl_stream_block {
-    ($t:ty) => {
-        impl $crate::harness::Clocked for $t {
+    (generic [$($g:tt)*] $t:ty) => {
+        impl<$($g)*> $crate::harness::Clocked for $t {
             fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
                 &mut self.clock
             }
         }
-        impl $crate::harness::StreamBlock for $t {
+        impl<$($g)*> $crate::harness::StreamBlock for $t {
             fn stream_in(&mut self) -> &mut $crate::tuple_stream::TupleStreamIn {
                 &mut self.data_in
             }
@@ -39,6 +39,9 @@ macro_rules! impl_stream_block {
                 &mut self.data_out
             }
         }
+    };
+    ($t:ty) => {
+        $crate::impl_stream_block!(generic [] $t);
     };
 }
 
@@ -204,4 +207,38 @@ impl<B: StreamBlock> Harness<B> {
             run.output.len()
         );
     }
+}
+
+/// Shape of a random relation for differential tests.
+#[derive(Clone, Copy, Debug)]
+pub struct RelationShape {
+    pub tuples: usize,
+    pub tuple_words: usize,
+    pub key_words: usize,
+    /// Probability that a tuple's key is null.
+    pub null_probability: f64,
+    /// Distinct values per key word (small: many duplicate keys).
+    pub key_domain: u32,
+}
+
+/// A random relation in the engine's internal format (key first). Payload words after the
+/// key are random, so tuples with equal keys are still distinguishable (stability checks).
+pub fn random_relation<R: rand::Rng>(rng: &mut R, shape: RelationShape) -> Vec<crate::tuple_stream::StreamTuple> {
+    (0..shape.tuples)
+        .map(|_| {
+            let words = (0..shape.tuple_words)
+                .map(|i| {
+                    if i < shape.key_words {
+                        // Spread a small domain over the whole word range so the compare
+                        // sees high bits differ too.
+                        let v = rng.gen_range(0..shape.key_domain.max(1));
+                        (v.wrapping_mul(0x9E37) ^ (v << 3)) as u16
+                    } else {
+                        rng.gen()
+                    }
+                })
+                .collect();
+            crate::tuple_stream::StreamTuple::new(words, rng.gen_bool(shape.null_probability))
+        })
+        .collect()
 }

@@ -1,0 +1,695 @@
+//! Sorting cell (paper §4.2, Fig. 4): one stage of the two-way merge sorter.
+//!
+//! The paper's cell holds "two memories each with a first-in/first-out function (FIFO), a
+//! comparator and a control circuit"; cell *i* merges two sorted strings of 2^(i-1) tuples
+//! from cell *i-1* into one string of 2^i tuples, and starts merging "when it has received
+//! one complete string and the first 2 bytes of a second string". It is stable (equal keys
+//! keep input order) and puts tuples with null keys after all tuples with normal keys, in
+//! ascending and descending order alike. In pass mode it forwards its input unchanged.
+//!
+//! # How this implementation works
+//! * **Write side.** Incoming tuples fill memory A with one string (run) of `run_in`
+//!   tuples, then memory B with the next, alternately. An end-of-stream beat ends the
+//!   current runs early (a relation whose size is not a power of two) and is written into
+//!   *both* memories, so each side's reader sees where its last run stops.
+//! * **Merge side.** Both memories are read at the current tuple's word `k` and compared
+//!   word-serially from the head of the tuple, so keys of any length work. While the key
+//!   words are equal the common word is emitted (it is the same for both tuples) and both
+//!   sides advance; at the first difference (or after `key_words` equal words: the earlier
+//!   string A wins, which makes the sort stable) the winner streams the rest of its tuple and
+//!   only the loser goes back to its tuple start. Output is never retracted. A side is
+//!   exhausted when it has given `run_in` tuples or its head is the end-of-stream beat; an
+//!   exhausted side always loses. When both are, the next pair of runs starts, or, at the
+//!   end of the stream, one end-of-stream beat is emitted.
+//! * **Throughput.** Read addresses for the next cycle are chosen from this cycle's
+//!   decision, so a word leaves every cycle in steady state, including across tuple
+//!   boundaries (the 1984 cell took three 220 ns cycles per 2-byte step).
+//! * **Memory use.** Words of a tuple still being compared stay in memory (the tuple may
+//!   lose and be read again); once a side has won, each word is freed as it leaves. Each
+//!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
+//!   last Delta cell: two 32 KB memories for strings of 2048 16-byte tuples). The sorter
+//!   only activates cells for which that holds.
+//! * **Boundaries.** The output goes through a [StreamSlice], and `data_in.ready` depends
+//!   only on this cell's registers, so no combinational path crosses a cell boundary.
+use crate::block_ram::BlockRam;
+use crate::stream_slice::StreamSlice;
+use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
+use rust_hdl::prelude::*;
+
+/// What the merge side is doing.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum MergeState {
+    /// Comparing word `k` of the head tuples of both sides.
+    Compare,
+    /// A won: streaming the rest of A's tuple.
+    EmitA,
+    /// B won: streaming the rest of B's tuple.
+    EmitB,
+}
+
+/// A sorting cell with two FIFO memories of 2^A words each. `P` must be `A + 1` (pointer
+/// width; Rust cannot compute it in a generic).
+#[derive(LogicBlock)]
+pub struct SortingCell<const A: usize, const P: usize> {
+    pub clock: Signal<In, Clock>,
+    pub data_in: TupleStreamIn,
+    pub data_out: TupleStreamOut,
+    /// Words per tuple (static while a stream flows).
+    pub tuple_words: Signal<In, Bits<12>>,
+    /// Key length in words, counted from the head of the tuple (1..=tuple_words).
+    pub key_words: Signal<In, Bits<12>>,
+    pub descending: Signal<In, Bit>,
+    /// When low every cell passes (the sorter is bypassed).
+    pub sort_enable: Signal<In, Bit>,
+    /// Length in tuples of the sorted strings this cell receives.
+    pub run_in: Signal<In, Bits<16>>,
+    /// Length in tuples of the strings this cell emits (`2 × run_in`, or `run_in` in pass
+    /// mode); feeds the next cell's `run_in`.
+    pub run_out: Signal<Out, Bits<16>>,
+    /// High when this cell is in pass mode (sorting disabled, or a tuple does not fit).
+    pub pass_mode: Signal<Out, Bit>,
+    /// Memory words per FIFO, as a constant for the fit test.
+    capacity_words: Constant<Bits<16>>,
+    /// The same, as an occupancy (pointer-width) value.
+    full_level: Constant<Bits<P>>,
+    memory_a: BlockRam<TupleWord, A>,
+    memory_b: BlockRam<TupleWord, A>,
+    out_slice: StreamSlice,
+    // ---- write side
+    write_ptr_a: DFF<Bits<P>>,
+    write_ptr_b: DFF<Bits<P>>,
+    /// Which memory receives the current run (false: A, true: B).
+    write_to_b: DFF<Bit>,
+    /// Tuples written into the current run.
+    write_count: DFF<Bits<16>>,
+    eos_pending_a: DFF<Bit>,
+    eos_pending_b: DFF<Bit>,
+    // ---- merge side
+    state: DFF<MergeState>,
+    /// Word index being compared (state Compare).
+    k: DFF<Bits<12>>,
+    /// Address of the current tuple's first word (its words are freed past it).
+    base_a: DFF<Bits<P>>,
+    base_b: DFF<Bits<P>>,
+    /// Address whose word the memory's read register holds (or is fetching).
+    read_ptr_a: DFF<Bits<P>>,
+    read_ptr_b: DFF<Bits<P>>,
+    /// The read register holds valid data for `read_ptr`.
+    head_ok_a: DFF<Bit>,
+    head_ok_b: DFF<Bit>,
+    /// Tuples taken from the current run of each side.
+    taken_a: DFF<Bits<16>>,
+    taken_b: DFF<Bits<16>>,
+    // ---- combinational helpers
+    is_pass: Signal<Local, Bit>,
+    occupancy_a: Signal<Local, Bits<P>>,
+    occupancy_b: Signal<Local, Bits<P>>,
+    full_a: Signal<Local, Bit>,
+    full_b: Signal<Local, Bit>,
+    write_ready: Signal<Local, Bit>,
+    input_fire: Signal<Local, Bit>,
+    eos_word: Signal<Local, TupleWord>,
+    word_a: Signal<Local, TupleWord>,
+    word_b: Signal<Local, TupleWord>,
+    run_done_a: Signal<Local, Bit>,
+    run_done_b: Signal<Local, Bit>,
+    at_head: Signal<Local, Bit>,
+    exhausted_a: Signal<Local, Bit>,
+    exhausted_b: Signal<Local, Bit>,
+    known_a: Signal<Local, Bit>,
+    known_b: Signal<Local, Bit>,
+    in_key: Signal<Local, Bit>,
+    words_differ: Signal<Local, Bit>,
+    b_wins: Signal<Local, Bit>,
+    tie: Signal<Local, Bit>,
+    push_ok: Signal<Local, Bit>,
+    emit_a: Signal<Local, Bit>,
+    emit_b: Signal<Local, Bit>,
+    next_read_a: Signal<Local, Bits<P>>,
+    next_read_b: Signal<Local, Bits<P>>,
+}
+
+impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
+    fn default() -> Self {
+        assert_eq!(P, A + 1, "SortingCell<A, P> needs P = A + 1");
+        assert!((3..=15).contains(&A));
+        Self {
+            clock: Default::default(),
+            data_in: Default::default(),
+            data_out: Default::default(),
+            tuple_words: Default::default(),
+            key_words: Default::default(),
+            descending: Default::default(),
+            sort_enable: Default::default(),
+            run_in: Default::default(),
+            run_out: Default::default(),
+            pass_mode: Default::default(),
+            capacity_words: Constant::new((1u64 << A).into()),
+            full_level: Constant::new((1u64 << A).into()),
+            occupancy_a: Default::default(),
+            occupancy_b: Default::default(),
+            memory_a: Default::default(),
+            memory_b: Default::default(),
+            out_slice: Default::default(),
+            write_ptr_a: Default::default(),
+            write_ptr_b: Default::default(),
+            write_to_b: Default::default(),
+            write_count: Default::default(),
+            eos_pending_a: Default::default(),
+            eos_pending_b: Default::default(),
+            state: Default::default(),
+            k: Default::default(),
+            base_a: Default::default(),
+            base_b: Default::default(),
+            read_ptr_a: Default::default(),
+            read_ptr_b: Default::default(),
+            head_ok_a: Default::default(),
+            head_ok_b: Default::default(),
+            taken_a: Default::default(),
+            taken_b: Default::default(),
+            is_pass: Default::default(),
+            full_a: Default::default(),
+            full_b: Default::default(),
+            write_ready: Default::default(),
+            input_fire: Default::default(),
+            eos_word: Default::default(),
+            word_a: Default::default(),
+            word_b: Default::default(),
+            run_done_a: Default::default(),
+            run_done_b: Default::default(),
+            at_head: Default::default(),
+            exhausted_a: Default::default(),
+            exhausted_b: Default::default(),
+            known_a: Default::default(),
+            known_b: Default::default(),
+            in_key: Default::default(),
+            words_differ: Default::default(),
+            b_wins: Default::default(),
+            tie: Default::default(),
+            push_ok: Default::default(),
+            emit_a: Default::default(),
+            emit_b: Default::default(),
+            next_read_a: Default::default(),
+            next_read_b: Default::default(),
+        }
+    }
+}
+
+impl<const A: usize, const P: usize> SortingCell<A, P> {
+    /// Words each of the two FIFO memories holds.
+    pub const CAPACITY_WORDS: usize = 1 << A;
+    /// Test hook for fault injection: the two FIFO memories.
+    pub fn memories_mut(&mut self) -> (&mut BlockRam<TupleWord, A>, &mut BlockRam<TupleWord, A>) {
+        (&mut self.memory_a, &mut self.memory_b)
+    }
+}
+
+impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            write_ptr_a,
+            write_ptr_b,
+            write_to_b,
+            write_count,
+            eos_pending_a,
+            eos_pending_b,
+            state,
+            k,
+            base_a,
+            base_b,
+            read_ptr_a,
+            read_ptr_b,
+            head_ok_a,
+            head_ok_b,
+            taken_a,
+            taken_b
+        );
+        clock!(self, clock, memory_a, memory_b, out_slice);
+        self.data_out.word.next = self.out_slice.data_out.word.val();
+        self.data_out.valid.next = self.out_slice.data_out.valid.val();
+        self.out_slice.data_out.ready.next = self.data_out.ready.val();
+
+        // ---- mode
+        self.is_pass.next = !self.sort_enable.val()
+            | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val());
+        self.pass_mode.next = self.is_pass.val();
+        if self.is_pass.val() {
+            self.run_out.next = self.run_in.val();
+        } else {
+            self.run_out.next = self.run_in.val() + self.run_in.val();
+        }
+
+        // ---- write side
+        // Pointers are one bit wider than addresses, so occupancy 2^A (full) and 0 differ.
+        self.occupancy_a.next = self.write_ptr_a.q.val() - self.base_a.q.val();
+        self.occupancy_b.next = self.write_ptr_b.q.val() - self.base_b.q.val();
+        self.full_a.next = self.occupancy_a.val() == self.full_level.val();
+        self.full_b.next = self.occupancy_b.val() == self.full_level.val();
+        self.write_ready.next = !self.eos_pending_a.q.val()
+            & !self.eos_pending_b.q.val()
+            & ((!self.write_to_b.q.val() & !self.full_a.val())
+                | (self.write_to_b.q.val() & !self.full_b.val()));
+        self.eos_word.next = self.data_in.word.val();
+        self.eos_word.next.data = 0.into();
+        self.eos_word.next.parity = 0.into();
+        self.eos_word.next.null = false;
+        self.eos_word.next.dup = false;
+        self.eos_word.next.last = false;
+        self.eos_word.next.eos = true;
+        self.memory_a.write_address.next = bit_cast::<A, P>(self.write_ptr_a.q.val());
+        self.memory_b.write_address.next = bit_cast::<A, P>(self.write_ptr_b.q.val());
+        self.memory_a.write_data.next = self.data_in.word.val();
+        self.memory_b.write_data.next = self.data_in.word.val();
+        self.memory_a.write_enable.next = false;
+        self.memory_b.write_enable.next = false;
+        self.input_fire.next = false;
+        if self.is_pass.val() {
+            self.data_in.ready.next = self.out_slice.data_in.ready.val();
+        } else {
+            self.data_in.ready.next = self.write_ready.val();
+            self.input_fire.next = self.data_in.valid.val() & self.write_ready.val();
+        }
+        if self.input_fire.val() {
+            if self.data_in.word.val().eos {
+                self.eos_pending_a.d.next = true;
+                self.eos_pending_b.d.next = true;
+                self.write_to_b.d.next = false;
+                self.write_count.d.next = 0.into();
+            } else {
+                if self.write_to_b.q.val() {
+                    self.memory_b.write_enable.next = true;
+                    self.write_ptr_b.d.next = self.write_ptr_b.q.val() + 1;
+                } else {
+                    self.memory_a.write_enable.next = true;
+                    self.write_ptr_a.d.next = self.write_ptr_a.q.val() + 1;
+                }
+                if self.data_in.word.val().last {
+                    if self.write_count.q.val() + 1 == self.run_in.val() {
+                        self.write_count.d.next = 0.into();
+                        self.write_to_b.d.next = !self.write_to_b.q.val();
+                    } else {
+                        self.write_count.d.next = self.write_count.q.val() + 1;
+                    }
+                }
+            }
+        } else {
+            // Each memory takes its end-of-stream marker as soon as it has room.
+            if self.eos_pending_a.q.val() & !self.full_a.val() {
+                self.memory_a.write_data.next = self.eos_word.val();
+                self.memory_a.write_enable.next = true;
+                self.write_ptr_a.d.next = self.write_ptr_a.q.val() + 1;
+                self.eos_pending_a.d.next = false;
+            }
+            if self.eos_pending_b.q.val() & !self.full_b.val() {
+                self.memory_b.write_data.next = self.eos_word.val();
+                self.memory_b.write_enable.next = true;
+                self.write_ptr_b.d.next = self.write_ptr_b.q.val() + 1;
+                self.eos_pending_b.d.next = false;
+            }
+        }
+
+        // ---- merge side: what the heads say
+        self.word_a.next = self.memory_a.read_data.val();
+        self.word_b.next = self.memory_b.read_data.val();
+        self.run_done_a.next = self.taken_a.q.val() == self.run_in.val();
+        self.run_done_b.next = self.taken_b.q.val() == self.run_in.val();
+        self.at_head.next = (self.state.q.val() == MergeState::Compare) & (self.k.q.val() == 0);
+        self.exhausted_a.next =
+            self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);
+        self.exhausted_b.next =
+            self.run_done_b.val() | (self.head_ok_b.q.val() & self.word_b.val().eos);
+        self.known_a.next = self.run_done_a.val() | self.head_ok_a.q.val();
+        self.known_b.next = self.run_done_b.val() | self.head_ok_b.q.val();
+        self.in_key.next = self.k.q.val() < self.key_words.val();
+        self.words_differ.next = self.word_a.val().data != self.word_b.val().data;
+        // Who leads: an exhausted side always loses; at the head a null key loses to a
+        // normal one; otherwise the first differing key word decides (A on a full tie).
+        self.b_wins.next = false;
+        self.tie.next = false;
+        if self.at_head.val() & self.exhausted_a.val() {
+            self.b_wins.next = true;
+        } else if self.at_head.val() & self.exhausted_b.val() {
+            self.b_wins.next = false;
+        } else if self.word_a.val().null | self.word_b.val().null {
+            self.b_wins.next = self.word_a.val().null & !self.word_b.val().null;
+        } else if self.in_key.val() & self.words_differ.val() {
+            self.b_wins.next =
+                (self.word_a.val().data < self.word_b.val().data) == self.descending.val();
+        } else {
+            self.tie.next = self.in_key.val() & (self.state.q.val() == MergeState::Compare);
+        }
+
+        // ---- merge side: act
+        self.push_ok.next = self.out_slice.data_in.ready.val() & !self.is_pass.val();
+        self.emit_a.next = false;
+        self.emit_b.next = false;
+        self.next_read_a.next = self.read_ptr_a.q.val();
+        self.next_read_b.next = self.read_ptr_b.q.val();
+        match self.state.q.val() {
+            MergeState::Compare => {
+                if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
+                    if self.run_done_a.val() | self.run_done_b.val() {
+                        // Both runs of this pair are done: start the next pair.
+                        self.taken_a.d.next = 0.into();
+                        self.taken_b.d.next = 0.into();
+                    } else if self.push_ok.val() {
+                        // Both heads are end-of-stream markers: emit one, consume both.
+                        self.next_read_a.next = self.read_ptr_a.q.val() + 1;
+                        self.next_read_b.next = self.read_ptr_b.q.val() + 1;
+                        self.base_a.d.next = self.read_ptr_a.q.val() + 1;
+                        self.base_b.d.next = self.read_ptr_b.q.val() + 1;
+                        self.taken_a.d.next = 0.into();
+                        self.taken_b.d.next = 0.into();
+                    }
+                } else if self.b_wins.val() {
+                    self.emit_b.next = self.known_a.val() & self.head_ok_b.q.val();
+                } else {
+                    self.emit_a.next = self.known_b.val()
+                        & self.head_ok_a.q.val()
+                        & (self.exhausted_b.val() | self.head_ok_b.q.val());
+                }
+            }
+            MergeState::EmitA => {
+                self.emit_a.next = self.head_ok_a.q.val();
+            }
+            MergeState::EmitB => {
+                self.emit_b.next = self.head_ok_b.q.val();
+            }
+        }
+        self.out_slice.data_in.valid.next = false;
+        self.out_slice.data_in.word.next = self.word_a.val();
+        if self.is_pass.val() {
+            self.out_slice.data_in.valid.next = self.data_in.valid.val();
+            self.out_slice.data_in.word.next = self.data_in.word.val();
+        } else if self.at_head.val()
+            & self.exhausted_a.val()
+            & self.exhausted_b.val()
+            & !self.run_done_a.val()
+            & !self.run_done_b.val()
+        {
+            self.out_slice.data_in.valid.next = true;
+            self.out_slice.data_in.word.next = self.eos_word.val();
+        } else if self.push_ok.val() & self.emit_a.val() {
+            self.out_slice.data_in.valid.next = true;
+            self.next_read_a.next = self.read_ptr_a.q.val() + 1;
+            if self.word_a.val().last {
+                // A's tuple is out: free it, and B (if it was tied) starts over.
+                self.base_a.d.next = self.read_ptr_a.q.val() + 1;
+                self.taken_a.d.next = self.taken_a.q.val() + 1;
+                self.next_read_b.next = self.base_b.q.val();
+                self.state.d.next = MergeState::Compare;
+                self.k.d.next = 0.into();
+            } else if self.tie.val() {
+                self.next_read_b.next = self.read_ptr_b.q.val() + 1;
+                self.k.d.next = self.k.q.val() + 1;
+            } else {
+                // A has won this tuple: its words will not be read again, free them now.
+                self.base_a.d.next = self.read_ptr_a.q.val() + 1;
+                self.next_read_b.next = self.base_b.q.val();
+                self.state.d.next = MergeState::EmitA;
+                self.k.d.next = 0.into();
+            }
+        } else if self.push_ok.val() & self.emit_b.val() {
+            self.out_slice.data_in.valid.next = true;
+            self.out_slice.data_in.word.next = self.word_b.val();
+            self.next_read_b.next = self.read_ptr_b.q.val() + 1;
+            self.next_read_a.next = self.base_a.q.val();
+            self.k.d.next = 0.into();
+            // B never ties (a tie goes to A), so B's emitted words are always final.
+            self.base_b.d.next = self.read_ptr_b.q.val() + 1;
+            if self.word_b.val().last {
+                self.taken_b.d.next = self.taken_b.q.val() + 1;
+                self.state.d.next = MergeState::Compare;
+            } else {
+                self.state.d.next = MergeState::EmitB;
+            }
+        }
+
+        // ---- next reads: every cycle, at the chosen pointers. A word is valid once it
+        // was written before this edge (pointers never pass the write pointer).
+        self.read_ptr_a.d.next = self.next_read_a.val();
+        self.read_ptr_b.d.next = self.next_read_b.val();
+        self.memory_a.read_enable.next = true;
+        self.memory_b.read_enable.next = true;
+        self.memory_a.read_address.next = bit_cast::<A, P>(self.next_read_a.val());
+        self.memory_b.read_address.next = bit_cast::<A, P>(self.next_read_b.val());
+        self.head_ok_a.d.next = self.next_read_a.val() != self.write_ptr_a.q.val();
+        self.head_ok_b.d.next = self.next_read_b.val() != self.write_ptr_b.q.val();
+    }
+}
+
+crate::impl_stream_block!(generic [const A: usize, const P: usize] SortingCell<A, P>);
+
+/// Pure-Rust reference model of the sorting cell and of the order it sorts by.
+pub mod model {
+    use crate::tuple_stream::StreamTuple;
+    use std::cmp::Ordering;
+
+    /// The sorter's order: normal keys before null keys (in both directions); normal keys
+    /// by their first `key_words` words as unsigned 16-bit numbers, lexicographically from
+    /// the head, reversed when `descending`. Two null keys are equal.
+    pub fn sort_order(a: &StreamTuple, b: &StreamTuple, key_words: usize, descending: bool) -> Ordering {
+        match (a.null, b.null) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => {
+                let k = key_words.min(a.words.len()).min(b.words.len());
+                let o = a.words[..k].cmp(&b.words[..k]);
+                if descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        }
+    }
+
+    /// Stable two-way merge: on equal keys the tuple from `first` goes first.
+    pub fn merge(first: &[StreamTuple], second: &[StreamTuple], key_words: usize, descending: bool) -> Vec<StreamTuple> {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::with_capacity(first.len() + second.len());
+        while i < first.len() || j < second.len() {
+            let take_second = i == first.len()
+                || (j < second.len()
+                    && sort_order(&first[i], &second[j], key_words, descending) == Ordering::Greater);
+            if take_second {
+                out.push(second[j].clone());
+                j += 1;
+            } else {
+                out.push(first[i].clone());
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// One sorting cell in sort mode: the input is cut into strings of `run_in` tuples and
+    /// each pair of strings is merged into one string of up to `2 × run_in` tuples.
+    pub fn sorting_cell_model(input: &[StreamTuple], run_in: usize, key_words: usize, descending: bool) -> Vec<StreamTuple> {
+        assert!(run_in > 0);
+        let mut out = Vec::with_capacity(input.len());
+        for pair in input.chunks(2 * run_in) {
+            let split = run_in.min(pair.len());
+            out.extend(merge(&pair[..split], &pair[split..], key_words, descending));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::*;
+    use super::*;
+    use crate::harness::{random_relation, Harness, Pacing, RelationShape};
+    use crate::tuple_stream::{from_beats, to_beats, StreamTuple};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    struct Setup {
+        tuple_words: usize,
+        key_words: usize,
+        descending: bool,
+        run_in: usize,
+        sort: bool,
+    }
+
+    fn configure<const A: usize, const P: usize>(cell: &mut SortingCell<A, P>, s: &Setup) {
+        cell.tuple_words.next = (s.tuple_words as u64).into();
+        cell.key_words.next = (s.key_words as u64).into();
+        cell.descending.next = s.descending;
+        cell.sort_enable.next = s.sort;
+        cell.run_in.next = (s.run_in as u64).into();
+    }
+
+    fn run_cell<const A: usize, const P: usize>(
+        h: &mut Harness<SortingCell<A, P>>,
+        s: &Setup,
+        tuples: &[StreamTuple],
+        pacing: Pacing,
+    ) -> (Vec<StreamTuple>, u64) {
+        configure(&mut h.uut, s);
+        let beats = to_beats(tuples);
+        let run = h.run_stream(&beats, pacing, 100 + 20 * beats.len() as u64);
+        (from_beats(&run.output, s.tuple_words).expect("framing"), run.cycles)
+    }
+
+    fn t(key: u16, payload: u16) -> StreamTuple {
+        StreamTuple::new(vec![key, payload], false)
+    }
+    fn null(payload: u16) -> StreamTuple {
+        StreamTuple::new(vec![0, payload], true)
+    }
+
+    #[test]
+    fn first_cell_merges_strings_of_one_into_strings_of_two() {
+        // Cell 1 of the paper's sorter: pairs of one-tuple strings become sorted pairs;
+        // the odd tuple at the end is a string of its own.
+        let input = vec![t(3, 0), t(1, 1), t(2, 2), t(2, 3), null(4), t(5, 5), t(9, 6)];
+        let expect = vec![t(1, 1), t(3, 0), t(2, 2), t(2, 3), t(5, 5), null(4), t(9, 6)];
+        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 1, sort: true };
+        let mut h = Harness::new(SortingCell::<3, 4>::default());
+        let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
+        assert_eq!(out, expect);
+        assert_eq!(sorting_cell_model(&input, 1, 1, false), expect);
+    }
+
+    #[test]
+    fn merge_is_stable_nulls_last_in_both_orders() {
+        // Strings of four: [1a 2a 2b null-a] and [2c 2d 3a null-b].
+        let a = vec![t(1, 10), t(2, 11), t(2, 12), null(13)];
+        let b = vec![t(2, 20), t(2, 21), t(3, 22), null(23)];
+        let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
+        let mut h = Harness::new(SortingCell::<4, 5>::default());
+        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 4, sort: true };
+        let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
+        let payloads: Vec<u16> = out.iter().map(|t| t.words[1]).collect();
+        assert_eq!(payloads, vec![10, 11, 12, 20, 21, 22, 13, 23]);
+        // Descending strings: [3 2 2 null] [2 2 1 null].
+        let a = vec![t(3, 10), t(2, 11), t(2, 12), null(13)];
+        let b = vec![t(2, 20), t(2, 21), t(1, 22), null(23)];
+        let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
+        let s = Setup { descending: true, ..s };
+        let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
+        let payloads: Vec<u16> = out.iter().map(|t| t.words[1]).collect();
+        assert_eq!(payloads, vec![10, 11, 12, 20, 21, 22, 13, 23]);
+    }
+
+    #[test]
+    fn whole_tuple_key_and_long_common_prefixes() {
+        // Keys that agree on all but the last word: the cell emits the common prefix once
+        // and never retracts it.
+        let input = vec![
+            StreamTuple::new(vec![7, 7, 7, 9], false),
+            StreamTuple::new(vec![7, 7, 7, 8], false),
+            StreamTuple::new(vec![7, 7, 7, 8], false),
+            StreamTuple::new(vec![7, 7, 6, 9], false),
+        ];
+        let s = Setup { tuple_words: 4, key_words: 4, descending: false, run_in: 1, sort: true };
+        let mut h = Harness::new(SortingCell::<3, 4>::default());
+        let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
+        assert_eq!(out, sorting_cell_model(&input, 1, 4, false));
+        assert_eq!(out[0].words, vec![7, 7, 7, 8]);
+        assert_eq!(out[2].words, vec![7, 7, 6, 9]);
+    }
+
+    #[test]
+    fn empty_and_single_tuple_relations_and_pass_mode() {
+        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 2, sort: true };
+        let mut h = Harness::new(SortingCell::<3, 4>::default());
+        assert!(run_cell(&mut h, &s, &[], Pacing::FULL_RATE).0.is_empty());
+        assert_eq!(run_cell(&mut h, &s, &[t(5, 1)], Pacing::FULL_RATE).0, vec![t(5, 1)]);
+        // A tuple longer than the memory forces pass mode; so does sort_enable = 0.
+        let long: Vec<_> = (0..5u16).map(|i| StreamTuple::new(vec![9 - i; 12], false)).collect();
+        let s = Setup { tuple_words: 12, key_words: 12, descending: false, run_in: 1, sort: true };
+        let (out, _) = run_cell(&mut h, &s, &long, Pacing::FULL_RATE);
+        assert!(h.uut.pass_mode.val());
+        assert_eq!(out, long);
+        let input = vec![t(3, 0), t(1, 1)];
+        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 1, sort: false };
+        assert_eq!(run_cell(&mut h, &s, &input, Pacing::FULL_RATE).0, input);
+    }
+
+    /// Random relations through one cell under random pacing, several streams back to back
+    /// through the same instance, against the model.
+    fn differential<const A: usize, const P: usize>(seed: u64, streams: usize) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut h = Harness::new(SortingCell::<A, P>::default());
+        for _ in 0..streams {
+            let tuple_words = rng.gen_range(1..=(1usize << A).min(6));
+            let max_run = (1usize << A) / tuple_words;
+            let run_in = 1usize << rng.gen_range(0..=max_run.ilog2());
+            let shape = RelationShape {
+                tuples: rng.gen_range(0..=5 * run_in + 3),
+                tuple_words,
+                key_words: rng.gen_range(1..=tuple_words),
+                null_probability: [0.0, 0.1, 0.5][rng.gen_range(0..3)],
+                key_domain: [2, 5, 1000][rng.gen_range(0..3)],
+            };
+            let input = random_relation(&mut rng, shape);
+            let s = Setup {
+                tuple_words,
+                key_words: shape.key_words,
+                descending: rng.gen(),
+                run_in,
+                sort: true,
+            };
+            let pacing = Pacing {
+                source_duty: [1.0, 0.7, 0.3][rng.gen_range(0..3)],
+                sink_duty: [1.0, 0.8, 0.4][rng.gen_range(0..3)],
+                seed: rng.gen(),
+            };
+            let (out, _) = run_cell(&mut h, &s, &input, pacing);
+            let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
+            assert_eq!(out, expect, "seed {seed} shape {shape:?} run {run_in} desc {}", s.descending);
+        }
+    }
+
+    #[test]
+    fn random_differential_small_cell() {
+        for seed in 0..30 {
+            differential::<3, 4>(seed, 6);
+        }
+    }
+
+    #[test]
+    fn random_differential_larger_cell() {
+        for seed in 100..115 {
+            differential::<5, 6>(seed, 4);
+        }
+    }
+
+    #[test]
+    fn steady_state_is_one_word_per_cycle() {
+        // 16-byte tuples (8 words), strings of 1 (cell 1 of the Delta sorter), random keys.
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let n = 200;
+        let shape = RelationShape { tuples: n, tuple_words: 8, key_words: 8, null_probability: 0.0, key_domain: 1 << 16 };
+        let input = random_relation(&mut rng, shape);
+        let s = Setup { tuple_words: 8, key_words: 8, descending: false, run_in: 1, sort: true };
+        let mut h = Harness::new(SortingCell::<3, 4>::default());
+        configure(&mut h.uut, &s);
+        let beats = to_beats(&input);
+        let run = h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
+        assert_eq!(from_beats(&run.output, 8).unwrap(), sorting_cell_model(&input, 1, 8, false));
+        // Output words leave back to back: the span from the first to the last data word
+        // equals the word count (no bubble at all), the target allows one per tuple.
+        let first = run.output_cycles[0];
+        let last = run.output_cycles[run.output_cycles.len() - 2];
+        let words = (n * 8) as u64;
+        let span = last - first + 1;
+        eprintln!("cell span {span} cycles for {words} words");
+        assert!(span <= words + words / 8, "span {span} for {words} words");
+    }
+
+    #[test]
+    fn sorting_cell_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SortingCell::<3, 4>::default());
+        crate::verilog::check_module("sorting_cell_3", &v).unwrap();
+        let v = crate::verilog::export(SortingCell::<14, 15>::default());
+        crate::verilog::check_module("sorting_cell_14", &v).unwrap();
+    }
+}
