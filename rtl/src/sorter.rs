@@ -1,0 +1,304 @@
+//! Sorter (paper §4.2, Fig. 4): a chain of sorting cells, cell *i* doubling the length of
+//! the sorted strings it receives.
+//!
+//! The paper's sorter has 12 cells; the last has two 32 KB memories and so "creates 4096
+//! sorted tuples when the tuple length is not greater than 16 bytes"; its effective
+//! capacity is C = min(4096·L, 64 KB) (§6). Cells whose memories cannot hold one tuple run
+//! in pass mode, so for longer tuples fewer cells sort and C stays near 64 KB.
+//!
+//! Two configurations are built from the same cell:
+//! * [DeltaSorter]: the paper's 12 cells, cell *i* with two memories of 2^(i-1) × 16 bytes
+//!   (8 words for cell 1 … 16384 words = 32 KB for cell 12).
+//! * [SmallSorter]: 6 cells with memories of 8 … 256 words, for an iCE40 HX8K; capacity 64
+//!   tuples of up to 16 bytes (1 KB), fewer for longer tuples (see [capacity_tuples]).
+//!
+//! Each cell works out its own mode from the tuple length, and passes the length of the
+//! strings it emits to the next cell (`run_out` → `run_in`); the first cell receives strings
+//! of one tuple. A relation larger than the capacity comes out as consecutive sorted
+//! strings of `capacity_tuples` tuples each: the block sort that external sort (§6 cases 2
+//! and 3) starts from.
+use crate::sorting_cell::SortingCell;
+use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
+use rust_hdl::prelude::*;
+
+/// Address bits (log2 of words per memory) of each cell, first to last.
+pub const DELTA_CELL_ADDRESS_BITS: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+/// Address bits of the cells of the iCE40-sized sorter.
+pub const SMALL_CELL_ADDRESS_BITS: [usize; 6] = [3, 4, 5, 6, 7, 8];
+
+/// Builds a sorter type from a list of cells: `field: address_bits`, in chain order.
+macro_rules! define_sorter {
+    ($(#[$meta:meta])* $name:ident, $first:ident : $first_bits:literal,
+     [$($cell:ident <- $prev:ident : $bits:literal),*], last = $last:ident) => {
+        $(#[$meta])*
+        #[derive(LogicBlock, Default)]
+        pub struct $name {
+            pub clock: Signal<In, Clock>,
+            pub data_in: TupleStreamIn,
+            pub data_out: TupleStreamOut,
+            /// Words per tuple (static while a stream flows).
+            pub tuple_words: Signal<In, Bits<12>>,
+            /// Key length in words from the head of the tuple.
+            pub key_words: Signal<In, Bits<12>>,
+            pub descending: Signal<In, Bit>,
+            /// Low: every cell passes and the relation leaves in input order.
+            pub sort_enable: Signal<In, Bit>,
+            /// Tuples per sorted string at the output: the capacity for this tuple length
+            /// (2^(cells that sort)).
+            pub capacity_tuples: Signal<Out, Bits<16>>,
+            $first: SortingCell<$first_bits, { $first_bits + 1 }>,
+            $($cell: SortingCell<$bits, { $bits + 1 }>,)*
+        }
+
+        impl Logic for $name {
+            #[hdl_gen]
+            fn update(&mut self) {
+                clock!(self, clock, $first $(, $cell)*);
+                self.$first.tuple_words.next = self.tuple_words.val();
+                self.$first.key_words.next = self.key_words.val();
+                self.$first.descending.next = self.descending.val();
+                self.$first.sort_enable.next = self.sort_enable.val();
+                self.$first.run_in.next = 1.into();
+                TupleStreamIn::link(&mut self.data_in, &mut self.$first.data_in);
+                $(
+                    self.$cell.tuple_words.next = self.tuple_words.val();
+                    self.$cell.key_words.next = self.key_words.val();
+                    self.$cell.descending.next = self.descending.val();
+                    self.$cell.sort_enable.next = self.sort_enable.val();
+                    self.$cell.run_in.next = self.$prev.run_out.val();
+                    TupleStreamOut::join(&mut self.$prev.data_out, &mut self.$cell.data_in);
+                )*
+                TupleStreamOut::link(&mut self.data_out, &mut self.$last.data_out);
+                self.capacity_tuples.next = self.$last.run_out.val();
+            }
+        }
+
+        crate::impl_stream_block!($name);
+    };
+}
+
+define_sorter!(
+    /// The paper's sorter: 12 cells, capacity C = min(4096·L, 64 KB).
+    DeltaSorter,
+    cell_01: 3,
+    [
+        cell_02 <- cell_01: 4,
+        cell_03 <- cell_02: 5,
+        cell_04 <- cell_03: 6,
+        cell_05 <- cell_04: 7,
+        cell_06 <- cell_05: 8,
+        cell_07 <- cell_06: 9,
+        cell_08 <- cell_07: 10,
+        cell_09 <- cell_08: 11,
+        cell_10 <- cell_09: 12,
+        cell_11 <- cell_10: 13,
+        cell_12 <- cell_11: 14
+    ],
+    last = cell_12
+);
+
+define_sorter!(
+    /// The iCE40 HX8K sorter: 6 cells, 64 tuples of up to 16 bytes.
+    SmallSorter,
+    cell_01: 3,
+    [
+        cell_02 <- cell_01: 4,
+        cell_03 <- cell_02: 5,
+        cell_04 <- cell_03: 6,
+        cell_05 <- cell_04: 7,
+        cell_06 <- cell_05: 8
+    ],
+    last = cell_06
+);
+
+/// A cell sorts (rather than passes) when one tuple fits in one of its memories.
+pub fn cell_active(cell_address_bits: usize, tuple_words: usize) -> bool {
+    tuple_words <= 1 << cell_address_bits
+}
+
+/// Tuples per sorted string leaving a sorter built from `cells` (address bits per cell):
+/// 2^(number of cells that sort).
+pub fn capacity_tuples(cells: &[usize], tuple_words: usize) -> usize {
+    1 << cells.iter().filter(|&&a| cell_active(a, tuple_words)).count()
+}
+
+/// Static settings of a sort, shared by the RTL driver and the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortSettings {
+    pub tuple_words: usize,
+    pub key_words: usize,
+    pub descending: bool,
+    pub sort_enable: bool,
+}
+
+impl SortSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=2047).contains(&self.tuple_words),
+            "tuple length {} words is outside 1..=2047 (2..=4094 bytes)",
+            self.tuple_words
+        );
+        anyhow::ensure!(
+            (1..=self.tuple_words).contains(&self.key_words),
+            "key length {} words must be between 1 and the tuple length {}",
+            self.key_words,
+            self.tuple_words
+        );
+        Ok(())
+    }
+}
+
+macro_rules! sorter_settings {
+    ($name:ident) => {
+        impl $name {
+            /// Drive the static configuration inputs.
+            pub fn apply(&mut self, s: &SortSettings) {
+                self.tuple_words.next = (s.tuple_words as u64).into();
+                self.key_words.next = (s.key_words as u64).into();
+                self.descending.next = s.descending;
+                self.sort_enable.next = s.sort_enable;
+            }
+        }
+    };
+}
+sorter_settings!(DeltaSorter);
+sorter_settings!(SmallSorter);
+
+/// Pure-Rust reference model of the sorter: the cell model applied cell by cell.
+pub mod model {
+    use super::{cell_active, SortSettings};
+    use crate::sorting_cell::model::{sort_order, sorting_cell_model};
+    use crate::tuple_stream::StreamTuple;
+
+    pub fn sorter_model(cells: &[usize], s: &SortSettings, input: &[StreamTuple]) -> Vec<StreamTuple> {
+        let mut data = input.to_vec();
+        if !s.sort_enable {
+            return data;
+        }
+        let mut run = 1;
+        for &bits in cells {
+            if cell_active(bits, s.tuple_words) {
+                data = sorting_cell_model(&data, run, s.key_words, s.descending);
+                run *= 2;
+            }
+        }
+        data
+    }
+
+    /// What the sorter must compute, stated directly: each block of `capacity` tuples
+    /// stably sorted, normal keys before null keys.
+    pub fn block_sort(capacity: usize, s: &SortSettings, input: &[StreamTuple]) -> Vec<StreamTuple> {
+        let mut out = Vec::with_capacity(input.len());
+        for block in input.chunks(capacity.max(1)) {
+            let mut b = block.to_vec();
+            if s.sort_enable {
+                b.sort_by(|x, y| sort_order(x, y, s.key_words, s.descending));
+            }
+            out.extend(b);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model::*;
+    use super::*;
+    use crate::harness::{random_relation, Harness, Pacing, RelationShape};
+    use crate::tuple_stream::{from_beats, to_beats, StreamTuple};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn capacity_follows_the_paper() {
+        // C = min(4096·L, 64 KB) for the paper's sorter.
+        for bytes in [2usize, 4, 8, 16, 32, 64, 128, 1024, 2048, 4094] {
+            let words = bytes / 2;
+            let c = capacity_tuples(&DELTA_CELL_ADDRESS_BITS, words) * bytes;
+            let paper = (4096 * bytes).min(1 << 16);
+            assert!(c <= paper && c * 2 > paper, "L={bytes}: ours {c}, paper {paper}");
+        }
+        assert_eq!(capacity_tuples(&DELTA_CELL_ADDRESS_BITS, 8), 4096);
+        assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 8), 64);
+        assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 300), 1);
+    }
+
+    #[test]
+    fn chained_cell_model_equals_block_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..50 {
+            let tuple_words = rng.gen_range(1..40);
+            let shape = RelationShape {
+                tuples: rng.gen_range(0..300),
+                tuple_words,
+                key_words: rng.gen_range(1..=tuple_words),
+                null_probability: 0.2,
+                key_domain: 7,
+            };
+            let input = random_relation(&mut rng, shape);
+            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: true };
+            let cap = capacity_tuples(&SMALL_CELL_ADDRESS_BITS, tuple_words);
+            assert_eq!(sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input), block_sort(cap, &s, &input));
+        }
+    }
+
+    fn sort_small(s: &SortSettings, input: &[StreamTuple], pacing: Pacing) -> Vec<StreamTuple> {
+        let mut h = Harness::new(SmallSorter::default());
+        h.uut.apply(s);
+        let beats = to_beats(input);
+        let run = h.run_stream(&beats, pacing, 1000 + 30 * beats.len() as u64);
+        assert_eq!(
+            h.uut.capacity_tuples.val().index(),
+            if s.sort_enable { capacity_tuples(&SMALL_CELL_ADDRESS_BITS, s.tuple_words) } else { 1 }
+        );
+        from_beats(&run.output, s.tuple_words).expect("framing")
+    }
+
+    #[test]
+    fn small_sorter_random_differential() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for case in 0..25 {
+            let tuple_words = [1, 2, 3, 8, 9, 17, 40, 256, 300][rng.gen_range(0..9)];
+            let cap = capacity_tuples(&SMALL_CELL_ADDRESS_BITS, tuple_words);
+            let shape = RelationShape {
+                tuples: rng.gen_range(0..=(2 * cap + 5).min(4000 / tuple_words + 2)),
+                tuple_words,
+                key_words: rng.gen_range(1..=tuple_words.min(4)),
+                null_probability: [0.0, 0.1, 0.6][rng.gen_range(0..3)],
+                key_domain: [3, 50, 60000][rng.gen_range(0..3)],
+            };
+            let input = random_relation(&mut rng, shape);
+            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: rng.gen_bool(0.9) };
+            let pacing = Pacing { source_duty: [1.0, 0.5][rng.gen_range(0..2)], sink_duty: [1.0, 0.6][rng.gen_range(0..2)], seed: case };
+            let out = sort_small(&s, &input, pacing);
+            assert_eq!(out, block_sort(cap, &s, &input), "case {case} {shape:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn delta_sorter_sorts_a_full_4096_tuple_relation() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let shape = RelationShape { tuples: 4096, tuple_words: 8, key_words: 2, null_probability: 0.05, key_domain: 300 };
+        let input = random_relation(&mut rng, shape);
+        let s = SortSettings { tuple_words: 8, key_words: 2, descending: false, sort_enable: true };
+        let mut h = Harness::new(DeltaSorter::default());
+        h.uut.apply(&s);
+        let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 200_000);
+        let out = from_beats(&run.output, 8).unwrap();
+        assert_eq!(out, block_sort(4096, &s, &input));
+        assert_eq!(h.uut.capacity_tuples.val().index(), 4096);
+        // 32-byte tuples: cell 1 (16 bytes per memory) passes, the other 11 sort.
+        h.uut.apply(&SortSettings { tuple_words: 16, ..s });
+        h.settle();
+        assert_eq!(h.uut.capacity_tuples.val().index(), 2048);
+
+    }
+
+    #[test]
+    fn sorter_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SmallSorter::default());
+        crate::verilog::check_module("small_sorter", &v).unwrap();
+        let v = crate::verilog::export(DeltaSorter::default());
+        crate::verilog::check_module("delta_sorter", &v).unwrap();
+    }
+}
