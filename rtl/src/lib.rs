@@ -3,6 +3,8 @@
 pub mod block_ram;
 pub mod harness;
 pub mod in_module;
+pub mod sorter;
+pub mod sorting_cell;
 pub mod sorting_checker;
 pub mod stream_slice;
 pub mod tuple_stream;
