@@ -3,6 +3,7 @@
 pub mod block_ram;
 pub mod harness;
 pub mod in_module;
+pub mod sort_pipeline;
 pub mod sorter;
 pub mod sorting_cell;
 pub mod sorting_checker;

@@ -1,1 +1,6 @@
-pub fn x(){}
+//! The Delta RDBE's control program model (paper §5), reference models and the `rdbe` CLI.
+pub mod bench;
+pub mod demo_data;
+pub mod relation;
+pub mod sort_job;
+pub mod verilog_export;

@@ -1,0 +1,340 @@
+//! The front half of the engine core (paper §4, Fig. 2): IN module → sorter → sorting
+//! checker, as one synthesizable block.
+//!
+//! HM compact tuples go in; tuples in the internal format (key first, transformed, tag word
+//! at the tail) come out sorted in strings of `capacity_tuples`, with NL and DP driven. The
+//! merger (issue 3) and the output control part that undoes the rotation and the key
+//! transformation come after it; until then software undoes them
+//! ([crate::in_module::rotate_to_compact], [crate::in_module::undo_transform_key]).
+use crate::in_module::{InConfig, InModuleDelta, InModuleSmall};
+use crate::harness::{Harness, Pacing, StreamBlock};
+use crate::sorter::{DeltaSorter, SmallSorter, SortSettings, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS};
+use crate::sorting_checker::CheckerReport;
+use crate::tuple_stream::{from_beats, Beat};
+use crate::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
+use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
+use rust_hdl::prelude::*;
+
+/// Static settings of one sort through the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// IN module: tuple length (tag word included), key position, length, type, null bit.
+    pub input: InConfig,
+    pub descending: bool,
+    /// Low: tuples pass the sorter unsorted (the checker still drives DP and counts
+    /// violations).
+    pub sort_enable: bool,
+}
+
+impl PipelineSettings {
+    pub fn sort_settings(&self) -> SortSettings {
+        SortSettings {
+            tuple_words: self.input.tuple_words,
+            key_words: self.input.key_words,
+            descending: self.descending,
+            sort_enable: self.sort_enable,
+        }
+    }
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.input.validate()?;
+        self.sort_settings().validate()
+    }
+}
+
+/// Status lines the control program reads after a sort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PipelineStatus {
+    pub capacity_tuples: usize,
+    pub parity_error: bool,
+    pub framing_error: bool,
+    pub sort_error: bool,
+    pub violations: u32,
+}
+
+/// What the drivers need of a pipeline configuration.
+pub trait SortPipelineTop: StreamBlock + Default {
+    /// Drive the static configuration inputs.
+    fn apply(&mut self, s: &PipelineSettings);
+    fn set_clear(&mut self, clear: bool);
+    fn status(&self) -> PipelineStatus;
+    /// Address bits of the sorter's cells, for the model.
+    fn cell_address_bits() -> &'static [usize];
+    /// Longest tuple (words, tag included) this configuration takes.
+    fn max_tuple_words() -> usize;
+}
+
+/// One sort through the RTL pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineRun {
+    /// Output tuples (internal format) with DP, as the checker emitted them.
+    pub output: Vec<crate::tuple_stream::StreamTuple>,
+    pub status: PipelineStatus,
+    /// Cycles from the first input beat offered to the end-of-stream beat leaving.
+    pub cycles: u64,
+}
+
+/// Configure a harnessed pipeline, clear its status, stream `compact` tuples through it.
+pub fn run_pipeline<T: SortPipelineTop>(
+    h: &mut Harness<T>,
+    s: &PipelineSettings,
+    compact: &[Vec<u16>],
+    pacing: Pacing,
+) -> anyhow::Result<PipelineRun> {
+    s.input.validate_for(T::max_tuple_words())?;
+    s.sort_settings().validate()?;
+    for (i, t) in compact.iter().enumerate() {
+        anyhow::ensure!(
+            t.len() == s.input.tuple_words,
+            "tuple {} has {} words, the relation's tuples have {}",
+            i + 1,
+            t.len(),
+            s.input.tuple_words
+        );
+    }
+    h.uut.apply(s);
+    h.uut.set_clear(true);
+    h.cycle();
+    h.uut.set_clear(false);
+    let mut beats: Vec<Beat> = Vec::with_capacity(compact.len() * s.input.tuple_words + 1);
+    for t in compact {
+        for (i, &w) in t.iter().enumerate() {
+            beats.push(Beat::data(w, false, i + 1 == t.len()));
+        }
+    }
+    beats.push(Beat::eos());
+    // Generous bound: the pipeline moves about one word per cycle.
+    let limit = 10_000 + 4 * beats.len() as u64 * if pacing.source_duty < 1.0 || pacing.sink_duty < 1.0 { 8 } else { 1 };
+    let run = h.run_stream(&beats, pacing, limit);
+    let output = from_beats(&run.output, s.input.tuple_words)
+        .map_err(|e| anyhow::anyhow!("pipeline output framing: {e:?}"))?;
+    Ok(PipelineRun {
+        output,
+        status: h.uut.status(),
+        cycles: run.cycles,
+    })
+}
+
+/// The model's answer in the same shape as [PipelineRun::output].
+pub fn model_output<T: SortPipelineTop>(s: &PipelineSettings, compact: &[Vec<u16>]) -> CheckerReport {
+    model::sort_pipeline_model(T::cell_address_bits(), s, compact)
+}
+
+macro_rules! define_pipeline {
+    ($(#[$meta:meta])* $name:ident, $in_module:ty, $sorter:ty, $checker:ty, $cells:expr) => {
+        $(#[$meta])*
+        #[derive(LogicBlock, Default)]
+        pub struct $name {
+            pub clock: Signal<In, Clock>,
+            /// HM compact tuples, then the end-of-stream beat.
+            pub data_in: TupleStreamIn,
+            /// Sorted internal-format tuples with NL and DP, then the end-of-stream beat.
+            pub data_out: TupleStreamOut,
+            /// Words per tuple, tag word included.
+            pub tuple_words: Signal<In, Bits<12>>,
+            /// Word index of the key field in the compact tuple (1 = first field).
+            pub key_offset: Signal<In, Bits<12>>,
+            /// Key length in words (the whole tuple: `tuple_words` with `key_offset` 1).
+            pub key_words: Signal<In, Bits<12>>,
+            /// 0 unsigned/char, 1 signed, 2 float.
+            pub key_type: Signal<In, Bits<2>>,
+            pub key_nullable: Signal<In, Bit>,
+            pub key_null_bit: Signal<In, Bits<4>>,
+            pub descending: Signal<In, Bit>,
+            pub sort_enable: Signal<In, Bit>,
+            /// Synchronous clear of all status flags.
+            pub clear: Signal<In, Bit>,
+            /// Tuples per sorted string leaving the sorter.
+            pub capacity_tuples: Signal<Out, Bits<16>>,
+            /// Sticky: a word with bad parity entered the IN module or the checker.
+            pub parity_error: Signal<Out, Bit>,
+            /// Sticky: the IN module saw a tuple whose framing disagrees with `tuple_words`.
+            pub framing_error: Signal<Out, Bit>,
+            /// The sorting checker found tuples out of order.
+            pub sort_error: Signal<Out, Bit>,
+            pub violations: Signal<Out, Bits<16>>,
+            pub in_module: $in_module,
+            pub sorter: $sorter,
+            pub sorting_checker: $checker,
+        }
+
+        impl Logic for $name {
+            #[hdl_gen]
+            fn update(&mut self) {
+                clock!(self, clock, in_module, sorter, sorting_checker);
+                TupleStreamIn::link(&mut self.data_in, &mut self.in_module.data_in);
+                TupleStreamOut::join(&mut self.in_module.data_out, &mut self.sorter.data_in);
+                TupleStreamOut::join(&mut self.sorter.data_out, &mut self.sorting_checker.data_in);
+                TupleStreamOut::link(&mut self.data_out, &mut self.sorting_checker.data_out);
+                self.in_module.tuple_words.next = self.tuple_words.val();
+                self.in_module.key_offset.next = self.key_offset.val();
+                self.in_module.key_words.next = self.key_words.val();
+                self.in_module.key_type.next = self.key_type.val();
+                self.in_module.key_nullable.next = self.key_nullable.val();
+                self.in_module.key_null_bit.next = self.key_null_bit.val();
+                self.in_module.clear.next = self.clear.val();
+                self.sorter.tuple_words.next = self.tuple_words.val();
+                self.sorter.key_words.next = self.key_words.val();
+                self.sorter.descending.next = self.descending.val();
+                self.sorter.sort_enable.next = self.sort_enable.val();
+                self.sorting_checker.tuple_words.next = self.tuple_words.val();
+                self.sorting_checker.key_words.next = self.key_words.val();
+                self.sorting_checker.descending.next = self.descending.val();
+                self.sorting_checker.clear.next = self.clear.val();
+                self.capacity_tuples.next = self.sorter.capacity_tuples.val();
+                self.parity_error.next =
+                    self.in_module.parity_error.val() | self.sorting_checker.parity_error.val();
+                self.framing_error.next = self.in_module.framing_error.val();
+                self.sort_error.next = self.sorting_checker.sort_error.val();
+                self.violations.next = self.sorting_checker.violations.val();
+            }
+        }
+
+        impl SortPipelineTop for $name {
+            fn status(&self) -> PipelineStatus {
+                PipelineStatus {
+                    capacity_tuples: self.capacity_tuples.val().index(),
+                    parity_error: self.parity_error.val(),
+                    framing_error: self.framing_error.val(),
+                    sort_error: self.sort_error.val(),
+                    violations: self.violations.val().index() as u32,
+                }
+            }
+            fn cell_address_bits() -> &'static [usize] {
+                $cells
+            }
+            fn max_tuple_words() -> usize {
+                <$in_module>::MAX_TUPLE_WORDS.min(2047)
+            }
+            fn set_clear(&mut self, clear: bool) {
+                self.clear.next = clear;
+            }
+            fn apply(&mut self, s: &PipelineSettings) {
+                let i = &s.input;
+                self.tuple_words.next = (i.tuple_words as u64).into();
+                self.key_offset.next = (i.key_offset as u64).into();
+                self.key_words.next = (i.key_words as u64).into();
+                self.key_type.next = i.key_type.code().into();
+                self.key_nullable.next = i.key_null_bit.is_some();
+                self.key_null_bit.next = (i.key_null_bit.unwrap_or(0) as u64).into();
+                self.descending.next = s.descending;
+                self.sort_enable.next = s.sort_enable;
+                self.clear.next = false;
+            }
+        }
+
+        crate::impl_stream_block!($name);
+    };
+}
+
+define_pipeline!(
+    /// Paper-size pipeline: tuples up to 2047 words, 12-cell sorter (C = min(4096·L, 64 KB)).
+    DeltaSortPipeline,
+    InModuleDelta,
+    DeltaSorter,
+    SortingCheckerDelta,
+    &DELTA_CELL_ADDRESS_BITS
+);
+
+define_pipeline!(
+    /// iCE40 HX8K pipeline: tuples up to 128 words, 6-cell sorter (64 tuples of ≤ 16 bytes).
+    SmallSortPipeline,
+    InModuleSmall,
+    SmallSorter,
+    SortingCheckerSmall,
+    &SMALL_CELL_ADDRESS_BITS
+);
+
+/// Pure-Rust reference model of the whole pipeline.
+pub mod model {
+    use super::PipelineSettings;
+    use crate::in_module::in_module_model;
+    use crate::sorter::model::sorter_model;
+    use crate::sorting_checker::{sorting_checker_model, CheckerConfig, CheckerReport};
+
+    /// `cells`: the sorter's cell address bits (e.g. `DELTA_CELL_ADDRESS_BITS`).
+    pub fn sort_pipeline_model(cells: &[usize], s: &PipelineSettings, compact: &[Vec<u16>]) -> CheckerReport {
+        let internal = in_module_model(&s.input, compact);
+        let sorted = sorter_model(cells, &s.sort_settings(), &internal);
+        let checker = CheckerConfig {
+            tuple_words: s.input.tuple_words,
+            key_words: s.input.key_words,
+            descending: s.descending,
+        };
+        sorting_checker_model(&checker, &sorted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::in_module::KeyType;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random_case(rng: &mut ChaCha8Rng, max_words: usize, max_tuples: usize) -> (PipelineSettings, Vec<Vec<u16>>) {
+        let n = rng.gen_range(2..=max_words);
+        let key_offset = rng.gen_range(1..n);
+        let key_type = match rng.gen_range(0..3) {
+            0 => KeyType::Unsigned,
+            1 => KeyType::Signed,
+            _ => KeyType::Float,
+        };
+        let key_type = if key_type == KeyType::Float && n - key_offset < 2 { KeyType::Signed } else { key_type };
+        let key_words = match key_type {
+            KeyType::Float => 2,
+            _ => rng.gen_range(1..=(n - key_offset).min(3)),
+        };
+        let domain = [3u16, 40, u16::MAX][rng.gen_range(0..3)];
+        let tuples = (0..rng.gen_range(0..=max_tuples))
+            .map(|_| {
+                let mut t: Vec<u16> = (0..n).map(|_| rng.gen_range(0..=domain)).collect();
+                t[0] = if rng.gen_bool(0.2) { 0xffff } else { 0 };
+                t
+            })
+            .collect();
+        let s = PipelineSettings {
+            input: InConfig { tuple_words: n, key_offset, key_words, key_type, key_null_bit: if rng.gen() { Some(rng.gen_range(0..16)) } else { None } },
+            descending: rng.gen(),
+            sort_enable: true,
+        };
+        (s, tuples)
+    }
+
+    #[test]
+    fn small_pipeline_matches_model() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let mut h = Harness::new(SmallSortPipeline::default());
+        for case in 0..20 {
+            let (s, tuples) = random_case(&mut rng, 12, 150);
+            let pacing = Pacing { source_duty: [1.0, 0.6][case % 2], sink_duty: [1.0, 0.7][(case / 2) % 2], seed: case as u64 };
+            let run = run_pipeline(&mut h, &s, &tuples, pacing).unwrap();
+            let model = model_output::<SmallSortPipeline>(&s, &tuples);
+            assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
+            assert_eq!(run.status.violations, model.violations.min(0xffff));
+            assert!(!run.status.parity_error && !run.status.framing_error);
+            if tuples.len() <= run.status.capacity_tuples {
+                assert!(!run.status.sort_error, "a relation within capacity leaves sorted");
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_tuple_is_refused_before_streaming() {
+        let mut h = Harness::new(SmallSortPipeline::default());
+        let s = PipelineSettings {
+            input: InConfig { tuple_words: 200, key_offset: 1, key_words: 1, key_type: KeyType::Unsigned, key_null_bit: None },
+            descending: false,
+            sort_enable: true,
+        };
+        let e = run_pipeline(&mut h, &s, &[vec![0; 200]], Pacing::FULL_RATE).unwrap_err();
+        assert!(e.to_string().contains("200"), "{e}");
+    }
+
+    #[test]
+    fn pipeline_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SmallSortPipeline::default());
+        crate::verilog::check_module("small_sort_pipeline", &v).unwrap();
+        let v = crate::verilog::export(DeltaSortPipeline::default());
+        crate::verilog::check_module("delta_sort_pipeline", &v).unwrap();
+    }
+}

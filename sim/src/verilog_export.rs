@@ -1,0 +1,59 @@
+//! `rdbe verilog`: write the Verilog of every module built so far, one file per module,
+//! each checked by yosys and Verilator when those tools are installed.
+use crate::sort_job::EngineConfig;
+use anyhow::{Context, Result};
+use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
+use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
+use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
+use rdbe_rtl::sorting_cell::SortingCell;
+use rdbe_rtl::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
+use rdbe_rtl::stream_slice::StreamSlice;
+use rdbe_rtl::verilog::{export, rename_top};
+use std::path::{Path, PathBuf};
+
+/// (module name, Verilog) for every exported module of a configuration.
+pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("stream_slice".to_string(), export(StreamSlice::default())),
+        ("sorting_cell_first".to_string(), export(SortingCell::<3, 4>::default())),
+    ];
+    match config {
+        EngineConfig::Delta => {
+            v.push(("sorting_cell_last".into(), export(SortingCell::<14, 15>::default())));
+            v.push(("in_module".into(), export(InModuleDelta::default())));
+            v.push(("sorter".into(), export(DeltaSorter::default())));
+            v.push(("sorting_checker".into(), export(SortingCheckerDelta::default())));
+            v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
+        }
+        EngineConfig::Small => {
+            v.push(("sorting_cell_last".into(), export(SortingCell::<8, 9>::default())));
+            v.push(("in_module".into(), export(InModuleSmall::default())));
+            v.push(("sorter".into(), export(SmallSorter::default())));
+            v.push(("sorting_checker".into(), export(SortingCheckerSmall::default())));
+            v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
+        }
+    }
+    v.into_iter()
+        .map(|(name, verilog)| {
+            // Sub-modules are named `top$x`; give each file its own prefix so several files
+            // can be read into one tool run without clashes.
+            let prefixed = verilog.replace("top$", &format!("{name}$"));
+            (name.clone(), rename_top(&prefixed, &name))
+        })
+        .collect()
+}
+
+/// Write every module into `dir` (created if needed). Files are written to a temporary
+/// name first and renamed, so an interrupted run leaves no partial file.
+pub fn write_all(config: EngineConfig, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, verilog) in modules(config) {
+        let path = dir.join(format!("{name}.v"));
+        let tmp = dir.join(format!(".{name}.v.partial"));
+        std::fs::write(&tmp, verilog).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
