@@ -24,6 +24,9 @@ pub struct PipelineSettings {
     /// Low: tuples pass the sorter unsorted (the checker still drives DP and counts
     /// violations).
     pub sort_enable: bool,
+    /// Tuples in the relation if known (0: unknown): lets cells a small relation does not
+    /// need pass (see `SortingCell::run_limit`).
+    pub tuples_hint: usize,
 }
 
 impl PipelineSettings {
@@ -33,6 +36,7 @@ impl PipelineSettings {
             key_words: self.input.key_words,
             descending: self.descending,
             sort_enable: self.sort_enable,
+            tuples_hint: self.tuples_hint,
         }
     }
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -141,6 +145,8 @@ macro_rules! define_pipeline {
             pub key_null_bit: Signal<In, Bits<4>>,
             pub descending: Signal<In, Bit>,
             pub sort_enable: Signal<In, Bit>,
+            /// Tuples in the relation when known, else 0.
+            pub tuples_hint: Signal<In, Bits<16>>,
             /// Synchronous clear of all status flags.
             pub clear: Signal<In, Bit>,
             /// Tuples per sorted string leaving the sorter.
@@ -176,6 +182,7 @@ macro_rules! define_pipeline {
                 self.sorter.key_words.next = self.key_words.val();
                 self.sorter.descending.next = self.descending.val();
                 self.sorter.sort_enable.next = self.sort_enable.val();
+                self.sorter.tuples_hint.next = self.tuples_hint.val();
                 self.sorting_checker.tuple_words.next = self.tuple_words.val();
                 self.sorting_checker.key_words.next = self.key_words.val();
                 self.sorting_checker.descending.next = self.descending.val();
@@ -218,6 +225,7 @@ macro_rules! define_pipeline {
                 self.key_null_bit.next = (i.key_null_bit.unwrap_or(0) as u64).into();
                 self.descending.next = s.descending;
                 self.sort_enable.next = s.sort_enable;
+                self.tuples_hint.next = s.sort_settings().hint_port().into();
                 self.clear.next = false;
             }
         }
@@ -285,7 +293,7 @@ mod tests {
             _ => rng.gen_range(1..=(n - key_offset).min(3)),
         };
         let domain = [3u16, 40, u16::MAX][rng.gen_range(0..3)];
-        let tuples = (0..rng.gen_range(0..=max_tuples))
+        let tuples: Vec<Vec<u16>> = (0..rng.gen_range(0..=max_tuples))
             .map(|_| {
                 let mut t: Vec<u16> = (0..n).map(|_| rng.gen_range(0..=domain)).collect();
                 t[0] = if rng.gen_bool(0.2) { 0xffff } else { 0 };
@@ -296,7 +304,9 @@ mod tests {
             input: InConfig { tuple_words: n, key_offset, key_words, key_type, key_null_bit: if rng.gen() { Some(rng.gen_range(0..16)) } else { None } },
             descending: rng.gen(),
             sort_enable: true,
+            tuples_hint: 0,
         };
+        let s = PipelineSettings { tuples_hint: [0, tuples.len()][rng.gen_range(0..2)], ..s };
         (s, tuples)
     }
 
@@ -325,6 +335,7 @@ mod tests {
             input: InConfig { tuple_words: 200, key_offset: 1, key_words: 1, key_type: KeyType::Unsigned, key_null_bit: None },
             descending: false,
             sort_enable: true,
+            tuples_hint: 1,
         };
         let e = run_pipeline(&mut h, &s, &[vec![0; 200]], Pacing::FULL_RATE).unwrap_err();
         assert!(e.to_string().contains("200"), "{e}");

@@ -43,6 +43,9 @@ macro_rules! define_sorter {
             pub descending: Signal<In, Bit>,
             /// Low: every cell passes and the relation leaves in input order.
             pub sort_enable: Signal<In, Bit>,
+            /// Tuples in the relation, when known (0: unknown); cells not needed for a
+            /// relation this small pass (see [SortingCell]'s `run_limit`).
+            pub tuples_hint: Signal<In, Bits<16>>,
             /// Tuples per sorted string at the output: the capacity for this tuple length
             /// (2^(cells that sort)).
             pub capacity_tuples: Signal<Out, Bits<16>>,
@@ -59,6 +62,7 @@ macro_rules! define_sorter {
                 self.$first.descending.next = self.descending.val();
                 self.$first.sort_enable.next = self.sort_enable.val();
                 self.$first.run_in.next = 1.into();
+                self.$first.run_limit.next = self.tuples_hint.val();
                 TupleStreamIn::link(&mut self.data_in, &mut self.$first.data_in);
                 $(
                     self.$cell.tuple_words.next = self.tuple_words.val();
@@ -66,6 +70,7 @@ macro_rules! define_sorter {
                     self.$cell.descending.next = self.descending.val();
                     self.$cell.sort_enable.next = self.sort_enable.val();
                     self.$cell.run_in.next = self.$prev.run_out.val();
+                    self.$cell.run_limit.next = self.tuples_hint.val();
                     TupleStreamOut::join(&mut self.$prev.data_out, &mut self.$cell.data_in);
                 )*
                 TupleStreamOut::link(&mut self.data_out, &mut self.$last.data_out);
@@ -129,9 +134,24 @@ pub struct SortSettings {
     pub key_words: usize,
     pub descending: bool,
     pub sort_enable: bool,
+    /// Tuples in the relation if known, else 0. Values above 65535 mean unknown.
+    pub tuples_hint: usize,
 }
 
 impl SortSettings {
+    /// The `tuples_hint` port value.
+    pub fn hint_port(&self) -> u64 {
+        if self.tuples_hint > 0xffff {
+            0
+        } else {
+            self.tuples_hint as u64
+        }
+    }
+    /// Whether a cell with these address bits, receiving strings of `run` tuples, sorts.
+    pub fn cell_sorts(&self, cell_address_bits: usize, run: usize) -> bool {
+        let hint = self.hint_port() as usize;
+        self.sort_enable && cell_active(cell_address_bits, self.tuple_words) && (hint == 0 || run < hint)
+    }
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             (1..=2047).contains(&self.tuple_words),
@@ -157,6 +177,7 @@ macro_rules! sorter_settings {
                 self.key_words.next = (s.key_words as u64).into();
                 self.descending.next = s.descending;
                 self.sort_enable.next = s.sort_enable;
+                self.tuples_hint.next = s.hint_port().into();
             }
         }
     };
@@ -166,18 +187,15 @@ sorter_settings!(SmallSorter);
 
 /// Pure-Rust reference model of the sorter: the cell model applied cell by cell.
 pub mod model {
-    use super::{cell_active, SortSettings};
+    use super::SortSettings;
     use crate::sorting_cell::model::{sort_order, sorting_cell_model};
     use crate::tuple_stream::StreamTuple;
 
     pub fn sorter_model(cells: &[usize], s: &SortSettings, input: &[StreamTuple]) -> Vec<StreamTuple> {
         let mut data = input.to_vec();
-        if !s.sort_enable {
-            return data;
-        }
         let mut run = 1;
         for &bits in cells {
-            if cell_active(bits, s.tuple_words) {
+            if s.cell_sorts(bits, run) {
                 data = sorting_cell_model(&data, run, s.key_words, s.descending);
                 run *= 2;
             }
@@ -236,7 +254,7 @@ mod tests {
                 key_domain: 7,
             };
             let input = random_relation(&mut rng, shape);
-            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: true };
+            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: true, tuples_hint: [0, shape.tuples][rng.gen_range(0..2)] };
             let cap = capacity_tuples(&SMALL_CELL_ADDRESS_BITS, tuple_words);
             assert_eq!(sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input), block_sort(cap, &s, &input));
         }
@@ -247,11 +265,52 @@ mod tests {
         h.uut.apply(s);
         let beats = to_beats(input);
         let run = h.run_stream(&beats, pacing, 1000 + 30 * beats.len() as u64);
-        assert_eq!(
-            h.uut.capacity_tuples.val().index(),
-            if s.sort_enable { capacity_tuples(&SMALL_CELL_ADDRESS_BITS, s.tuple_words) } else { 1 }
-        );
+        let mut strings = 1;
+        for &bits in &SMALL_CELL_ADDRESS_BITS {
+            if s.cell_sorts(bits, strings) {
+                strings *= 2;
+            }
+        }
+        assert_eq!(h.uut.capacity_tuples.val().index(), strings);
         from_beats(&run.output, s.tuple_words).expect("framing")
+    }
+
+    #[test]
+    fn a_size_hint_passes_the_cells_a_small_relation_does_not_need() {
+        // 300 tuples of 9 words in the Delta sorter: without the hint the three cells whose
+        // strings exceed 300 tuples each hold the relation until its end; with it they pass.
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let shape = RelationShape { tuples: 300, tuple_words: 9, key_words: 9, null_probability: 0.0, key_domain: 12 };
+        let input = random_relation(&mut rng, shape);
+        let mut cycles = vec![];
+        for hint in [0, 300] {
+            let s = SortSettings { tuple_words: 9, key_words: 9, descending: false, sort_enable: true, tuples_hint: hint };
+            let mut h = Harness::new(DeltaSorter::default());
+            h.uut.apply(&s);
+            let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
+            assert_eq!(from_beats(&run.output, 9).unwrap(), block_sort(2048, &s, &input));
+            cycles.push(run.cycles);
+        }
+        assert!(cycles[1] * 3 < cycles[0] * 2, "cycles without/with hint: {cycles:?}");
+        // What remains is the merge sorter's fill latency: each active cell waits for one
+        // whole string (1 + 2 + … + 256 tuples here) before it merges, then the relation
+        // drains: about (511 + 300) × 9 words.
+        assert!(cycles[1] < (511 + 300) * 9 + 500, "with the hint: {cycles:?}");
+    }
+
+    #[test]
+    fn cell_model_chain_honours_any_hint() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..30 {
+            let shape = RelationShape { tuples: rng.gen_range(0..200), tuple_words: 2, key_words: 1, null_probability: 0.1, key_domain: 9 };
+            let input = random_relation(&mut rng, shape);
+            let hint = rng.gen_range(0..300);
+            let s = SortSettings { tuple_words: 2, key_words: 1, descending: false, sort_enable: true, tuples_hint: hint };
+            let mut h = Harness::new(SmallSorter::default());
+            h.uut.apply(&s);
+            let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
+            assert_eq!(from_beats(&run.output, 2).unwrap(), sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input), "hint {hint}");
+        }
     }
 
     #[test]
@@ -268,7 +327,7 @@ mod tests {
                 key_domain: [3, 50, 60000][rng.gen_range(0..3)],
             };
             let input = random_relation(&mut rng, shape);
-            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: rng.gen_bool(0.9) };
+            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: rng.gen_bool(0.9), tuples_hint: [0, shape.tuples][rng.gen_range(0..2)] };
             let pacing = Pacing { source_duty: [1.0, 0.5][rng.gen_range(0..2)], sink_duty: [1.0, 0.6][rng.gen_range(0..2)], seed: case };
             let out = sort_small(&s, &input, pacing);
             assert_eq!(out, block_sort(cap, &s, &input), "case {case} {shape:?} {s:?}");
@@ -280,7 +339,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let shape = RelationShape { tuples: 4096, tuple_words: 8, key_words: 2, null_probability: 0.05, key_domain: 300 };
         let input = random_relation(&mut rng, shape);
-        let s = SortSettings { tuple_words: 8, key_words: 2, descending: false, sort_enable: true };
+        let s = SortSettings { tuple_words: 8, key_words: 2, descending: false, sort_enable: true, tuples_hint: 0 };
         let mut h = Harness::new(DeltaSorter::default());
         h.uut.apply(&s);
         let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 200_000);

@@ -63,6 +63,11 @@ pub struct SortingCell<const A: usize, const P: usize> {
     pub sort_enable: Signal<In, Bit>,
     /// Length in tuples of the sorted strings this cell receives.
     pub run_in: Signal<In, Bits<16>>,
+    /// The relation's size when the control program knows it (0: unknown). A cell whose
+    /// input strings already hold that many tuples passes: §4.2's pass mode for when "it is
+    /// not necessary to activate all the cells because of a small amount of data". Without
+    /// it such cells would hold the whole relation until its end arrives, one after another.
+    pub run_limit: Signal<In, Bits<16>>,
     /// Length in tuples of the strings this cell emits (`2 × run_in`, or `run_in` in pass
     /// mode); feeds the next cell's `run_in`.
     pub run_out: Signal<Out, Bits<16>>,
@@ -141,6 +146,7 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             descending: Default::default(),
             sort_enable: Default::default(),
             run_in: Default::default(),
+            run_limit: Default::default(),
             run_out: Default::default(),
             capacity_words: Constant::new((1u64 << A).into()),
             full_level: Constant::new((1u64 << A).into()),
@@ -232,7 +238,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
 
         // ---- mode
         self.is_pass.next = !self.sort_enable.val()
-            | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val());
+            | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val())
+            | ((self.run_limit.val() != 0) & (self.run_in.val() >= self.run_limit.val()));
         if self.is_pass.val() {
             self.run_out.next = self.run_in.val();
         } else {
@@ -520,6 +527,7 @@ mod tests {
         cell.descending.next = s.descending;
         cell.sort_enable.next = s.sort;
         cell.run_in.next = (s.run_in as u64).into();
+        cell.run_limit.next = 0.into();
     }
 
     fn run_cell<const A: usize, const P: usize>(

@@ -51,7 +51,7 @@ fn delta_sort(tuples: usize, seed: u64) -> Result<(u64, u64, f64)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let shape = RelationShape { tuples, tuple_words: 8, key_words: 8, null_probability: 0.0, key_domain: 1 << 16 };
     let input: Vec<StreamTuple> = random_relation(&mut rng, shape);
-    let s = SortSettings { tuple_words: 8, key_words: 8, descending: false, sort_enable: true };
+    let s = SortSettings { tuple_words: 8, key_words: 8, descending: false, sort_enable: true, tuples_hint: tuples };
     let mut h = Harness::new(DeltaSorter::default());
     h.uut.apply(&s);
     let start_cycles = h.cycles;

@@ -89,6 +89,7 @@ pub fn pipeline_settings(relation: &Relation, spec: &SortSpec) -> Result<Pipelin
         input,
         descending: spec.descending,
         sort_enable: true,
+        tuples_hint: relation.tuples.len(),
     };
     s.validate()?;
     Ok(s)
