@@ -117,6 +117,8 @@ pub struct SortingCell<const A: usize, const P: usize> {
     word_b: Signal<Local, TupleWord>,
     run_done_a: Signal<Local, Bit>,
     run_done_b: Signal<Local, Bit>,
+    last_of_pair_a: Signal<Local, Bit>,
+    last_of_pair_b: Signal<Local, Bit>,
     at_head: Signal<Local, Bit>,
     exhausted_a: Signal<Local, Bit>,
     exhausted_b: Signal<Local, Bit>,
@@ -181,6 +183,8 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             word_b: Default::default(),
             run_done_a: Default::default(),
             run_done_b: Default::default(),
+            last_of_pair_a: Default::default(),
+            last_of_pair_b: Default::default(),
             at_head: Default::default(),
             exhausted_a: Default::default(),
             exhausted_b: Default::default(),
@@ -320,6 +324,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.word_b.next = self.memory_b.read_data.val();
         self.run_done_a.next = self.taken_a.q.val() == self.run_in.val();
         self.run_done_b.next = self.taken_b.q.val() == self.run_in.val();
+        // Taking this side's next tuple completes its string while the other side's string
+        // is already complete.
+        self.last_of_pair_a.next = (self.taken_a.q.val() + 1 == self.run_in.val()) & self.run_done_b.val();
+        self.last_of_pair_b.next = (self.taken_b.q.val() + 1 == self.run_in.val()) & self.run_done_a.val();
         self.at_head.next = (self.state.q.val() == MergeState::Compare) & (self.k.q.val() == 0);
         self.exhausted_a.next =
             self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);
@@ -402,7 +410,13 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             if self.word_a.val().last {
                 // A's tuple is out: free it, and B (if it was tied) starts over.
                 self.base_a.d.next = self.read_ptr_a.q.val() + 1;
-                self.taken_a.d.next = self.taken_a.q.val() + 1;
+                if self.last_of_pair_a.val() {
+                    // This pair of strings is done: the next pair starts without a pause.
+                    self.taken_a.d.next = 0.into();
+                    self.taken_b.d.next = 0.into();
+                } else {
+                    self.taken_a.d.next = self.taken_a.q.val() + 1;
+                }
                 self.next_read_b.next = self.base_b.q.val();
                 self.state.d.next = MergeState::Compare;
                 self.k.d.next = 0.into();
@@ -425,7 +439,12 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             // B never ties (a tie goes to A), so B's emitted words are always final.
             self.base_b.d.next = self.read_ptr_b.q.val() + 1;
             if self.word_b.val().last {
-                self.taken_b.d.next = self.taken_b.q.val() + 1;
+                if self.last_of_pair_b.val() {
+                    self.taken_a.d.next = 0.into();
+                    self.taken_b.d.next = 0.into();
+                } else {
+                    self.taken_b.d.next = self.taken_b.q.val() + 1;
+                }
                 self.state.d.next = MergeState::Compare;
             } else {
                 self.state.d.next = MergeState::EmitB;
