@@ -11,6 +11,9 @@
 //! this RAM never depend on that case.
 use rust_hdl::prelude::*;
 
+/// Memories of at most 2^this words are built from logic, not block RAM.
+pub const LOGIC_RAM_MAX_ADDRESS_BITS: usize = 3;
+
 /// `D` is the stored word, `A` the address width (2^A words).
 #[derive(LogicBlock)]
 pub struct BlockRam<D: Synth, const A: usize> {
@@ -70,9 +73,16 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
     }
 
     fn hdl(&self) -> Verilog {
+        // A block RAM holds at least 256 words on iCE40 and 512 on ECP5: memories this
+        // small are cheaper as flip-flops than as a whole block.
+        let style = if A <= LOGIC_RAM_MAX_ADDRESS_BITS {
+            " (* ram_style = \"logic\" *)"
+        } else {
+            ""
+        };
         Verilog::Custom(format!(
             "\
-(* no_rw_check *)
+(* no_rw_check *){style}
 reg [{msb}:0] mem [0:{last}];
 
 always @(posedge clock) begin

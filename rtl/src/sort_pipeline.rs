@@ -244,7 +244,7 @@ define_pipeline!(
 );
 
 define_pipeline!(
-    /// iCE40 HX8K pipeline: tuples up to 128 words, 6-cell sorter (64 tuples of ≤ 16 bytes).
+    /// iCE40 HX8K pipeline: tuples up to 128 words, 5-cell sorter (32 tuples of ≤ 16 bytes).
     SmallSortPipeline,
     InModuleSmall,
     SmallSorter,

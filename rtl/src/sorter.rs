@@ -9,8 +9,11 @@
 //! Two configurations are built from the same cell:
 //! * [DeltaSorter]: the paper's 12 cells, cell *i* with two memories of 2^(i-1) × 16 bytes
 //!   (8 words for cell 1 … 16384 words = 32 KB for cell 12).
-//! * [SmallSorter]: 6 cells with memories of 8 … 256 words, for an iCE40 HX8K; capacity 64
-//!   tuples of up to 16 bytes (1 KB), fewer for longer tuples (see [capacity_tuples]).
+//! * [SmallSorter]: 5 cells with memories of 8 … 128 words, for an iCE40 HX8K; capacity 32
+//!   tuples of up to 16 bytes (512 bytes), fewer for longer tuples (see [capacity_tuples]);
+//!   tuples longer than 128 words pass unsorted. On iCE40 every memory of up to 256 × 16
+//!   bits costs whole block RAMs, so cell 1's 8-word memories are built from logic and the
+//!   other four cells take 16 of the part's 32 block RAMs (see docs/ARCHITECTURE.md).
 //!
 //! Each cell works out its own mode from the tuple length, and passes the length of the
 //! strings it emits to the next cell (`run_out` → `run_in`); the first cell receives strings
@@ -24,7 +27,7 @@ use rust_hdl::prelude::*;
 /// Address bits (log2 of words per memory) of each cell, first to last.
 pub const DELTA_CELL_ADDRESS_BITS: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 /// Address bits of the cells of the iCE40-sized sorter.
-pub const SMALL_CELL_ADDRESS_BITS: [usize; 6] = [3, 4, 5, 6, 7, 8];
+pub const SMALL_CELL_ADDRESS_BITS: [usize; 5] = [3, 4, 5, 6, 7];
 
 /// Builds a sorter type from a list of cells: `field: address_bits`, in chain order.
 macro_rules! define_sorter {
@@ -103,17 +106,16 @@ define_sorter!(
 );
 
 define_sorter!(
-    /// The iCE40 HX8K sorter: 6 cells, 64 tuples of up to 16 bytes.
+    /// The iCE40 HX8K sorter: 5 cells, 32 tuples of up to 16 bytes.
     SmallSorter,
     cell_01: 3,
     [
         cell_02 <- cell_01: 4,
         cell_03 <- cell_02: 5,
         cell_04 <- cell_03: 6,
-        cell_05 <- cell_04: 7,
-        cell_06 <- cell_05: 8
+        cell_05 <- cell_04: 7
     ],
-    last = cell_06
+    last = cell_05
 );
 
 /// A cell sorts (rather than passes) when one tuple fits in one of its memories.
@@ -237,7 +239,7 @@ mod tests {
             assert!(c <= paper && c * 2 > paper, "L={bytes}: ours {c}, paper {paper}");
         }
         assert_eq!(capacity_tuples(&DELTA_CELL_ADDRESS_BITS, 8), 4096);
-        assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 8), 64);
+        assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 8), 32);
         assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 300), 1);
     }
 

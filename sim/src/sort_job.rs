@@ -22,7 +22,7 @@ use std::path::Path;
 pub enum EngineConfig {
     /// The paper's sizes: 12-cell sorter, C = min(4096·L, 64 KB).
     Delta,
-    /// iCE40 HX8K sizes: 6-cell sorter, 64 tuples of ≤ 16 bytes.
+    /// iCE40 HX8K sizes: 5-cell sorter, 32 tuples of ≤ 16 bytes.
     Small,
 }
 
@@ -152,15 +152,33 @@ fn run_on<T: SortPipelineTop>(relation: &Relation, spec: &SortSpec, backend: Bac
         }
         Backend::Rtl => {
             let mut h = Harness::new(T::default());
-            if let Some(path) = vcd {
-                h.trace_to(path)
-                    .with_context(|| format!("creating VCD file {}", path.display()))?;
+            // Trace into a temporary file, renamed only when the run succeeded, so a failed
+            // run leaves no partial VCD behind.
+            let partial = vcd.map(|p| p.with_extension("vcd.partial"));
+            if let Some(tmp) = &partial {
+                h.trace_to(tmp)
+                    .with_context(|| format!("creating VCD file {}", tmp.display()))?;
             }
-            let run = run_pipeline(&mut h, &s, &compact, Pacing::FULL_RATE)?;
+            let result = run_pipeline(&mut h, &s, &compact, Pacing::FULL_RATE).and_then(|run| {
+                if run.status.parity_error || run.status.framing_error {
+                    bail!("engine reported {:?}", run.status);
+                }
+                Ok(run)
+            });
             h.finish_trace();
-            if run.status.parity_error || run.status.framing_error {
-                bail!("engine reported {:?}", run.status);
-            }
+            let run = match (result, &partial, vcd) {
+                (Ok(run), Some(tmp), Some(path)) => {
+                    std::fs::rename(tmp, path).with_context(|| format!("writing {}", path.display()))?;
+                    run
+                }
+                (Ok(run), _, _) => run,
+                (Err(e), tmp, _) => {
+                    if let Some(tmp) = tmp {
+                        let _ = std::fs::remove_file(tmp);
+                    }
+                    return Err(e);
+                }
+            };
             (run.output, run.cycles, run.status)
         }
     };

@@ -26,7 +26,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
         }
         EngineConfig::Small => {
-            v.push(("sorting_cell_last".into(), export(SortingCell::<8, 9>::default())));
+            v.push(("sorting_cell_last".into(), export(SortingCell::<7, 8>::default())));
             v.push(("in_module".into(), export(InModuleSmall::default())));
             v.push(("sorter".into(), export(SmallSorter::default())));
             v.push(("sorting_checker".into(), export(SortingCheckerSmall::default())));
