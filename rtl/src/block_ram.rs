@@ -80,10 +80,20 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
         } else {
             ""
         };
+        // Zero-initialised like the Rust model (block RAM initial contents are free on FPGAs),
+        // so the Verilog simulates exactly like the rust-hdl simulation.
         Verilog::Custom(format!(
             "\
 (* no_rw_check *){style}
 reg [{msb}:0] mem [0:{last}];
+integer init_index;
+
+initial begin
+    read_data = 0;
+    for (init_index = 0; init_index <= {last}; init_index = init_index + 1) begin
+        mem[init_index] = 0;
+    end
+end
 
 always @(posedge clock) begin
     if (read_enable) begin

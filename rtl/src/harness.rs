@@ -127,6 +127,27 @@ impl Pacing {
     };
 }
 
+/// Per-cycle handshake plan: whether the source offers a beat (if it has one left) and
+/// whether the sink is ready, for each cycle from the start of a run.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub offer: Vec<bool>,
+    pub take: Vec<bool>,
+}
+
+impl Schedule {
+    pub fn from_pacing(pacing: Pacing, cycles: usize) -> Schedule {
+        let mut rng = XorShift(pacing.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut offer = Vec::with_capacity(cycles);
+        let mut take = Vec::with_capacity(cycles);
+        for _ in 0..cycles {
+            offer.push(rng.chance(pacing.source_duty));
+            take.push(rng.chance(pacing.sink_duty));
+        }
+        Schedule { offer, take }
+    }
+}
+
 /// Result of streaming beats through a block.
 #[derive(Clone, Debug)]
 pub struct StreamRun {
@@ -157,8 +178,15 @@ impl<B: StreamBlock> Harness<B> {
     /// Feed `beats` (which must end with an end-of-stream beat) into the block and collect
     /// its output up to and including its end-of-stream beat. Panics after `max_cycles`.
     pub fn run_stream(&mut self, beats: &[Beat], pacing: Pacing, max_cycles: u64) -> StreamRun {
+        let schedule = Schedule::from_pacing(pacing, max_cycles as usize);
+        self.run_scheduled(beats, &schedule)
+    }
+
+    /// As [Harness::run_stream], with an explicit per-cycle schedule (shared with the
+    /// Verilog co-simulation so both see the same handshakes).
+    pub fn run_scheduled(&mut self, beats: &[Beat], schedule: &Schedule) -> StreamRun {
         assert!(beats.last().map(|b| b.eos).unwrap_or(false), "stream must end with eos");
-        let mut rng = XorShift(pacing.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let max_cycles = schedule.offer.len() as u64;
         let mut next_in = 0usize;
         let mut run = StreamRun {
             output: vec![],
@@ -167,8 +195,8 @@ impl<B: StreamBlock> Harness<B> {
             cycles: 0,
         };
         for cycle in 0..max_cycles {
-            let offer = next_in < beats.len() && rng.chance(pacing.source_duty);
-            let take = rng.chance(pacing.sink_duty);
+            let offer = next_in < beats.len() && schedule.offer[cycle as usize];
+            let take = schedule.take[cycle as usize];
             {
                 let input = self.uut.stream_in();
                 input.valid.next = offer;

@@ -1,0 +1,341 @@
+//! Co-simulation of exported Verilog against the rust-hdl simulation.
+//!
+//! The same beats and the same per-cycle handshake plan ([Schedule]) go through the
+//! rust-hdl simulation ([Harness::run_scheduled]) and through the exported Verilog in Icarus
+//! Verilog (and Verilator, when `verilator --binary` is available). The outputs are
+//! compared beat for beat *and cycle for cycle*; a mismatch names the first differing beat.
+//!
+//! The generated testbench does per cycle what the harness does: drive the source's beat
+//! and the sink's ready, let the combinational logic settle, sample both handshakes, then
+//! a rising and a falling clock edge.
+use crate::harness::{Harness, Schedule, StreamBlock};
+use crate::tuple_stream::{Beat, TupleWord};
+use anyhow::{bail, ensure, Context, Result};
+use rust_hdl::prelude::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One beat leaving the design, with the cycle it left in.
+pub type TimedBeat = (u64, Beat);
+
+/// A stimulus for a module with ports `clock`, `data_in`, `data_out` (module name `top`).
+pub struct CosimCase {
+    pub name: String,
+    pub verilog: String,
+    /// Static configuration inputs: (port name, value).
+    pub statics: Vec<(String, u64)>,
+    pub beats: Vec<Beat>,
+    pub schedule: Schedule,
+}
+
+fn pack(b: &Beat) -> u32 {
+    let w: TupleWord = (*b).into();
+    let bits: Bits<22> = w.into();
+    bits.index() as u32
+}
+
+fn unpack(v: u32) -> Beat {
+    Beat {
+        data: v as u16,
+        parity: ((v >> 16) & 3) as u8,
+        null: (v >> 18) & 1 == 1,
+        dup: (v >> 19) & 1 == 1,
+        last: (v >> 20) & 1 == 1,
+        eos: (v >> 21) & 1 == 1,
+    }
+}
+
+fn testbench(case: &CosimCase) -> String {
+    let nb = case.beats.len();
+    let nc = case.schedule.offer.len();
+    let mut statics_decl = String::new();
+    let mut statics_conn = String::new();
+    for (port, value) in &case.statics {
+        let _ = writeln!(statics_decl, "    reg [63:0] cfg_{port} = 64'd{value};");
+        let _ = write!(statics_conn, ", .{port}(cfg_{port})");
+    }
+    format!(
+        r#"`timescale 1ns/1ps
+module tb;
+    reg clock = 0;
+    reg [21:0] in_word = 0;
+    reg in_valid = 0;
+    wire in_ready;
+    wire [21:0] out_word;
+    wire out_valid;
+    reg out_ready = 0;
+    reg [21:0] beats [0:{last_beat}];
+    reg [1:0] plan [0:{last_cycle}];
+    integer next_in = 0;
+    integer cycle = 0;
+    integer f;
+    reg in_fire;
+    reg out_fire;
+    reg done = 0;
+{statics_decl}
+    top dut(.clock(clock), .data_in$word(in_word), .data_in$valid(in_valid), .data_in$ready(in_ready),
+            .data_out$word(out_word), .data_out$valid(out_valid), .data_out$ready(out_ready){statics_conn});
+
+    initial begin
+        $readmemh("beats.hex", beats);
+        $readmemb("plan.bin", plan);
+        f = $fopen("out.txt", "w");
+        while (!done && cycle < {nc}) begin
+            in_valid = (next_in < {nb}) && plan[cycle][1];
+            in_word = (next_in < {nb}) ? beats[next_in] : 22'd0;
+            out_ready = plan[cycle][0];
+            #1;
+            in_fire = in_valid && in_ready;
+            out_fire = out_valid && out_ready;
+            if (out_fire) begin
+                $fdisplay(f, "%0d %h", cycle, out_word);
+                if (out_word[21]) done = 1;
+            end
+            #4 clock = 1;
+            #5 clock = 0;
+            if (in_fire) next_in = next_in + 1;
+            cycle = cycle + 1;
+        end
+        $fclose(f);
+        $finish;
+    end
+endmodule
+"#,
+        last_beat = nb.max(1) - 1,
+        last_cycle = nc.max(1) - 1,
+    )
+}
+
+fn write_inputs(dir: &Path, case: &CosimCase) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("top.v"), &case.verilog)?;
+    std::fs::write(dir.join("tb.v"), testbench(case))?;
+    let hex: String = case.beats.iter().map(|b| format!("{:06x}\n", pack(b))).collect();
+    std::fs::write(dir.join("beats.hex"), hex)?;
+    let plan: String = case
+        .schedule
+        .offer
+        .iter()
+        .zip(&case.schedule.take)
+        .map(|(o, t)| format!("{}{}\n", *o as u8, *t as u8))
+        .collect();
+    std::fs::write(dir.join("plan.bin"), plan)?;
+    Ok(())
+}
+
+fn read_output(dir: &Path) -> Result<Vec<TimedBeat>> {
+    let text = std::fs::read_to_string(dir.join("out.txt")).context("reading the simulator's out.txt")?;
+    text.lines()
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let cycle: u64 = it.next().context("cycle")?.parse()?;
+            let word = u32::from_str_radix(it.next().context("word")?, 16)
+                .with_context(|| format!("output word in line '{l}' (X or Z in the Verilog output?)"))?;
+            Ok((cycle, unpack(word)))
+        })
+        .collect()
+}
+
+fn scratch(case: &CosimCase, tool: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("rdbe_cosim_{}_{tool}_{}", case.name, std::process::id()))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Simulate the case's Verilog in Icarus Verilog (`iverilog -g2005`).
+pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
+    let dir = scratch(case, "icarus");
+    write_inputs(&dir, case)?;
+    run(
+        Command::new("iverilog")
+            .current_dir(&dir)
+            .args(["-g2005", "-o", "sim.vvp", "tb.v", "top.v"]),
+        "iverilog (apt-get install iverilog)",
+    )?;
+    run(Command::new("vvp").current_dir(&dir).args(["-n", "sim.vvp"]), "vvp")?;
+    let out = read_output(&dir)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+/// Simulate the case's Verilog in Verilator (`--binary --timing`). Verilator 5.006's timing
+/// mode mis-clocks rust-hdl's hierarchy, so yosys flattens the design first.
+pub fn run_verilator(case: &CosimCase) -> Result<Vec<TimedBeat>> {
+    let dir = scratch(case, "verilator");
+    write_inputs(&dir, case)?;
+    run(
+        Command::new("yosys").current_dir(&dir).args([
+            "-q",
+            "-p",
+            "read_verilog top.v; hierarchy -top top; proc; flatten; opt_clean; write_verilog -noattr flat.v",
+        ]),
+        "yosys flatten",
+    )?;
+    run(
+        Command::new("verilator").current_dir(&dir).args([
+            "--binary",
+            "--timing",
+            "-Wno-fatal",
+            "-Wno-lint",
+            "-Wno-style",
+            "--top-module",
+            "tb",
+            "-o",
+            "sim",
+            "tb.v",
+            "flat.v",
+        ]),
+        "verilator (apt-get install verilator)",
+    )?;
+    run(Command::new(dir.join("obj_dir").join("sim")).current_dir(&dir), "verilated simulation")?;
+    let out = read_output(&dir)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+/// Run the case through the rust-hdl simulation with the same schedule.
+pub fn run_rust<B: StreamBlock>(uut: B, configure: impl FnOnce(&mut B), case: &CosimCase) -> Vec<TimedBeat> {
+    let mut h = Harness::new(uut);
+    configure(&mut h.uut);
+    let run = h.run_scheduled(&case.beats, &case.schedule);
+    run.output_cycles.into_iter().zip(run.output).collect()
+}
+
+/// Compare two timed outputs; the error names the first difference.
+pub fn compare(reference: &[TimedBeat], other: &[TimedBeat], tool: &str) -> Result<()> {
+    for (i, (r, o)) in reference.iter().zip(other).enumerate() {
+        ensure!(
+            r == o,
+            "{tool} differs from rust-hdl at output beat {i}: rust-hdl {r:?}, {tool} {o:?}"
+        );
+    }
+    ensure!(
+        reference.len() == other.len(),
+        "{tool} produced {} beats, rust-hdl {}",
+        other.len(),
+        reference.len()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::{random_relation, Pacing, RelationShape};
+    use crate::sort_pipeline::{PipelineSettings, SmallSortPipeline, SortPipelineTop};
+    use crate::sorter::{SmallSorter, SortSettings};
+    use crate::sorting_cell::SortingCell;
+    use crate::tuple_stream::to_beats;
+    use crate::verilog::export;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn relation(seed: u64, tuples: usize, tuple_words: usize, key_words: usize) -> Vec<Beat> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let shape = RelationShape { tuples, tuple_words, key_words, null_probability: 0.15, key_domain: 6 };
+        to_beats(&random_relation(&mut rng, shape))
+    }
+
+    #[test]
+    fn sorting_cell_verilog_matches_rust_hdl_cycle_for_cycle() {
+        let beats = relation(1, 37, 3, 2);
+        let settings = [("tuple_words", 3), ("key_words", 2), ("descending", 1), ("sort_enable", 1), ("run_in", 2), ("run_limit", 0)];
+        let case = CosimCase {
+            name: "sorting_cell".into(),
+            verilog: export(SortingCell::<3, 4>::default()),
+            statics: settings.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
+            beats,
+            schedule: Schedule::from_pacing(Pacing { source_duty: 0.7, sink_duty: 0.6, seed: 5 }, 5000),
+        };
+        let reference = run_rust(
+            SortingCell::<3, 4>::default(),
+            |c| {
+                c.tuple_words.next = 3.into();
+                c.key_words.next = 2.into();
+                c.descending.next = true;
+                c.sort_enable.next = true;
+                c.run_in.next = 2.into();
+                c.run_limit.next = 0.into();
+            },
+            &case,
+        );
+        assert!(reference.last().unwrap().1.eos);
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+
+    #[test]
+    fn small_sorter_verilog_matches_rust_hdl_cycle_for_cycle() {
+        let beats = relation(2, 45, 2, 1);
+        let s = SortSettings { tuple_words: 2, key_words: 1, descending: false, sort_enable: true, tuples_hint: 0 };
+        let case = CosimCase {
+            name: "small_sorter".into(),
+            verilog: export(SmallSorter::default()),
+            statics: vec![
+                ("tuple_words".into(), 2),
+                ("key_words".into(), 1),
+                ("descending".into(), 0),
+                ("sort_enable".into(), 1),
+                ("tuples_hint".into(), 0),
+            ],
+            beats,
+            schedule: Schedule::from_pacing(Pacing { source_duty: 0.8, sink_duty: 0.8, seed: 6 }, 8000),
+        };
+        let reference = run_rust(SmallSorter::default(), |m| m.apply(&s), &case);
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+
+    #[test]
+    fn small_sort_pipeline_verilog_matches_rust_hdl_cycle_for_cycle() {
+        use crate::in_module::{InConfig, KeyType};
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let s = PipelineSettings {
+            input: InConfig { tuple_words: 5, key_offset: 2, key_words: 2, key_type: KeyType::Float, key_null_bit: Some(1) },
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        };
+        let mut beats = vec![];
+        for _ in 0..30 {
+            let t: Vec<u16> = (0..5).map(|i| if i == 0 { [0, 2][rand::Rng::gen_range(&mut rng, 0..2)] } else { rand::Rng::gen(&mut rng) }).collect();
+            for (i, w) in t.iter().enumerate() {
+                beats.push(Beat::data(*w, false, i == 4));
+            }
+        }
+        beats.push(Beat::eos());
+        let case = CosimCase {
+            name: "small_sort_pipeline".into(),
+            verilog: export(SmallSortPipeline::default()),
+            statics: vec![
+                ("tuple_words".into(), 5),
+                ("key_offset".into(), 2),
+                ("key_words".into(), 2),
+                ("key_type".into(), 2),
+                ("key_nullable".into(), 1),
+                ("key_null_bit".into(), 1),
+                ("descending".into(), 0),
+                ("sort_enable".into(), 1),
+                ("tuples_hint".into(), 0),
+                ("clear".into(), 0),
+            ],
+            beats,
+            schedule: Schedule::from_pacing(Pacing { source_duty: 0.9, sink_duty: 0.7, seed: 7 }, 8000),
+        };
+        let reference = run_rust(SmallSortPipeline::default(), |m| m.apply(&s), &case);
+        assert!(reference.len() > 100);
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+}
