@@ -80,20 +80,26 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
         } else {
             ""
         };
-        // Zero-initialised like the Rust model (block RAM initial contents are free on FPGAs),
-        // so the Verilog simulates exactly like the rust-hdl simulation.
+        // Zero-initialised like the Rust model, so the Verilog simulates exactly like the
+        // rust-hdl simulation. The contents loop is for simulators only: yosys unrolls it
+        // (minutes for the Delta sorter), and FPGA block RAM powers up zeroed anyway.
         Verilog::Custom(format!(
             "\
 (* no_rw_check *){style}
 reg [{msb}:0] mem [0:{last}];
-integer init_index;
 
 initial begin
     read_data = 0;
+end
+
+`ifndef SYNTHESIS
+integer init_index;
+initial begin
     for (init_index = 0; init_index <= {last}; init_index = init_index + 1) begin
         mem[init_index] = 0;
     end
 end
+`endif
 
 always @(posedge clock) begin
     if (read_enable) begin
