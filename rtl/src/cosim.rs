@@ -111,7 +111,11 @@ fn write_inputs(dir: &Path, case: &CosimCase) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("top.v"), &case.verilog)?;
     std::fs::write(dir.join("tb.v"), testbench(case))?;
-    let hex: String = case.beats.iter().map(|b| format!("{:06x}\n", pack(b))).collect();
+    let hex: String = case
+        .beats
+        .iter()
+        .map(|b| format!("{:06x}\n", pack(b)))
+        .collect();
     std::fs::write(dir.join("beats.hex"), hex)?;
     let plan: String = case
         .schedule
@@ -125,20 +129,26 @@ fn write_inputs(dir: &Path, case: &CosimCase) -> Result<()> {
 }
 
 fn read_output(dir: &Path) -> Result<Vec<TimedBeat>> {
-    let text = std::fs::read_to_string(dir.join("out.txt")).context("reading the simulator's out.txt")?;
+    let text =
+        std::fs::read_to_string(dir.join("out.txt")).context("reading the simulator's out.txt")?;
     text.lines()
         .map(|l| {
             let mut it = l.split_whitespace();
             let cycle: u64 = it.next().context("cycle")?.parse()?;
-            let word = u32::from_str_radix(it.next().context("word")?, 16)
-                .with_context(|| format!("output word in line '{l}' (X or Z in the Verilog output?)"))?;
+            let word = u32::from_str_radix(it.next().context("word")?, 16).with_context(|| {
+                format!("output word in line '{l}' (X or Z in the Verilog output?)")
+            })?;
             Ok((cycle, unpack(word)))
         })
         .collect()
 }
 
 fn scratch(case: &CosimCase, tool: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("rdbe_cosim_{}_{tool}_{}", case.name, std::process::id()))
+    std::env::temp_dir().join(format!(
+        "rdbe_cosim_{}_{tool}_{}",
+        case.name,
+        std::process::id()
+    ))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
@@ -163,7 +173,12 @@ pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
             .args(["-g2005", "-o", "sim.vvp", "tb.v", "top.v"]),
         "iverilog (apt-get install iverilog)",
     )?;
-    run(Command::new("vvp").current_dir(&dir).args(["-n", "sim.vvp"]), "vvp")?;
+    run(
+        Command::new("vvp")
+            .current_dir(&dir)
+            .args(["-n", "sim.vvp"]),
+        "vvp",
+    )?;
     let out = read_output(&dir)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
@@ -198,14 +213,21 @@ pub fn run_verilator(case: &CosimCase) -> Result<Vec<TimedBeat>> {
         ]),
         "verilator (apt-get install verilator)",
     )?;
-    run(Command::new(dir.join("obj_dir").join("sim")).current_dir(&dir), "verilated simulation")?;
+    run(
+        Command::new(dir.join("obj_dir").join("sim")).current_dir(&dir),
+        "verilated simulation",
+    )?;
     let out = read_output(&dir)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
 }
 
 /// Run the case through the rust-hdl simulation with the same schedule.
-pub fn run_rust<B: StreamBlock>(uut: B, configure: impl FnOnce(&mut B), case: &CosimCase) -> Vec<TimedBeat> {
+pub fn run_rust<B: StreamBlock>(
+    uut: B,
+    configure: impl FnOnce(&mut B),
+    case: &CosimCase,
+) -> Vec<TimedBeat> {
     let mut h = Harness::new(uut);
     configure(&mut h.uut);
     let run = h.run_scheduled(&case.beats, &case.schedule);
@@ -243,20 +265,40 @@ mod tests {
 
     fn relation(seed: u64, tuples: usize, tuple_words: usize, key_words: usize) -> Vec<Beat> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let shape = RelationShape { tuples, tuple_words, key_words, null_probability: 0.15, key_domain: 6 };
+        let shape = RelationShape {
+            tuples,
+            tuple_words,
+            key_words,
+            null_probability: 0.15,
+            key_domain: 6,
+        };
         to_beats(&random_relation(&mut rng, shape))
     }
 
     #[test]
     fn sorting_cell_verilog_matches_rust_hdl_cycle_for_cycle() {
         let beats = relation(1, 37, 3, 2);
-        let settings = [("tuple_words", 3), ("key_words", 2), ("descending", 1), ("sort_enable", 1), ("run_in", 2), ("run_limit", 0)];
+        let settings = [
+            ("tuple_words", 3),
+            ("key_words", 2),
+            ("descending", 1),
+            ("sort_enable", 1),
+            ("run_in", 2),
+            ("run_limit", 0),
+        ];
         let case = CosimCase {
             name: "sorting_cell".into(),
             verilog: export(SortingCell::<3, 4>::default()),
             statics: settings.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
             beats,
-            schedule: Schedule::from_pacing(Pacing { source_duty: 0.7, sink_duty: 0.6, seed: 5 }, 5000),
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.7,
+                    sink_duty: 0.6,
+                    seed: 5,
+                },
+                5000,
+            ),
         };
         let reference = run_rust(
             SortingCell::<3, 4>::default(),
@@ -278,7 +320,13 @@ mod tests {
     #[test]
     fn small_sorter_verilog_matches_rust_hdl_cycle_for_cycle() {
         let beats = relation(2, 45, 2, 1);
-        let s = SortSettings { tuple_words: 2, key_words: 1, descending: false, sort_enable: true, tuples_hint: 0 };
+        let s = SortSettings {
+            tuple_words: 2,
+            key_words: 1,
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        };
         let case = CosimCase {
             name: "small_sorter".into(),
             verilog: export(SmallSorter::default()),
@@ -290,7 +338,14 @@ mod tests {
                 ("tuples_hint".into(), 0),
             ],
             beats,
-            schedule: Schedule::from_pacing(Pacing { source_duty: 0.8, sink_duty: 0.8, seed: 6 }, 8000),
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.8,
+                    sink_duty: 0.8,
+                    seed: 6,
+                },
+                8000,
+            ),
         };
         let reference = run_rust(SmallSorter::default(), |m| m.apply(&s), &case);
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
@@ -302,14 +357,28 @@ mod tests {
         use crate::in_module::{InConfig, KeyType};
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let s = PipelineSettings {
-            input: InConfig { tuple_words: 5, key_offset: 2, key_words: 2, key_type: KeyType::Float, key_null_bit: Some(1) },
+            input: InConfig {
+                tuple_words: 5,
+                key_offset: 2,
+                key_words: 2,
+                key_type: KeyType::Float,
+                key_null_bit: Some(1),
+            },
             descending: false,
             sort_enable: true,
             tuples_hint: 0,
         };
         let mut beats = vec![];
         for _ in 0..30 {
-            let t: Vec<u16> = (0..5).map(|i| if i == 0 { [0, 2][rand::Rng::gen_range(&mut rng, 0..2)] } else { rand::Rng::gen(&mut rng) }).collect();
+            let t: Vec<u16> = (0..5)
+                .map(|i| {
+                    if i == 0 {
+                        [0, 2][rand::Rng::gen_range(&mut rng, 0..2)]
+                    } else {
+                        rand::Rng::gen(&mut rng)
+                    }
+                })
+                .collect();
             for (i, w) in t.iter().enumerate() {
                 beats.push(Beat::data(*w, false, i == 4));
             }
@@ -331,7 +400,14 @@ mod tests {
                 ("clear".into(), 0),
             ],
             beats,
-            schedule: Schedule::from_pacing(Pacing { source_duty: 0.9, sink_duty: 0.7, seed: 7 }, 8000),
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.9,
+                    sink_duty: 0.7,
+                    seed: 7,
+                },
+                8000,
+            ),
         };
         let reference = run_rust(SmallSortPipeline::default(), |m| m.apply(&s), &case);
         assert!(reference.len() > 100);

@@ -199,7 +199,10 @@ impl<B: StreamBlock> Harness<B> {
     /// As [Harness::run_stream], with an explicit per-cycle schedule (shared with the
     /// Verilog co-simulation so both see the same handshakes).
     pub fn run_scheduled(&mut self, beats: &[Beat], schedule: &Schedule) -> StreamRun {
-        assert!(beats.last().map(|b| b.eos).unwrap_or(false), "stream must end with eos");
+        assert!(
+            beats.last().map(|b| b.eos).unwrap_or(false),
+            "stream must end with eos"
+        );
         let max_cycles = schedule.offer.len() as u64;
         let mut next_in = 0usize;
         let mut run = StreamRun {
@@ -273,7 +276,10 @@ pub struct RelationShape {
 
 /// A random relation in the engine's internal format (key first). Payload words after the
 /// key are random, so tuples with equal keys are still distinguishable (stability checks).
-pub fn random_relation<R: rand::Rng>(rng: &mut R, shape: RelationShape) -> Vec<crate::tuple_stream::StreamTuple> {
+pub fn random_relation<R: rand::Rng>(
+    rng: &mut R,
+    shape: RelationShape,
+) -> Vec<crate::tuple_stream::StreamTuple> {
     (0..shape.tuples)
         .map(|_| {
             let words = (0..shape.tuple_words)

@@ -6,12 +6,14 @@
 //! merger (issue 3) and the output control part that undoes the rotation and the key
 //! transformation come after it; until then software undoes them
 //! ([crate::in_module::rotate_to_compact], [crate::in_module::undo_transform_key]).
-use crate::in_module::{InConfig, InModuleDelta, InModuleSmall};
 use crate::harness::{Harness, Pacing, StreamBlock};
-use crate::sorter::{DeltaSorter, SmallSorter, SortSettings, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS};
+use crate::in_module::{InConfig, InModuleDelta, InModuleSmall};
+use crate::sorter::{
+    DeltaSorter, SmallSorter, SortSettings, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS,
+};
 use crate::sorting_checker::CheckerReport;
-use crate::tuple_stream::{from_beats, Beat};
 use crate::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
+use crate::tuple_stream::{from_beats, Beat};
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
 
@@ -107,7 +109,13 @@ pub fn run_pipeline<T: SortPipelineTop>(
     }
     beats.push(Beat::eos());
     // Generous bound: the pipeline moves about one word per cycle.
-    let limit = 10_000 + 4 * beats.len() as u64 * if pacing.source_duty < 1.0 || pacing.sink_duty < 1.0 { 8 } else { 1 };
+    let limit = 10_000
+        + 4 * beats.len() as u64
+            * if pacing.source_duty < 1.0 || pacing.sink_duty < 1.0 {
+                8
+            } else {
+                1
+            };
     let run = h.run_stream(&beats, pacing, limit);
     let output = from_beats(&run.output, s.input.tuple_words)
         .map_err(|e| anyhow::anyhow!("pipeline output framing: {e:?}"))?;
@@ -119,7 +127,10 @@ pub fn run_pipeline<T: SortPipelineTop>(
 }
 
 /// The model's answer in the same shape as [PipelineRun::output].
-pub fn model_output<T: SortPipelineTop>(s: &PipelineSettings, compact: &[Vec<u16>]) -> CheckerReport {
+pub fn model_output<T: SortPipelineTop>(
+    s: &PipelineSettings,
+    compact: &[Vec<u16>],
+) -> CheckerReport {
     model::sort_pipeline_model(T::cell_address_bits(), s, compact)
 }
 
@@ -260,7 +271,11 @@ pub mod model {
     use crate::sorting_checker::{sorting_checker_model, CheckerConfig, CheckerReport};
 
     /// `cells`: the sorter's cell address bits (e.g. `DELTA_CELL_ADDRESS_BITS`).
-    pub fn sort_pipeline_model(cells: &[usize], s: &PipelineSettings, compact: &[Vec<u16>]) -> CheckerReport {
+    pub fn sort_pipeline_model(
+        cells: &[usize],
+        s: &PipelineSettings,
+        compact: &[Vec<u16>],
+    ) -> CheckerReport {
         let internal = in_module_model(&s.input, compact);
         let sorted = sorter_model(cells, &s.sort_settings(), &internal);
         let checker = CheckerConfig {
@@ -279,7 +294,11 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn random_case(rng: &mut ChaCha8Rng, max_words: usize, max_tuples: usize) -> (PipelineSettings, Vec<Vec<u16>>) {
+    fn random_case(
+        rng: &mut ChaCha8Rng,
+        max_words: usize,
+        max_tuples: usize,
+    ) -> (PipelineSettings, Vec<Vec<u16>>) {
         let n = rng.gen_range(2..=max_words);
         let key_offset = rng.gen_range(1..n);
         let key_type = match rng.gen_range(0..3) {
@@ -287,7 +306,11 @@ mod tests {
             1 => KeyType::Signed,
             _ => KeyType::Float,
         };
-        let key_type = if key_type == KeyType::Float && n - key_offset < 2 { KeyType::Signed } else { key_type };
+        let key_type = if key_type == KeyType::Float && n - key_offset < 2 {
+            KeyType::Signed
+        } else {
+            key_type
+        };
         let key_words = match key_type {
             KeyType::Float => 2,
             _ => rng.gen_range(1..=(n - key_offset).min(3)),
@@ -301,12 +324,25 @@ mod tests {
             })
             .collect();
         let s = PipelineSettings {
-            input: InConfig { tuple_words: n, key_offset, key_words, key_type, key_null_bit: if rng.gen() { Some(rng.gen_range(0..16)) } else { None } },
+            input: InConfig {
+                tuple_words: n,
+                key_offset,
+                key_words,
+                key_type,
+                key_null_bit: if rng.gen() {
+                    Some(rng.gen_range(0..16))
+                } else {
+                    None
+                },
+            },
             descending: rng.gen(),
             sort_enable: true,
             tuples_hint: 0,
         };
-        let s = PipelineSettings { tuples_hint: [0, tuples.len()][rng.gen_range(0..2)], ..s };
+        let s = PipelineSettings {
+            tuples_hint: [0, tuples.len()][rng.gen_range(0..2)],
+            ..s
+        };
         (s, tuples)
     }
 
@@ -316,14 +352,21 @@ mod tests {
         let mut h = Harness::new(SmallSortPipeline::default());
         for case in 0..20 {
             let (s, tuples) = random_case(&mut rng, 12, 150);
-            let pacing = Pacing { source_duty: [1.0, 0.6][case % 2], sink_duty: [1.0, 0.7][(case / 2) % 2], seed: case as u64 };
+            let pacing = Pacing {
+                source_duty: [1.0, 0.6][case % 2],
+                sink_duty: [1.0, 0.7][(case / 2) % 2],
+                seed: case as u64,
+            };
             let run = run_pipeline(&mut h, &s, &tuples, pacing).unwrap();
             let model = model_output::<SmallSortPipeline>(&s, &tuples);
             assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
             assert_eq!(run.status.violations, model.violations.min(0xffff));
             assert!(!run.status.parity_error && !run.status.framing_error);
             if tuples.len() <= run.status.capacity_tuples {
-                assert!(!run.status.sort_error, "a relation within capacity leaves sorted");
+                assert!(
+                    !run.status.sort_error,
+                    "a relation within capacity leaves sorted"
+                );
             }
         }
     }
@@ -332,7 +375,13 @@ mod tests {
     fn oversized_tuple_is_refused_before_streaming() {
         let mut h = Harness::new(SmallSortPipeline::default());
         let s = PipelineSettings {
-            input: InConfig { tuple_words: 200, key_offset: 1, key_words: 1, key_type: KeyType::Unsigned, key_null_bit: None },
+            input: InConfig {
+                tuple_words: 200,
+                key_offset: 1,
+                key_words: 1,
+                key_type: KeyType::Unsigned,
+                key_null_bit: None,
+            },
             descending: false,
             sort_enable: true,
             tuples_hint: 1,

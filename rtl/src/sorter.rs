@@ -126,7 +126,10 @@ pub fn cell_active(cell_address_bits: usize, tuple_words: usize) -> bool {
 /// Tuples per sorted string leaving a sorter built from `cells` (address bits per cell):
 /// 2^(number of cells that sort).
 pub fn capacity_tuples(cells: &[usize], tuple_words: usize) -> usize {
-    1 << cells.iter().filter(|&&a| cell_active(a, tuple_words)).count()
+    1 << cells
+        .iter()
+        .filter(|&&a| cell_active(a, tuple_words))
+        .count()
 }
 
 /// Static settings of a sort, shared by the RTL driver and the model.
@@ -152,7 +155,9 @@ impl SortSettings {
     /// Whether a cell with these address bits, receiving strings of `run` tuples, sorts.
     pub fn cell_sorts(&self, cell_address_bits: usize, run: usize) -> bool {
         let hint = self.hint_port() as usize;
-        self.sort_enable && cell_active(cell_address_bits, self.tuple_words) && (hint == 0 || run < hint)
+        self.sort_enable
+            && cell_active(cell_address_bits, self.tuple_words)
+            && (hint == 0 || run < hint)
     }
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
@@ -193,7 +198,11 @@ pub mod model {
     use crate::sorting_cell::model::{sort_order, sorting_cell_model};
     use crate::tuple_stream::StreamTuple;
 
-    pub fn sorter_model(cells: &[usize], s: &SortSettings, input: &[StreamTuple]) -> Vec<StreamTuple> {
+    pub fn sorter_model(
+        cells: &[usize],
+        s: &SortSettings,
+        input: &[StreamTuple],
+    ) -> Vec<StreamTuple> {
         let mut data = input.to_vec();
         let mut run = 1;
         for &bits in cells {
@@ -207,7 +216,11 @@ pub mod model {
 
     /// What the sorter must compute, stated directly: each block of `capacity` tuples
     /// stably sorted, normal keys before null keys.
-    pub fn block_sort(capacity: usize, s: &SortSettings, input: &[StreamTuple]) -> Vec<StreamTuple> {
+    pub fn block_sort(
+        capacity: usize,
+        s: &SortSettings,
+        input: &[StreamTuple],
+    ) -> Vec<StreamTuple> {
         let mut out = Vec::with_capacity(input.len());
         for block in input.chunks(capacity.max(1)) {
             let mut b = block.to_vec();
@@ -236,7 +249,10 @@ mod tests {
             let words = bytes / 2;
             let c = capacity_tuples(&DELTA_CELL_ADDRESS_BITS, words) * bytes;
             let paper = (4096 * bytes).min(1 << 16);
-            assert!(c <= paper && c * 2 > paper, "L={bytes}: ours {c}, paper {paper}");
+            assert!(
+                c <= paper && c * 2 > paper,
+                "L={bytes}: ours {c}, paper {paper}"
+            );
         }
         assert_eq!(capacity_tuples(&DELTA_CELL_ADDRESS_BITS, 8), 4096);
         assert_eq!(capacity_tuples(&SMALL_CELL_ADDRESS_BITS, 8), 32);
@@ -256,9 +272,18 @@ mod tests {
                 key_domain: 7,
             };
             let input = random_relation(&mut rng, shape);
-            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: true, tuples_hint: [0, shape.tuples][rng.gen_range(0..2)] };
+            let s = SortSettings {
+                tuple_words,
+                key_words: shape.key_words,
+                descending: rng.gen(),
+                sort_enable: true,
+                tuples_hint: [0, shape.tuples][rng.gen_range(0..2)],
+            };
             let cap = capacity_tuples(&SMALL_CELL_ADDRESS_BITS, tuple_words);
-            assert_eq!(sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input), block_sort(cap, &s, &input));
+            assert_eq!(
+                sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input),
+                block_sort(cap, &s, &input)
+            );
         }
     }
 
@@ -282,36 +307,73 @@ mod tests {
         // 300 tuples of 9 words in the Delta sorter: without the hint the three cells whose
         // strings exceed 300 tuples each hold the relation until its end; with it they pass.
         let mut rng = ChaCha8Rng::seed_from_u64(8);
-        let shape = RelationShape { tuples: 300, tuple_words: 9, key_words: 9, null_probability: 0.0, key_domain: 12 };
+        let shape = RelationShape {
+            tuples: 300,
+            tuple_words: 9,
+            key_words: 9,
+            null_probability: 0.0,
+            key_domain: 12,
+        };
         let input = random_relation(&mut rng, shape);
         let mut cycles = vec![];
         for hint in [0, 300] {
-            let s = SortSettings { tuple_words: 9, key_words: 9, descending: false, sort_enable: true, tuples_hint: hint };
+            let s = SortSettings {
+                tuple_words: 9,
+                key_words: 9,
+                descending: false,
+                sort_enable: true,
+                tuples_hint: hint,
+            };
             let mut h = Harness::new(DeltaSorter::default());
             h.uut.apply(&s);
             let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
-            assert_eq!(from_beats(&run.output, 9).unwrap(), block_sort(2048, &s, &input));
+            assert_eq!(
+                from_beats(&run.output, 9).unwrap(),
+                block_sort(2048, &s, &input)
+            );
             cycles.push(run.cycles);
         }
-        assert!(cycles[1] * 3 < cycles[0] * 2, "cycles without/with hint: {cycles:?}");
+        assert!(
+            cycles[1] * 3 < cycles[0] * 2,
+            "cycles without/with hint: {cycles:?}"
+        );
         // What remains is the merge sorter's fill latency: each active cell waits for one
         // whole string (1 + 2 + … + 256 tuples here) before it merges, then the relation
         // drains: about (511 + 300) × 9 words.
-        assert!(cycles[1] < (511 + 300) * 9 + 500, "with the hint: {cycles:?}");
+        assert!(
+            cycles[1] < (511 + 300) * 9 + 500,
+            "with the hint: {cycles:?}"
+        );
     }
 
     #[test]
     fn cell_model_chain_honours_any_hint() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..30 {
-            let shape = RelationShape { tuples: rng.gen_range(0..200), tuple_words: 2, key_words: 1, null_probability: 0.1, key_domain: 9 };
+            let shape = RelationShape {
+                tuples: rng.gen_range(0..200),
+                tuple_words: 2,
+                key_words: 1,
+                null_probability: 0.1,
+                key_domain: 9,
+            };
             let input = random_relation(&mut rng, shape);
             let hint = rng.gen_range(0..300);
-            let s = SortSettings { tuple_words: 2, key_words: 1, descending: false, sort_enable: true, tuples_hint: hint };
+            let s = SortSettings {
+                tuple_words: 2,
+                key_words: 1,
+                descending: false,
+                sort_enable: true,
+                tuples_hint: hint,
+            };
             let mut h = Harness::new(SmallSorter::default());
             h.uut.apply(&s);
             let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
-            assert_eq!(from_beats(&run.output, 2).unwrap(), sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input), "hint {hint}");
+            assert_eq!(
+                from_beats(&run.output, 2).unwrap(),
+                sorter_model(&SMALL_CELL_ADDRESS_BITS, &s, &input),
+                "hint {hint}"
+            );
         }
     }
 
@@ -329,19 +391,45 @@ mod tests {
                 key_domain: [3, 50, 60000][rng.gen_range(0..3)],
             };
             let input = random_relation(&mut rng, shape);
-            let s = SortSettings { tuple_words, key_words: shape.key_words, descending: rng.gen(), sort_enable: rng.gen_bool(0.9), tuples_hint: [0, shape.tuples][rng.gen_range(0..2)] };
-            let pacing = Pacing { source_duty: [1.0, 0.5][rng.gen_range(0..2)], sink_duty: [1.0, 0.6][rng.gen_range(0..2)], seed: case };
+            let s = SortSettings {
+                tuple_words,
+                key_words: shape.key_words,
+                descending: rng.gen(),
+                sort_enable: rng.gen_bool(0.9),
+                tuples_hint: [0, shape.tuples][rng.gen_range(0..2)],
+            };
+            let pacing = Pacing {
+                source_duty: [1.0, 0.5][rng.gen_range(0..2)],
+                sink_duty: [1.0, 0.6][rng.gen_range(0..2)],
+                seed: case,
+            };
             let out = sort_small(&s, &input, pacing);
-            assert_eq!(out, block_sort(cap, &s, &input), "case {case} {shape:?} {s:?}");
+            assert_eq!(
+                out,
+                block_sort(cap, &s, &input),
+                "case {case} {shape:?} {s:?}"
+            );
         }
     }
 
     #[test]
     fn delta_sorter_sorts_a_full_4096_tuple_relation() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let shape = RelationShape { tuples: 4096, tuple_words: 8, key_words: 2, null_probability: 0.05, key_domain: 300 };
+        let shape = RelationShape {
+            tuples: 4096,
+            tuple_words: 8,
+            key_words: 2,
+            null_probability: 0.05,
+            key_domain: 300,
+        };
         let input = random_relation(&mut rng, shape);
-        let s = SortSettings { tuple_words: 8, key_words: 2, descending: false, sort_enable: true, tuples_hint: 0 };
+        let s = SortSettings {
+            tuple_words: 8,
+            key_words: 2,
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        };
         let mut h = Harness::new(DeltaSorter::default());
         h.uut.apply(&s);
         let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 200_000);
@@ -349,10 +437,12 @@ mod tests {
         assert_eq!(out, block_sort(4096, &s, &input));
         assert_eq!(h.uut.capacity_tuples.val().index(), 4096);
         // 32-byte tuples: cell 1 (16 bytes per memory) passes, the other 11 sort.
-        h.uut.apply(&SortSettings { tuple_words: 16, ..s });
+        h.uut.apply(&SortSettings {
+            tuple_words: 16,
+            ..s
+        });
         h.settle();
         assert_eq!(h.uut.capacity_tuples.val().index(), 2048);
-
     }
 
     #[test]

@@ -326,8 +326,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.run_done_b.next = self.taken_b.q.val() == self.run_in.val();
         // Taking this side's next tuple completes its string while the other side's string
         // is already complete.
-        self.last_of_pair_a.next = (self.taken_a.q.val() + 1 == self.run_in.val()) & self.run_done_b.val();
-        self.last_of_pair_b.next = (self.taken_b.q.val() + 1 == self.run_in.val()) & self.run_done_a.val();
+        self.last_of_pair_a.next =
+            (self.taken_a.q.val() + 1 == self.run_in.val()) & self.run_done_b.val();
+        self.last_of_pair_b.next =
+            (self.taken_b.q.val() + 1 == self.run_in.val()) & self.run_done_a.val();
         self.at_head.next = (self.state.q.val() == MergeState::Compare) & (self.k.q.val() == 0);
         self.exhausted_a.next =
             self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);
@@ -474,7 +476,12 @@ pub mod model {
     /// The sorter's order: normal keys before null keys (in both directions); normal keys
     /// by their first `key_words` words as unsigned 16-bit numbers, lexicographically from
     /// the head, reversed when `descending`. Two null keys are equal.
-    pub fn sort_order(a: &StreamTuple, b: &StreamTuple, key_words: usize, descending: bool) -> Ordering {
+    pub fn sort_order(
+        a: &StreamTuple,
+        b: &StreamTuple,
+        key_words: usize,
+        descending: bool,
+    ) -> Ordering {
         match (a.null, b.null) {
             (true, true) => Ordering::Equal,
             (true, false) => Ordering::Greater,
@@ -492,13 +499,19 @@ pub mod model {
     }
 
     /// Stable two-way merge: on equal keys the tuple from `first` goes first.
-    pub fn merge(first: &[StreamTuple], second: &[StreamTuple], key_words: usize, descending: bool) -> Vec<StreamTuple> {
+    pub fn merge(
+        first: &[StreamTuple],
+        second: &[StreamTuple],
+        key_words: usize,
+        descending: bool,
+    ) -> Vec<StreamTuple> {
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::with_capacity(first.len() + second.len());
         while i < first.len() || j < second.len() {
             let take_second = i == first.len()
                 || (j < second.len()
-                    && sort_order(&first[i], &second[j], key_words, descending) == Ordering::Greater);
+                    && sort_order(&first[i], &second[j], key_words, descending)
+                        == Ordering::Greater);
             if take_second {
                 out.push(second[j].clone());
                 j += 1;
@@ -512,7 +525,12 @@ pub mod model {
 
     /// One sorting cell in sort mode: the input is cut into strings of `run_in` tuples and
     /// each pair of strings is merged into one string of up to `2 × run_in` tuples.
-    pub fn sorting_cell_model(input: &[StreamTuple], run_in: usize, key_words: usize, descending: bool) -> Vec<StreamTuple> {
+    pub fn sorting_cell_model(
+        input: &[StreamTuple],
+        run_in: usize,
+        key_words: usize,
+        descending: bool,
+    ) -> Vec<StreamTuple> {
         assert!(run_in > 0);
         let mut out = Vec::with_capacity(input.len());
         for pair in input.chunks(2 * run_in) {
@@ -558,7 +576,10 @@ mod tests {
         configure(&mut h.uut, s);
         let beats = to_beats(tuples);
         let run = h.run_stream(&beats, pacing, 100 + 20 * beats.len() as u64);
-        (from_beats(&run.output, s.tuple_words).expect("framing"), run.cycles)
+        (
+            from_beats(&run.output, s.tuple_words).expect("framing"),
+            run.cycles,
+        )
     }
 
     fn t(key: u16, payload: u16) -> StreamTuple {
@@ -572,9 +593,31 @@ mod tests {
     fn first_cell_merges_strings_of_one_into_strings_of_two() {
         // Cell 1 of the paper's sorter: pairs of one-tuple strings become sorted pairs;
         // the odd tuple at the end is a string of its own.
-        let input = vec![t(3, 0), t(1, 1), t(2, 2), t(2, 3), null(4), t(5, 5), t(9, 6)];
-        let expect = vec![t(1, 1), t(3, 0), t(2, 2), t(2, 3), t(5, 5), null(4), t(9, 6)];
-        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 1, sort: true };
+        let input = vec![
+            t(3, 0),
+            t(1, 1),
+            t(2, 2),
+            t(2, 3),
+            null(4),
+            t(5, 5),
+            t(9, 6),
+        ];
+        let expect = vec![
+            t(1, 1),
+            t(3, 0),
+            t(2, 2),
+            t(2, 3),
+            t(5, 5),
+            null(4),
+            t(9, 6),
+        ];
+        let s = Setup {
+            tuple_words: 2,
+            key_words: 1,
+            descending: false,
+            run_in: 1,
+            sort: true,
+        };
         let mut h = Harness::new(SortingCell::<3, 4>::default());
         let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
         assert_eq!(out, expect);
@@ -588,7 +631,13 @@ mod tests {
         let b = vec![t(2, 20), t(2, 21), t(3, 22), null(23)];
         let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
         let mut h = Harness::new(SortingCell::<4, 5>::default());
-        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 4, sort: true };
+        let s = Setup {
+            tuple_words: 2,
+            key_words: 1,
+            descending: false,
+            run_in: 4,
+            sort: true,
+        };
         let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
         let payloads: Vec<u16> = out.iter().map(|t| t.words[1]).collect();
         assert_eq!(payloads, vec![10, 11, 12, 20, 21, 22, 13, 23]);
@@ -596,7 +645,10 @@ mod tests {
         let a = vec![t(3, 10), t(2, 11), t(2, 12), null(13)];
         let b = vec![t(2, 20), t(2, 21), t(1, 22), null(23)];
         let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
-        let s = Setup { descending: true, ..s };
+        let s = Setup {
+            descending: true,
+            ..s
+        };
         let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
         let payloads: Vec<u16> = out.iter().map(|t| t.words[1]).collect();
         assert_eq!(payloads, vec![10, 11, 12, 20, 21, 22, 13, 23]);
@@ -612,7 +664,13 @@ mod tests {
             StreamTuple::new(vec![7, 7, 7, 8], false),
             StreamTuple::new(vec![7, 7, 6, 9], false),
         ];
-        let s = Setup { tuple_words: 4, key_words: 4, descending: false, run_in: 1, sort: true };
+        let s = Setup {
+            tuple_words: 4,
+            key_words: 4,
+            descending: false,
+            run_in: 1,
+            sort: true,
+        };
         let mut h = Harness::new(SortingCell::<3, 4>::default());
         let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
         assert_eq!(out, sorting_cell_model(&input, 1, 4, false));
@@ -622,18 +680,45 @@ mod tests {
 
     #[test]
     fn empty_and_single_tuple_relations_and_pass_mode() {
-        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 2, sort: true };
+        let s = Setup {
+            tuple_words: 2,
+            key_words: 1,
+            descending: false,
+            run_in: 2,
+            sort: true,
+        };
         let mut h = Harness::new(SortingCell::<3, 4>::default());
         assert!(run_cell(&mut h, &s, &[], Pacing::FULL_RATE).0.is_empty());
-        assert_eq!(run_cell(&mut h, &s, &[t(5, 1)], Pacing::FULL_RATE).0, vec![t(5, 1)]);
+        assert_eq!(
+            run_cell(&mut h, &s, &[t(5, 1)], Pacing::FULL_RATE).0,
+            vec![t(5, 1)]
+        );
         // A tuple longer than the memory forces pass mode; so does sort_enable = 0.
-        let long: Vec<_> = (0..5u16).map(|i| StreamTuple::new(vec![9 - i; 12], false)).collect();
-        let s = Setup { tuple_words: 12, key_words: 12, descending: false, run_in: 1, sort: true };
+        let long: Vec<_> = (0..5u16)
+            .map(|i| StreamTuple::new(vec![9 - i; 12], false))
+            .collect();
+        let s = Setup {
+            tuple_words: 12,
+            key_words: 12,
+            descending: false,
+            run_in: 1,
+            sort: true,
+        };
         let (out, _) = run_cell(&mut h, &s, &long, Pacing::FULL_RATE);
-        assert_eq!(h.uut.run_out.val().index(), 1, "pass mode keeps the string length");
+        assert_eq!(
+            h.uut.run_out.val().index(),
+            1,
+            "pass mode keeps the string length"
+        );
         assert_eq!(out, long);
         let input = vec![t(3, 0), t(1, 1)];
-        let s = Setup { tuple_words: 2, key_words: 1, descending: false, run_in: 1, sort: false };
+        let s = Setup {
+            tuple_words: 2,
+            key_words: 1,
+            descending: false,
+            run_in: 1,
+            sort: false,
+        };
         assert_eq!(run_cell(&mut h, &s, &input, Pacing::FULL_RATE).0, input);
     }
 
@@ -668,7 +753,11 @@ mod tests {
             };
             let (out, _) = run_cell(&mut h, &s, &input, pacing);
             let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
-            assert_eq!(out, expect, "seed {seed} shape {shape:?} run {run_in} desc {}", s.descending);
+            assert_eq!(
+                out, expect,
+                "seed {seed} shape {shape:?} run {run_in} desc {}",
+                s.descending
+            );
         }
     }
 
@@ -691,14 +780,29 @@ mod tests {
         // 16-byte tuples (8 words), strings of 1 (cell 1 of the Delta sorter), random keys.
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let n = 200;
-        let shape = RelationShape { tuples: n, tuple_words: 8, key_words: 8, null_probability: 0.0, key_domain: 1 << 16 };
+        let shape = RelationShape {
+            tuples: n,
+            tuple_words: 8,
+            key_words: 8,
+            null_probability: 0.0,
+            key_domain: 1 << 16,
+        };
         let input = random_relation(&mut rng, shape);
-        let s = Setup { tuple_words: 8, key_words: 8, descending: false, run_in: 1, sort: true };
+        let s = Setup {
+            tuple_words: 8,
+            key_words: 8,
+            descending: false,
+            run_in: 1,
+            sort: true,
+        };
         let mut h = Harness::new(SortingCell::<3, 4>::default());
         configure(&mut h.uut, &s);
         let beats = to_beats(&input);
         let run = h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
-        assert_eq!(from_beats(&run.output, 8).unwrap(), sorting_cell_model(&input, 1, 8, false));
+        assert_eq!(
+            from_beats(&run.output, 8).unwrap(),
+            sorting_cell_model(&input, 1, 8, false)
+        );
         // Output words leave back to back: the span from the first to the last data word
         // equals the word count (no bubble at all), the target allows one per tuple.
         let first = run.output_cycles[0];

@@ -171,7 +171,10 @@ pub enum FramingError {
 
 /// Re-assemble beats into tuples, checking framing and parity. `words_per_tuple` is the
 /// relation's fixed tuple length.
-pub fn from_beats(beats: &[Beat], words_per_tuple: usize) -> Result<Vec<StreamTuple>, FramingError> {
+pub fn from_beats(
+    beats: &[Beat],
+    words_per_tuple: usize,
+) -> Result<Vec<StreamTuple>, FramingError> {
     let mut tuples = Vec::new();
     let mut current: Option<StreamTuple> = None;
     for (i, b) in beats.iter().enumerate() {
@@ -237,12 +240,18 @@ mod tests {
         assert_eq!(from_beats(&bad, 2), Err(FramingError::Parity { beat: 1 }));
         let mut bad = beats.clone();
         bad[1].null = true;
-        assert_eq!(from_beats(&bad, 2), Err(FramingError::LineChangedInTuple { beat: 1 }));
+        assert_eq!(
+            from_beats(&bad, 2),
+            Err(FramingError::LineChangedInTuple { beat: 1 })
+        );
         assert_eq!(
             from_beats(&beats[..4], 2),
             Err(FramingError::Eos { beat: 4 })
         );
-        assert!(matches!(from_beats(&beats, 3), Err(FramingError::TupleLength { .. })));
+        assert!(matches!(
+            from_beats(&beats, 3),
+            Err(FramingError::TupleLength { .. })
+        ));
         let w: TupleWord = beats[2].into();
         assert_eq!(Beat::from(w), beats[2]);
     }

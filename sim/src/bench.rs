@@ -28,9 +28,19 @@ fn first_in_to_last_out(run: &StreamRun) -> u64 {
 
 /// Steady-state cycles per output word of one cell: the span between the first and the
 /// last output data word, divided by the words.
-fn cell_cycles_per_word<const A: usize, const P: usize>(run_in: usize, tuples: usize, seed: u64) -> Result<f64> {
+fn cell_cycles_per_word<const A: usize, const P: usize>(
+    run_in: usize,
+    tuples: usize,
+    seed: u64,
+) -> Result<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let shape = RelationShape { tuples, tuple_words: 8, key_words: 8, null_probability: 0.0, key_domain: 1 << 16 };
+    let shape = RelationShape {
+        tuples,
+        tuple_words: 8,
+        key_words: 8,
+        null_probability: 0.0,
+        key_domain: 1 << 16,
+    };
     let input = random_relation(&mut rng, shape);
     let mut h = Harness::new(SortingCell::<A, P>::default());
     h.uut.tuple_words.next = 8.into();
@@ -40,7 +50,10 @@ fn cell_cycles_per_word<const A: usize, const P: usize>(run_in: usize, tuples: u
     h.uut.run_in.next = (run_in as u64).into();
     let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100 * tuples as u64);
     let out = from_beats(&run.output, 8).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    ensure!(out == sorting_cell_model(&input, run_in, 8, false), "cell output differs from the model");
+    ensure!(
+        out == sorting_cell_model(&input, run_in, 8, false),
+        "cell output differs from the model"
+    );
     let span = run.output_cycles[run.output_cycles.len() - 2] - run.output_cycles[0] + 1;
     Ok(span as f64 / (tuples * 8) as f64)
 }
@@ -49,19 +62,43 @@ fn cell_cycles_per_word<const A: usize, const P: usize>(run_in: usize, tuples: u
 /// word out, total simulated cycles, wall seconds).
 fn delta_sort(tuples: usize, seed: u64) -> Result<(u64, u64, f64, u64)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let shape = RelationShape { tuples, tuple_words: 8, key_words: 8, null_probability: 0.0, key_domain: 1 << 16 };
+    let shape = RelationShape {
+        tuples,
+        tuple_words: 8,
+        key_words: 8,
+        null_probability: 0.0,
+        key_domain: 1 << 16,
+    };
     let input: Vec<StreamTuple> = random_relation(&mut rng, shape);
-    let s = SortSettings { tuple_words: 8, key_words: 8, descending: false, sort_enable: true, tuples_hint: tuples };
+    let s = SortSettings {
+        tuple_words: 8,
+        key_words: 8,
+        descending: false,
+        sort_enable: true,
+        tuples_hint: tuples,
+    };
     let mut h = Harness::new(DeltaSorter::default());
     h.uut.apply(&s);
     let start_cycles = h.cycles;
     let start_passes = h.passes;
     let t0 = Instant::now();
-    let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 50 * tuples as u64 + 10_000);
+    let run = h.run_stream(
+        &to_beats(&input),
+        Pacing::FULL_RATE,
+        50 * tuples as u64 + 10_000,
+    );
     let wall = t0.elapsed().as_secs_f64();
     let out = from_beats(&run.output, 8).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    ensure!(out == block_sort(4096, &s, &input), "sorter output differs from the model");
-    Ok((first_in_to_last_out(&run), h.cycles - start_cycles, wall, h.passes - start_passes))
+    ensure!(
+        out == block_sort(4096, &s, &input),
+        "sorter output differs from the model"
+    );
+    Ok((
+        first_in_to_last_out(&run),
+        h.cycles - start_cycles,
+        wall,
+        h.passes - start_passes,
+    ))
 }
 
 /// Run every benchmark. `quick` uses a 512-tuple sort for the simulation-speed figure only;
@@ -83,7 +120,11 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         key: "sorter_cycles_4096x16",
         value: cycles as f64,
         unit: "cycles",
-        what: format!("first word in to last word out; {} words in, so {:.3} cycles/word", 4096 * 8, cycles as f64 / 32768.0),
+        what: format!(
+            "first word in to last word out; {} words in, so {:.3} cycles/word",
+            4096 * 8,
+            cycles as f64 / 32768.0
+        ),
     });
     let (sim_cycles, sim_wall) = if quick {
         let (_, c, w, _) = delta_sort(512, 4)?;
@@ -108,9 +149,15 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
 
 /// The table, and as its last line one JSON object with every figure.
 pub fn report(figures: &[Figure]) -> String {
-    let mut out = format!("{:<24} {:>14} {:<12} {}\n", "figure", "value", "unit", "how");
+    let mut out = format!(
+        "{:<24} {:>14} {:<12} {}\n",
+        "figure", "value", "unit", "how"
+    );
     for f in figures {
-        out += &format!("{:<24} {:>14.4} {:<12} {}\n", f.key, f.value, f.unit, f.what);
+        out += &format!(
+            "{:<24} {:>14.4} {:<12} {}\n",
+            f.key, f.value, f.unit, f.what
+        );
     }
     let mut obj = serde_json::Map::new();
     for f in figures {

@@ -6,7 +6,9 @@ use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const ACCOUNTS: [&str; 8] = ["ckaestne", "alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+const ACCOUNTS: [&str; 8] = [
+    "ckaestne", "alice", "bob", "carol", "dave", "erin", "frank", "grace",
+];
 
 /// photos(photo_id, user_id, path, upload_date, size, camera_id); a few photos have no
 /// known user (null user_id) or camera.
@@ -25,11 +27,23 @@ pub fn photos(count: usize, seed: u64) -> Result<Relation> {
             let user = rng.gen_range(0..ACCOUNTS.len() as u64);
             vec![
                 Value::Unsigned(133_422_100 + i as u64 * 7 + rng.gen_range(0..7)),
-                if rng.gen_bool(0.1) { Value::Null } else { Value::Unsigned(54_351 + user) },
-                Value::Text(format!("/st/u{:03}/{:06x}.jpg", rng.gen_range(0..1000), rng.gen::<u32>() & 0xff_ffff)),
+                if rng.gen_bool(0.1) {
+                    Value::Null
+                } else {
+                    Value::Unsigned(54_351 + user)
+                },
+                Value::Text(format!(
+                    "/st/u{:03}/{:06x}.jpg",
+                    rng.gen_range(0..1000),
+                    rng.gen::<u32>() & 0xff_ffff
+                )),
                 Value::Unsigned(20_170_501 + rng.gen_range(0..400)),
                 Value::Unsigned(rng.gen_range(80_000..9_000_000)),
-                if rng.gen_bool(0.15) { Value::Null } else { Value::Unsigned(rng.gen_range(1..6)) },
+                if rng.gen_bool(0.15) {
+                    Value::Null
+                } else {
+                    Value::Unsigned(rng.gen_range(1..6))
+                },
             ]
         })
         .collect();
@@ -67,10 +81,22 @@ pub fn cameras() -> Result<Relation> {
         ("manufacturer", FieldType::Char(10)),
         ("print_name", FieldType::Char(16)),
     ])?;
-    let rows = [(1, "Canon", "EOS 80D"), (2, "Nikon", "D7500"), (3, "Sony", "Alpha 7 III"), (4, "Apple", "iPhone XS"), (5, "Fujifilm", "X-T3")];
+    let rows = [
+        (1, "Canon", "EOS 80D"),
+        (2, "Nikon", "D7500"),
+        (3, "Sony", "Alpha 7 III"),
+        (4, "Apple", "iPhone XS"),
+        (5, "Fujifilm", "X-T3"),
+    ];
     let tuples = rows
         .iter()
-        .map(|(id, m, p)| vec![Value::Unsigned(*id), Value::Text(m.to_string()), Value::Text(p.to_string())])
+        .map(|(id, m, p)| {
+            vec![
+                Value::Unsigned(*id),
+                Value::Text(m.to_string()),
+                Value::Text(p.to_string()),
+            ]
+        })
         .collect();
     Relation::new("cameras", schema, tuples)
 }
@@ -79,8 +105,18 @@ pub fn cameras() -> Result<Relation> {
 /// skewed (Zipf-like) popularity so the top-5 is meaningful.
 pub fn access_log(lines: usize, seed: u64) -> Result<Relation> {
     const PATHS: [&str; 12] = [
-        "/index.html", "/photos", "/login", "/api/upload", "/static/app.js", "/static/app.css",
-        "/user/ckaestne", "/favicon.ico", "/search", "/about", "/api/like", "/logout",
+        "/index.html",
+        "/photos",
+        "/login",
+        "/api/upload",
+        "/static/app.js",
+        "/static/app.css",
+        "/user/ckaestne",
+        "/favicon.ico",
+        "/search",
+        "/about",
+        "/api/like",
+        "/logout",
     ];
     let schema = Schema::new(&[("path", FieldType::Char(16))])?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -64,7 +64,10 @@ impl FieldType {
                         .parse()
                         .with_context(|| format!("char length in type '{text}' is not a number"))?;
                     ensure!(n >= 1, "char length in type '{text}' must be at least 1");
-                    ensure!(n <= MAX_TUPLE_BYTES - 2, "char length in type '{text}' exceeds a tuple");
+                    ensure!(
+                        n <= MAX_TUPLE_BYTES - 2,
+                        "char length in type '{text}' exceeds a tuple"
+                    );
                     FieldType::Char(n)
                 } else {
                     bail!("unknown type '{text}' (expected u16 u32 u64 i16 i32 i64 f32 char(N))")
@@ -136,7 +139,10 @@ impl Schema {
         Ok(s)
     }
     pub fn validate(&self) -> Result<()> {
-        ensure!(!self.fields.is_empty(), "a relation needs at least one field");
+        ensure!(
+            !self.fields.is_empty(),
+            "a relation needs at least one field"
+        );
         ensure!(
             self.fields.len() <= MAX_FIELDS,
             "{} fields: at most {MAX_FIELDS} fit one tag word",
@@ -175,7 +181,10 @@ impl Schema {
     }
     /// Word offset of field `index` in a compact tuple (the tag word is word 0).
     pub fn word_offset(&self, index: usize) -> usize {
-        1 + self.fields[..index].iter().map(|f| f.ty.words()).sum::<usize>()
+        1 + self.fields[..index]
+            .iter()
+            .map(|f| f.ty.words())
+            .sum::<usize>()
     }
 }
 
@@ -200,7 +209,12 @@ fn check_value(f: &Field, v: &Value) -> Result<()> {
         (FieldType::Char(n), Value::Text(s)) => s.len() <= n && !s.as_bytes().contains(&0),
         _ => false,
     };
-    ensure!(ok, "value '{v}' does not fit field '{}' of type {}", f.name, f.ty);
+    ensure!(
+        ok,
+        "value '{v}' does not fit field '{}' of type {}",
+        f.name,
+        f.ty
+    );
     Ok(())
 }
 
@@ -261,11 +275,15 @@ pub fn decode_tuple(schema: &Schema, words: &[u16]) -> Result<Vec<Value>> {
             wide[8 - n..].copy_from_slice(b);
         }
         out.push(match f.ty {
-            FieldType::U16 | FieldType::U32 | FieldType::U64 => Value::Unsigned(u64::from_be_bytes(wide)),
+            FieldType::U16 | FieldType::U32 | FieldType::U64 => {
+                Value::Unsigned(u64::from_be_bytes(wide))
+            }
             FieldType::I16 => Value::Signed(i16::from_be_bytes([b[0], b[1]]) as i64),
             FieldType::I32 => Value::Signed(i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64),
             FieldType::I64 => Value::Signed(i64::from_be_bytes(wide)),
-            FieldType::F32 => Value::Float(f32::from_bits(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))),
+            FieldType::F32 => {
+                Value::Float(f32::from_bits(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+            }
             FieldType::Char(len) => {
                 let s = &b[..len];
                 let end = s.iter().position(|&c| c == 0).unwrap_or(len);
@@ -284,13 +302,17 @@ impl Relation {
             tuples,
         };
         for (i, t) in r.tuples.iter().enumerate() {
-            encode_tuple(&r.schema, t).with_context(|| format!("relation '{name}', tuple {}", i + 1))?;
+            encode_tuple(&r.schema, t)
+                .with_context(|| format!("relation '{name}', tuple {}", i + 1))?;
         }
         Ok(r)
     }
     /// All tuples in HM compact format.
     pub fn encode(&self) -> Result<Vec<Vec<u16>>> {
-        self.tuples.iter().map(|t| encode_tuple(&self.schema, t)).collect()
+        self.tuples
+            .iter()
+            .map(|t| encode_tuple(&self.schema, t))
+            .collect()
     }
     /// Print as an aligned text table.
     pub fn to_table(&self) -> String {
@@ -303,7 +325,17 @@ impl Relation {
         let cells: Vec<Vec<String>> = self
             .tuples
             .iter()
-            .map(|t| t.iter().map(|v| if *v == Value::Null { "NULL".into() } else { v.to_string() }).collect())
+            .map(|t| {
+                t.iter()
+                    .map(|v| {
+                        if *v == Value::Null {
+                            "NULL".into()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect()
+            })
             .collect();
         let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
         for row in &cells {
@@ -320,8 +352,17 @@ impl Relation {
                 .trim_end()
                 .to_string()
         };
-        let mut out = format!("{} ({} tuples)\n{}\n", self.name, self.tuples.len(), line(&headers));
-        out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-");
+        let mut out = format!(
+            "{} ({} tuples)\n{}\n",
+            self.name,
+            self.tuples.len(),
+            line(&headers)
+        );
+        out += &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-");
         out += "\n";
         for row in &cells {
             out += &line(row);
@@ -369,7 +410,10 @@ mod tests {
         assert!(e.to_string().contains("'s'"), "{e}");
         assert!(Schema::new(&[("a", FieldType::Char(4093))]).is_err());
         assert!(Schema::new(&[("a", FieldType::U16), ("a", FieldType::U16)]).is_err());
-        assert!(FieldType::parse("float").unwrap_err().to_string().contains("unknown type"));
+        assert!(FieldType::parse("float")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown type"));
         assert_eq!(FieldType::parse("char(12)").unwrap(), FieldType::Char(12));
     }
 }

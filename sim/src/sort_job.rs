@@ -11,8 +11,8 @@ use anyhow::{bail, ensure, Context, Result};
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
 use rdbe_rtl::sort_pipeline::{
-    model_output, run_pipeline, DeltaSortPipeline, PipelineSettings, PipelineStatus, SmallSortPipeline,
-    SortPipelineTop,
+    model_output, run_pipeline, DeltaSortPipeline, PipelineSettings, PipelineStatus,
+    SmallSortPipeline, SortPipelineTop,
 };
 use rdbe_rtl::tuple_stream::StreamTuple;
 use std::path::Path;
@@ -95,7 +95,11 @@ pub fn pipeline_settings(relation: &Relation, spec: &SortSpec) -> Result<Pipelin
     Ok(s)
 }
 
-fn decode_output(relation: &Relation, s: &PipelineSettings, output: &[StreamTuple]) -> Result<(Relation, Vec<bool>)> {
+fn decode_output(
+    relation: &Relation,
+    s: &PipelineSettings,
+    output: &[StreamTuple],
+) -> Result<(Relation, Vec<bool>)> {
     let mut tuples = Vec::with_capacity(output.len());
     let mut dup = Vec::with_capacity(output.len());
     for t in output {
@@ -127,7 +131,12 @@ fn check_capacity(relation: &Relation, capacity: usize) -> Result<()> {
     Ok(())
 }
 
-fn run_on<T: SortPipelineTop>(relation: &Relation, spec: &SortSpec, backend: Backend, vcd: Option<&Path>) -> Result<SortResult> {
+fn run_on<T: SortPipelineTop>(
+    relation: &Relation,
+    spec: &SortSpec,
+    backend: Backend,
+    vcd: Option<&Path>,
+) -> Result<SortResult> {
     let s = pipeline_settings(relation, spec)?;
     ensure!(
         s.input.tuple_words <= T::max_tuple_words(),
@@ -168,7 +177,8 @@ fn run_on<T: SortPipelineTop>(relation: &Relation, spec: &SortSpec, backend: Bac
             h.finish_trace();
             let run = match (result, &partial, vcd) {
                 (Ok(run), Some(tmp), Some(path)) => {
-                    std::fs::rename(tmp, path).with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::rename(tmp, path)
+                        .with_context(|| format!("writing {}", path.display()))?;
                     run
                 }
                 (Ok(run), _, _) => run,

@@ -15,21 +15,36 @@ use std::path::{Path, PathBuf};
 pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
     let mut v = vec![
         ("stream_slice".to_string(), export(StreamSlice::default())),
-        ("sorting_cell_first".to_string(), export(SortingCell::<3, 4>::default())),
+        (
+            "sorting_cell_first".to_string(),
+            export(SortingCell::<3, 4>::default()),
+        ),
     ];
     match config {
         EngineConfig::Delta => {
-            v.push(("sorting_cell_last".into(), export(SortingCell::<14, 15>::default())));
+            v.push((
+                "sorting_cell_last".into(),
+                export(SortingCell::<14, 15>::default()),
+            ));
             v.push(("in_module".into(), export(InModuleDelta::default())));
             v.push(("sorter".into(), export(DeltaSorter::default())));
-            v.push(("sorting_checker".into(), export(SortingCheckerDelta::default())));
+            v.push((
+                "sorting_checker".into(),
+                export(SortingCheckerDelta::default()),
+            ));
             v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
         }
         EngineConfig::Small => {
-            v.push(("sorting_cell_last".into(), export(SortingCell::<7, 8>::default())));
+            v.push((
+                "sorting_cell_last".into(),
+                export(SortingCell::<7, 8>::default()),
+            ));
             v.push(("in_module".into(), export(InModuleSmall::default())));
             v.push(("sorter".into(), export(SmallSorter::default())));
-            v.push(("sorting_checker".into(), export(SortingCheckerSmall::default())));
+            v.push((
+                "sorting_checker".into(),
+                export(SortingCheckerSmall::default()),
+            ));
             v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
         }
     }
