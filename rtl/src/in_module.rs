@@ -450,20 +450,7 @@ impl<const B: usize, const B1: usize> Logic for InModule<B, B1> {
     }
 }
 
-impl<const B: usize, const B1: usize> crate::harness::Clocked for InModule<B, B1> {
-    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
-        &mut self.clock
-    }
-}
-
-impl<const B: usize, const B1: usize> crate::harness::StreamBlock for InModule<B, B1> {
-    fn stream_in(&mut self) -> &mut TupleStreamIn {
-        &mut self.data_in
-    }
-    fn stream_out(&mut self) -> &mut TupleStreamOut {
-        &mut self.data_out
-    }
-}
+crate::impl_stream_block!(generic [const B: usize, const B1: usize] InModule<B, B1>);
 
 // ------------------------------------------------------------------------------------
 // Reference model and configuration.

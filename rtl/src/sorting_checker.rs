@@ -435,20 +435,7 @@ impl<const A: usize, const P: usize> Logic for SortingChecker<A, P> {
     }
 }
 
-impl<const A: usize, const P: usize> crate::harness::Clocked for SortingChecker<A, P> {
-    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
-        &mut self.clock
-    }
-}
-
-impl<const A: usize, const P: usize> crate::harness::StreamBlock for SortingChecker<A, P> {
-    fn stream_in(&mut self) -> &mut TupleStreamIn {
-        &mut self.data_in
-    }
-    fn stream_out(&mut self) -> &mut TupleStreamOut {
-        &mut self.data_out
-    }
-}
+crate::impl_stream_block!(generic [const A: usize, const P: usize] SortingChecker<A, P>);
 
 // ---------------------------------------------------------------------------------------
 // Reference model.
