@@ -4,6 +4,7 @@ pub mod block_ram;
 pub mod cosim;
 pub mod harness;
 pub mod in_module;
+pub mod merger;
 pub mod sort_pipeline;
 pub mod sorter;
 pub mod sorting_cell;
