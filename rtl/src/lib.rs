@@ -1,6 +1,7 @@
 //! Synthesizable rust-hdl modules of the Delta Relational Database Engine's engine core
 //! (Sakai et al., ICOT TR-063, 1984), each with its pure-Rust reference model.
 pub mod block_ram;
+pub mod control_rom;
 pub mod cosim;
 pub mod harness;
 pub mod in_module;

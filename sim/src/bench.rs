@@ -138,6 +138,20 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         unit: "cycles/s",
         what: format!("rust-hdl simulation of the 12-cell Delta sorter, {sim_cycles} cycles in {sim_wall:.2} s (single thread)"),
     });
+    let rom = rdbe_rtl::control_rom::contents();
+    let widest = rom.iter().copied().max().unwrap_or(0);
+    figures.push(Figure {
+        key: "control_rom_words",
+        value: rom.len() as f64,
+        unit: "words",
+        what: "merger control ROM generated from the rule table (paper: 1K words)".into(),
+    });
+    figures.push(Figure {
+        key: "control_rom_bits",
+        value: (16 - widest.leading_zeros()) as f64,
+        unit: "bits",
+        what: "widest ROM word actually used (paper: 10 bits)".into(),
+    });
     figures.push(Figure {
         key: "sim_passes_per_cycle",
         value: passes as f64 / total as f64,
