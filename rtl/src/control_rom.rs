@@ -315,7 +315,19 @@ pub fn address(p: Program, s: Situation, dp_u: bool, dp_l: bool) -> usize {
 
 /// The rule table: what the operation part does for each program and situation.
 /// Every (program, situation, DP) combination has a rule; see [contents] for the rest.
+///
+/// L-memory frees the words before LADR*. Only JOIN-EQ ever returns L to LADR*, so every
+/// other program moves LADR* with each L advance, and L streams through a bounded memory.
 pub fn rule(p: Program, s: Situation, dp_u: bool, dp_l: bool) -> Action {
+    let a = rule_table(p, s, dp_u, dp_l);
+    if p != Program::JoinEq && a.advance_l {
+        Action { mark_l: true, ..a }
+    } else {
+        a
+    }
+}
+
+fn rule_table(p: Program, s: Situation, dp_u: bool, dp_l: bool) -> Action {
     use Output as O;
     use Program as P;
     use Situation as S;
@@ -671,6 +683,21 @@ mod tests {
         // Unused addresses stop the operation.
         assert!(unpack(rom[address(Program::JoinGe, Situation::BothNull, true, true) + 4]).end);
         assert!(unpack(rom[WORDS - 1]).end);
+    }
+
+    #[test]
+    fn only_join_eq_ever_returns_l_so_every_other_program_frees_l_as_it_goes() {
+        for p in Program::ALL {
+            for s in Situation::ALL {
+                for (dp_u, dp_l) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let a = rule(p, s, dp_u, dp_l);
+                    if p != Program::JoinEq {
+                        assert!(!a.rewind_l, "{p:?} {s:?}");
+                        assert_eq!(a.mark_l, a.advance_l, "{p:?} {s:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
