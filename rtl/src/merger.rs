@@ -233,16 +233,12 @@ pub struct MergerSettings {
 /// Pure-Rust reference model: the semantics of `docs/MERGER.md`, stated directly.
 pub mod model {
     use super::*;
-    use crate::sorting_cell::model::sort_order;
+    use crate::sorting_cell::model::{compare_keys, sort_order};
     use std::cmp::Ordering;
 
-    fn key<'a>(t: &'a StreamTuple, s: &MergerSettings) -> &'a [u16] {
-        &t.words[..s.key_words.min(t.words.len())]
-    }
-
-    /// Value comparison of two keys (unsigned words from the head).
+    /// Value comparison of two keys (unsigned words from the head), nulls aside.
     pub fn key_cmp(a: &StreamTuple, b: &StreamTuple, s: &MergerSettings) -> Ordering {
-        key(a, s).cmp(key(b, s))
+        compare_keys(a, b, s.key_words)
     }
 
     fn selects(cond: Condition, a_null: bool, b_null: bool, o: impl FnOnce() -> Ordering) -> bool {

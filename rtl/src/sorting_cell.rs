@@ -473,9 +473,16 @@ pub mod model {
     use crate::tuple_stream::StreamTuple;
     use std::cmp::Ordering;
 
+    /// Key comparison, null flags aside: the first `key_words` words as unsigned 16-bit
+    /// numbers, lexicographically from the head (the comparator of every module).
+    pub fn compare_keys(a: &StreamTuple, b: &StreamTuple, key_words: usize) -> Ordering {
+        let ka = &a.words[..key_words.min(a.words.len())];
+        let kb = &b.words[..key_words.min(b.words.len())];
+        ka.cmp(kb)
+    }
+
     /// The sorter's order: normal keys before null keys (in both directions); normal keys
-    /// by their first `key_words` words as unsigned 16-bit numbers, lexicographically from
-    /// the head, reversed when `descending`. Two null keys are equal.
+    /// by [compare_keys], reversed when `descending`. Two null keys are equal.
     pub fn sort_order(
         a: &StreamTuple,
         b: &StreamTuple,
@@ -487,8 +494,7 @@ pub mod model {
             (true, false) => Ordering::Greater,
             (false, true) => Ordering::Less,
             (false, false) => {
-                let k = key_words.min(a.words.len()).min(b.words.len());
-                let o = a.words[..k].cmp(&b.words[..k]);
+                let o = compare_keys(a, b, key_words);
                 if descending {
                     o.reverse()
                 } else {

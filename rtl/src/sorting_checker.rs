@@ -61,6 +61,7 @@
 //!   head word; the head word with DP goes into a [StreamSlice], so `data_out` comes from
 //!   flip-flops and `data_in.ready` is a function of this module's flip-flops only.
 use crate::block_ram::BlockRam;
+use crate::sorting_cell::model::sort_order;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut, TupleWord};
 use anyhow::{bail, Result};
@@ -495,13 +496,8 @@ impl CheckerConfig {
     }
 }
 
-/// Order of two non-null keys: the first `key_words` words compared as unsigned 16-bit
-/// words from the head (lexicographic). NL is not looked at.
-pub fn compare_keys(a: &StreamTuple, b: &StreamTuple, key_words: usize) -> Ordering {
-    let ka = &a.words[..key_words.min(a.words.len())];
-    let kb = &b.words[..key_words.min(b.words.len())];
-    ka.cmp(kb)
-}
+/// The key comparison shared with the sorter ([crate::sorting_cell::model::compare_keys]).
+pub use crate::sorting_cell::model::compare_keys;
 
 /// What the sorting checker makes of one stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -512,30 +508,16 @@ pub struct CheckerReport {
     pub violations: u32,
 }
 
-/// True when tuple `b` may not follow tuple `a` in the sorter's order for `cfg`.
+/// True when tuple `b` may not follow tuple `a`: it comes before `a` in the sorter's order
+/// ([sort_order]: nulls last in both directions).
 pub fn is_order_violation(cfg: &CheckerConfig, a: &StreamTuple, b: &StreamTuple) -> bool {
-    match (a.null, b.null) {
-        (true, false) => true,
-        (false, false) => {
-            let o = compare_keys(a, b, cfg.key_words);
-            if cfg.descending {
-                o == Ordering::Less
-            } else {
-                o == Ordering::Greater
-            }
-        }
-        _ => false,
-    }
+    sort_order(a, b, cfg.key_words, cfg.descending) == Ordering::Greater
 }
 
-/// True when tuples `a` and `b` (adjacent) belong to one duplicate group: equal non-null
-/// keys, or both null.
+/// True when tuples `a` and `b` (adjacent) belong to one duplicate group: equal in the
+/// sorter's order (equal non-null keys, or both null).
 pub fn is_duplicate(cfg: &CheckerConfig, a: &StreamTuple, b: &StreamTuple) -> bool {
-    match (a.null, b.null) {
-        (false, false) => compare_keys(a, b, cfg.key_words) == Ordering::Equal,
-        (true, true) => true,
-        _ => false,
-    }
+    sort_order(a, b, cfg.key_words, cfg.descending) == Ordering::Equal
 }
 
 /// Reference model of the sorting checker for one stream: sets DP on every tuple (the

@@ -32,9 +32,11 @@
 //! streams, as the control program does.
 use rand::seq::SliceRandom;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::sort_pipeline::{
-    model_output, DeltaSortPipeline, PipelineSettings, SmallSortPipeline, SortPipelineTop,
+    model_output, DeltaSortPipeline, PipelineRun, PipelineSettings, SmallSortPipeline,
+    SortPipelineTop,
 };
 use rdbe_rtl::sorter::{capacity_tuples, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS};
 use rdbe_rtl::tuple_stream::{from_beats, Beat};
@@ -101,6 +103,23 @@ fn label(
     )
 }
 
+/// One random case of a sweep: the stimulus for `spec`, a pacing drawn from `duties`, run
+/// and checked against the model and the oracle; returns the run and the case's label.
+fn run_case<T: SortPipelineTop>(
+    h: &mut Harness<T>,
+    rng: &mut ChaCha8Rng,
+    test: &str,
+    seed: u64,
+    case: usize,
+    spec: &RelationSpec,
+    duties: &[f64],
+) -> (PipelineRun, String) {
+    let stim = generate(rng, spec);
+    let pacing = random_pacing(rng, duties);
+    let l = label(test, seed, case, spec, &stim.settings, pacing);
+    (check_pipeline(h, &stim, pacing, &l), l)
+}
+
 /// Small pipeline: every key configuration against every null density and key domain,
 /// both orders (alternating so each key configuration meets each order with each null
 /// density and each domain), tuple lengths and sizes varying, random pacing.
@@ -131,17 +150,15 @@ fn small_pipeline_key_sweep() {
                     descending: (kc + ni + di) % 2 == 1,
                     hint: rng.gen_bool(0.5),
                 };
-                let stim = generate(&mut rng, &spec);
-                let pacing = random_pacing(&mut rng, &DUTIES);
-                let l = label(
+                run_case(
+                    &mut h,
+                    &mut rng,
                     "small_pipeline_key_sweep",
                     SEED,
                     case,
                     &spec,
-                    &stim.settings,
-                    pacing,
+                    &DUTIES,
                 );
-                check_pipeline(&mut h, &stim, pacing, &l);
                 case += 1;
             }
         }
@@ -194,17 +211,15 @@ fn small_pipeline_length_and_size_sweep() {
                 descending: rng.gen(),
                 hint: rng.gen_bool(0.5),
             };
-            let stim = generate(&mut rng, &spec);
-            let pacing = random_pacing(&mut rng, &DUTIES);
-            let l = label(
+            let (run, l) = run_case(
+                &mut h,
+                &mut rng,
                 "small_pipeline_length_and_size_sweep",
                 SEED,
                 case,
                 &spec,
-                &stim.settings,
-                pacing,
+                &DUTIES,
             );
-            let run = check_pipeline(&mut h, &stim, pacing, &l);
             if tuples > cap {
                 // The block sort: the sorter's strings are the capacity.
                 assert_eq!(run.status.capacity_tuples, cap, "{l}");
@@ -375,17 +390,15 @@ fn delta_pipeline_length_sweep() {
                 // for the short relations.
                 hint: tuples * n > 600 || rng.gen_bool(0.5),
             };
-            let stim = generate(&mut rng, &spec);
-            let pacing = random_pacing(&mut rng, &DELTA_DUTIES);
-            let l = label(
+            run_case(
+                &mut h,
+                &mut rng,
                 "delta_pipeline_length_sweep",
                 SEED,
                 case,
                 &spec,
-                &stim.settings,
-                pacing,
+                &DELTA_DUTIES,
             );
-            check_pipeline(&mut h, &stim, pacing, &l);
             case += 1;
         }
     }
@@ -414,17 +427,15 @@ fn delta_pipeline_capacity_boundary() {
             descending: case == 0,
             hint: true,
         };
-        let stim = generate(&mut rng, &spec);
-        let pacing = random_pacing(&mut rng, &DELTA_DUTIES);
-        let l = label(
+        let (run, l) = run_case(
+            &mut h,
+            &mut rng,
             "delta_pipeline_capacity_boundary",
             SEED,
             case,
             &spec,
-            &stim.settings,
-            pacing,
+            &DELTA_DUTIES,
         );
-        let run = check_pipeline(&mut h, &stim, pacing, &l);
         assert_eq!(run.status.capacity_tuples, cap, "{l}");
     }
 }
