@@ -21,6 +21,7 @@
 use crate::merger::{MergerCommand, MergerSettings, Selected};
 use crate::tuple_stream::StreamTuple;
 use anyhow::{bail, Result};
+use rust_hdl::prelude::*;
 use std::cmp::Ordering;
 
 /// The current U and L tuples as the operation part sees them.
@@ -161,10 +162,13 @@ pub enum Program {
     JoinGt,
     JoinLe,
     JoinGe,
+    /// Delete mode's first pass (§5.1): the L tuples that match no condition value, null
+    /// keys included (they match nothing), so that no tuple of the page is lost.
+    DeleteKeep,
 }
 
 impl Program {
-    pub const ALL: [Program; 31] = [
+    pub const ALL: [Program; 32] = [
         Program::Load,
         Program::Pass,
         Program::Unique,
@@ -196,6 +200,7 @@ impl Program {
         Program::JoinGt,
         Program::JoinLe,
         Program::JoinGe,
+        Program::DeleteKeep,
     ];
     fn from_code(c: usize) -> Option<Program> {
         Program::ALL.get(c).copied()
@@ -417,6 +422,13 @@ fn rule_table(p: Program, s: Situation, dp_u: bool, dp_l: bool) -> Action {
             S::Greater | S::EndULNormal | S::UNullLNormal => keep.out(O::L).adv_l(),
             _ => Action::end(p),
         },
+        P::DeleteKeep => match s {
+            S::Less => keep.adv_u(),
+            S::Equal => keep.adv_l(),
+            // Greater, no condition value left, a null condition value or a null L key:
+            // this tuple matches none, so it is kept.
+            _ => keep.out(O::L).adv_l(),
+        },
         P::RangeLow => match s {
             S::Less | S::Equal => keep.adv_u().then(P::RangeHigh),
             S::Greater => keep.adv_l(),
@@ -566,30 +578,47 @@ pub fn interpret(
     u: &[StreamTuple],
     l: &[StreamTuple],
 ) -> Result<Vec<Selected>> {
-    let is_comp = matches!(
-        cmd,
-        MergerCommand::CompAll
-            | MergerCommand::CompNull
-            | MergerCommand::CompNonull
-            | MergerCommand::CompEq
-            | MergerCommand::CompNe
-            | MergerCommand::CompLt
-            | MergerCommand::CompGt
-            | MergerCommand::CompLe
-            | MergerCommand::CompGe
-    );
-    let merge = matches!(cmd, MergerCommand::SortEx | MergerCommand::UnqEx);
-    let descending = merge && s.descending;
-    let k = s.key_words;
+    let decoded = decode_command(cmd);
     let no_u: &[StreamTuple] = &[];
-    let u = if cmd.uses_u() { u } else { no_u };
-    let mut program = Program::start(cmd);
+    let u = if decoded.uses_u { u } else { no_u };
+    run_rom(rom, decoded, s, u, l)
+}
+
+/// Delete mode (§5.1) at tuple granularity: the DELETE-KEEP program over L, then L and U
+/// replayed from their first tuple under REST-EQ.
+pub fn interpret_delete(
+    rom: &[u16],
+    s: &MergerSettings,
+    u: &[StreamTuple],
+    l: &[StreamTuple],
+) -> Result<Vec<Selected>> {
+    let mut out = run_rom(rom, DecodedCommand::delete_keep(), s, u, l)?;
+    out.extend(run_rom(
+        rom,
+        decode_command(MergerCommand::RestEq),
+        s,
+        u,
+        l,
+    )?);
+    Ok(out)
+}
+
+fn run_rom(
+    rom: &[u16],
+    d: DecodedCommand,
+    s: &MergerSettings,
+    u: &[StreamTuple],
+    l: &[StreamTuple],
+) -> Result<Vec<Selected>> {
+    let descending = d.is_merge && s.descending;
+    let k = s.key_words;
+    let mut program = d.start;
     let (mut pu, mut pl, mut l_mark) = (0usize, 0usize, 0usize);
     let mut out = Vec::new();
     let limit = 16 + 4 * (u.len() + 1) * (l.len() + 1) + 4 * (u.len() + l.len());
     for _ in 0..limit {
         let lt = l.get(pl);
-        let (u_null, u_words): (Option<bool>, Option<&[u16]>) = if is_comp {
+        let (u_null, u_words): (Option<bool>, Option<&[u16]>) = if d.is_comp {
             match lt {
                 Some(t) => {
                     if s.second_offset + k > t.words.len() {
@@ -617,7 +646,7 @@ pub fn interpret(
                 o
             }
         });
-        let dp_u = !is_comp && u.get(pu).map(|t| t.dup).unwrap_or(false);
+        let dp_u = !d.is_comp && u.get(pu).map(|t| t.dup).unwrap_or(false);
         let dp_l = lt.map(|t| t.dup).unwrap_or(false);
         let a = unpack(rom[address(program, situation, dp_u, dp_l)]);
         if a.end {
@@ -646,7 +675,125 @@ pub fn interpret(
         }
         program = a.next;
     }
-    bail!("{} did not end within {limit} steps", cmd.name())
+    bail!("{:?} did not end within {limit} steps", d.start)
+}
+
+/// What the operation part needs to know about a command besides its ROM program: the
+/// command decoder's word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodedCommand {
+    /// The ROM program the command starts with.
+    pub start: Program,
+    /// The command reads U-memory.
+    pub uses_u: bool,
+    /// COMPARE ATTRIBUTES: U is the second attribute of the current L tuple.
+    pub is_comp: bool,
+    /// SORT-EX, UNQ-EX: compare in the configured sort order (else by value, ascending).
+    pub is_merge: bool,
+}
+
+impl DecodedCommand {
+    fn delete_keep() -> DecodedCommand {
+        DecodedCommand {
+            start: Program::DeleteKeep,
+            uses_u: true,
+            is_comp: false,
+            is_merge: false,
+        }
+    }
+}
+
+pub fn decode_command(cmd: MergerCommand) -> DecodedCommand {
+    DecodedCommand {
+        start: Program::start(cmd),
+        uses_u: cmd.uses_u(),
+        is_comp: cmd.condition().is_some() && cmd.name().starts_with("COMP"),
+        is_merge: matches!(cmd, MergerCommand::SortEx | MergerCommand::UnqEx),
+    }
+}
+
+/// Command decoder address bits: the command code (`MergerCommand::code`).
+pub const COMMAND_BITS: usize = 5;
+/// Command decoder word: `start[4:0] | uses_u | is_comp | is_merge | valid`.
+pub const DECODER_BITS: usize = 9;
+
+pub fn pack_decoded(d: &DecodedCommand) -> u16 {
+    d.start as u16
+        | (d.uses_u as u16) << 5
+        | (d.is_comp as u16) << 6
+        | (d.is_merge as u16) << 7
+        | 1 << 8
+}
+
+/// The command decoder ROM: one word per command code; codes beyond Fig. 5's 29 commands
+/// hold 0 (`valid` clear), which the operation part reports as a command error.
+pub fn decoder_contents() -> Vec<u16> {
+    (0..1usize << COMMAND_BITS)
+        .map(|code| {
+            MergerCommand::from_code(code)
+                .map(|c| pack_decoded(&decode_command(c)))
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// A combinational ROM (an `always @*` case table; FPGA tools build it from LUTs, so its
+/// word is there in the same cycle as its address). Used for the control ROM and the
+/// command decoder. `N` address bits, `W` data bits.
+#[derive(LogicBlock)]
+pub struct RomTable<const N: usize, const W: usize> {
+    pub address: Signal<In, Bits<N>>,
+    pub data: Signal<Out, Bits<W>>,
+    _words: Vec<u64>,
+}
+
+impl<const N: usize, const W: usize> RomTable<N, W> {
+    pub fn new(words: &[u16]) -> Self {
+        assert_eq!(words.len(), 1 << N, "ROM image size");
+        assert!(words.iter().all(|&w| (w as u64) < 1 << W), "ROM word width");
+        Self {
+            address: Default::default(),
+            data: Default::default(),
+            _words: words.iter().map(|&w| w as u64).collect(),
+        }
+    }
+    /// The control ROM of §4.3.
+    pub fn control_rom() -> Self {
+        Self::new(&contents())
+    }
+    /// The command decoder.
+    pub fn command_decoder() -> Self {
+        Self::new(&decoder_contents())
+    }
+}
+
+impl<const N: usize, const W: usize> Logic for RomTable<N, W> {
+    fn update(&mut self) {
+        self.data.next = self._words[self.address.val().index()].into();
+    }
+
+    fn connect(&mut self) {
+        self.data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let cases = self
+            ._words
+            .iter()
+            .enumerate()
+            .map(|(a, w)| format!("    {N}'d{a}: data = {W}'h{w:x};"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Verilog::Custom(format!(
+            "\
+always @(*) begin
+    case (address)
+{cases}
+    endcase
+end
+"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -679,7 +826,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(used, 31 * 11 * 4);
+        assert_eq!(used, 32 * 11 * 4);
         // Unused addresses stop the operation.
         assert!(unpack(rom[address(Program::JoinGe, Situation::BothNull, true, true) + 4]).end);
         assert!(unpack(rom[WORDS - 1]).end);
@@ -743,6 +890,61 @@ mod tests {
             &v,
         )
         .tuples
+    }
+
+    #[test]
+    fn the_rom_runs_delete_mode_as_the_model_says() {
+        use crate::merger::model::delete_model;
+        let rom = contents();
+        let mut rng = ChaCha8Rng::seed_from_u64(51);
+        for case in 0..400 {
+            let kw = rng.gen_range(1..=2);
+            let s = MergerSettings {
+                key_words: kw,
+                descending: false,
+                second_offset: kw,
+                second_null_bit: None,
+            };
+            let (nu, nl) = (rng.gen_range(0..6), rng.gen_range(0..14));
+            let u = prepared(&mut rng, nu, kw, false);
+            let l = prepared(&mut rng, nl, kw, false);
+            let got = interpret_delete(&rom, &s, &u, &l).unwrap();
+            assert_eq!(
+                got,
+                delete_model(&s, &u, &l),
+                "case {case}\nU {u:?}\nL {l:?}"
+            );
+            assert_eq!(got.len(), l.len(), "every tuple of the page comes out once");
+        }
+    }
+
+    #[test]
+    fn command_decoder_words_follow_the_commands() {
+        let rom = decoder_contents();
+        assert_eq!(rom.len(), 32);
+        for c in MergerCommand::ALL {
+            let w = rom[c.code()];
+            assert_eq!(w >> 8 & 1, 1, "{} valid", c.name());
+            assert_eq!(
+                Program::from_code((w & 31) as usize),
+                Some(Program::start(c))
+            );
+            assert_eq!(w >> 5 & 1 == 1, c.uses_u(), "{}", c.name());
+            assert_eq!(
+                w >> 6 & 1 == 1,
+                c.name().starts_with("COMP-"),
+                "{}",
+                c.name()
+            );
+            assert_eq!(
+                w >> 7 & 1 == 1,
+                matches!(c, MergerCommand::SortEx | MergerCommand::UnqEx)
+            );
+        }
+        assert!(
+            rom[29..].iter().all(|&w| w == 0),
+            "unknown codes are not valid"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cosim;
 pub mod harness;
 pub mod in_module;
 pub mod merger;
+pub mod operation_part;
 pub mod sort_pipeline;
 pub mod sorter;
 pub mod sorting_cell;

@@ -114,6 +114,15 @@ impl MergerCommand {
         MergerCommand::JoinGe,
     ];
 
+    /// The command's code on the merger's `command` port (its index in Fig. 5's order).
+    pub fn code(self) -> usize {
+        MergerCommand::ALL.iter().position(|&c| c == self).unwrap()
+    }
+
+    pub fn from_code(code: usize) -> Option<MergerCommand> {
+        MergerCommand::ALL.get(code).copied()
+    }
+
     /// The paper's name (Fig. 5).
     pub fn name(self) -> &'static str {
         use MergerCommand::*;
@@ -228,6 +237,43 @@ pub struct MergerSettings {
     pub second_offset: usize,
     /// COMPARE ATTRIBUTES: tag bit of the second attribute (None: never null).
     pub second_null_bit: Option<u8>,
+}
+
+/// A random merger operand for differential tests: `n` tuples of `key_words + 3` words
+/// (key, a second attribute for COMPARE ATTRIBUTES, a payload word holding the tuple's
+/// index, and a tag word whose bit 2 flags the second attribute null), keys from a small
+/// domain (many duplicates) with some null, sorted as the sorter sorts them, with the DP
+/// lines the sorting checker drives.
+pub fn random_sorted_operand<R: rand::Rng>(
+    rng: &mut R,
+    n: usize,
+    key_words: usize,
+    descending: bool,
+) -> Vec<StreamTuple> {
+    use crate::sorting_cell::model::sort_order;
+    use crate::sorting_checker::{sorting_checker_model, CheckerConfig};
+    let domain = [2u16, 4, 9, 1000][rng.gen_range(0..4)];
+    let mut v: Vec<StreamTuple> = (0..n)
+        .map(|i| {
+            let mut w: Vec<u16> = (0..key_words)
+                .map(|_| rng.gen_range(0..domain).wrapping_mul(0x9E37))
+                .collect();
+            w.push(rng.gen_range(0..domain).wrapping_mul(0x9E37));
+            w.push(i as u16);
+            w.push(if rng.gen_bool(0.2) { 0b100 } else { 0 });
+            StreamTuple::new(w, rng.gen_bool(0.15))
+        })
+        .collect();
+    v.sort_by(|a, b| sort_order(a, b, key_words, descending));
+    sorting_checker_model(
+        &CheckerConfig {
+            tuple_words: key_words + 3,
+            key_words,
+            descending,
+        },
+        &v,
+    )
+    .tuples
 }
 
 /// Pure-Rust reference model: the semantics of `docs/MERGER.md`, stated directly.
@@ -411,6 +457,20 @@ pub mod model {
                 out
             }
         })
+    }
+
+    /// Delete mode (§5.1, Fig. 9): with the condition values in U, the L tuples (a page)
+    /// that match none of them come first, then the ones that match (the deleted tuples),
+    /// each group in L's order. A null key matches nothing, so it is kept: no tuple is lost.
+    pub fn delete_model(s: &MergerSettings, u: &[StreamTuple], l: &[StreamTuple]) -> Vec<Selected> {
+        let matches = |t: &StreamTuple| {
+            !t.null
+                && u.iter()
+                    .any(|c| !c.null && key_cmp(c, t, s) == Ordering::Equal)
+        };
+        let kept = (0..l.len()).filter(|&i| !matches(&l[i]));
+        let deleted = (0..l.len()).filter(|&i| matches(&l[i]));
+        kept.chain(deleted).map(Selected::L).collect()
     }
 
     /// §4.3's JOIN-EQ algorithm, step by step, on ascending U and L with DP lines: what the

@@ -1,0 +1,1108 @@
+//! The merger's operation part (paper §4.3, Fig. 6): "two 64Kbyte memories (U-memory and
+//! L-memory) each with a FIFO function, a comparator, a control ROM table and other
+//! circuits", which (1) stores two sorted streams, (2) reads a tuple from each memory and
+//! gives it to the comparator and to the output control part, (3) compares keys and
+//! detects the output tuples of the command.
+//!
+//! # How this implementation works
+//! * **U-memory** holds a relation stored earlier by LOAD (condition values, the run held
+//!   for SORT-EX, a join's inner relation). It keeps its contents from command to command;
+//!   its tuple length is measured while it is loaded. A relation that does not fit sets
+//!   `u_overflow` and leaves U empty.
+//! * **L-memory** is a ring (the FIFO) written by the arriving stream, end-of-stream beat
+//!   included, while the comparator reads it. Words before LADR* (the `l_mark` register)
+//!   are free; every program but JOIN-EQ moves LADR* with each L advance (see
+//!   [crate::control_rom::rule]), so L streams through; JOIN-EQ keeps one group of equal
+//!   keys. A group (or, in delete mode, a page) larger than L-memory sets `l_overflow`, and
+//!   the command ends after draining its input.
+//! * **Comparator**: the head tuples of U and L are read together and compared word by
+//!   word from the head (one key word per cycle, stopping at the first difference), with
+//!   the NL and DP lines of the words read. Nothing waits for a whole tuple: the decision
+//!   is made as soon as the key decides it, and null keys and duplicates go through the
+//!   same single-cycle ROM lookup as everything else (the paper's claim of processing
+//!   "null values and duplicate tuples without disturbing the pipeline operation").
+//! * **Control ROM**: the command decoder gives the start program; each decision looks up
+//!   `program · situation · DP(U) · DP(L)` in the control ROM
+//!   ([crate::control_rom::contents]), whose word says which tuple(s) go to the output
+//!   control part, how the U and L addresses move (advance, rewind U, LADR* mark and
+//!   return), the next program, and the operation end.
+//! * **Selection**: the selected U tuple, L tuple or pair (U's words then L's) goes out on
+//!   the [SelectedStreamOut] word by word, one word per cycle, read straight from the
+//!   memory; the address moves are applied as its last word leaves, and the next
+//!   comparison starts in the following cycle.
+//! * **COMPARE ATTRIBUTES** compares two attributes of the same L tuple: the stream is
+//!   written into U-memory too, at the same addresses, so that the comparator reads the
+//!   key from L-memory and the second attribute from U-memory in the same cycle. Its null
+//!   flag is in the tuple's tag word (its last word, read first), so the comparison waits
+//!   for the whole tuple. U's earlier contents are lost (U is empty afterwards).
+//! * **Delete mode** (§5.1, Fig. 9): L is kept whole (LADR* does not move); the
+//!   DELETE-KEEP program emits the tuples that match no condition value in U, then both
+//!   memories are replayed from their first tuple under REST-EQ, which emits the matching
+//!   ones.
+//! * **Sequencing**: a command starts when the first beat of its stream is offered (the
+//!   `command` and `delete_mode` ports are sampled then), and ends with one end-of-stream
+//!   beat on the selected stream, after the whole input stream was taken.
+use crate::block_ram::BlockRam;
+use crate::control_rom::{Program, RomTable};
+use crate::tuple_stream::{TupleStreamIn, TupleWord};
+use rust_hdl::prelude::*;
+
+/// The operation part's output to the output control part: the selected tuples, word by
+/// word, each word tagged with the memory it came from. A *unit* is one output item of the
+/// command: one U tuple, one L tuple, or a pair (the U tuple's words, then the L tuple's).
+/// `unit_end` marks a unit's last word. The command's end is one beat with `word.eos` set
+/// (and `unit_end`). valid/ready as on the tuple stream.
+#[derive(LogicInterface, Default)]
+#[join = "SelectedStreamIn"]
+pub struct SelectedStreamOut {
+    pub word: Signal<Out, TupleWord>,
+    pub from_u: Signal<Out, Bit>,
+    pub unit_end: Signal<Out, Bit>,
+    pub valid: Signal<Out, Bit>,
+    pub ready: Signal<In, Bit>,
+}
+
+/// Receiving side of [SelectedStreamOut].
+#[derive(LogicInterface, Default)]
+#[join = "SelectedStreamOut"]
+pub struct SelectedStreamIn {
+    pub word: Signal<In, TupleWord>,
+    pub from_u: Signal<In, Bit>,
+    pub unit_end: Signal<In, Bit>,
+    pub valid: Signal<In, Bit>,
+    pub ready: Signal<Out, Bit>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum OperationState {
+    /// Between commands: waiting for the first beat of the next stream.
+    Idle,
+    /// LOAD: the stream goes into U-memory.
+    Load,
+    /// COMPARE ATTRIBUTES: waiting for the whole L tuple, then reading its tag word.
+    CompareTag,
+    /// COMPARE ATTRIBUTES: the tag word is being read.
+    CompareTagRead,
+    /// Comparing key word `k` of the U and L head tuples.
+    Compare,
+    /// Sending the U head tuple.
+    EmitU,
+    /// Sending the L head tuple.
+    EmitL,
+    /// The command has ended: taking (and dropping) the rest of its input stream.
+    Drain,
+    /// Sending the end-of-stream beat.
+    Finish,
+}
+
+/// The operation part with U- and L-memories of 2^A words each. `P` must be `A + 1`.
+#[derive(LogicBlock)]
+pub struct OperationPart<const A: usize, const P: usize> {
+    pub clock: Signal<In, Clock>,
+    pub data_in: TupleStreamIn,
+    pub selected: SelectedStreamOut,
+    /// The merger command (`MergerCommand::code`), sampled when a stream starts.
+    pub command: Signal<In, Bits<5>>,
+    /// Delete mode (§5.1) instead of `command`, sampled when a stream starts.
+    pub delete_mode: Signal<In, Bit>,
+    /// Key length in words (1..=tuple_words).
+    pub key_words: Signal<In, Bits<12>>,
+    /// SORT-EX and UNQ-EX merge descending.
+    pub descending: Signal<In, Bit>,
+    /// Words per tuple of the arriving (L) stream.
+    pub tuple_words: Signal<In, Bits<12>>,
+    /// COMPARE ATTRIBUTES: word offset of the second attribute in the internal tuple.
+    pub second_offset: Signal<In, Bits<12>>,
+    /// COMPARE ATTRIBUTES: the second attribute can be null …
+    pub second_nullable: Signal<In, Bit>,
+    /// … as flagged by this bit of the tag word.
+    pub second_null_bit: Signal<In, Bits<4>>,
+    /// Synchronous reset: both memories empty, errors cleared.
+    pub clear: Signal<In, Bit>,
+    /// Sticky: a command code outside Fig. 5 (the command outputs nothing).
+    pub command_error: Signal<Out, Bit>,
+    /// Sticky: a LOAD relation did not fit in U-memory (U is left empty).
+    pub u_overflow: Signal<Out, Bit>,
+    /// Sticky: a JOIN-EQ group or a delete-mode page did not fit in L-memory (the command
+    /// was cut short).
+    pub l_overflow: Signal<Out, Bit>,
+    /// Tuples in U-memory.
+    pub u_tuples: Signal<Out, Bits<16>>,
+    /// A command is running.
+    pub busy: Signal<Out, Bit>,
+    memory_u: BlockRam<TupleWord, A>,
+    memory_l: BlockRam<TupleWord, A>,
+    decoder: RomTable<5, 9>,
+    control: RomTable<11, 13>,
+    capacity: Constant<Bits<P>>,
+    rest_eq_program: Constant<Bits<5>>,
+    delete_keep_program: Constant<Bits<5>>,
+    load_program: Constant<Bits<5>>,
+    // ---- command
+    state: DFF<OperationState>,
+    current_program: DFF<Bits<5>>,
+    uses_u: DFF<Bit>,
+    is_comp: DFF<Bit>,
+    is_merge: DFF<Bit>,
+    is_delete: DFF<Bit>,
+    /// Delete mode's second pass (REST-EQ) is running.
+    second_pass: DFF<Bit>,
+    /// The ROM word being carried out while its selection is sent.
+    action: DFF<Bits<13>>,
+    k: DFF<Bits<12>>,
+    second_null: DFF<Bit>,
+    // ---- U-memory
+    u_base: DFF<Bits<P>>,
+    u_end: DFF<Bits<P>>,
+    u_write: DFF<Bits<P>>,
+    u_len: DFF<Bits<12>>,
+    u_len_known: DFF<Bit>,
+    u_count: DFF<Bits<16>>,
+    load_count: DFF<Bits<16>>,
+    load_overflowed: DFF<Bit>,
+    rd_u: DFF<Bits<P>>,
+    // ---- L-memory
+    l_write: DFF<Bits<P>>,
+    l_base: DFF<Bits<P>>,
+    l_mark: DFF<Bits<P>>,
+    l_eos_written: DFF<Bit>,
+    rd_l: DFF<Bits<P>>,
+    head_ok_l: DFF<Bit>,
+    // ---- errors
+    command_error_flag: DFF<Bit>,
+    u_overflow_flag: DFF<Bit>,
+    l_overflow_flag: DFF<Bit>,
+    // ---- combinational
+    word_u: Signal<Local, TupleWord>,
+    word_l: Signal<Local, TupleWord>,
+    eos_word: Signal<Local, TupleWord>,
+    l_len: Signal<Local, Bits<P>>,
+    l_full: Signal<Local, Bit>,
+    l_starved: Signal<Local, Bit>,
+    l_accept: Signal<Local, Bit>,
+    input_fire: Signal<Local, Bit>,
+    u_present: Signal<Local, Bit>,
+    l_present: Signal<Local, Bit>,
+    u_null: Signal<Local, Bit>,
+    l_null: Signal<Local, Bit>,
+    words_differ: Signal<Local, Bit>,
+    u_before_l: Signal<Local, Bit>,
+    decided: Signal<Local, Bit>,
+    situation: Signal<Local, Bits<4>>,
+    dp_u: Signal<Local, Bit>,
+    dp_l: Signal<Local, Bit>,
+    dp_bits: Signal<Local, Bits<2>>,
+    tag_data: Signal<Local, Bits<16>>,
+    deciding: Signal<Local, Bit>,
+    act: Signal<Local, Bits<13>>,
+    act_output: Signal<Local, Bits<2>>,
+    apply_now: Signal<Local, Bit>,
+    l_advanced: Signal<Local, Bits<P>>,
+    new_u_base: Signal<Local, Bits<P>>,
+    new_l_base: Signal<Local, Bits<P>>,
+    next_rd_u: Signal<Local, Bits<P>>,
+    next_rd_l: Signal<Local, Bits<P>>,
+    emit_fire: Signal<Local, Bit>,
+    wait_for_l: Signal<Local, Bit>,
+    /// COMPARE ATTRIBUTES waits for a whole tuple (not for the word at the write pointer).
+    tuple_stuck: Signal<Local, Bit>,
+}
+
+impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
+    fn default() -> Self {
+        assert_eq!(P, A + 1, "OperationPart<A, P> needs P = A + 1");
+        assert!((4..=16).contains(&A));
+        Self {
+            clock: Default::default(),
+            data_in: Default::default(),
+            selected: Default::default(),
+            command: Default::default(),
+            delete_mode: Default::default(),
+            key_words: Default::default(),
+            descending: Default::default(),
+            tuple_words: Default::default(),
+            second_offset: Default::default(),
+            second_nullable: Default::default(),
+            second_null_bit: Default::default(),
+            clear: Default::default(),
+            command_error: Default::default(),
+            u_overflow: Default::default(),
+            l_overflow: Default::default(),
+            u_tuples: Default::default(),
+            busy: Default::default(),
+            memory_u: Default::default(),
+            memory_l: Default::default(),
+            decoder: RomTable::command_decoder(),
+            control: RomTable::control_rom(),
+            capacity: Constant::new((1u64 << A).into()),
+            rest_eq_program: Constant::new((Program::RestEq as u64).into()),
+            delete_keep_program: Constant::new((Program::DeleteKeep as u64).into()),
+            load_program: Constant::new((Program::Load as u64).into()),
+            state: Default::default(),
+            current_program: Default::default(),
+            uses_u: Default::default(),
+            is_comp: Default::default(),
+            is_merge: Default::default(),
+            is_delete: Default::default(),
+            second_pass: Default::default(),
+            action: Default::default(),
+            k: Default::default(),
+            second_null: Default::default(),
+            u_base: Default::default(),
+            u_end: Default::default(),
+            u_write: Default::default(),
+            u_len: Default::default(),
+            u_len_known: Default::default(),
+            u_count: Default::default(),
+            load_count: Default::default(),
+            load_overflowed: Default::default(),
+            rd_u: Default::default(),
+            l_write: Default::default(),
+            l_base: Default::default(),
+            l_mark: Default::default(),
+            l_eos_written: Default::default(),
+            rd_l: Default::default(),
+            head_ok_l: Default::default(),
+            command_error_flag: Default::default(),
+            u_overflow_flag: Default::default(),
+            l_overflow_flag: Default::default(),
+            word_u: Default::default(),
+            word_l: Default::default(),
+            eos_word: Default::default(),
+            l_len: Default::default(),
+            l_full: Default::default(),
+            l_starved: Default::default(),
+            l_accept: Default::default(),
+            input_fire: Default::default(),
+            u_present: Default::default(),
+            l_present: Default::default(),
+            u_null: Default::default(),
+            l_null: Default::default(),
+            words_differ: Default::default(),
+            u_before_l: Default::default(),
+            decided: Default::default(),
+            situation: Default::default(),
+            dp_u: Default::default(),
+            dp_l: Default::default(),
+            dp_bits: Default::default(),
+            tag_data: Default::default(),
+            deciding: Default::default(),
+            act: Default::default(),
+            act_output: Default::default(),
+            apply_now: Default::default(),
+            l_advanced: Default::default(),
+            new_u_base: Default::default(),
+            new_l_base: Default::default(),
+            next_rd_u: Default::default(),
+            next_rd_l: Default::default(),
+            emit_fire: Default::default(),
+            wait_for_l: Default::default(),
+            tuple_stuck: Default::default(),
+        }
+    }
+}
+
+impl<const A: usize, const P: usize> OperationPart<A, P> {
+    /// Words each of U-memory and L-memory holds.
+    pub const CAPACITY_WORDS: usize = 1 << A;
+}
+
+impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            state,
+            current_program,
+            uses_u,
+            is_comp,
+            is_merge,
+            is_delete,
+            second_pass,
+            action,
+            k,
+            second_null,
+            u_base,
+            u_end,
+            u_write,
+            u_len,
+            u_len_known,
+            u_count,
+            load_count,
+            load_overflowed,
+            rd_u,
+            l_write,
+            l_base,
+            l_mark,
+            l_eos_written,
+            rd_l,
+            head_ok_l,
+            command_error_flag,
+            u_overflow_flag,
+            l_overflow_flag
+        );
+        clock!(self, clock, memory_u, memory_l);
+        self.command_error.next = self.command_error_flag.q.val();
+        self.u_overflow.next = self.u_overflow_flag.q.val();
+        self.l_overflow.next = self.l_overflow_flag.q.val();
+        self.u_tuples.next = self.u_count.q.val();
+        self.busy.next = self.state.q.val() != OperationState::Idle;
+        self.decoder.address.next = self.command.val();
+
+        // ---- what the memories say
+        self.word_u.next = self.memory_u.read_data.val();
+        self.word_l.next = self.memory_l.read_data.val();
+        self.tag_data.next = self.word_u.val().data;
+        self.eos_word.next = self.word_l.val();
+        self.eos_word.next.data = 0.into();
+        self.eos_word.next.parity = 0.into();
+        self.eos_word.next.null = false;
+        self.eos_word.next.dup = false;
+        self.eos_word.next.last = false;
+        self.eos_word.next.eos = true;
+        self.l_len.next = bit_cast::<P, 12>(self.tuple_words.val());
+        // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
+        self.l_full.next = (self.l_write.q.val() - self.l_mark.q.val()) == self.capacity.val();
+        self.l_starved.next = self.rd_l.q.val() == self.l_write.q.val();
+
+        // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
+        self.memory_l.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
+        self.memory_l.write_data.next = self.data_in.word.val();
+        self.memory_l.write_enable.next = false;
+        self.memory_u.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
+        self.memory_u.write_data.next = self.data_in.word.val();
+        self.memory_u.write_enable.next = false;
+        self.l_accept.next = (self.state.q.val() != OperationState::Idle)
+            & (self.state.q.val() != OperationState::Load)
+            & (self.state.q.val() != OperationState::Finish)
+            & !self.l_eos_written.q.val()
+            & !self.l_full.val();
+        self.data_in.ready.next =
+            self.l_accept.val() | (self.state.q.val() == OperationState::Load);
+        self.input_fire.next = self.data_in.valid.val() & self.data_in.ready.val();
+        if self.input_fire.val() & (self.state.q.val() == OperationState::Load) {
+            // LOAD: U-memory from address 0; its tuple length is measured on the way.
+            self.memory_u.write_address.next = bit_cast::<A, P>(self.u_write.q.val());
+            if self.data_in.word.val().eos {
+                if self.load_overflowed.q.val() {
+                    self.u_end.d.next = 0.into();
+                    self.u_count.d.next = 0.into();
+                } else {
+                    self.u_end.d.next = self.u_write.q.val();
+                    self.u_count.d.next = self.load_count.q.val();
+                }
+                self.state.d.next = OperationState::Finish;
+            } else if self.u_write.q.val() == self.capacity.val() {
+                self.load_overflowed.d.next = true;
+                self.u_overflow_flag.d.next = true;
+            } else {
+                self.memory_u.write_enable.next = true;
+                self.u_write.d.next = self.u_write.q.val() + 1;
+                if self.data_in.word.val().last {
+                    self.load_count.d.next = self.load_count.q.val() + 1;
+                    if !self.u_len_known.q.val() {
+                        self.u_len.d.next = bit_cast::<12, P>(self.u_write.q.val() + 1);
+                        self.u_len_known.d.next = true;
+                    }
+                }
+            }
+        } else if self.input_fire.val() {
+            self.memory_l.write_enable.next = true;
+            self.memory_u.write_enable.next = self.is_comp.q.val();
+            self.l_write.d.next = self.l_write.q.val() + 1;
+            if self.data_in.word.val().eos {
+                self.l_eos_written.d.next = true;
+            }
+        }
+
+        // ---- comparator: U and L head tuples, key word k
+        if self.is_comp.q.val() {
+            self.u_present.next = !self.word_l.val().eos;
+            self.u_null.next = self.second_null.q.val();
+        } else {
+            // Commands that do not read U see it empty (as the ROM's rules assume).
+            self.u_present.next = self.uses_u.q.val() & (self.u_base.q.val() != self.u_end.q.val());
+            self.u_null.next = self.word_u.val().null;
+        }
+        self.l_present.next = !self.word_l.val().eos;
+        self.l_null.next = self.word_l.val().null;
+        self.words_differ.next = self.word_u.val().data != self.word_l.val().data;
+        if self.is_merge.q.val() & self.descending.val() {
+            self.u_before_l.next = self.word_u.val().data > self.word_l.val().data;
+        } else {
+            self.u_before_l.next = self.word_u.val().data < self.word_l.val().data;
+        }
+        self.decided.next = !self.u_present.val()
+            | !self.l_present.val()
+            | self.u_null.val()
+            | self.l_null.val()
+            | self.words_differ.val()
+            | (self.k.q.val() + 1 >= self.key_words.val());
+        // Situation codes of control_rom::Situation.
+        if !self.l_present.val() {
+            if !self.u_present.val() {
+                self.situation.next = 0.into();
+            } else if self.u_null.val() {
+                self.situation.next = 2.into();
+            } else {
+                self.situation.next = 1.into();
+            }
+        } else if !self.u_present.val() {
+            if self.l_null.val() {
+                self.situation.next = 8.into();
+            } else {
+                self.situation.next = 3.into();
+            }
+        } else if self.u_null.val() & self.l_null.val() {
+            self.situation.next = 10.into();
+        } else if self.u_null.val() {
+            self.situation.next = 4.into();
+        } else if self.l_null.val() {
+            self.situation.next = 9.into();
+        } else if !self.words_differ.val() {
+            self.situation.next = 6.into();
+        } else if self.u_before_l.val() {
+            self.situation.next = 5.into();
+        } else {
+            self.situation.next = 7.into();
+        }
+        self.dp_u.next = !self.is_comp.q.val() & self.u_present.val() & self.word_u.val().dup;
+        self.dp_l.next = self.l_present.val() & self.word_l.val().dup;
+        self.dp_bits.next = 0.into();
+        if self.dp_u.val() & self.dp_l.val() {
+            self.dp_bits.next = 3.into();
+        } else if self.dp_u.val() {
+            self.dp_bits.next = 2.into();
+        } else if self.dp_l.val() {
+            self.dp_bits.next = 1.into();
+        }
+        self.control.address.next = (bit_cast::<11, 5>(self.current_program.q.val()) << 6)
+            | (bit_cast::<11, 4>(self.situation.val()) << 2)
+            | bit_cast::<11, 2>(self.dp_bits.val());
+        self.deciding.next = (self.state.q.val() == OperationState::Compare)
+            & self.head_ok_l.q.val()
+            & self.decided.val();
+        if self.deciding.val() {
+            self.act.next = self.control.data.val();
+        } else {
+            self.act.next = self.action.q.val();
+        }
+        self.act_output.next = self.act.val().get_bits::<2>(0);
+
+        // ---- selection out
+        self.selected.valid.next = false;
+        self.selected.word.next = self.word_u.val();
+        self.selected.from_u.next = true;
+        self.selected.unit_end.next = false;
+        self.emit_fire.next = false;
+        match self.state.q.val() {
+            OperationState::EmitU => {
+                self.selected.valid.next = true;
+                self.selected.unit_end.next = self.word_u.val().last & (self.act_output.val() == 1);
+                self.emit_fire.next = self.selected.ready.val();
+            }
+            OperationState::EmitL => {
+                self.selected.valid.next = self.head_ok_l.q.val();
+                self.selected.word.next = self.word_l.val();
+                self.selected.from_u.next = false;
+                self.selected.unit_end.next = self.word_l.val().last;
+                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.q.val();
+            }
+            OperationState::Finish => {
+                self.selected.valid.next = true;
+                self.selected.word.next = self.eos_word.val();
+                self.selected.from_u.next = false;
+                self.selected.unit_end.next = true;
+            }
+            _ => {}
+        }
+
+        // ---- address moves of the current action (applied at its decision when it
+        // selects nothing, else as its selection's last word leaves)
+        if self.act.val().get_bit(3) {
+            self.l_advanced.next = self.l_base.q.val() + self.l_len.val();
+        } else {
+            self.l_advanced.next = self.l_base.q.val();
+        }
+        if self.act.val().get_bit(4) {
+            self.new_u_base.next = 0.into();
+        } else if self.act.val().get_bit(2) {
+            self.new_u_base.next = self.u_base.q.val() + bit_cast::<P, 12>(self.u_len.q.val());
+        } else {
+            self.new_u_base.next = self.u_base.q.val();
+        }
+        if self.act.val().get_bit(5) {
+            self.new_l_base.next = self.l_mark.q.val();
+        } else {
+            self.new_l_base.next = self.l_advanced.val();
+        }
+        self.apply_now.next = false;
+        self.wait_for_l.next = false;
+        self.tuple_stuck.next = false;
+        self.next_rd_u.next = self.rd_u.q.val();
+        self.next_rd_l.next = self.rd_l.q.val();
+        match self.state.q.val() {
+            OperationState::Idle => {
+                self.next_rd_u.next = 0.into();
+                self.next_rd_l.next = 0.into();
+                if self.data_in.valid.val() {
+                    // A stream starts: take its command.
+                    self.current_program.d.next = self.decoder.data.val().get_bits::<5>(0);
+                    self.uses_u.d.next = self.decoder.data.val().get_bit(5);
+                    self.is_comp.d.next = self.decoder.data.val().get_bit(6);
+                    self.is_merge.d.next = self.decoder.data.val().get_bit(7);
+                    self.is_delete.d.next = self.delete_mode.val();
+                    self.second_pass.d.next = false;
+                    self.k.d.next = 0.into();
+                    self.u_base.d.next = 0.into();
+                    if self.delete_mode.val() {
+                        self.current_program.d.next = self.delete_keep_program.val();
+                        self.uses_u.d.next = true;
+                        self.is_comp.d.next = false;
+                        self.is_merge.d.next = false;
+                        self.state.d.next = OperationState::Compare;
+                    } else if !self.decoder.data.val().get_bit(8) {
+                        self.command_error_flag.d.next = true;
+                        self.state.d.next = OperationState::Drain;
+                    } else if self.decoder.data.val().get_bits::<5>(0) == self.load_program.val() {
+                        self.u_write.d.next = 0.into();
+                        self.u_len_known.d.next = false;
+                        self.load_count.d.next = 0.into();
+                        self.load_overflowed.d.next = false;
+                        self.state.d.next = OperationState::Load;
+                    } else if self.decoder.data.val().get_bit(6) {
+                        self.state.d.next = OperationState::CompareTag;
+                    } else {
+                        self.state.d.next = OperationState::Compare;
+                    }
+                }
+            }
+            OperationState::Load => {}
+            OperationState::CompareTag => {
+                self.next_rd_l.next = self.l_base.q.val();
+                if self.head_ok_l.q.val() & self.word_l.val().eos {
+                    // No L tuple left: the comparison stage sees the end.
+                    self.state.d.next = OperationState::Compare;
+                } else if (self.l_write.q.val() - self.l_base.q.val()) >= self.l_len.val() {
+                    // The whole tuple is in: read its tag word (its last word).
+                    self.next_rd_u.next = self.l_base.q.val() + self.l_len.val() - 1;
+                    self.state.d.next = OperationState::CompareTagRead;
+                } else {
+                    self.wait_for_l.next = true;
+                    self.tuple_stuck.next = true;
+                }
+            }
+            OperationState::CompareTagRead => {
+                self.second_null.d.next = self.second_nullable.val()
+                    & self
+                        .tag_data
+                        .val()
+                        .get_bit(self.second_null_bit.val().index());
+                self.next_rd_u.next =
+                    self.l_base.q.val() + bit_cast::<P, 12>(self.second_offset.val());
+                self.next_rd_l.next = self.l_base.q.val();
+                self.k.d.next = 0.into();
+                self.state.d.next = OperationState::Compare;
+            }
+            OperationState::Compare => {
+                if !self.head_ok_l.q.val() {
+                    self.wait_for_l.next = true;
+                } else if self.deciding.val() {
+                    if (self.act_output.val() == 0) | self.act.val().get_bit(12) {
+                        self.apply_now.next = true;
+                    } else {
+                        // Send the selection from the tuples' first words.
+                        self.action.d.next = self.control.data.val();
+                        self.next_rd_u.next = self.u_base.q.val();
+                        self.next_rd_l.next = self.l_base.q.val();
+                        if self.act_output.val() == 2 {
+                            self.state.d.next = OperationState::EmitL;
+                        } else {
+                            self.state.d.next = OperationState::EmitU;
+                        }
+                    }
+                } else {
+                    self.k.d.next = self.k.q.val() + 1;
+                    self.next_rd_u.next = self.rd_u.q.val() + 1;
+                    self.next_rd_l.next = self.rd_l.q.val() + 1;
+                }
+            }
+            OperationState::EmitU => {
+                if self.emit_fire.val() {
+                    self.next_rd_u.next = self.rd_u.q.val() + 1;
+                    if self.word_u.val().last {
+                        if self.act_output.val() == 3 {
+                            self.state.d.next = OperationState::EmitL;
+                        } else {
+                            self.apply_now.next = true;
+                        }
+                    }
+                }
+            }
+            OperationState::EmitL => {
+                if !self.head_ok_l.q.val() {
+                    self.wait_for_l.next = true;
+                } else if self.emit_fire.val() {
+                    self.next_rd_l.next = self.rd_l.q.val() + 1;
+                    if self.word_l.val().last {
+                        self.apply_now.next = true;
+                    }
+                }
+            }
+            OperationState::Drain => {
+                // Everything written is free: the rest of the input is dropped.
+                self.l_mark.d.next = self.l_write.q.val();
+                if self.l_eos_written.q.val() {
+                    self.state.d.next = OperationState::Finish;
+                }
+            }
+            OperationState::Finish => {
+                if self.selected.ready.val() {
+                    self.l_write.d.next = 0.into();
+                    self.l_base.d.next = 0.into();
+                    self.l_mark.d.next = 0.into();
+                    self.l_eos_written.d.next = false;
+                    self.u_base.d.next = 0.into();
+                    if self.is_comp.q.val() {
+                        // U-memory held a copy of L: nothing is loaded any more.
+                        self.u_end.d.next = 0.into();
+                        self.u_count.d.next = 0.into();
+                    }
+                    self.is_comp.d.next = false;
+                    self.state.d.next = OperationState::Idle;
+                }
+            }
+        }
+        if self.apply_now.val() {
+            self.current_program.d.next = self.act.val().get_bits::<5>(7);
+            self.k.d.next = 0.into();
+            self.u_base.d.next = self.new_u_base.val();
+            self.l_base.d.next = self.new_l_base.val();
+            self.next_rd_u.next = self.new_u_base.val();
+            self.next_rd_l.next = self.new_l_base.val();
+            if self.act.val().get_bit(6) & !self.is_delete.q.val() {
+                self.l_mark.d.next = self.l_advanced.val();
+            }
+            if self.act.val().get_bit(12) {
+                if self.is_delete.q.val() & !self.second_pass.q.val() {
+                    // Delete mode: replay the page and the condition values under REST-EQ.
+                    self.second_pass.d.next = true;
+                    self.current_program.d.next = self.rest_eq_program.val();
+                    self.u_base.d.next = 0.into();
+                    self.l_base.d.next = 0.into();
+                    self.next_rd_u.next = 0.into();
+                    self.next_rd_l.next = 0.into();
+                    self.state.d.next = OperationState::Compare;
+                } else {
+                    self.state.d.next = OperationState::Drain;
+                }
+            } else if self.is_comp.q.val() {
+                self.state.d.next = OperationState::CompareTag;
+            } else {
+                self.state.d.next = OperationState::Compare;
+            }
+        }
+        if self.wait_for_l.val()
+            & self.l_full.val()
+            & (self.l_starved.val() | self.tuple_stuck.val())
+        {
+            // The tuple being read needs more input, and L-memory is full of what the
+            // command still needs: a group (or page) larger than L-memory.
+            self.l_overflow_flag.d.next = true;
+            self.state.d.next = OperationState::Drain;
+        }
+
+        // ---- reads for the next cycle (a word is readable once written before this edge)
+        self.rd_u.d.next = self.next_rd_u.val();
+        self.rd_l.d.next = self.next_rd_l.val();
+        self.memory_u.read_enable.next = true;
+        self.memory_l.read_enable.next = true;
+        self.memory_u.read_address.next = bit_cast::<A, P>(self.next_rd_u.val());
+        self.memory_l.read_address.next = bit_cast::<A, P>(self.next_rd_l.val());
+        // The reader (and LADR* with it) may jump past the writer when it skips a tuple
+        // that has not arrived yet: a word is there when the writer is 1..=2^A words
+        // ahead of it.
+        self.head_ok_l.d.next =
+            (self.l_write.q.val() - self.next_rd_l.val() - 1) < self.capacity.val();
+
+        if self.clear.val() {
+            self.state.d.next = OperationState::Idle;
+            self.l_write.d.next = 0.into();
+            self.l_base.d.next = 0.into();
+            self.l_mark.d.next = 0.into();
+            self.l_eos_written.d.next = false;
+            self.u_base.d.next = 0.into();
+            self.u_end.d.next = 0.into();
+            self.u_count.d.next = 0.into();
+            self.is_comp.d.next = false;
+            self.command_error_flag.d.next = false;
+            self.u_overflow_flag.d.next = false;
+            self.l_overflow_flag.d.next = false;
+        }
+    }
+}
+
+impl<const A: usize, const P: usize> crate::harness::Clocked for OperationPart<A, P> {
+    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::{Harness, Pacing, Schedule};
+    use crate::merger::model::{delete_model, merger_model};
+    use crate::merger::{random_sorted_operand, MergerCommand, MergerSettings, Selected};
+    use crate::tuple_stream::{to_beats, Beat, StreamTuple};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    type SmallOperation = OperationPart<8, 9>;
+    /// One output unit: its words, each with the memory it came from.
+    type Unit = Vec<(bool, Beat)>;
+
+    struct Run {
+        units: Vec<Unit>,
+        cycles: u64,
+    }
+
+    fn configure<const A: usize, const P: usize>(
+        op: &mut OperationPart<A, P>,
+        cmd: MergerCommand,
+        delete: bool,
+        s: &MergerSettings,
+        tuple_words: usize,
+    ) {
+        op.command.next = (cmd.code() as u64).into();
+        op.delete_mode.next = delete;
+        op.key_words.next = (s.key_words as u64).into();
+        op.descending.next = s.descending;
+        op.tuple_words.next = (tuple_words as u64).into();
+        op.second_offset.next = (s.second_offset as u64).into();
+        op.second_nullable.next = s.second_null_bit.is_some();
+        op.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
+        op.clear.next = false;
+    }
+
+    /// Stream `beats` in and collect the selected units up to the end-of-stream beat.
+    fn run<const A: usize, const P: usize>(
+        h: &mut Harness<OperationPart<A, P>>,
+        beats: &[Beat],
+        pacing: Pacing,
+        max_cycles: usize,
+    ) -> Run {
+        let schedule = Schedule::from_pacing(pacing, max_cycles);
+        let mut next_in = 0;
+        let mut units = vec![];
+        let mut unit: Unit = vec![];
+        for cycle in 0..max_cycles {
+            let offer = next_in < beats.len() && schedule.offer[cycle];
+            let take = schedule.take[cycle];
+            h.uut.data_in.valid.next = offer;
+            if offer {
+                h.uut.data_in.word.next = beats[next_in].into();
+            }
+            h.uut.selected.ready.next = take;
+            h.settle();
+            let in_fire = offer && h.uut.data_in.ready.val();
+            let out_fire = take && h.uut.selected.valid.val();
+            let beat: Beat = h.uut.selected.word.val().into();
+            let from_u = h.uut.selected.from_u.val();
+            let unit_end = h.uut.selected.unit_end.val();
+            h.cycle();
+            if in_fire {
+                next_in += 1;
+            }
+            if out_fire {
+                if beat.eos {
+                    assert!(unit.is_empty(), "end of stream inside a unit");
+                    assert!(unit_end, "end of stream beat ends a unit");
+                    assert_eq!(next_in, beats.len(), "the whole input is taken first");
+                    h.uut.data_in.valid.next = false;
+                    h.uut.selected.ready.next = false;
+                    h.cycle();
+                    return Run {
+                        units,
+                        cycles: cycle as u64 + 1,
+                    };
+                }
+                unit.push((from_u, beat));
+                if unit_end {
+                    units.push(std::mem::take(&mut unit));
+                }
+            }
+        }
+        panic!("no end of stream within {max_cycles} cycles ({next_in} beats in)");
+    }
+
+    /// Units as `U:key/payload` lists, for failure messages.
+    fn summary(units: &[Unit]) -> String {
+        units
+            .iter()
+            .map(|u| {
+                u.iter()
+                    .map(|(from_u, b)| format!("{}{}", if *from_u { "u" } else { "l" }, b.data))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn tuple_unit(t: &StreamTuple, from_u: bool) -> Unit {
+        let beats = to_beats(std::slice::from_ref(t));
+        beats[..beats.len() - 1]
+            .iter()
+            .map(|b| (from_u, *b))
+            .collect()
+    }
+
+    fn expected_units(sel: &[Selected], u: &[StreamTuple], l: &[StreamTuple]) -> Vec<Unit> {
+        sel.iter()
+            .map(|s| match *s {
+                Selected::U(i) => tuple_unit(&u[i], true),
+                Selected::L(j) => tuple_unit(&l[j], false),
+                Selected::Pair(i, j) => {
+                    let mut v = tuple_unit(&u[i], true);
+                    v.extend(tuple_unit(&l[j], false));
+                    v
+                }
+            })
+            .collect()
+    }
+
+    fn budget(u: &[StreamTuple], l: &[StreamTuple], tuple_words: usize) -> usize {
+        1000 + 12 * tuple_words * (u.len() + 2) * (l.len() + 2)
+    }
+
+    fn load<const A: usize, const P: usize>(
+        h: &mut Harness<OperationPart<A, P>>,
+        u: &[StreamTuple],
+        s: &MergerSettings,
+        pacing: Pacing,
+    ) {
+        let tw = u.first().map(|t| t.words.len()).unwrap_or(2);
+        configure(&mut h.uut, MergerCommand::Load, false, s, tw);
+        let r = run(h, &to_beats(u), pacing, budget(u, &[], tw));
+        assert!(r.units.is_empty(), "LOAD outputs nothing");
+        assert_eq!(h.uut.u_tuples.val().index(), u.len());
+    }
+
+    fn random_pacing(rng: &mut ChaCha8Rng) -> Pacing {
+        if rng.gen_bool(0.3) {
+            Pacing::FULL_RATE
+        } else {
+            Pacing {
+                source_duty: rng.gen_range(0.3..1.0),
+                sink_duty: rng.gen_range(0.3..1.0),
+                seed: rng.gen(),
+            }
+        }
+    }
+
+    /// One random case of `cmd` (or delete mode): U loaded first, then L streamed.
+    fn differential_case(
+        h: &mut Harness<SmallOperation>,
+        rng: &mut ChaCha8Rng,
+        cmd: MergerCommand,
+        delete: bool,
+    ) {
+        let kw = rng.gen_range(1..=2);
+        let merge = matches!(cmd, MergerCommand::SortEx | MergerCommand::UnqEx);
+        let descending = merge && rng.gen();
+        let s = MergerSettings {
+            key_words: kw,
+            descending,
+            second_offset: kw,
+            second_null_bit: if rng.gen_bool(0.8) { Some(2) } else { None },
+        };
+        let sizes = [0, 1, 2, 5, 9, 14];
+        let nu = sizes[rng.gen_range(0..sizes.len())];
+        let nl = sizes[rng.gen_range(0..sizes.len())];
+        let mut u = random_sorted_operand(rng, nu, kw, descending);
+        let l = random_sorted_operand(rng, nl, kw, descending);
+        if cmd == MergerCommand::RestRange {
+            u.retain(|t| !t.null);
+            u.truncate(2);
+            if u.len() != 2 {
+                return;
+            }
+        }
+        // Commands that do not read U run with something loaded anyway: it must not matter.
+        load(h, &u, &s, random_pacing(rng));
+        let tw = kw + 3;
+        configure(&mut h.uut, cmd, delete, &s, tw);
+        let r = run(h, &to_beats(&l), random_pacing(rng), budget(&u, &l, tw));
+        let sel = if delete {
+            delete_model(&s, &u, &l)
+        } else {
+            merger_model(cmd, &s, &u, &l).unwrap()
+        };
+        let name = if delete { "delete mode" } else { cmd.name() };
+        let expected = expected_units(&sel, &u, &l);
+        assert!(
+            r.units == expected,
+            "{name}\ngot      {}\nexpected {}\nU {u:?}\nL {l:?}",
+            summary(&r.units),
+            summary(&expected)
+        );
+        assert!(!h.uut.l_overflow.val() && !h.uut.command_error.val());
+    }
+
+    #[test]
+    fn every_command_matches_the_model_on_random_relations() {
+        let mut h = Harness::new(SmallOperation::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for cmd in MergerCommand::ALL {
+            for _ in 0..25 {
+                differential_case(&mut h, &mut rng, cmd, false);
+            }
+        }
+    }
+
+    #[test]
+    fn delete_mode_emits_kept_tuples_then_deleted_ones() {
+        let mut h = Harness::new(SmallOperation::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..60 {
+            differential_case(&mut h, &mut rng, MergerCommand::RestNe, true);
+        }
+    }
+
+    fn t(key: u16, payload: u16, dup: bool) -> StreamTuple {
+        StreamTuple {
+            dup,
+            ..StreamTuple::new(vec![key, payload], false)
+        }
+    }
+
+    #[test]
+    fn join_eq_of_fig8_kind_pairs_every_duplicate() {
+        // U keys 1 2 2 3 5, L keys 2 2 2 3 4 5 5: 2×3 pairs of key 2, 1 of 3, 2 of 5.
+        let u = vec![
+            t(1, 10, false),
+            t(2, 11, true),
+            t(2, 12, false),
+            t(3, 13, false),
+            t(5, 14, false),
+        ];
+        let l = vec![
+            t(2, 20, true),
+            t(2, 21, true),
+            t(2, 22, false),
+            t(3, 23, false),
+            t(4, 24, false),
+            t(5, 25, true),
+            t(5, 26, false),
+        ];
+        let s = MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: None,
+        };
+        let mut h = Harness::new(SmallOperation::default());
+        load(&mut h, &u, &s, Pacing::FULL_RATE);
+        configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
+        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
+        let pairs: Vec<(u16, u16)> = r
+            .units
+            .iter()
+            .map(|unit| (unit[1].1.data, unit[3].1.data))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (11, 20),
+                (11, 21),
+                (11, 22),
+                (12, 20),
+                (12, 21),
+                (12, 22),
+                (13, 23),
+                (14, 25),
+                (14, 26)
+            ]
+        );
+    }
+
+    #[test]
+    fn sort_ex_sends_one_word_per_cycle_but_for_one_compare_per_tuple() {
+        // Disjoint interleaved keys, 8-word tuples, one key word: each tuple costs one
+        // compare cycle and eight word cycles.
+        let mk = |k: u16| StreamTuple::new(vec![k, 1, 2, 3, 4, 5, 6, 7], false);
+        let u: Vec<_> = (0..10).map(|i| mk(2 * i)).collect();
+        let l: Vec<_> = (0..10).map(|i| mk(2 * i + 1)).collect();
+        let s = MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: None,
+        };
+        let mut h = Harness::new(SmallOperation::default());
+        load(&mut h, &u, &s, Pacing::FULL_RATE);
+        configure(&mut h.uut, MergerCommand::SortEx, false, &s, 8);
+        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
+        assert_eq!(r.units.len(), 20);
+        assert!(r.cycles <= 20 * 9 + 6, "{} cycles", r.cycles);
+    }
+
+    #[test]
+    fn oversized_load_and_join_group_raise_overflow_and_still_end() {
+        let s = MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: None,
+        };
+        // 16-word memories: a LOAD of 9 two-word tuples does not fit.
+        let mut h = Harness::new(OperationPart::<4, 5>::default());
+        let big: Vec<_> = (0..9).map(|i| t(7, i, i < 8)).collect();
+        configure(&mut h.uut, MergerCommand::Load, false, &s, 2);
+        let r = run(&mut h, &to_beats(&big), Pacing::FULL_RATE, 1000);
+        assert!(r.units.is_empty());
+        assert!(h.uut.u_overflow.val());
+        assert_eq!(h.uut.u_tuples.val().index(), 0, "U is left empty");
+        // A JOIN-EQ group of 9 equal L keys (18 words) does not fit in L-memory.
+        h.uut.clear.next = true;
+        h.cycle();
+        load(&mut h, &[t(7, 99, false)], &s, Pacing::FULL_RATE);
+        configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
+        let mut l = big.clone();
+        l.push(t(8, 0, false));
+        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 1000);
+        assert!(h.uut.l_overflow.val());
+        assert!(r.units.len() < 9, "cut short");
+        // Clear resets the flags; a command after it works again.
+        h.uut.clear.next = true;
+        h.cycle();
+        assert!(!h.uut.l_overflow.val() && !h.uut.u_overflow.val());
+        configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
+        let r = run(&mut h, &to_beats(&big[..3]), Pacing::FULL_RATE, 1000);
+        assert_eq!(r.units.len(), 3);
+    }
+
+    #[test]
+    fn unknown_command_code_is_an_error_and_consumes_its_stream() {
+        let mut h = Harness::new(SmallOperation::default());
+        let s = MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: None,
+        };
+        configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
+        h.uut.command.next = 30.into();
+        let r = run(&mut h, &to_beats(&[t(1, 1, false)]), Pacing::FULL_RATE, 100);
+        assert!(r.units.is_empty());
+        assert!(h.uut.command_error.val());
+    }
+
+    #[test]
+    fn operation_part_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SmallOperation::default());
+        crate::verilog::check_module("operation_part", &v).unwrap();
+    }
+}
