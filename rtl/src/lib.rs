@@ -7,6 +7,7 @@ pub mod harness;
 pub mod in_module;
 pub mod merger;
 pub mod operation_part;
+pub mod output_control_part;
 pub mod sort_pipeline;
 pub mod sorter;
 pub mod sorting_cell;
