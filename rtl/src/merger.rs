@@ -1,13 +1,228 @@
 //! Merger (paper §4.3, Fig. 5–9): the engine core's module for every relational operation,
 //! run as a merge of two sorted streams held in U-memory and L-memory.
 //!
-//! This file holds, so far, the merger's command set and its pure-Rust reference model:
-//! the semantics of all 29 commands of Fig. 5 as written in `docs/MERGER.md`, and §4.3's
-//! JOIN-EQ algorithm with the DP lines and LADR*. The RTL (operation part with its control
-//! ROM, output control part) is still to come (issue 3); its tests will compare against
-//! [model::merger_model].
-use crate::tuple_stream::StreamTuple;
+//! This file holds the merger's command set, its pure-Rust reference model (the semantics
+//! of all 29 commands of Fig. 5 as written in `docs/MERGER.md`, §4.3's JOIN-EQ algorithm
+//! with the DP lines and LADR*, delete mode) and the [Merger] block: the operation part
+//! ([crate::operation_part], with the control ROM of [crate::control_rom]) feeding the
+//! output control part ([crate::output_control_part]), as in Fig. 6.
+//!
+//! The merger takes the sorted stream from the sorting checker (the L input; LOAD stores
+//! it into U-memory instead) and sends compact tuples to the HM adapter (OUT).
+use crate::operation_part::OperationPart;
+use crate::output_control_part::{output_tuple, OutputControlPart, OutputFormat, OutputSettings};
+use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, ensure, Result};
+use rust_hdl::prelude::*;
+
+/// The merger (Fig. 6): operation part and output control part. U- and L-memory hold 2^A
+/// words each, the tuple memories 2^B; `P = A + 1`, `Q = B + 1`.
+#[derive(LogicBlock)]
+pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize> {
+    pub clock: Signal<In, Clock>,
+    pub data_in: TupleStreamIn,
+    pub data_out: TupleStreamOut,
+    /// The merger command (`MergerCommand::code`), sampled when a stream starts.
+    pub command: Signal<In, Bits<5>>,
+    /// Delete mode (§5.1), sampled when a stream starts.
+    pub delete_mode: Signal<In, Bit>,
+    pub key_words: Signal<In, Bits<12>>,
+    pub descending: Signal<In, Bit>,
+    /// Words per tuple of the arriving stream.
+    pub tuple_words: Signal<In, Bits<12>>,
+    pub second_offset: Signal<In, Bits<12>>,
+    pub second_nullable: Signal<In, Bit>,
+    pub second_null_bit: Signal<In, Bits<4>>,
+    pub u_format: Signal<In, OutputFormat>,
+    pub l_format: Signal<In, OutputFormat>,
+    pub new_tid: Signal<In, Bit>,
+    pub tid_base: Signal<In, Bits<32>>,
+    pub clear: Signal<In, Bit>,
+    pub command_error: Signal<Out, Bit>,
+    pub u_overflow: Signal<Out, Bit>,
+    pub l_overflow: Signal<Out, Bit>,
+    pub parity_error: Signal<Out, Bit>,
+    pub framing_error: Signal<Out, Bit>,
+    pub u_tuples: Signal<Out, Bits<16>>,
+    pub busy: Signal<Out, Bit>,
+    operation_part: OperationPart<A, P>,
+    output_control_part: OutputControlPart<B, Q>,
+}
+
+impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
+    for Merger<A, P, B, Q>
+{
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            data_in: Default::default(),
+            data_out: Default::default(),
+            command: Default::default(),
+            delete_mode: Default::default(),
+            key_words: Default::default(),
+            descending: Default::default(),
+            tuple_words: Default::default(),
+            second_offset: Default::default(),
+            second_nullable: Default::default(),
+            second_null_bit: Default::default(),
+            u_format: Default::default(),
+            l_format: Default::default(),
+            new_tid: Default::default(),
+            tid_base: Default::default(),
+            clear: Default::default(),
+            command_error: Default::default(),
+            u_overflow: Default::default(),
+            l_overflow: Default::default(),
+            parity_error: Default::default(),
+            framing_error: Default::default(),
+            u_tuples: Default::default(),
+            busy: Default::default(),
+            operation_part: Default::default(),
+            output_control_part: Default::default(),
+        }
+    }
+}
+
+impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for Merger<A, P, B, Q> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, operation_part, output_control_part);
+        self.operation_part.data_in.word.next = self.data_in.word.val();
+        self.operation_part.data_in.valid.next = self.data_in.valid.val();
+        self.data_in.ready.next = self.operation_part.data_in.ready.val();
+        self.output_control_part.data_in.word.next = self.operation_part.selected.word.val();
+        self.output_control_part.data_in.from_u.next = self.operation_part.selected.from_u.val();
+        self.output_control_part.data_in.unit_end.next =
+            self.operation_part.selected.unit_end.val();
+        self.output_control_part.data_in.valid.next = self.operation_part.selected.valid.val();
+        self.operation_part.selected.ready.next = self.output_control_part.data_in.ready.val();
+        self.data_out.word.next = self.output_control_part.data_out.word.val();
+        self.data_out.valid.next = self.output_control_part.data_out.valid.val();
+        self.output_control_part.data_out.ready.next = self.data_out.ready.val();
+        self.operation_part.command.next = self.command.val();
+        self.operation_part.delete_mode.next = self.delete_mode.val();
+        self.operation_part.key_words.next = self.key_words.val();
+        self.operation_part.descending.next = self.descending.val();
+        self.operation_part.tuple_words.next = self.tuple_words.val();
+        self.operation_part.second_offset.next = self.second_offset.val();
+        self.operation_part.second_nullable.next = self.second_nullable.val();
+        self.operation_part.second_null_bit.next = self.second_null_bit.val();
+        self.operation_part.clear.next = self.clear.val();
+        self.output_control_part.u_format.next = self.u_format.val();
+        self.output_control_part.l_format.next = self.l_format.val();
+        self.output_control_part.new_tid.next = self.new_tid.val();
+        self.output_control_part.tid_base.next = self.tid_base.val();
+        self.output_control_part.clear.next = self.clear.val();
+        self.command_error.next = self.operation_part.command_error.val();
+        self.u_overflow.next = self.operation_part.u_overflow.val();
+        self.l_overflow.next = self.operation_part.l_overflow.val();
+        self.u_tuples.next = self.operation_part.u_tuples.val();
+        self.busy.next = self.operation_part.busy.val();
+        self.parity_error.next = self.output_control_part.parity_error.val();
+        self.framing_error.next = self.output_control_part.framing_error.val();
+    }
+}
+
+crate::impl_stream_block!(
+    generic [const A: usize, const P: usize, const B: usize, const Q: usize] Merger<A, P, B, Q>
+);
+
+/// The paper's merger: 64 KB U- and L-memories (32K words), 16 KB tuple memories.
+pub type MergerDelta = Merger<15, 16, 13, 14>;
+/// A merger for the iCE40 HX8K: 256-word U- and L-memories and tuple memories.
+pub type MergerSmall = Merger<8, 9, 8, 9>;
+
+impl<const A: usize, const P: usize, const B: usize, const Q: usize> Merger<A, P, B, Q> {
+    /// Words of U-memory and of L-memory.
+    pub const MEMORY_WORDS: usize = 1 << A;
+    /// Words of each tuple memory of the output control part (a tuple must fit).
+    pub const TUPLE_MEMORY_WORDS: usize = 1 << B;
+}
+
+/// Everything the control program sets for one merger command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MergerConfig {
+    pub command: MergerCommand,
+    /// Delete mode (§5.1) instead of `command`.
+    pub delete: bool,
+    pub settings: MergerSettings,
+    /// Words per tuple of the arriving stream.
+    pub tuple_words: usize,
+    pub output: OutputSettings,
+}
+
+impl MergerConfig {
+    pub fn validate(&self, tuple_memory_words: usize) -> Result<()> {
+        let s = &self.settings;
+        ensure!(
+            s.key_words >= 1 && s.key_words < self.tuple_words,
+            "key_words = {} for {}-word tuples",
+            s.key_words,
+            self.tuple_words
+        );
+        if self.command.name().starts_with("COMP-") {
+            ensure!(
+                s.second_offset + s.key_words < self.tuple_words,
+                "second attribute at words {}..{} lies outside the {}-word tuple (tag word last)",
+                s.second_offset,
+                s.second_offset + s.key_words,
+                self.tuple_words
+            );
+        }
+        if let Some(b) = s.second_null_bit {
+            ensure!(b < 16, "second_null_bit = {b}: the tag word has 16 bits");
+        }
+        self.output.validate(tuple_memory_words)?;
+        ensure!(
+            self.output.l.tuple_words == self.tuple_words,
+            "the output format's L tuple length ({}) differs from the stream's ({})",
+            self.output.l.tuple_words,
+            self.tuple_words
+        );
+        Ok(())
+    }
+
+    pub fn apply<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        &self,
+        m: &mut Merger<A, P, B, Q>,
+    ) -> Result<()> {
+        self.validate(Merger::<A, P, B, Q>::TUPLE_MEMORY_WORDS)?;
+        let s = &self.settings;
+        m.command.next = (self.command.code() as u64).into();
+        m.delete_mode.next = self.delete;
+        m.key_words.next = (s.key_words as u64).into();
+        m.descending.next = s.descending;
+        m.tuple_words.next = (self.tuple_words as u64).into();
+        m.second_offset.next = (s.second_offset as u64).into();
+        m.second_nullable.next = s.second_null_bit.is_some();
+        m.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
+        m.u_format.next = self.output.u.to_bits();
+        m.l_format.next = self.output.l.to_bits();
+        m.new_tid.next = self.output.new_tid;
+        m.tid_base.next = (self.output.tid_base as u64).into();
+        m.clear.next = false;
+        Ok(())
+    }
+
+    /// Reference model of the whole merger: the compact tuples it sends for this command
+    /// with `u` in U-memory and `l` arriving.
+    pub fn model(&self, u: &[StreamTuple], l: &[StreamTuple]) -> Result<Vec<Vec<u16>>> {
+        let selected = if self.delete {
+            model::delete_model(&self.settings, u, l)
+        } else {
+            model::merger_model(self.command, &self.settings, u, l)?
+        };
+        Ok(selected
+            .iter()
+            .enumerate()
+            .map(|(i, sel)| match *sel {
+                Selected::U(a) => output_tuple(&self.output, i, Some(&u[a]), None),
+                Selected::L(b) => output_tuple(&self.output, i, None, Some(&l[b])),
+                Selected::Pair(a, b) => output_tuple(&self.output, i, Some(&u[a]), Some(&l[b])),
+            })
+            .collect())
+    }
+}
 
 /// The merger commands of Fig. 5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -773,5 +988,260 @@ mod tests {
             ..s
         };
         assert!(merger_model(CompEq, &bad, &[], &l).is_err());
+    }
+}
+
+#[cfg(test)]
+mod merger_block_tests {
+    use super::*;
+    use crate::harness::{Harness, Pacing};
+    use crate::in_module::KeyType;
+    use crate::output_control_part::SideFormat;
+    use crate::tuple_stream::{to_beats, Beat};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn split_tuples(beats: &[Beat]) -> Vec<Vec<u16>> {
+        let mut v = vec![];
+        let mut cur = vec![];
+        for b in beats.iter().take_while(|b| !b.eos) {
+            cur.push(b.data);
+            if b.last {
+                v.push(std::mem::take(&mut cur));
+            }
+        }
+        assert!(cur.is_empty());
+        v
+    }
+
+    fn format(rng: &mut ChaCha8Rng, n: usize, kw: usize) -> SideFormat {
+        // Any rotation: the operand is already internal, the output control part rotates
+        // it back to some compact tuple, the model likewise.
+        let key_offset = rng.gen_range(1..n);
+        SideFormat {
+            tuple_words: n,
+            key_offset,
+            key_words: kw.min(n - key_offset),
+            key_type: if rng.gen() {
+                KeyType::Unsigned
+            } else {
+                KeyType::Signed
+            },
+            first_word: 1,
+            end_word: n,
+            first_field: 0,
+            fields: 4,
+        }
+    }
+
+    fn run_command<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        h: &mut Harness<Merger<A, P, B, Q>>,
+        cfg: &MergerConfig,
+        input: &[StreamTuple],
+        pacing: Pacing,
+    ) -> Vec<Vec<u16>> {
+        cfg.apply(&mut h.uut).unwrap();
+        let beats = to_beats(input);
+        let max = 2000 + 40 * (beats.len() as u64) * (beats.len() as u64 + 20);
+        split_tuples(&h.run_stream(&beats, pacing, max).output)
+    }
+
+    fn merger_case<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        h: &mut Harness<Merger<A, P, B, Q>>,
+        rng: &mut ChaCha8Rng,
+        command: MergerCommand,
+        delete: bool,
+        sizes: &[usize],
+    ) {
+        let kw = rng.gen_range(1..=2);
+        let n = kw + 3;
+        let merge = matches!(command, MergerCommand::SortEx | MergerCommand::UnqEx);
+        let settings = MergerSettings {
+            key_words: kw,
+            descending: merge && rng.gen(),
+            second_offset: kw,
+            second_null_bit: Some(2),
+        };
+        let (nu, nl) = (
+            sizes[rng.gen_range(0..sizes.len())],
+            sizes[rng.gen_range(0..sizes.len())],
+        );
+        let mut u = random_sorted_operand(rng, nu, kw, settings.descending);
+        let l = random_sorted_operand(rng, nl, kw, settings.descending);
+        if command == MergerCommand::RestRange {
+            u.retain(|t| !t.null);
+            u.truncate(2);
+            if u.len() != 2 {
+                return;
+            }
+        }
+        let f = format(rng, n, kw);
+        let output = OutputSettings {
+            u: f,
+            l: f,
+            new_tid: rng.gen(),
+            tid_base: rng.gen(),
+        };
+        let pacing = Pacing {
+            source_duty: rng.gen_range(0.4..=1.0),
+            sink_duty: rng.gen_range(0.4..=1.0),
+            seed: rng.gen(),
+        };
+        let load = MergerConfig {
+            command: MergerCommand::Load,
+            delete: false,
+            settings,
+            tuple_words: n,
+            output,
+        };
+        assert!(run_command(h, &load, &u, pacing).is_empty());
+        let cfg = MergerConfig {
+            command,
+            delete,
+            ..load
+        };
+        let got = run_command(h, &cfg, &l, pacing);
+        let name = if delete {
+            "delete mode"
+        } else {
+            command.name()
+        };
+        assert_eq!(got, cfg.model(&u, &l).unwrap(), "{name}\nU {u:?}\nL {l:?}");
+        assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
+    }
+
+    #[test]
+    fn every_command_end_to_end_matches_the_model() {
+        let mut h = Harness::new(MergerSmall::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for command in MergerCommand::ALL {
+            for _ in 0..12 {
+                merger_case(&mut h, &mut rng, command, false, &[0, 1, 3, 8, 13]);
+            }
+        }
+        for _ in 0..20 {
+            merger_case(
+                &mut h,
+                &mut rng,
+                MergerCommand::RestNe,
+                true,
+                &[0, 1, 3, 8, 13],
+            );
+        }
+    }
+
+    #[test]
+    fn delta_merger_runs_joins_and_merges_at_paper_size() {
+        let mut h = Harness::new(MergerDelta::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        for command in [
+            MergerCommand::JoinEq,
+            MergerCommand::SortEx,
+            MergerCommand::UnqEx,
+            MergerCommand::RestEq,
+            MergerCommand::CompLe,
+        ] {
+            merger_case(&mut h, &mut rng, command, false, &[40, 120]);
+        }
+    }
+
+    #[test]
+    fn delete_mode_rewrites_a_page_with_deleted_tuples_last() {
+        // Fig. 9: condition values 3 and 7 delete the tuples with those keys.
+        let t = |k: u16, p: u16, dup: bool| StreamTuple {
+            dup,
+            ..StreamTuple::new(vec![k, p, 0], false)
+        };
+        let page = vec![
+            t(1, 100, false),
+            t(3, 101, true),
+            t(3, 102, false),
+            t(5, 103, false),
+            t(7, 104, false),
+            t(9, 105, false),
+        ];
+        let conditions = vec![t(3, 0, false), t(7, 0, false)];
+        let f = SideFormat {
+            tuple_words: 3,
+            key_offset: 1,
+            key_words: 1,
+            key_type: KeyType::Unsigned,
+            first_word: 1,
+            end_word: 3,
+            first_field: 0,
+            fields: 2,
+        };
+        let load = MergerConfig {
+            command: MergerCommand::Load,
+            delete: false,
+            settings: MergerSettings {
+                key_words: 1,
+                descending: false,
+                second_offset: 1,
+                second_null_bit: None,
+            },
+            tuple_words: 3,
+            output: OutputSettings {
+                u: f,
+                l: f,
+                new_tid: false,
+                tid_base: 0,
+            },
+        };
+        let mut h = Harness::new(MergerSmall::default());
+        run_command(&mut h, &load, &conditions, Pacing::FULL_RATE);
+        let delete = MergerConfig {
+            delete: true,
+            ..load
+        };
+        let got = run_command(&mut h, &delete, &page, Pacing::FULL_RATE);
+        let payloads: Vec<u16> = got.iter().map(|t| t[2]).collect();
+        assert_eq!(payloads, vec![100, 103, 105, 101, 102, 104]);
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_its_reason() {
+        let f = SideFormat {
+            tuple_words: 4,
+            key_offset: 1,
+            key_words: 1,
+            key_type: KeyType::Unsigned,
+            first_word: 1,
+            end_word: 4,
+            first_field: 0,
+            fields: 3,
+        };
+        let cfg = MergerConfig {
+            command: MergerCommand::CompEq,
+            delete: false,
+            settings: MergerSettings {
+                key_words: 1,
+                descending: false,
+                second_offset: 3,
+                second_null_bit: None,
+            },
+            tuple_words: 4,
+            output: OutputSettings {
+                u: f,
+                l: f,
+                new_tid: false,
+                tid_base: 0,
+            },
+        };
+        let e = cfg.validate(256).unwrap_err().to_string();
+        assert!(e.contains("second attribute"), "{e}");
+        let cfg = MergerConfig {
+            tuple_words: 5,
+            command: MergerCommand::JoinEq,
+            ..cfg
+        };
+        let e = cfg.validate(256).unwrap_err().to_string();
+        assert!(e.contains("differs"), "{e}");
+    }
+
+    #[test]
+    fn merger_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(MergerSmall::default());
+        crate::verilog::check_module("merger_small", &v).unwrap();
     }
 }
