@@ -23,10 +23,30 @@ pub type TimedBeat = (u64, Beat);
 pub struct CosimCase {
     pub name: String,
     pub verilog: String,
-    /// Static configuration inputs: (port name, value).
-    pub statics: Vec<(String, u64)>,
+    /// Static configuration inputs: (port name, value), up to 128 bits wide.
+    pub statics: Vec<(String, u128)>,
     pub beats: Vec<Beat>,
+    /// Streams that follow the first one (after its end-of-stream beat has left), each with
+    /// its own static values (the same ports as `statics`).
+    pub more_phases: Vec<CosimPhase>,
     pub schedule: Schedule,
+}
+
+/// One further stream of a [CosimCase].
+pub struct CosimPhase {
+    pub statics: Vec<(String, u128)>,
+    pub beats: Vec<Beat>,
+}
+
+impl CosimCase {
+    fn phases(&self) -> Vec<(&[(String, u128)], &[Beat])> {
+        let mut v: Vec<(&[(String, u128)], &[Beat])> =
+            vec![(self.statics.as_slice(), self.beats.as_slice())];
+        for p in &self.more_phases {
+            v.push((p.statics.as_slice(), p.beats.as_slice()));
+        }
+        v
+    }
 }
 
 fn pack(b: &Beat) -> u32 {
@@ -47,13 +67,26 @@ fn unpack(v: u32) -> Beat {
 }
 
 fn testbench(case: &CosimCase) -> String {
-    let nb = case.beats.len();
+    let phases = case.phases();
+    let nb: usize = phases.iter().map(|(_, b)| b.len()).sum();
     let nc = case.schedule.offer.len();
     let mut statics_decl = String::new();
     let mut statics_conn = String::new();
     for (port, value) in &case.statics {
-        let _ = writeln!(statics_decl, "    reg [63:0] cfg_{port} = 64'd{value};");
+        let _ = writeln!(statics_decl, "    reg [127:0] cfg_{port} = 128'h{value:x};");
         let _ = write!(statics_conn, ", .{port}(cfg_{port})");
+    }
+    let mut set_phase = String::new();
+    let mut phase_end = String::new();
+    let mut end = 0;
+    for (i, (statics, beats)) in phases.iter().enumerate() {
+        end += beats.len();
+        let _ = writeln!(phase_end, "            {i}: phase_end = {end};");
+        let _ = write!(set_phase, "            {i}: begin");
+        for (port, value) in statics.iter() {
+            let _ = write!(set_phase, " cfg_{port} = 128'h{value:x};");
+        }
+        let _ = writeln!(set_phase, " end");
     }
     format!(
         r#"`timescale 1ns/1ps
@@ -69,31 +102,50 @@ module tb;
     reg [1:0] plan [0:{last_cycle}];
     integer next_in = 0;
     integer cycle = 0;
+    integer phase = 0;
     integer f;
     reg in_fire;
     reg out_fire;
+    reg [21:0] out_sample;
     reg done = 0;
 {statics_decl}
     top dut(.clock(clock), .data_in$word(in_word), .data_in$valid(in_valid), .data_in$ready(in_ready),
             .data_out$word(out_word), .data_out$valid(out_valid), .data_out$ready(out_ready){statics_conn});
+
+    function integer phase_end(input integer p);
+        case (p)
+{phase_end}            default: phase_end = 0;
+        endcase
+    endfunction
+
+    task set_phase(input integer p);
+        case (p)
+{set_phase}            default: ;
+        endcase
+    endtask
 
     initial begin
         $readmemh("beats.hex", beats);
         $readmemb("plan.bin", plan);
         f = $fopen("out.txt", "w");
         while (!done && cycle < {nc}) begin
-            in_valid = (next_in < {nb}) && plan[cycle][1];
+            in_valid = (next_in < phase_end(phase)) && plan[cycle][1];
             in_word = (next_in < {nb}) ? beats[next_in] : 22'd0;
             out_ready = plan[cycle][0];
             #1;
             in_fire = in_valid && in_ready;
             out_fire = out_valid && out_ready;
-            if (out_fire) begin
-                $fdisplay(f, "%0d %h", cycle, out_word);
-                if (out_word[21]) done = 1;
-            end
+            out_sample = out_word;
             #4 clock = 1;
             #5 clock = 0;
+            if (out_fire) begin
+                $fdisplay(f, "%0d %h", cycle, out_sample);
+                if (out_sample[21]) begin
+                    phase = phase + 1;
+                    if (phase == {np}) done = 1;
+                    else set_phase(phase);
+                end
+            end
             if (in_fire) next_in = next_in + 1;
             cycle = cycle + 1;
         end
@@ -104,6 +156,7 @@ endmodule
 "#,
         last_beat = nb.max(1) - 1,
         last_cycle = nc.max(1) - 1,
+        np = phases.len(),
     )
 }
 
@@ -112,8 +165,9 @@ fn write_inputs(dir: &Path, case: &CosimCase) -> Result<()> {
     std::fs::write(dir.join("top.v"), &case.verilog)?;
     std::fs::write(dir.join("tb.v"), testbench(case))?;
     let hex: String = case
-        .beats
+        .phases()
         .iter()
+        .flat_map(|(_, beats)| beats.iter())
         .map(|b| format!("{:06x}\n", pack(b)))
         .collect();
     std::fs::write(dir.join("beats.hex"), hex)?;
@@ -180,7 +234,9 @@ pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
         "vvp",
     )?;
     let out = read_output(&dir)?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("RDBE_COSIM_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(out)
 }
 
@@ -228,10 +284,35 @@ pub fn run_rust<B: StreamBlock>(
     configure: impl FnOnce(&mut B),
     case: &CosimCase,
 ) -> Vec<TimedBeat> {
+    let mut configure = Some(configure);
+    run_rust_phases(
+        uut,
+        |b, _| {
+            if let Some(c) = configure.take() {
+                c(b)
+            }
+        },
+        case,
+    )
+}
+
+/// As [run_rust] for a case with several streams: `configure(block, phase)` sets the
+/// static inputs before each stream.
+pub fn run_rust_phases<B: StreamBlock>(
+    uut: B,
+    mut configure: impl FnMut(&mut B, usize),
+    case: &CosimCase,
+) -> Vec<TimedBeat> {
     let mut h = Harness::new(uut);
-    configure(&mut h.uut);
-    let run = h.run_scheduled(&case.beats, &case.schedule);
-    run.output_cycles.into_iter().zip(run.output).collect()
+    let mut out = vec![];
+    let mut start = 0;
+    for (i, (_, beats)) in case.phases().iter().enumerate() {
+        configure(&mut h.uut, i);
+        let run = h.run_scheduled_from(beats, &case.schedule, start);
+        start = run.cycles;
+        out.extend(run.output_cycles.into_iter().zip(run.output));
+    }
+    out
 }
 
 /// Compare two timed outputs; the error names the first difference.
@@ -291,6 +372,7 @@ mod tests {
             verilog: export(SortingCell::<3, 4>::default()),
             statics: settings.iter().map(|(p, v)| (p.to_string(), *v)).collect(),
             beats,
+            more_phases: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.7,
@@ -338,6 +420,7 @@ mod tests {
                 ("tuples_hint".into(), 0),
             ],
             beats,
+            more_phases: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,
@@ -400,6 +483,7 @@ mod tests {
                 ("clear".into(), 0),
             ],
             beats,
+            more_phases: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.9,
@@ -411,6 +495,132 @@ mod tests {
         };
         let reference = run_rust(SmallSortPipeline::default(), |m| m.apply(&s), &case);
         assert!(reference.len() > 100);
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod merger_tests {
+    use super::*;
+    use crate::harness::Pacing;
+    use crate::in_module::KeyType;
+    use crate::merger::{
+        random_sorted_operand, MergerCommand, MergerConfig, MergerSettings, MergerSmall,
+    };
+    use crate::output_control_part::{OutputFormat, OutputSettings, SideFormat};
+    use crate::tuple_stream::to_beats;
+    use crate::verilog::export;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn format_bits(f: &SideFormat) -> u128 {
+        let bits: Bits<71> = OutputFormat::into(f.to_bits());
+        (0..71)
+            .filter(|&i| bits.get_bit(i))
+            .fold(0u128, |v, i| v | 1 << i)
+    }
+
+    /// The merger's static ports for one command.
+    fn statics(c: &MergerConfig) -> Vec<(String, u128)> {
+        let s = &c.settings;
+        [
+            ("command", c.command.code() as u128),
+            ("delete_mode", c.delete as u128),
+            ("key_words", s.key_words as u128),
+            ("descending", s.descending as u128),
+            ("tuple_words", c.tuple_words as u128),
+            ("second_offset", s.second_offset as u128),
+            ("second_nullable", s.second_null_bit.is_some() as u128),
+            ("second_null_bit", s.second_null_bit.unwrap_or(0) as u128),
+            ("u_format", format_bits(&c.output.u)),
+            ("l_format", format_bits(&c.output.l)),
+            ("new_tid", c.output.new_tid as u128),
+            ("tid_base", c.output.tid_base as u128),
+            ("clear", 0),
+        ]
+        .iter()
+        .map(|(p, v)| (p.to_string(), *v))
+        .collect()
+    }
+
+    #[test]
+    fn small_merger_verilog_matches_rust_hdl_over_a_command_sequence() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let u = random_sorted_operand(&mut rng, 14, 1, false);
+        let l = random_sorted_operand(&mut rng, 18, 1, false);
+        let format = SideFormat {
+            tuple_words: 4,
+            key_offset: 2,
+            key_words: 1,
+            key_type: KeyType::Signed,
+            first_word: 1,
+            end_word: 4,
+            first_field: 0,
+            fields: 3,
+        };
+        let base = MergerConfig {
+            command: MergerCommand::Load,
+            delete: false,
+            settings: MergerSettings {
+                key_words: 1,
+                descending: false,
+                second_offset: 1,
+                second_null_bit: Some(2),
+            },
+            tuple_words: 4,
+            output: OutputSettings {
+                u: format,
+                l: format,
+                new_tid: true,
+                tid_base: 0x1234_0000,
+            },
+        };
+        let with = |command, delete| MergerConfig {
+            command,
+            delete,
+            ..base
+        };
+        // LOAD, then commands that read U, delete mode, and last COMPARE ATTRIBUTES (which
+        // overwrites U-memory).
+        let steps = [
+            (with(MergerCommand::Load, false), &u),
+            (with(MergerCommand::JoinEq, false), &l),
+            (with(MergerCommand::SortEx, false), &l),
+            (with(MergerCommand::UnqEx, false), &l),
+            (with(MergerCommand::JoinLt, false), &l),
+            (with(MergerCommand::RestNe, true), &l),
+            (with(MergerCommand::Pass2, false), &l),
+            (with(MergerCommand::CompLt, false), &l),
+        ];
+        let case = CosimCase {
+            name: "small_merger".into(),
+            verilog: export(MergerSmall::default()),
+            statics: statics(&steps[0].0),
+            beats: to_beats(steps[0].1),
+            more_phases: steps[1..]
+                .iter()
+                .map(|(c, t)| CosimPhase {
+                    statics: statics(c),
+                    beats: to_beats(t),
+                })
+                .collect(),
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.8,
+                    sink_duty: 0.7,
+                    seed: 13,
+                },
+                40_000,
+            ),
+        };
+        let reference = run_rust_phases(
+            MergerSmall::default(),
+            |m, i| steps[i].0.apply(m).unwrap(),
+            &case,
+        );
+        assert_eq!(reference.iter().filter(|(_, b)| b.eos).count(), steps.len());
+        assert!(reference.len() > 400, "{} beats", reference.len());
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
         compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
     }
@@ -474,6 +684,7 @@ mod delta_tests {
                 ("clear".into(), 0),
             ],
             beats,
+            more_phases: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,

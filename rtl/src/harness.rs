@@ -199,6 +199,17 @@ impl<B: StreamBlock> Harness<B> {
     /// As [Harness::run_stream], with an explicit per-cycle schedule (shared with the
     /// Verilog co-simulation so both see the same handshakes).
     pub fn run_scheduled(&mut self, beats: &[Beat], schedule: &Schedule) -> StreamRun {
+        self.run_scheduled_from(beats, schedule, 0)
+    }
+
+    /// As [Harness::run_scheduled], starting at cycle `start` of the schedule (the next
+    /// stream of a multi-stream run); cycles in the result count from the schedule's start.
+    pub fn run_scheduled_from(
+        &mut self,
+        beats: &[Beat],
+        schedule: &Schedule,
+        start: u64,
+    ) -> StreamRun {
         assert!(
             beats.last().map(|b| b.eos).unwrap_or(false),
             "stream must end with eos"
@@ -211,7 +222,7 @@ impl<B: StreamBlock> Harness<B> {
             output_cycles: vec![],
             cycles: 0,
         };
-        for cycle in 0..max_cycles {
+        for cycle in start..max_cycles {
             let offer = next_in < beats.len() && schedule.offer[cycle as usize];
             let take = schedule.take[cycle as usize];
             {

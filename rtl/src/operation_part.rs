@@ -202,6 +202,7 @@ pub struct OperationPart<const A: usize, const P: usize> {
     new_l_base: Signal<Local, Bits<P>>,
     next_rd_u: Signal<Local, Bits<P>>,
     next_rd_l: Signal<Local, Bits<P>>,
+    l_distance: Signal<Local, Bits<P>>,
     emit_fire: Signal<Local, Bit>,
     wait_for_l: Signal<Local, Bit>,
     /// COMPARE ATTRIBUTES waits for a whole tuple (not for the word at the write pointer).
@@ -295,6 +296,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             new_l_base: Default::default(),
             next_rd_u: Default::default(),
             next_rd_l: Default::default(),
+            l_distance: Default::default(),
             emit_fire: Default::default(),
             wait_for_l: Default::default(),
             tuple_stuck: Default::default(),
@@ -723,8 +725,10 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         // The reader (and LADR* with it) may jump past the writer when it skips a tuple
         // that has not arrived yet: a word is there when the writer is 1..=2^A words
         // ahead of it.
+        // (The distance goes through a P-bit signal: Verilog would compute it 32 bits wide.)
+        self.l_distance.next = self.l_write.q.val() - self.next_rd_l.val();
         self.head_ok_l.d.next =
-            (self.l_write.q.val() - self.next_rd_l.val() - 1) < self.capacity.val();
+            (self.l_distance.val() != 0) & (self.l_distance.val() <= self.capacity.val());
 
         if self.clear.val() {
             self.state.d.next = OperationState::Idle;

@@ -158,6 +158,7 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     kind_l: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
     next_queue_read: Signal<Local, Bits<4>>,
+    queue_distance: Signal<Local, Bits<4>>,
     head_kind: Signal<Local, Bits<2>>,
     u_len: Signal<Local, Bits<P>>,
     l_len: Signal<Local, Bits<P>>,
@@ -251,6 +252,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             kind_l: Default::default(),
             advance: Default::default(),
             next_queue_read: Default::default(),
+            queue_distance: Default::default(),
             head_kind: Default::default(),
             u_len: Default::default(),
             l_len: Default::default(),
@@ -561,8 +563,10 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         self.unit_queue.read_enable.next = true;
         self.unit_queue.read_address.next = bit_cast::<3, 4>(self.next_queue_read.val());
         // A kind is readable once written before this edge.
-        self.queue_ok.d.next =
-            (self.queue_write.q.val() - self.next_queue_read.val() - 1) < self.queue_capacity.val();
+        // (The distance goes through a 4-bit signal: Verilog would compute it 32 bits wide.)
+        self.queue_distance.next = self.queue_write.q.val() - self.next_queue_read.val();
+        self.queue_ok.d.next = (self.queue_distance.val() != 0)
+            & (self.queue_distance.val() <= self.queue_capacity.val());
         self.memory_u.read_enable.next = self.advance.val();
         self.memory_l.read_enable.next = self.advance.val();
         self.memory_u.read_address.next = bit_cast::<A, P>(self.read_u.val());
