@@ -4,6 +4,9 @@ use anyhow::{ensure, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rdbe_rtl::harness::{random_relation, Harness, Pacing, RelationShape, StreamRun};
+use rdbe_rtl::in_module::KeyType;
+use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSettings};
+use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sorter::model::block_sort;
 use rdbe_rtl::sorter::{DeltaSorter, SortSettings};
 use rdbe_rtl::sorting_cell::model::sorting_cell_model;
@@ -101,6 +104,71 @@ fn delta_sort(tuples: usize, seed: u64) -> Result<(u64, u64, f64, u64)> {
     ))
 }
 
+/// Steady-state cycles per output word of the Delta merger at full rate: U is loaded
+/// first (not timed), then L streams in; the span from the first to the last output data
+/// word over the output words.
+fn merger_cycles_per_word(
+    command: MergerCommand,
+    u: &[StreamTuple],
+    l: &[StreamTuple],
+) -> Result<(f64, usize)> {
+    let f = SideFormat {
+        tuple_words: 8,
+        key_offset: 1,
+        key_words: 1,
+        key_type: KeyType::Unsigned,
+        first_word: 1,
+        end_word: 8,
+        first_field: 0,
+        fields: 7,
+    };
+    let load = MergerConfig {
+        command: MergerCommand::Load,
+        delete: false,
+        settings: MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: None,
+        },
+        tuple_words: 8,
+        output: OutputSettings {
+            u: f,
+            l: f,
+            new_tid: false,
+            tid_base: 0,
+        },
+    };
+    let mut h = Harness::new(MergerDelta::default());
+    load.apply(&mut h.uut)?;
+    h.run_stream(
+        &to_beats(u),
+        Pacing::FULL_RATE,
+        20 * (u.len() as u64 * 8) + 1000,
+    );
+    let cfg = MergerConfig { command, ..load };
+    cfg.apply(&mut h.uut)?;
+    let run = h.run_stream(
+        &to_beats(l),
+        Pacing::FULL_RATE,
+        20 * ((u.len() + l.len()) as u64 * 16) + 1000,
+    );
+    let expected: usize = cfg.model(u, l)?.iter().map(|t| t.len()).sum();
+    let words = run.output.len() - 1;
+    ensure!(
+        words == expected,
+        "{}: {words} output words, model {expected}",
+        command.name()
+    );
+    let span = run.output_cycles[words - 1] - run.output_cycles[0] + 1;
+    Ok((span as f64 / words as f64, words))
+}
+
+fn keyed(keys: impl Iterator<Item = u16>) -> Vec<StreamTuple> {
+    keys.map(|k| StreamTuple::new(vec![k, 1, 2, 3, 4, 5, 6, 0], false))
+        .collect()
+}
+
 /// Run every benchmark. `quick` uses a 512-tuple sort for the simulation-speed figure only;
 /// the named 4096-tuple figure is always measured in full.
 pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
@@ -152,6 +220,39 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         unit: "bits",
         what: "widest ROM word actually used (paper: 10 bits)".into(),
     });
+    progress("Delta merger: SORT-EX, JOIN-EQ 1:1, REST-EQ (16-byte tuples)");
+    let (sort_ex, w) = merger_cycles_per_word(
+        MergerCommand::SortEx,
+        &keyed((0..1024).map(|i| 2 * i)),
+        &keyed((0..1024).map(|i| 2 * i + 1)),
+    )?;
+    figures.push(Figure {
+        key: "merger_cycles_per_word_sort_ex",
+        value: sort_ex,
+        unit: "cycles/word",
+        what: format!("SORT-EX of two interleaved 1024-tuple runs, {w} output words; target 1"),
+    });
+    let (join_eq, w) =
+        merger_cycles_per_word(MergerCommand::JoinEq, &keyed(0..1024), &keyed(0..1024))?;
+    figures.push(Figure {
+        key: "merger_cycles_per_word_join_eq",
+        value: join_eq,
+        unit: "cycles/word",
+        what: format!("JOIN-EQ of two 1024-tuple relations, keys 1:1, {w} output words (15-word pairs); target 1"),
+    });
+    let (rest_eq, w) = merger_cycles_per_word(
+        MergerCommand::RestEq,
+        &keyed((0..64).map(|i| 3 * i)),
+        &keyed((0..2048).map(|i| 3 * (i / 32))),
+    )?;
+    figures.push(Figure {
+        key: "merger_cycles_per_word_rest_eq",
+        value: rest_eq,
+        unit: "cycles/word",
+        what: format!(
+            "REST-EQ, 64 condition values, 2048 tuples all selected, {w} output words; target 1"
+        ),
+    });
     figures.push(Figure {
         key: "sim_passes_per_cycle",
         value: passes as f64 / total as f64,
@@ -164,12 +265,12 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
 /// The table, and as its last line one JSON object with every figure.
 pub fn report(figures: &[Figure]) -> String {
     let mut out = format!(
-        "{:<24} {:>14} {:<12} {}\n",
+        "{:<32} {:>14} {:<12} {}\n",
         "figure", "value", "unit", "how"
     );
     for f in figures {
         out += &format!(
-            "{:<24} {:>14.4} {:<12} {}\n",
+            "{:<32} {:>14.4} {:<12} {}\n",
             f.key, f.value, f.unit, f.what
         );
     }

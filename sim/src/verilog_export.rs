@@ -3,6 +3,7 @@
 use crate::sort_job::EngineConfig;
 use anyhow::{Context, Result};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
+use rdbe_rtl::merger::{MergerDelta, MergerSmall};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
 use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
 use rdbe_rtl::sorting_cell::SortingCell;
@@ -33,6 +34,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
                 export(SortingCheckerDelta::default()),
             ));
             v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
+            v.push(("merger".into(), export(MergerDelta::default())));
         }
         EngineConfig::Small => {
             v.push((
@@ -46,6 +48,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
                 export(SortingCheckerSmall::default()),
             ));
             v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
+            v.push(("merger".into(), export(MergerSmall::default())));
         }
     }
     v.into_iter()

@@ -73,6 +73,7 @@ fn verilog_writes_every_module_for_both_configurations() {
             "sorter",
             "sorting_checker",
             "sort_pipeline",
+            "merger",
         ] {
             let v = std::fs::read_to_string(dir.join(format!("{m}.v"))).unwrap();
             assert!(v.contains(&format!("module {m}(")), "{config}/{m}");
