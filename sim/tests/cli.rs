@@ -107,6 +107,11 @@ fn bench_prints_a_table_and_a_json_last_line() {
         "cell_cycles_per_word",
         "sorter_cycles_4096x16",
         "sim_cycles_per_s",
+        "merger_cycles_per_word_sort_ex",
+        "merger_cycles_per_word_join_eq",
+        "merger_cycles_per_word_rest_eq",
+        "control_rom_words",
+        "control_rom_bits",
     ] {
         assert!(json[key].as_f64().unwrap() > 0.0, "{key}");
     }
