@@ -491,6 +491,19 @@ pub fn random_sorted_operand<R: rand::Rng>(
     .tuples
 }
 
+impl MergerSettings {
+    /// An ascending key of `key_words` words; COMPARE ATTRIBUTES (if used) compares the
+    /// words right after it, never null.
+    pub const fn ascending(key_words: usize) -> MergerSettings {
+        MergerSettings {
+            key_words,
+            descending: false,
+            second_offset: key_words,
+            second_null_bit: None,
+        }
+    }
+}
+
 /// Pure-Rust reference model: the semantics of `docs/MERGER.md`, stated directly.
 pub mod model {
     use super::*;
@@ -746,12 +759,7 @@ mod tests {
     fn n(payload: u16) -> StreamTuple {
         StreamTuple::new(vec![0, payload], true)
     }
-    const S: MergerSettings = MergerSettings {
-        key_words: 1,
-        descending: false,
-        second_offset: 1,
-        second_null_bit: None,
-    };
+    const S: MergerSettings = MergerSettings::ascending(1);
 
     /// Sort ascending (stable, nulls last) and set DP as the sorting checker does.
     fn prepared(mut v: Vec<StreamTuple>) -> Vec<StreamTuple> {
@@ -1161,32 +1169,13 @@ mod merger_block_tests {
             t(9, 105, false),
         ];
         let conditions = vec![t(3, 0, false), t(7, 0, false)];
-        let f = SideFormat {
-            tuple_words: 3,
-            key_offset: 1,
-            key_words: 1,
-            key_type: KeyType::Unsigned,
-            first_word: 1,
-            end_word: 3,
-            first_field: 0,
-            fields: 2,
-        };
+        let f = SideFormat::unrotated(3);
         let load = MergerConfig {
             command: MergerCommand::Load,
             delete: false,
-            settings: MergerSettings {
-                key_words: 1,
-                descending: false,
-                second_offset: 1,
-                second_null_bit: None,
-            },
+            settings: MergerSettings::ascending(1),
             tuple_words: 3,
-            output: OutputSettings {
-                u: f,
-                l: f,
-                new_tid: false,
-                tid_base: 0,
-            },
+            output: OutputSettings::both(f),
         };
         let mut h = Harness::new(MergerSmall::default());
         run_command(&mut h, &load, &conditions, Pacing::FULL_RATE);
@@ -1201,16 +1190,7 @@ mod merger_block_tests {
 
     #[test]
     fn bad_configuration_is_refused_with_its_reason() {
-        let f = SideFormat {
-            tuple_words: 4,
-            key_offset: 1,
-            key_words: 1,
-            key_type: KeyType::Unsigned,
-            first_word: 1,
-            end_word: 4,
-            first_field: 0,
-            fields: 3,
-        };
+        let f = SideFormat::unrotated(4);
         let cfg = MergerConfig {
             command: MergerCommand::CompEq,
             delete: false,
@@ -1221,12 +1201,7 @@ mod merger_block_tests {
                 second_null_bit: None,
             },
             tuple_words: 4,
-            output: OutputSettings {
-                u: f,
-                l: f,
-                new_tid: false,
-                tid_base: 0,
-            },
+            output: OutputSettings::both(f),
         };
         let e = cfg.validate(256).unwrap_err().to_string();
         assert!(e.contains("second attribute"), "{e}");

@@ -1029,12 +1029,7 @@ mod tests {
             t(5, 25, true),
             t(5, 26, false),
         ];
-        let s = MergerSettings {
-            key_words: 1,
-            descending: false,
-            second_offset: 1,
-            second_null_bit: None,
-        };
+        let s = MergerSettings::ascending(1);
         let mut h = Harness::new(SmallOperation::default());
         load(&mut h, &u, &s, Pacing::FULL_RATE);
         configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
@@ -1068,12 +1063,7 @@ mod tests {
         let mk = |k: u16| StreamTuple::new(vec![k, 1, 2, 3, 4, 5, 6, 7], false);
         let u: Vec<_> = (0..10).map(|i| mk(2 * i)).collect();
         let l: Vec<_> = (0..10).map(|i| mk(2 * i + 1)).collect();
-        let s = MergerSettings {
-            key_words: 1,
-            descending: false,
-            second_offset: 1,
-            second_null_bit: None,
-        };
+        let s = MergerSettings::ascending(1);
         let mut h = Harness::new(SmallOperation::default());
         load(&mut h, &u, &s, Pacing::FULL_RATE);
         configure(&mut h.uut, MergerCommand::SortEx, false, &s, 8);
@@ -1084,12 +1074,7 @@ mod tests {
 
     #[test]
     fn oversized_load_and_join_group_raise_overflow_and_still_end() {
-        let s = MergerSettings {
-            key_words: 1,
-            descending: false,
-            second_offset: 1,
-            second_null_bit: None,
-        };
+        let s = MergerSettings::ascending(1);
         // 16-word memories: a LOAD of 9 two-word tuples does not fit.
         let mut h = Harness::new(OperationPart::<4, 5>::default());
         let big: Vec<_> = (0..9).map(|i| t(7, i, i < 8)).collect();
@@ -1120,12 +1105,7 @@ mod tests {
     #[test]
     fn unknown_command_code_is_an_error_and_consumes_its_stream() {
         let mut h = Harness::new(SmallOperation::default());
-        let s = MergerSettings {
-            key_words: 1,
-            descending: false,
-            second_offset: 1,
-            second_null_bit: None,
-        };
+        let s = MergerSettings::ascending(1);
         configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
         h.uut.command.next = 30.into();
         let r = run(&mut h, &to_beats(&[t(1, 1, false)]), Pacing::FULL_RATE, 100);

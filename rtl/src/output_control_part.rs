@@ -181,6 +181,11 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     key_index: Signal<Local, Bits<12>>,
     word_offset: Signal<Local, Bits<12>>,
     c_next: Signal<Local, Bits<12>>,
+    after_u: Signal<Local, SequencerState>,
+    after_l: Signal<Local, SequencerState>,
+    ends_after_u: Signal<Local, Bit>,
+    unit_has_u_now: Signal<Local, Bit>,
+    unit_has_l_now: Signal<Local, Bit>,
     raw: Signal<Local, Bits<16>>,
     undo_mask: Signal<Local, Bits<16>>,
     tag_u: Signal<Local, Bits<16>>,
@@ -274,6 +279,11 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             key_index: Default::default(),
             word_offset: Default::default(),
             c_next: Default::default(),
+            after_u: Default::default(),
+            after_l: Default::default(),
+            ends_after_u: Default::default(),
+            unit_has_u_now: Default::default(),
+            unit_has_l_now: Default::default(),
             raw: Default::default(),
             undo_mask: Default::default(),
             tag_u: Default::default(),
@@ -419,6 +429,25 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                 & (self.l_format.val().end_word > self.l_format.val().first_word);
         }
         self.c_next.next = self.c.q.val() + 1;
+        // What follows a unit's U words, and its L words: the next part, or its end.
+        if self.new_tid.val() {
+            self.after_l.next = SequencerState::TidHigh;
+        } else {
+            self.after_l.next = SequencerState::Start;
+        }
+        if self.l_words.val() {
+            self.after_u.next = SequencerState::LWords;
+        } else {
+            self.after_u.next = self.after_l.val();
+        }
+        self.ends_after_u.next = !self.l_words.val() & !self.new_tid.val();
+        if self.seq.q.val() == SequencerState::Start {
+            self.unit_has_u_now.next = self.start_has_u.val();
+            self.unit_has_l_now.next = self.start_has_l.val();
+        } else {
+            self.unit_has_u_now.next = self.has_u.q.val();
+            self.unit_has_l_now.next = self.has_l.q.val();
+        }
         // Compact word c of a side: internal index c - key_offset for the fields from the
         // key on, n - key_offset + c - 1 for the fields before the key.
         if self.seq.q.val() == SequencerState::LWords {
@@ -479,14 +508,11 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     } else if self.u_words.val() {
                         self.c.d.next = self.u_format.val().first_word;
                         self.seq.d.next = SequencerState::UWords;
-                    } else if self.l_words.val() {
-                        self.c.d.next = self.l_format.val().first_word;
-                        self.seq.d.next = SequencerState::LWords;
-                    } else if self.new_tid.val() {
-                        self.seq.d.next = SequencerState::TidHigh;
                     } else {
-                        self.issue_last.next = true;
-                        self.unit_done.next = true;
+                        self.c.d.next = self.l_format.val().first_word;
+                        self.seq.d.next = self.after_u.val();
+                        self.issue_last.next = self.ends_after_u.val();
+                        self.unit_done.next = self.ends_after_u.val();
                     }
                 }
             }
@@ -496,15 +522,10 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     self.issue_item.next = OutputItem::UWord;
                     self.c.d.next = self.c_next.val();
                     if self.c_next.val() == self.u_format.val().end_word {
-                        if self.l_words.val() {
-                            self.c.d.next = self.l_format.val().first_word;
-                            self.seq.d.next = SequencerState::LWords;
-                        } else if self.new_tid.val() {
-                            self.seq.d.next = SequencerState::TidHigh;
-                        } else {
-                            self.issue_last.next = true;
-                            self.unit_done.next = true;
-                        }
+                        self.c.d.next = self.l_format.val().first_word;
+                        self.seq.d.next = self.after_u.val();
+                        self.issue_last.next = self.ends_after_u.val();
+                        self.unit_done.next = self.ends_after_u.val();
                     }
                 }
             }
@@ -514,12 +535,9 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     self.issue_item.next = OutputItem::LWord;
                     self.c.d.next = self.c_next.val();
                     if self.c_next.val() == self.l_format.val().end_word {
-                        if self.new_tid.val() {
-                            self.seq.d.next = SequencerState::TidHigh;
-                        } else {
-                            self.issue_last.next = true;
-                            self.unit_done.next = true;
-                        }
+                        self.seq.d.next = self.after_l.val();
+                        self.issue_last.next = !self.new_tid.val();
+                        self.unit_done.next = !self.new_tid.val();
                     }
                 }
             }
@@ -541,20 +559,11 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         }
         if self.unit_done.val() {
             // The unit's last word is being read: free its memory, count its TID.
-            if self.seq.q.val() == SequencerState::Start {
-                if self.start_has_u.val() {
-                    self.base_u.d.next = self.base_u.q.val() + self.u_len.val();
-                }
-                if self.start_has_l.val() {
-                    self.base_l.d.next = self.base_l.q.val() + self.l_len.val();
-                }
-            } else {
-                if self.has_u.q.val() {
-                    self.base_u.d.next = self.base_u.q.val() + self.u_len.val();
-                }
-                if self.has_l.q.val() {
-                    self.base_l.d.next = self.base_l.q.val() + self.l_len.val();
-                }
+            if self.unit_has_u_now.val() {
+                self.base_u.d.next = self.base_u.q.val() + self.u_len.val();
+            }
+            if self.unit_has_l_now.val() {
+                self.base_l.d.next = self.base_l.q.val() + self.l_len.val();
             }
             self.tid_count.d.next = self.tid_count.q.val() + 1;
             self.seq.d.next = SequencerState::Start;
@@ -707,6 +716,21 @@ pub struct SideFormat {
 }
 
 impl SideFormat {
+    /// A relation whose first field is a one-word unsigned key (no rotation, no
+    /// transform), sent whole: `tuple_words - 1` one-word fields.
+    pub const fn unrotated(tuple_words: usize) -> SideFormat {
+        SideFormat {
+            tuple_words,
+            key_offset: 1,
+            key_words: 1,
+            key_type: KeyType::Unsigned,
+            first_word: 1,
+            end_word: tuple_words,
+            first_field: 0,
+            fields: tuple_words - 1,
+        }
+    }
+
     /// The whole tuple, as the IN module read it; `fields` is the relation's field count.
     pub fn whole(cfg: &InConfig, fields: usize) -> SideFormat {
         SideFormat {
@@ -804,6 +828,16 @@ pub struct OutputSettings {
 }
 
 impl OutputSettings {
+    /// Both sides in format `f`, no new TID.
+    pub fn both(f: SideFormat) -> OutputSettings {
+        OutputSettings {
+            u: f,
+            l: f,
+            new_tid: false,
+            tid_base: 0,
+        }
+    }
+
     pub fn validate(&self, max_tuple_words: usize) -> Result<()> {
         self.u.validate(max_tuple_words)?;
         self.l.validate(max_tuple_words)?;
@@ -1072,12 +1106,7 @@ mod tests {
         let internal = in_module_model(&cfg, &[compact.clone()]);
         assert_eq!(internal[0].words, vec![0x7FFE, 0xC, 0xD, 0xE, 0xA, 0b00010]);
         let whole = SideFormat::whole(&cfg, 5);
-        let mut s = OutputSettings {
-            u: whole,
-            l: whole,
-            new_tid: false,
-            tid_base: 0,
-        };
+        let mut s = OutputSettings::both(whole);
         let mut h = Harness::new(SmallOutput::default());
         let mut go = |s: &OutputSettings| {
             s.apply(&mut h.uut);
@@ -1114,22 +1143,8 @@ mod tests {
 
     #[test]
     fn one_word_per_cycle_when_units_keep_coming() {
-        let f = SideFormat {
-            tuple_words: 8,
-            key_offset: 1,
-            key_words: 1,
-            key_type: KeyType::Unsigned,
-            first_word: 1,
-            end_word: 8,
-            first_field: 0,
-            fields: 7,
-        };
-        let s = OutputSettings {
-            u: f,
-            l: f,
-            new_tid: false,
-            tid_base: 0,
-        };
+        let f = SideFormat::unrotated(8);
+        let s = OutputSettings::both(f);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let units: Vec<Unit> = (0..40)
             .map(|_| Unit::L(internal_tuple(&mut rng, &f)))
@@ -1145,22 +1160,8 @@ mod tests {
 
     #[test]
     fn a_unit_cut_short_by_the_end_of_stream_is_dropped() {
-        let f = SideFormat {
-            tuple_words: 3,
-            key_offset: 1,
-            key_words: 1,
-            key_type: KeyType::Unsigned,
-            first_word: 1,
-            end_word: 3,
-            first_field: 0,
-            fields: 2,
-        };
-        let s = OutputSettings {
-            u: f,
-            l: f,
-            new_tid: false,
-            tid_base: 0,
-        };
+        let f = SideFormat::unrotated(3);
+        let s = OutputSettings::both(f);
         let t = StreamTuple::new(vec![5, 6, 0], false);
         let mut input = unit_beats(&[Unit::L(t.clone())]);
         input.pop();
@@ -1187,12 +1188,7 @@ mod tests {
             },
             1,
         );
-        let s = OutputSettings {
-            u: f,
-            l: f,
-            new_tid: false,
-            tid_base: 0,
-        };
+        let s = OutputSettings::both(f);
         let mut input = unit_beats(&[Unit::L(StreamTuple::new(vec![1, 0], false))]);
         input[0].2.parity ^= 1;
         let mut h = Harness::new(SmallOutput::default());

@@ -4,7 +4,6 @@ use anyhow::{ensure, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rdbe_rtl::harness::{random_relation, Harness, Pacing, RelationShape, StreamRun};
-use rdbe_rtl::in_module::KeyType;
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSettings};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sorter::model::block_sort;
@@ -112,32 +111,13 @@ fn merger_cycles_per_word(
     u: &[StreamTuple],
     l: &[StreamTuple],
 ) -> Result<(f64, usize)> {
-    let f = SideFormat {
-        tuple_words: 8,
-        key_offset: 1,
-        key_words: 1,
-        key_type: KeyType::Unsigned,
-        first_word: 1,
-        end_word: 8,
-        first_field: 0,
-        fields: 7,
-    };
+    let f = SideFormat::unrotated(8);
     let load = MergerConfig {
         command: MergerCommand::Load,
         delete: false,
-        settings: MergerSettings {
-            key_words: 1,
-            descending: false,
-            second_offset: 1,
-            second_null_bit: None,
-        },
+        settings: MergerSettings::ascending(1),
         tuple_words: 8,
-        output: OutputSettings {
-            u: f,
-            l: f,
-            new_tid: false,
-            tid_base: 0,
-        },
+        output: OutputSettings::both(f),
     };
     let mut h = Harness::new(MergerDelta::default());
     load.apply(&mut h.uut)?;

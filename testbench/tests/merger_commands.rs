@@ -38,19 +38,6 @@ fn with_dp(tuples: Vec<StreamTuple>, tuple_words: usize) -> Vec<StreamTuple> {
     .tuples
 }
 
-fn whole(tuple_words: usize) -> SideFormat {
-    SideFormat {
-        tuple_words,
-        key_offset: 1,
-        key_words: 1,
-        key_type: KeyType::Unsigned,
-        first_word: 1,
-        end_word: tuple_words,
-        first_field: 0,
-        fields: tuple_words - 1,
-    }
-}
-
 fn config(command: MergerCommand, tuple_words: usize) -> MergerConfig {
     MergerConfig {
         command,
@@ -63,8 +50,8 @@ fn config(command: MergerCommand, tuple_words: usize) -> MergerConfig {
         },
         tuple_words,
         output: OutputSettings {
-            u: whole(3),
-            l: whole(tuple_words),
+            u: SideFormat::unrotated(3),
+            l: SideFormat::unrotated(tuple_words),
             new_tid: false,
             tid_base: 0,
         },
@@ -319,7 +306,7 @@ fn hand_written_compare_attributes() {
         (C::CompGe, vec![41, 42]),
     ] {
         let mut cfg = config(c, 4);
-        cfg.output.u = whole(4);
+        cfg.output.u = SideFormat::unrotated(4);
         let got = payloads(&run(&mut h, &cfg, &l), true);
         assert_eq!(got, strings(&expected), "{}", c.name());
     }
@@ -386,12 +373,7 @@ fn sorter_fed_random_commands() {
         let cfg = MergerConfig {
             command,
             delete: false,
-            settings: MergerSettings {
-                key_words: 1,
-                descending: false,
-                second_offset: 1,
-                second_null_bit: None,
-            },
+            settings: MergerSettings::ascending(1),
             tuple_words: 4,
             output: OutputSettings {
                 u: format,
