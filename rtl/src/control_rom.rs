@@ -18,6 +18,7 @@
 //! `output[1:0]` (none, U, L, pair), `advance_u`, `advance_l`, `rewind_u` (U back to its
 //! first tuple), `rewind_l` (L back to LADR*), `mark_l` (LADR* := L's position after this
 //! step), `next_program[4:0]`, `end`.
+use crate::in_module::transform_key;
 use crate::merger::{MergerCommand, MergerSettings, Selected};
 use crate::tuple_stream::StreamTuple;
 use anyhow::{bail, Result};
@@ -616,6 +617,7 @@ fn run_rom(
     let (mut pu, mut pl, mut l_mark) = (0usize, 0usize, 0usize);
     let mut out = Vec::new();
     let limit = 16 + 4 * (u.len() + 1) * (l.len() + 1) + 4 * (u.len() + l.len());
+    let mut second: Vec<u16>;
     for _ in 0..limit {
         let lt = l.get(pl);
         let (u_null, u_words): (Option<bool>, Option<&[u16]>) = if d.is_comp {
@@ -628,10 +630,9 @@ fn run_rom(
                         .second_null_bit
                         .map(|b| t.words.last().unwrap() >> b & 1 == 1)
                         .unwrap_or(false);
-                    (
-                        Some(null),
-                        Some(&t.words[s.second_offset..s.second_offset + k]),
-                    )
+                    second = t.words[s.second_offset..s.second_offset + k].to_vec();
+                    transform_key(s.second_type, &mut second);
+                    (Some(null), Some(&second[..]))
                 }
                 None => (None, None),
             }
@@ -799,6 +800,7 @@ end
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::in_module::KeyType;
     use crate::merger::model::merger_model;
     use crate::sorting_cell::model::sort_order;
     use crate::sorting_checker::{sorting_checker_model, CheckerConfig};
@@ -904,6 +906,7 @@ mod tests {
                 descending: false,
                 second_offset: kw,
                 second_null_bit: None,
+                second_type: KeyType::Unsigned,
             };
             let (nu, nl) = (rng.gen_range(0..6), rng.gen_range(0..14));
             let u = prepared(&mut rng, nu, kw, false);
@@ -961,6 +964,12 @@ mod tests {
                     descending,
                     second_offset: kw,
                     second_null_bit: Some(2),
+                    second_type: match rng.gen_range(0..3) {
+                        0 => KeyType::Unsigned,
+                        1 => KeyType::Signed,
+                        _ if kw == 2 => KeyType::Float,
+                        _ => KeyType::Signed,
+                    },
                 };
                 let (nu, nl) = (rng.gen_range(0..9), rng.gen_range(0..12));
                 let mut u = prepared(&mut rng, nu, kw, descending);

@@ -533,6 +533,7 @@ mod merger_tests {
             ("second_offset", s.second_offset as u128),
             ("second_nullable", s.second_null_bit.is_some() as u128),
             ("second_null_bit", s.second_null_bit.unwrap_or(0) as u128),
+            ("second_type", s.second_type.code() as u128),
             ("u_format", format_bits(&c.output.u)),
             ("l_format", format_bits(&c.output.l)),
             ("new_tid", c.output.new_tid as u128),
@@ -567,6 +568,7 @@ mod merger_tests {
                 descending: false,
                 second_offset: 1,
                 second_null_bit: Some(2),
+                second_type: KeyType::Unsigned,
             },
             tuple_words: 4,
             output: OutputSettings {

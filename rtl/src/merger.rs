@@ -9,6 +9,7 @@
 //!
 //! The merger takes the sorted stream from the sorting checker (the L input; LOAD stores
 //! it into U-memory instead) and sends compact tuples to the HM adapter (OUT).
+use crate::in_module::{transform_key, KeyType};
 use crate::operation_part::OperationPart;
 use crate::output_control_part::{output_tuple, OutputControlPart, OutputFormat, OutputSettings};
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
@@ -33,6 +34,8 @@ pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize
     pub second_offset: Signal<In, Bits<12>>,
     pub second_nullable: Signal<In, Bit>,
     pub second_null_bit: Signal<In, Bits<4>>,
+    /// COMPARE ATTRIBUTES: the second attribute's type (`KeyType::code`).
+    pub second_type: Signal<In, Bits<2>>,
     pub u_format: Signal<In, OutputFormat>,
     pub l_format: Signal<In, OutputFormat>,
     pub new_tid: Signal<In, Bit>,
@@ -65,6 +68,7 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
             second_offset: Default::default(),
             second_nullable: Default::default(),
             second_null_bit: Default::default(),
+            second_type: Default::default(),
             u_format: Default::default(),
             l_format: Default::default(),
             new_tid: Default::default(),
@@ -107,6 +111,7 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for M
         self.operation_part.second_offset.next = self.second_offset.val();
         self.operation_part.second_nullable.next = self.second_nullable.val();
         self.operation_part.second_null_bit.next = self.second_null_bit.val();
+        self.operation_part.second_type.next = self.second_type.val();
         self.operation_part.clear.next = self.clear.val();
         self.output_control_part.u_format.next = self.u_format.val();
         self.output_control_part.l_format.next = self.l_format.val();
@@ -172,6 +177,13 @@ impl MergerConfig {
         if let Some(b) = s.second_null_bit {
             ensure!(b < 16, "second_null_bit = {b}: the tag word has 16 bits");
         }
+        if s.second_type == KeyType::Float {
+            ensure!(
+                s.key_words == 2,
+                "a float second attribute is 2 words; key_words = {}",
+                s.key_words
+            );
+        }
         self.output.validate(tuple_memory_words)?;
         ensure!(
             self.output.l.tuple_words == self.tuple_words,
@@ -196,6 +208,7 @@ impl MergerConfig {
         m.second_offset.next = (s.second_offset as u64).into();
         m.second_nullable.next = s.second_null_bit.is_some();
         m.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
+        m.second_type.next = s.second_type.code().into();
         m.u_format.next = self.output.u.to_bits();
         m.l_format.next = self.output.l.to_bits();
         m.new_tid.next = self.output.new_tid;
@@ -452,6 +465,11 @@ pub struct MergerSettings {
     pub second_offset: usize,
     /// COMPARE ATTRIBUTES: tag bit of the second attribute (None: never null).
     pub second_null_bit: Option<u8>,
+    /// COMPARE ATTRIBUTES: the second attribute's type. The IN module transforms only the
+    /// key, so the comparator transforms the second attribute's words the same way on the
+    /// fly (`in_module::transform_key`); it must have the key's type for the comparison to
+    /// mean anything.
+    pub second_type: KeyType,
 }
 
 /// A random merger operand for differential tests: `n` tuples of `key_words + 3` words
@@ -500,6 +518,7 @@ impl MergerSettings {
             descending: false,
             second_offset: key_words,
             second_null_bit: None,
+            second_type: KeyType::Unsigned,
         }
     }
 }
@@ -651,8 +670,11 @@ pub mod model {
                         s.second_offset + k,
                         t.words.len()
                     );
-                    let second = &t.words[s.second_offset..s.second_offset + k];
-                    if selects(cond, t.null, second_null(t, s), || t.words[..k].cmp(second)) {
+                    let mut second = t.words[s.second_offset..s.second_offset + k].to_vec();
+                    transform_key(s.second_type, &mut second);
+                    if selects(cond, t.null, second_null(t, s), || {
+                        t.words[..k].cmp(&second[..])
+                    }) {
                         out.push(Selected::L(i));
                     }
                 }
@@ -973,6 +995,7 @@ mod tests {
             descending: false,
             second_offset: 1,
             second_null_bit: Some(3),
+            second_type: KeyType::Unsigned,
         };
         let mk = |k: u16, v: u16, key_null: bool, v_null: bool| {
             StreamTuple::new(vec![k, v, if v_null { 8 } else { 0 }], key_null)
@@ -1069,6 +1092,7 @@ mod merger_block_tests {
             descending: merge && rng.gen(),
             second_offset: kw,
             second_null_bit: Some(2),
+            second_type: KeyType::Unsigned,
         };
         let (nu, nl) = (
             sizes[rng.gen_range(0..sizes.len())],
@@ -1199,6 +1223,7 @@ mod merger_block_tests {
                 descending: false,
                 second_offset: 3,
                 second_null_bit: None,
+                second_type: KeyType::Unsigned,
             },
             tuple_words: 4,
             output: OutputSettings::both(f),

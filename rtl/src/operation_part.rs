@@ -121,6 +121,9 @@ pub struct OperationPart<const A: usize, const P: usize> {
     pub second_nullable: Signal<In, Bit>,
     /// … as flagged by this bit of the tag word.
     pub second_null_bit: Signal<In, Bits<4>>,
+    /// COMPARE ATTRIBUTES: the second attribute's type (`KeyType::code`); its words are
+    /// transformed on the way into the comparator as the IN module transformed the key.
+    pub second_type: Signal<In, Bits<2>>,
     /// Synchronous reset: both memories empty, errors cleared.
     pub clear: Signal<In, Bit>,
     /// Sticky: a command code outside Fig. 5 (the command outputs nothing).
@@ -139,6 +142,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     decoder: RomTable<5, 9>,
     control: RomTable<11, 13>,
     capacity: Constant<Bits<P>>,
+    sign16: Constant<Bits<16>>,
+    ones16: Constant<Bits<16>>,
     rest_eq_program: Constant<Bits<5>>,
     delete_keep_program: Constant<Bits<5>>,
     load_program: Constant<Bits<5>>,
@@ -155,6 +160,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     action: DFF<Bits<13>>,
     k: DFF<Bits<12>>,
     second_null: DFF<Bit>,
+    /// The second attribute's first word had its sign bit set (float transform of word 1).
+    second_negative: DFF<Bit>,
     // ---- U-memory
     u_base: DFF<Bits<P>>,
     u_end: DFF<Bits<P>>,
@@ -189,6 +196,9 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_present: Signal<Local, Bit>,
     u_null: Signal<Local, Bit>,
     l_null: Signal<Local, Bit>,
+    /// U's word as the comparator sees it (the second attribute transformed).
+    u_data: Signal<Local, Bits<16>>,
+    second_mask: Signal<Local, Bits<16>>,
     words_differ: Signal<Local, Bit>,
     u_before_l: Signal<Local, Bit>,
     decided: Signal<Local, Bit>,
@@ -196,7 +206,7 @@ pub struct OperationPart<const A: usize, const P: usize> {
     dp_u: Signal<Local, Bit>,
     dp_l: Signal<Local, Bit>,
     dp_bits: Signal<Local, Bits<2>>,
-    tag_data: Signal<Local, Bits<16>>,
+    u_word_data: Signal<Local, Bits<16>>,
     deciding: Signal<Local, Bit>,
     act: Signal<Local, Bits<13>>,
     act_output: Signal<Local, Bits<2>>,
@@ -229,6 +239,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             second_offset: Default::default(),
             second_nullable: Default::default(),
             second_null_bit: Default::default(),
+            second_type: Default::default(),
             clear: Default::default(),
             command_error: Default::default(),
             u_overflow: Default::default(),
@@ -240,6 +251,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             decoder: RomTable::command_decoder(),
             control: RomTable::control_rom(),
             capacity: Constant::new((1u64 << A).into()),
+            sign16: Constant::new(0x8000.into()),
+            ones16: Constant::new(0xffff.into()),
             rest_eq_program: Constant::new((Program::RestEq as u64).into()),
             delete_keep_program: Constant::new((Program::DeleteKeep as u64).into()),
             load_program: Constant::new((Program::Load as u64).into()),
@@ -253,6 +266,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             action: Default::default(),
             k: Default::default(),
             second_null: Default::default(),
+            second_negative: Default::default(),
             u_base: Default::default(),
             u_end: Default::default(),
             u_write: Default::default(),
@@ -283,6 +297,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_present: Default::default(),
             u_null: Default::default(),
             l_null: Default::default(),
+            u_data: Default::default(),
+            second_mask: Default::default(),
             words_differ: Default::default(),
             u_before_l: Default::default(),
             decided: Default::default(),
@@ -290,7 +306,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             dp_u: Default::default(),
             dp_l: Default::default(),
             dp_bits: Default::default(),
-            tag_data: Default::default(),
+            u_word_data: Default::default(),
             deciding: Default::default(),
             act: Default::default(),
             act_output: Default::default(),
@@ -329,6 +345,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             action,
             k,
             second_null,
+            second_negative,
             u_base,
             u_end,
             u_write,
@@ -359,7 +376,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         // ---- what the memories say
         self.word_u.next = self.memory_u.read_data.val();
         self.word_l.next = self.memory_l.read_data.val();
-        self.tag_data.next = self.word_u.val().data;
+        self.u_word_data.next = self.word_u.val().data;
         self.eos_word.next = self.word_l.val();
         self.eos_word.next.data = 0.into();
         self.eos_word.next.parity = 0.into();
@@ -433,11 +450,34 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         self.l_present.next = !self.word_l.val().eos;
         self.l_null.next = self.word_l.val().null;
-        self.words_differ.next = self.word_u.val().data != self.word_l.val().data;
+        // COMPARE ATTRIBUTES: transform the second attribute's words as the IN module
+        // transformed the key's (signed: sign bit of word 0; float: totalOrder on words 0
+        // and 1), so both compare as unsigned words.
+        self.second_mask.next = 0.into();
+        if self.is_comp.q.val() {
+            if self.k.q.val() == 0 {
+                if self.second_type.val() == 1 {
+                    self.second_mask.next = self.sign16.val();
+                } else if self.second_type.val() == 2 {
+                    if self.u_word_data.val().get_bit(15) {
+                        self.second_mask.next = self.ones16.val();
+                    } else {
+                        self.second_mask.next = self.sign16.val();
+                    }
+                }
+            } else if (self.k.q.val() == 1)
+                & (self.second_type.val() == 2)
+                & self.second_negative.q.val()
+            {
+                self.second_mask.next = self.ones16.val();
+            }
+        }
+        self.u_data.next = self.word_u.val().data ^ self.second_mask.val();
+        self.words_differ.next = self.u_data.val() != self.word_l.val().data;
         if self.is_merge.q.val() & self.descending.val() {
-            self.u_before_l.next = self.word_u.val().data > self.word_l.val().data;
+            self.u_before_l.next = self.u_data.val() > self.word_l.val().data;
         } else {
-            self.u_before_l.next = self.word_u.val().data < self.word_l.val().data;
+            self.u_before_l.next = self.u_data.val() < self.word_l.val().data;
         }
         self.decided.next = !self.u_present.val()
             | !self.l_present.val()
@@ -618,7 +658,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             OperationState::CompareTagRead => {
                 self.second_null.d.next = self.second_nullable.val()
                     & self
-                        .tag_data
+                        .u_word_data
                         .val()
                         .get_bit(self.second_null_bit.val().index());
                 self.next_rd_u.next =
@@ -656,6 +696,9 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.k.d.next = self.k.q.val() + 1;
                     self.next_rd_u.next = self.rd_u.q.val() + 1;
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
+                    if self.k.q.val() == 0 {
+                        self.second_negative.d.next = self.u_word_data.val().get_bit(15);
+                    }
                 }
             }
             OperationState::EmitU => {
@@ -785,6 +828,7 @@ impl<const A: usize, const P: usize> crate::harness::Clocked for OperationPart<A
 mod tests {
     use super::*;
     use crate::harness::{Harness, Pacing, Schedule};
+    use crate::in_module::KeyType;
     use crate::merger::model::{delete_model, merger_model};
     use crate::merger::{random_sorted_operand, MergerCommand, MergerSettings, Selected};
     use crate::tuple_stream::{to_beats, Beat, StreamTuple};
@@ -815,6 +859,7 @@ mod tests {
         op.second_offset.next = (s.second_offset as u64).into();
         op.second_nullable.next = s.second_null_bit.is_some();
         op.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
+        op.second_type.next = s.second_type.code().into();
         op.clear.next = false;
     }
 
@@ -949,6 +994,12 @@ mod tests {
             descending,
             second_offset: kw,
             second_null_bit: if rng.gen_bool(0.8) { Some(2) } else { None },
+            second_type: match rng.gen_range(0..3) {
+                0 => KeyType::Unsigned,
+                1 => KeyType::Signed,
+                _ if kw == 2 => KeyType::Float,
+                _ => KeyType::Signed,
+            },
         };
         let sizes = [0, 1, 2, 5, 9, 14];
         let nu = sizes[rng.gen_range(0..sizes.len())];

@@ -47,6 +47,7 @@ fn config(command: MergerCommand, tuple_words: usize) -> MergerConfig {
             descending: false,
             second_offset: 1,
             second_null_bit: Some(0),
+            second_type: KeyType::Unsigned,
         },
         tuple_words,
         output: OutputSettings {
@@ -375,7 +376,15 @@ fn sorter_fed_random_commands() {
         let cfg = MergerConfig {
             command,
             delete: false,
-            settings: MergerSettings::ascending(1),
+            // COMPARE ATTRIBUTES: the internal tuple is [key, payload, first field, tag];
+            // the key is compared with the first field, a signed number as the key is
+            // (its null flag, tag bit 0, is never set here).
+            settings: MergerSettings {
+                second_offset: 2,
+                second_null_bit: Some(0),
+                second_type: KeyType::Signed,
+                ..MergerSettings::ascending(1)
+            },
             tuple_words: 4,
             output: OutputSettings {
                 u: format,
