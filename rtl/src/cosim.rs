@@ -508,34 +508,29 @@ mod merger_tests {
     use crate::merger::{
         random_sorted_operand, MergerCommand, MergerConfig, MergerSettings, MergerSmall,
     };
+    use crate::operation_part::CommandSettings;
     use crate::output_control_part::{OutputFormat, OutputSettings, SideFormat};
     use crate::tuple_stream::to_beats;
     use crate::verilog::export;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn format_bits(f: &SideFormat) -> u128 {
-        let bits: Bits<71> = OutputFormat::into(f.to_bits());
-        (0..71)
+    /// A packed port value (up to 128 bits) as the testbench drives it.
+    fn packed<const N: usize>(bits: Bits<N>) -> u128 {
+        (0..N)
             .filter(|&i| bits.get_bit(i))
             .fold(0u128, |v, i| v | 1 << i)
     }
 
     /// The merger's static ports for one command.
     fn statics(c: &MergerConfig) -> Vec<(String, u128)> {
-        let s = &c.settings;
+        let settings: Bits<50> = CommandSettings::into(c.command_settings());
+        let u: Bits<71> = OutputFormat::into(c.output.u.to_bits());
+        let l: Bits<71> = OutputFormat::into(c.output.l.to_bits());
         [
-            ("command", c.command.code() as u128),
-            ("delete_mode", c.delete as u128),
-            ("key_words", s.key_words as u128),
-            ("descending", s.descending as u128),
-            ("tuple_words", c.tuple_words as u128),
-            ("second_offset", s.second_offset as u128),
-            ("second_nullable", s.second_null_bit.is_some() as u128),
-            ("second_null_bit", s.second_null_bit.unwrap_or(0) as u128),
-            ("second_type", s.second_type.code() as u128),
-            ("u_format", format_bits(&c.output.u)),
-            ("l_format", format_bits(&c.output.l)),
+            ("settings", packed(settings)),
+            ("u_format", packed(u)),
+            ("l_format", packed(l)),
             ("new_tid", c.output.new_tid as u128),
             ("tid_base", c.output.tid_base as u128),
             ("clear", 0),

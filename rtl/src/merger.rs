@@ -10,7 +10,7 @@
 //! The merger takes the sorted stream from the sorting checker (the L input; LOAD stores
 //! it into U-memory instead) and sends compact tuples to the HM adapter (OUT).
 use crate::in_module::{transform_key, KeyType};
-use crate::operation_part::OperationPart;
+use crate::operation_part::{CommandSettings, OperationPart};
 use crate::output_control_part::{output_tuple, OutputControlPart, OutputFormat, OutputSettings};
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, ensure, Result};
@@ -23,19 +23,8 @@ pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize
     pub clock: Signal<In, Clock>,
     pub data_in: TupleStreamIn,
     pub data_out: TupleStreamOut,
-    /// The merger command (`MergerCommand::code`), sampled when a stream starts.
-    pub command: Signal<In, Bits<5>>,
-    /// Delete mode (§5.1), sampled when a stream starts.
-    pub delete_mode: Signal<In, Bit>,
-    pub key_words: Signal<In, Bits<12>>,
-    pub descending: Signal<In, Bit>,
-    /// Words per tuple of the arriving stream.
-    pub tuple_words: Signal<In, Bits<12>>,
-    pub second_offset: Signal<In, Bits<12>>,
-    pub second_nullable: Signal<In, Bit>,
-    pub second_null_bit: Signal<In, Bits<4>>,
-    /// COMPARE ATTRIBUTES: the second attribute's type (`KeyType::code`).
-    pub second_type: Signal<In, Bits<2>>,
+    /// The command and its settings, sampled when a stream starts.
+    pub settings: Signal<In, CommandSettings>,
     pub u_format: Signal<In, OutputFormat>,
     pub l_format: Signal<In, OutputFormat>,
     pub new_tid: Signal<In, Bit>,
@@ -60,15 +49,7 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
             clock: Default::default(),
             data_in: Default::default(),
             data_out: Default::default(),
-            command: Default::default(),
-            delete_mode: Default::default(),
-            key_words: Default::default(),
-            descending: Default::default(),
-            tuple_words: Default::default(),
-            second_offset: Default::default(),
-            second_nullable: Default::default(),
-            second_null_bit: Default::default(),
-            second_type: Default::default(),
+            settings: Default::default(),
             u_format: Default::default(),
             l_format: Default::default(),
             new_tid: Default::default(),
@@ -103,15 +84,7 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for M
         self.data_out.word.next = self.output_control_part.data_out.word.val();
         self.data_out.valid.next = self.output_control_part.data_out.valid.val();
         self.output_control_part.data_out.ready.next = self.data_out.ready.val();
-        self.operation_part.command.next = self.command.val();
-        self.operation_part.delete_mode.next = self.delete_mode.val();
-        self.operation_part.key_words.next = self.key_words.val();
-        self.operation_part.descending.next = self.descending.val();
-        self.operation_part.tuple_words.next = self.tuple_words.val();
-        self.operation_part.second_offset.next = self.second_offset.val();
-        self.operation_part.second_nullable.next = self.second_nullable.val();
-        self.operation_part.second_null_bit.next = self.second_null_bit.val();
-        self.operation_part.second_type.next = self.second_type.val();
+        self.operation_part.settings.next = self.settings.val();
         self.operation_part.clear.next = self.clear.val();
         self.output_control_part.u_format.next = self.u_format.val();
         self.output_control_part.l_format.next = self.l_format.val();
@@ -199,22 +172,29 @@ impl MergerConfig {
         m: &mut Merger<A, P, B, Q>,
     ) -> Result<()> {
         self.validate(Merger::<A, P, B, Q>::TUPLE_MEMORY_WORDS)?;
-        let s = &self.settings;
-        m.command.next = (self.command.code() as u64).into();
-        m.delete_mode.next = self.delete;
-        m.key_words.next = (s.key_words as u64).into();
-        m.descending.next = s.descending;
-        m.tuple_words.next = (self.tuple_words as u64).into();
-        m.second_offset.next = (s.second_offset as u64).into();
-        m.second_nullable.next = s.second_null_bit.is_some();
-        m.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
-        m.second_type.next = s.second_type.code().into();
+        m.settings.next = self.command_settings();
         m.u_format.next = self.output.u.to_bits();
         m.l_format.next = self.output.l.to_bits();
         m.new_tid.next = self.output.new_tid;
         m.tid_base.next = (self.output.tid_base as u64).into();
         m.clear.next = false;
         Ok(())
+    }
+
+    /// The operation part's settings port for this command.
+    pub fn command_settings(&self) -> CommandSettings {
+        let s = &self.settings;
+        CommandSettings {
+            command: (self.command.code() as u64).into(),
+            delete_mode: self.delete,
+            key_words: (s.key_words as u64).into(),
+            descending: s.descending,
+            tuple_words: (self.tuple_words as u64).into(),
+            second_offset: (s.second_offset as u64).into(),
+            second_nullable: s.second_null_bit.is_some(),
+            second_null_bit: (s.second_null_bit.unwrap_or(0) as u64).into(),
+            second_type: s.second_type.code().into(),
+        }
     }
 
     /// Reference model of the whole merger: the compact tuples it sends for this command

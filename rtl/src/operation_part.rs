@@ -77,6 +77,31 @@ pub struct SelectedStreamIn {
     pub ready: Signal<Out, Bit>,
 }
 
+/// The static settings of one merger command, as the control program sets them (one port
+/// of the operation part and of the merger; `MergerConfig::command_settings` fills it).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct CommandSettings {
+    /// The merger command (`MergerCommand::code`).
+    pub command: Bits<5>,
+    /// Delete mode (§5.1) instead of `command`.
+    pub delete_mode: Bit,
+    /// Key length in words (1..tuple_words).
+    pub key_words: Bits<12>,
+    /// SORT-EX and UNQ-EX merge descending.
+    pub descending: Bit,
+    /// Words per tuple of the arriving (L) stream.
+    pub tuple_words: Bits<12>,
+    /// COMPARE ATTRIBUTES: word offset of the second attribute in the internal tuple …
+    pub second_offset: Bits<12>,
+    /// … whether it can be null …
+    pub second_nullable: Bit,
+    /// … flagged by this bit of the tag word …
+    pub second_null_bit: Bits<4>,
+    /// … and its type (`KeyType::code`): its words are transformed on the way into the
+    /// comparator as the IN module transformed the key.
+    pub second_type: Bits<2>,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
 pub enum OperationState {
     /// Between commands: waiting for the first beat of the next stream.
@@ -105,25 +130,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     pub clock: Signal<In, Clock>,
     pub data_in: TupleStreamIn,
     pub selected: SelectedStreamOut,
-    /// The merger command (`MergerCommand::code`), sampled when a stream starts.
-    pub command: Signal<In, Bits<5>>,
-    /// Delete mode (§5.1) instead of `command`, sampled when a stream starts.
-    pub delete_mode: Signal<In, Bit>,
-    /// Key length in words (1..=tuple_words).
-    pub key_words: Signal<In, Bits<12>>,
-    /// SORT-EX and UNQ-EX merge descending.
-    pub descending: Signal<In, Bit>,
-    /// Words per tuple of the arriving (L) stream.
-    pub tuple_words: Signal<In, Bits<12>>,
-    /// COMPARE ATTRIBUTES: word offset of the second attribute in the internal tuple.
-    pub second_offset: Signal<In, Bits<12>>,
-    /// COMPARE ATTRIBUTES: the second attribute can be null …
-    pub second_nullable: Signal<In, Bit>,
-    /// … as flagged by this bit of the tag word.
-    pub second_null_bit: Signal<In, Bits<4>>,
-    /// COMPARE ATTRIBUTES: the second attribute's type (`KeyType::code`); its words are
-    /// transformed on the way into the comparator as the IN module transformed the key.
-    pub second_type: Signal<In, Bits<2>>,
+    /// The command and its settings, sampled when a stream starts (static while it flows).
+    pub settings: Signal<In, CommandSettings>,
     /// Synchronous reset: both memories empty, errors cleared.
     pub clear: Signal<In, Bit>,
     /// Sticky: a command code outside Fig. 5 (the command outputs nothing).
@@ -231,15 +239,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             clock: Default::default(),
             data_in: Default::default(),
             selected: Default::default(),
-            command: Default::default(),
-            delete_mode: Default::default(),
-            key_words: Default::default(),
-            descending: Default::default(),
-            tuple_words: Default::default(),
-            second_offset: Default::default(),
-            second_nullable: Default::default(),
-            second_null_bit: Default::default(),
-            second_type: Default::default(),
+            settings: Default::default(),
             clear: Default::default(),
             command_error: Default::default(),
             u_overflow: Default::default(),
@@ -371,7 +371,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.l_overflow.next = self.l_overflow_flag.q.val();
         self.u_tuples.next = self.u_count.q.val();
         self.busy.next = self.state.q.val() != OperationState::Idle;
-        self.decoder.address.next = self.command.val();
+        self.decoder.address.next = self.settings.val().command;
 
         // ---- what the memories say
         self.word_u.next = self.memory_u.read_data.val();
@@ -384,7 +384,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.eos_word.next.dup = false;
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
-        self.l_len.next = bit_cast::<P, 12>(self.tuple_words.val());
+        self.l_len.next = bit_cast::<P, 12>(self.settings.val().tuple_words);
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
         self.l_full.next = (self.l_write.q.val() - self.l_mark.q.val()) == self.capacity.val();
         self.l_starved.next = self.rd_l.q.val() == self.l_write.q.val();
@@ -456,9 +456,9 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.second_mask.next = 0.into();
         if self.is_comp.q.val() {
             if self.k.q.val() == 0 {
-                if self.second_type.val() == 1 {
+                if self.settings.val().second_type == 1 {
                     self.second_mask.next = self.sign16.val();
-                } else if self.second_type.val() == 2 {
+                } else if self.settings.val().second_type == 2 {
                     if self.u_word_data.val().get_bit(15) {
                         self.second_mask.next = self.ones16.val();
                     } else {
@@ -466,7 +466,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     }
                 }
             } else if (self.k.q.val() == 1)
-                & (self.second_type.val() == 2)
+                & (self.settings.val().second_type == 2)
                 & self.second_negative.q.val()
             {
                 self.second_mask.next = self.ones16.val();
@@ -474,7 +474,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         self.u_data.next = self.word_u.val().data ^ self.second_mask.val();
         self.words_differ.next = self.u_data.val() != self.word_l.val().data;
-        if self.is_merge.q.val() & self.descending.val() {
+        if self.is_merge.q.val() & self.settings.val().descending {
             self.u_before_l.next = self.u_data.val() > self.word_l.val().data;
         } else {
             self.u_before_l.next = self.u_data.val() < self.word_l.val().data;
@@ -484,7 +484,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             | self.u_null.val()
             | self.l_null.val()
             | self.words_differ.val()
-            | (self.k.q.val() + 1 >= self.key_words.val());
+            | (self.k.q.val() + 1 >= self.settings.val().key_words);
         // Situation codes of control_rom::Situation.
         if !self.l_present.val() {
             if !self.u_present.val() {
@@ -614,11 +614,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.uses_u.d.next = self.decoder.data.val().get_bit(5);
                     self.is_comp.d.next = self.decoder.data.val().get_bit(6);
                     self.is_merge.d.next = self.decoder.data.val().get_bit(7);
-                    self.is_delete.d.next = self.delete_mode.val();
+                    self.is_delete.d.next = self.settings.val().delete_mode;
                     self.second_pass.d.next = false;
                     self.k.d.next = 0.into();
                     self.u_base.d.next = 0.into();
-                    if self.delete_mode.val() {
+                    if self.settings.val().delete_mode {
                         self.current_program.d.next = self.delete_keep_program.val();
                         self.uses_u.d.next = true;
                         self.is_comp.d.next = false;
@@ -656,13 +656,13 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::CompareTagRead => {
-                self.second_null.d.next = self.second_nullable.val()
+                self.second_null.d.next = self.settings.val().second_nullable
                     & self
                         .u_word_data
                         .val()
-                        .get_bit(self.second_null_bit.val().index());
+                        .get_bit(self.settings.val().second_null_bit.index());
                 self.next_rd_u.next =
-                    self.l_base.q.val() + bit_cast::<P, 12>(self.second_offset.val());
+                    self.l_base.q.val() + bit_cast::<P, 12>(self.settings.val().second_offset);
                 self.next_rd_l.next = self.l_base.q.val();
                 self.k.d.next = 0.into();
                 self.state.d.next = OperationState::Compare;
@@ -830,7 +830,10 @@ mod tests {
     use crate::harness::{Harness, Pacing, Schedule};
     use crate::in_module::KeyType;
     use crate::merger::model::{delete_model, merger_model};
-    use crate::merger::{random_sorted_operand, MergerCommand, MergerSettings, Selected};
+    use crate::merger::{
+        random_sorted_operand, MergerCommand, MergerConfig, MergerSettings, Selected,
+    };
+    use crate::output_control_part::{OutputSettings, SideFormat};
     use crate::tuple_stream::{to_beats, Beat, StreamTuple};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -851,15 +854,14 @@ mod tests {
         s: &MergerSettings,
         tuple_words: usize,
     ) {
-        op.command.next = (cmd.code() as u64).into();
-        op.delete_mode.next = delete;
-        op.key_words.next = (s.key_words as u64).into();
-        op.descending.next = s.descending;
-        op.tuple_words.next = (tuple_words as u64).into();
-        op.second_offset.next = (s.second_offset as u64).into();
-        op.second_nullable.next = s.second_null_bit.is_some();
-        op.second_null_bit.next = (s.second_null_bit.unwrap_or(0) as u64).into();
-        op.second_type.next = s.second_type.code().into();
+        op.settings.next = MergerConfig {
+            command: cmd,
+            delete,
+            settings: *s,
+            tuple_words,
+            output: OutputSettings::both(SideFormat::unrotated(tuple_words.max(2))),
+        }
+        .command_settings();
         op.clear.next = false;
     }
 
@@ -1158,7 +1160,9 @@ mod tests {
         let mut h = Harness::new(SmallOperation::default());
         let s = MergerSettings::ascending(1);
         configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
-        h.uut.command.next = 30.into();
+        let mut settings = h.uut.settings.val();
+        settings.command = 30.into();
+        h.uut.settings.next = settings;
         let r = run(&mut h, &to_beats(&[t(1, 1, false)]), Pacing::FULL_RATE, 100);
         assert!(r.units.is_empty());
         assert!(h.uut.command_error.val());
