@@ -516,7 +516,7 @@ mod merger_tests {
     use rand_chacha::ChaCha8Rng;
 
     /// A packed port value (up to 128 bits) as the testbench drives it.
-    fn packed<const N: usize>(bits: Bits<N>) -> u128 {
+    pub(super) fn packed<const N: usize>(bits: Bits<N>) -> u128 {
         (0..N)
             .filter(|&i| bits.get_bit(i))
             .fold(0u128, |v, i| v | 1 << i)
@@ -618,6 +618,114 @@ mod merger_tests {
         );
         assert_eq!(reference.iter().filter(|(_, b)| b.eos).count(), steps.len());
         assert!(reference.len() > 400, "{} beats", reference.len());
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod engine_core_tests {
+    use super::merger_tests::packed;
+    use super::*;
+    use crate::engine_core::{EngineCoreTop, SmallEngineCore};
+    use crate::harness::Pacing;
+    use crate::in_module::{InConfig, KeyType};
+    use crate::merger::{MergerCommand, MergerConfig, MergerSettings};
+    use crate::operation_part::CommandSettings;
+    use crate::output_control_part::{OutputFormat, OutputSettings, SideFormat};
+    use crate::sort_pipeline::{PipelinePort, PipelineSettings};
+    use crate::verilog::export;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn statics(sort: &PipelineSettings, c: &MergerConfig) -> Vec<(String, u128)> {
+        let sort_bits: Bits<61> = PipelinePort::into(sort.port());
+        let merge_bits: Bits<50> = CommandSettings::into(c.command_settings());
+        let u: Bits<71> = OutputFormat::into(c.output.u.to_bits());
+        let l: Bits<71> = OutputFormat::into(c.output.l.to_bits());
+        [
+            ("sort_settings", packed(sort_bits)),
+            ("merge_settings", packed(merge_bits)),
+            ("u_format", packed(u)),
+            ("l_format", packed(l)),
+            ("new_tid", c.output.new_tid as u128),
+            ("tid_base", c.output.tid_base as u128),
+            ("clear", 0),
+        ]
+        .iter()
+        .map(|(p, v)| (p.to_string(), *v))
+        .collect()
+    }
+
+    fn compact_beats(rng: &mut ChaCha8Rng, n: usize) -> Vec<Beat> {
+        let mut v = vec![];
+        for i in 0..n {
+            let t = [
+                (rng.gen_bool(0.15) as u16) << 1,
+                rng.gen(),
+                rng.gen_range(0..5u16),
+                i as u16,
+            ];
+            for (j, &w) in t.iter().enumerate() {
+                v.push(Beat::data(w, false, j == 3));
+            }
+        }
+        v.push(Beat::eos());
+        v
+    }
+
+    #[test]
+    fn small_engine_core_verilog_matches_rust_hdl_load_then_join() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let input = InConfig {
+            tuple_words: 4,
+            key_offset: 2,
+            key_words: 1,
+            key_type: KeyType::Unsigned,
+            key_null_bit: Some(1),
+        };
+        let sort = PipelineSettings {
+            input: input.clone(),
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        };
+        let join = MergerConfig {
+            command: MergerCommand::JoinEq,
+            delete: false,
+            settings: MergerSettings::ascending(1),
+            tuple_words: 4,
+            output: OutputSettings::both(SideFormat::whole(&input, 3)),
+        };
+        let load = MergerConfig {
+            command: MergerCommand::Load,
+            ..join
+        };
+        let steps = [load, join];
+        let case = CosimCase {
+            name: "small_engine_core".into(),
+            verilog: export(SmallEngineCore::default()),
+            statics: statics(&sort, &load),
+            beats: compact_beats(&mut rng, 20),
+            more_phases: vec![CosimPhase {
+                statics: statics(&sort, &join),
+                beats: compact_beats(&mut rng, 24),
+            }],
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.8,
+                    sink_duty: 0.8,
+                    seed: 17,
+                },
+                20_000,
+            ),
+        };
+        let reference = run_rust_phases(
+            SmallEngineCore::default(),
+            |m, i| m.apply(&sort, &steps[i]).unwrap(),
+            &case,
+        );
+        assert!(reference.len() > 40, "{} beats", reference.len());
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
         compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
     }

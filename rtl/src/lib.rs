@@ -3,6 +3,7 @@
 pub mod block_ram;
 pub mod control_rom;
 pub mod cosim;
+pub mod engine_core;
 pub mod harness;
 pub mod in_module;
 pub mod merger;

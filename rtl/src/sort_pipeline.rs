@@ -47,6 +47,37 @@ impl PipelineSettings {
     }
 }
 
+/// The pipeline's settings as one port value (the engine core's `sort_settings` port).
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct PipelinePort {
+    pub tuple_words: Bits<12>,
+    pub key_offset: Bits<12>,
+    pub key_words: Bits<12>,
+    pub key_type: Bits<2>,
+    pub key_nullable: Bit,
+    pub key_null_bit: Bits<4>,
+    pub descending: Bit,
+    pub sort_enable: Bit,
+    pub tuples_hint: Bits<16>,
+}
+
+impl PipelineSettings {
+    pub fn port(&self) -> PipelinePort {
+        let i = &self.input;
+        PipelinePort {
+            tuple_words: (i.tuple_words as u64).into(),
+            key_offset: (i.key_offset as u64).into(),
+            key_words: (i.key_words as u64).into(),
+            key_type: i.key_type.code().into(),
+            key_nullable: i.key_null_bit.is_some(),
+            key_null_bit: (i.key_null_bit.unwrap_or(0) as u64).into(),
+            descending: self.descending,
+            sort_enable: self.sort_enable,
+            tuples_hint: self.sort_settings().hint_port().into(),
+        }
+    }
+}
+
 /// Status lines the control program reads after a sort.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PipelineStatus {

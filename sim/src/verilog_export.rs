@@ -2,6 +2,7 @@
 //! each checked by yosys and Verilator when those tools are installed.
 use crate::sort_job::EngineConfig;
 use anyhow::{Context, Result};
+use rdbe_rtl::engine_core::{DeltaEngineCore, SmallEngineCore};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
 use rdbe_rtl::merger::{MergerDelta, MergerSmall};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
@@ -35,6 +36,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             ));
             v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
             v.push(("merger".into(), export(MergerDelta::default())));
+            v.push(("engine_core".into(), export(DeltaEngineCore::default())));
         }
         EngineConfig::Small => {
             v.push((
@@ -49,6 +51,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             ));
             v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
             v.push(("merger".into(), export(MergerSmall::default())));
+            v.push(("engine_core".into(), export(SmallEngineCore::default())));
         }
     }
     v.into_iter()

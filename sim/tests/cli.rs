@@ -74,6 +74,7 @@ fn verilog_writes_every_module_for_both_configurations() {
             "sorting_checker",
             "sort_pipeline",
             "merger",
+            "engine_core",
         ] {
             let v = std::fs::read_to_string(dir.join(format!("{m}.v"))).unwrap();
             assert!(v.contains(&format!("module {m}(")), "{config}/{m}");
