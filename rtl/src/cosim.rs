@@ -522,13 +522,11 @@ mod merger_tests {
             .fold(0u128, |v, i| v | 1 << i)
     }
 
-    /// The merger's static ports for one command.
-    fn statics(c: &MergerConfig) -> Vec<(String, u128)> {
-        let settings: Bits<50> = CommandSettings::into(c.command_settings());
+    /// The static ports of the merger's output control part.
+    pub(super) fn output_statics(c: &MergerConfig) -> Vec<(String, u128)> {
         let u: Bits<71> = OutputFormat::into(c.output.u.to_bits());
         let l: Bits<71> = OutputFormat::into(c.output.l.to_bits());
         [
-            ("settings", packed(settings)),
             ("u_format", packed(u)),
             ("l_format", packed(l)),
             ("new_tid", c.output.new_tid as u128),
@@ -538,6 +536,14 @@ mod merger_tests {
         .iter()
         .map(|(p, v)| (p.to_string(), *v))
         .collect()
+    }
+
+    /// The merger's static ports for one command.
+    fn statics(c: &MergerConfig) -> Vec<(String, u128)> {
+        let settings: Bits<50> = CommandSettings::into(c.command_settings());
+        let mut v = vec![("settings".to_string(), packed(settings))];
+        v.extend(output_statics(c));
+        v
     }
 
     #[test]
@@ -625,14 +631,14 @@ mod merger_tests {
 
 #[cfg(test)]
 mod engine_core_tests {
-    use super::merger_tests::packed;
+    use super::merger_tests::{output_statics, packed};
     use super::*;
     use crate::engine_core::{EngineCoreTop, SmallEngineCore};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerConfig, MergerSettings};
     use crate::operation_part::CommandSettings;
-    use crate::output_control_part::{OutputFormat, OutputSettings, SideFormat};
+    use crate::output_control_part::{OutputSettings, SideFormat};
     use crate::sort_pipeline::{PipelinePort, PipelineSettings};
     use crate::verilog::export;
     use rand::{Rng, SeedableRng};
@@ -641,20 +647,12 @@ mod engine_core_tests {
     fn statics(sort: &PipelineSettings, c: &MergerConfig) -> Vec<(String, u128)> {
         let sort_bits: Bits<61> = PipelinePort::into(sort.port());
         let merge_bits: Bits<50> = CommandSettings::into(c.command_settings());
-        let u: Bits<71> = OutputFormat::into(c.output.u.to_bits());
-        let l: Bits<71> = OutputFormat::into(c.output.l.to_bits());
-        [
-            ("sort_settings", packed(sort_bits)),
-            ("merge_settings", packed(merge_bits)),
-            ("u_format", packed(u)),
-            ("l_format", packed(l)),
-            ("new_tid", c.output.new_tid as u128),
-            ("tid_base", c.output.tid_base as u128),
-            ("clear", 0),
-        ]
-        .iter()
-        .map(|(p, v)| (p.to_string(), *v))
-        .collect()
+        let mut v = vec![
+            ("sort_settings".to_string(), packed(sort_bits)),
+            ("merge_settings".to_string(), packed(merge_bits)),
+        ];
+        v.extend(output_statics(c));
+        v
     }
 
     fn compact_beats(rng: &mut ChaCha8Rng, n: usize) -> Vec<Beat> {

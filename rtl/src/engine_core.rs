@@ -214,7 +214,7 @@ mod tests {
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerSettings};
     use crate::output_control_part::{OutputSettings, SideFormat};
-    use crate::tuple_stream::Beat;
+    use crate::tuple_stream::{split_tuples, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -226,18 +226,6 @@ mod tests {
             }
         }
         v.push(Beat::eos());
-        v
-    }
-
-    fn tuples(out: &[Beat]) -> Vec<Vec<u16>> {
-        let mut v = vec![];
-        let mut cur = vec![];
-        for b in out.iter().take_while(|b| !b.eos) {
-            cur.push(b.data);
-            if b.last {
-                v.push(std::mem::take(&mut cur));
-            }
-        }
         v
     }
 
@@ -286,7 +274,7 @@ mod tests {
         let cells = T::cell_address_bits();
         let u_internal = sort_pipeline_model(cells, &sort, u).tuples;
         let expected = core_step_model(cells, &sort, l, &merge, &u_internal).unwrap();
-        (tuples(&r.output), expected)
+        (split_tuples(&r.output), expected)
     }
 
     fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {

@@ -1008,22 +1008,9 @@ mod merger_block_tests {
     use crate::harness::{Harness, Pacing};
     use crate::in_module::KeyType;
     use crate::output_control_part::SideFormat;
-    use crate::tuple_stream::{to_beats, Beat};
+    use crate::tuple_stream::{split_tuples, to_beats};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    fn split_tuples(beats: &[Beat]) -> Vec<Vec<u16>> {
-        let mut v = vec![];
-        let mut cur = vec![];
-        for b in beats.iter().take_while(|b| !b.eos) {
-            cur.push(b.data);
-            if b.last {
-                v.push(std::mem::take(&mut cur));
-            }
-        }
-        assert!(cur.is_empty());
-        v
-    }
 
     fn format(rng: &mut ChaCha8Rng, n: usize, kw: usize) -> SideFormat {
         // Any rotation: the operand is already internal, the output control part rotates

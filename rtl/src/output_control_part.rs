@@ -988,24 +988,19 @@ mod tests {
     }
 
     fn tuples_of(beats: &[Beat]) -> Vec<Vec<u16>> {
-        let mut v = vec![];
-        let mut cur = vec![];
-        for b in beats {
-            if b.eos {
-                break;
-            }
+        for b in beats.iter().take_while(|b| !b.eos) {
             assert_eq!(
                 b.parity,
                 crate::tuple_stream::word_parity(b.data),
                 "parity regenerated"
             );
-            cur.push(b.data);
-            if b.last {
-                v.push(std::mem::take(&mut cur));
-            }
         }
-        assert!(cur.is_empty(), "a tuple without its last word");
-        v
+        let eos = beats.iter().position(|b| b.eos).unwrap_or(beats.len());
+        assert!(
+            eos == 0 || beats[eos - 1].last,
+            "a tuple without its last word"
+        );
+        crate::tuple_stream::split_tuples(beats)
     }
 
     fn random_format(rng: &mut ChaCha8Rng, n: usize, fields: usize) -> SideFormat {

@@ -169,6 +169,21 @@ pub enum FramingError {
     Eos { beat: usize },
 }
 
+/// The data words of each tuple before the end-of-stream beat, cut at `last`: a quick
+/// view of a stream whose tuples may differ in length (the merger's output when SORT-EX
+/// mixes U and L formats). No checks: [from_beats] checks framing and parity.
+pub fn split_tuples(beats: &[Beat]) -> Vec<Vec<u16>> {
+    let mut tuples = vec![];
+    let mut current = vec![];
+    for b in beats.iter().take_while(|b| !b.eos) {
+        current.push(b.data);
+        if b.last {
+            tuples.push(std::mem::take(&mut current));
+        }
+    }
+    tuples
+}
+
 /// Re-assemble beats into tuples, checking framing and parity. `words_per_tuple` is the
 /// relation's fixed tuple length.
 pub fn from_beats(

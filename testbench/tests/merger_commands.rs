@@ -13,7 +13,7 @@ use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings, MergerSmall}
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sort_pipeline::{run_pipeline, PipelineSettings, SmallSortPipeline};
 use rdbe_rtl::sorting_checker::{sorting_checker_model, CheckerConfig};
-use rdbe_rtl::tuple_stream::{to_beats, Beat, StreamTuple};
+use rdbe_rtl::tuple_stream::{split_tuples, to_beats, StreamTuple};
 use rdbe_testbench::seeded;
 
 /// Internal tuples `[key, (second,) payload, tag]`, already sorted, DP as the checker
@@ -62,15 +62,7 @@ fn config(command: MergerCommand, tuple_words: usize) -> MergerConfig {
 fn run(h: &mut Harness<MergerSmall>, cfg: &MergerConfig, input: &[StreamTuple]) -> Vec<Vec<u16>> {
     cfg.apply(&mut h.uut).unwrap();
     let beats = to_beats(input);
-    let run = h.run_stream(&beats, Pacing::FULL_RATE, 20_000);
-    let mut out = vec![];
-    let mut cur = vec![];
-    for b in run.output.iter().take_while(|b: &&Beat| !b.eos) {
-        cur.push(b.data);
-        if b.last {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
+    let out = split_tuples(&h.run_stream(&beats, Pacing::FULL_RATE, 20_000).output);
     assert!(!h.uut.l_overflow.val() && !h.uut.command_error.val());
     out
 }
@@ -405,15 +397,7 @@ fn sorter_fed_random_commands() {
         load.apply(&mut merger.uut).unwrap();
         merger.run_stream(&to_beats(&u), pacing, 100_000);
         cfg.apply(&mut merger.uut).unwrap();
-        let out = merger.run_stream(&to_beats(&l), pacing, 100_000).output;
-        let mut got = vec![];
-        let mut cur = vec![];
-        for b in out.iter().take_while(|b| !b.eos) {
-            cur.push(b.data);
-            if b.last {
-                got.push(std::mem::take(&mut cur));
-            }
-        }
+        let got = split_tuples(&merger.run_stream(&to_beats(&l), pacing, 100_000).output);
         assert_eq!(
             got,
             cfg.model(&u, &l).unwrap(),
