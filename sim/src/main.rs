@@ -1,6 +1,7 @@
 //! `rdbe`: run the Delta RDBE's engine core in simulation.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use rdbe_sim::join_job::{join_relations, JoinSpec};
 use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
 use rdbe_sim::sort_job::{group_sizes, sort_relation, Backend, EngineConfig, SortKey, SortSpec};
 use rdbe_sim::{bench, demo_data, verilog_export};
@@ -78,6 +79,25 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
         &sorted.dup,
         sorted.cycles,
     );
+
+    // The lecture's users/photos join, on the whole engine core: users loaded into
+    // U-memory (LOAD), photos streamed through JOIN-EQ, both projected by the output
+    // control part.
+    let users = demo_data::users(3)?;
+    let join = JoinSpec {
+        left_key: "user_id".into(),
+        right_key: "user_id".into(),
+        left_fields: vec!["account_name".into(), "photos_total".into()],
+        right_fields: vec!["photo_id".into(), "user_id".into(), "path".into()],
+    };
+    let joined = join_relations(config, backend, &users, &photos, &join)?;
+    println!(
+        "== users JOIN photos ON user_id, projected ({} pairs, {} engine cycles)",
+        joined.relation.tuples.len(),
+        joined.cycles
+    );
+    print!("{}", joined.relation.to_table());
+    println!();
 
     // The lecture's pipeline: cat access.log | sort | uniq -c | sort -rn | head -5
     let log = demo_data::access_log(300, 2)?;
