@@ -1,5 +1,6 @@
 //! The Delta RDBE's control program model (paper §5), reference models and the `rdbe` CLI.
 pub mod bench;
+pub mod csv_io;
 pub mod demo_data;
 pub mod join_job;
 pub mod relation;
