@@ -708,7 +708,7 @@ pub fn decode_command(cmd: MergerCommand) -> DecodedCommand {
     DecodedCommand {
         start: Program::start(cmd),
         uses_u: cmd.uses_u(),
-        is_comp: cmd.condition().is_some() && cmd.name().starts_with("COMP"),
+        is_comp: cmd.compares_attributes(),
         is_merge: matches!(cmd, MergerCommand::SortEx | MergerCommand::UnqEx),
     }
 }
@@ -933,9 +933,10 @@ mod tests {
                 Some(Program::start(c))
             );
             assert_eq!(w >> 5 & 1 == 1, c.uses_u(), "{}", c.name());
+            // The COMPARE ATTRIBUTES commands but COMP-ALL, which compares nothing.
             assert_eq!(
                 w >> 6 & 1 == 1,
-                c.name().starts_with("COMP-"),
+                c.name().starts_with("COMP-") && c != MergerCommand::CompAll,
                 "{}",
                 c.name()
             );

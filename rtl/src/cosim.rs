@@ -205,6 +205,14 @@ fn scratch(case: &CosimCase, tool: &str) -> PathBuf {
     ))
 }
 
+/// Remove a simulator's scratch directory, unless `RDBE_COSIM_KEEP` is set (to look at
+/// the generated testbench or add `$display`s when a co-simulation differs).
+fn clean_up(dir: &Path) {
+    if std::env::var_os("RDBE_COSIM_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
@@ -234,9 +242,7 @@ pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
         "vvp",
     )?;
     let out = read_output(&dir)?;
-    if std::env::var_os("RDBE_COSIM_KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    clean_up(&dir);
     Ok(out)
 }
 
@@ -274,7 +280,7 @@ pub fn run_verilator(case: &CosimCase) -> Result<Vec<TimedBeat>> {
         "verilated simulation",
     )?;
     let out = read_output(&dir)?;
-    let _ = std::fs::remove_dir_all(&dir);
+    clean_up(&dir);
     Ok(out)
 }
 
@@ -315,6 +321,20 @@ pub fn run_rust_phases<B: StreamBlock>(
     out
 }
 
+/// A packed port value (up to 128 bits) as the testbench drives it.
+pub fn packed<const N: usize>(bits: Bits<N>) -> u128 {
+    assert!(N <= 128);
+    (0..N)
+        .filter(|&i| bits.get_bit(i))
+        .fold(0u128, |v, i| v | 1 << i)
+}
+
+/// The static ports of a sort pipeline for `s`.
+pub fn pipeline_statics(s: &crate::sort_pipeline::PipelineSettings) -> Vec<(String, u128)> {
+    let settings: Bits<61> = s.port().into();
+    vec![("settings".into(), packed(settings)), ("clear".into(), 0)]
+}
+
 /// Compare two timed outputs; the error names the first difference.
 pub fn compare(reference: &[TimedBeat], other: &[TimedBeat], tool: &str) -> Result<()> {
     for (i, (r, o)) in reference.iter().zip(other).enumerate() {
@@ -339,6 +359,7 @@ mod tests {
     use crate::sort_pipeline::{PipelineSettings, SmallSortPipeline, SortPipelineTop};
     use crate::sorter::{SmallSorter, SortSettings};
     use crate::sorting_cell::SortingCell;
+    use crate::tuple_stream::compact_beats;
     use crate::tuple_stream::to_beats;
     use crate::verilog::export;
     use rand::SeedableRng;
@@ -451,37 +472,24 @@ mod tests {
             sort_enable: true,
             tuples_hint: 0,
         };
-        let mut beats = vec![];
-        for _ in 0..30 {
-            let t: Vec<u16> = (0..5)
-                .map(|i| {
-                    if i == 0 {
-                        [0, 2][rand::Rng::gen_range(&mut rng, 0..2)]
-                    } else {
-                        rand::Rng::gen(&mut rng)
-                    }
-                })
-                .collect();
-            for (i, w) in t.iter().enumerate() {
-                beats.push(Beat::data(*w, false, i == 4));
-            }
-        }
-        beats.push(Beat::eos());
+        let tuples: Vec<Vec<u16>> = (0..30)
+            .map(|_| {
+                (0..5)
+                    .map(|i| {
+                        if i == 0 {
+                            [0, 2][rand::Rng::gen_range(&mut rng, 0..2)]
+                        } else {
+                            rand::Rng::gen(&mut rng)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let beats = compact_beats(&tuples);
         let case = CosimCase {
             name: "small_sort_pipeline".into(),
             verilog: export(SmallSortPipeline::default()),
-            statics: vec![
-                ("tuple_words".into(), 5),
-                ("key_offset".into(), 2),
-                ("key_words".into(), 2),
-                ("key_type".into(), 2),
-                ("key_nullable".into(), 1),
-                ("key_null_bit".into(), 1),
-                ("descending".into(), 0),
-                ("sort_enable".into(), 1),
-                ("tuples_hint".into(), 0),
-                ("clear".into(), 0),
-            ],
+            statics: pipeline_statics(&s),
             beats,
             more_phases: vec![],
             schedule: Schedule::from_pacing(
@@ -514,13 +522,6 @@ mod merger_tests {
     use crate::verilog::export;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-
-    /// A packed port value (up to 128 bits) as the testbench drives it.
-    pub(super) fn packed<const N: usize>(bits: Bits<N>) -> u128 {
-        (0..N)
-            .filter(|&i| bits.get_bit(i))
-            .fold(0u128, |v, i| v | 1 << i)
-    }
 
     /// The static ports of the merger's output control part.
     pub(super) fn output_statics(c: &MergerConfig) -> Vec<(String, u128)> {
@@ -631,7 +632,7 @@ mod merger_tests {
 
 #[cfg(test)]
 mod engine_core_tests {
-    use super::merger_tests::{output_statics, packed};
+    use super::merger_tests::output_statics;
     use super::*;
     use crate::engine_core::{EngineCoreTop, SmallEngineCore};
     use crate::harness::Pacing;
@@ -639,37 +640,34 @@ mod engine_core_tests {
     use crate::merger::{MergerCommand, MergerConfig, MergerSettings};
     use crate::operation_part::CommandSettings;
     use crate::output_control_part::{OutputSettings, SideFormat};
-    use crate::sort_pipeline::{PipelinePort, PipelineSettings};
+    use crate::sort_pipeline::PipelineSettings;
+    use crate::tuple_stream::compact_beats;
     use crate::verilog::export;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
     fn statics(sort: &PipelineSettings, c: &MergerConfig) -> Vec<(String, u128)> {
-        let sort_bits: Bits<61> = PipelinePort::into(sort.port());
         let merge_bits: Bits<50> = CommandSettings::into(c.command_settings());
         let mut v = vec![
-            ("sort_settings".to_string(), packed(sort_bits)),
+            ("sort_settings".to_string(), pipeline_statics(sort)[0].1),
             ("merge_settings".to_string(), packed(merge_bits)),
         ];
         v.extend(output_statics(c));
         v
     }
 
-    fn compact_beats(rng: &mut ChaCha8Rng, n: usize) -> Vec<Beat> {
-        let mut v = vec![];
-        for i in 0..n {
-            let t = [
-                (rng.gen_bool(0.15) as u16) << 1,
-                rng.gen(),
-                rng.gen_range(0..5u16),
-                i as u16,
-            ];
-            for (j, &w) in t.iter().enumerate() {
-                v.push(Beat::data(w, false, j == 3));
-            }
-        }
-        v.push(Beat::eos());
-        v
+    fn random_compact(rng: &mut ChaCha8Rng, n: usize) -> Vec<Beat> {
+        let tuples: Vec<Vec<u16>> = (0..n)
+            .map(|i| {
+                vec![
+                    (rng.gen_bool(0.15) as u16) << 1,
+                    rng.gen(),
+                    rng.gen_range(0..5u16),
+                    i as u16,
+                ]
+            })
+            .collect();
+        compact_beats(&tuples)
     }
 
     #[test]
@@ -704,10 +702,10 @@ mod engine_core_tests {
             name: "small_engine_core".into(),
             verilog: export(SmallEngineCore::default()),
             statics: statics(&sort, &load),
-            beats: compact_beats(&mut rng, 20),
+            beats: random_compact(&mut rng, 20),
             more_phases: vec![CosimPhase {
                 statics: statics(&sort, &join),
-                beats: compact_beats(&mut rng, 24),
+                beats: random_compact(&mut rng, 24),
             }],
             schedule: Schedule::from_pacing(
                 Pacing {
@@ -735,6 +733,7 @@ mod delta_tests {
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
     use crate::sort_pipeline::{DeltaSortPipeline, PipelineSettings, SortPipelineTop};
+    use crate::tuple_stream::compact_beats;
     use crate::verilog::export;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -755,37 +754,24 @@ mod delta_tests {
             sort_enable: true,
             tuples_hint: 40,
         };
-        let mut beats = vec![];
-        for _ in 0..40 {
-            let t: Vec<u16> = (0..4)
-                .map(|i| {
-                    if i == 0 {
-                        [0, 1][rng.gen_range(0..2)]
-                    } else {
-                        rng.gen_range(0..5)
-                    }
-                })
-                .collect();
-            for (i, w) in t.iter().enumerate() {
-                beats.push(Beat::data(*w, false, i == 3));
-            }
-        }
-        beats.push(Beat::eos());
+        let tuples: Vec<Vec<u16>> = (0..40)
+            .map(|_| {
+                (0..4)
+                    .map(|i| {
+                        if i == 0 {
+                            [0, 1][rng.gen_range(0..2)]
+                        } else {
+                            rng.gen_range(0..5)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let beats = compact_beats(&tuples);
         let case = CosimCase {
             name: "delta_sort_pipeline".into(),
             verilog: export(DeltaSortPipeline::default()),
-            statics: vec![
-                ("tuple_words".into(), 4),
-                ("key_offset".into(), 1),
-                ("key_words".into(), 2),
-                ("key_type".into(), 1),
-                ("key_nullable".into(), 1),
-                ("key_null_bit".into(), 0),
-                ("descending".into(), 1),
-                ("sort_enable".into(), 1),
-                ("tuples_hint".into(), 40),
-                ("clear".into(), 0),
-            ],
+            statics: pipeline_statics(&s),
             beats,
             more_phases: vec![],
             schedule: Schedule::from_pacing(

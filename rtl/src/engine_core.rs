@@ -103,15 +103,7 @@ macro_rules! define_engine_core {
                 TupleStreamIn::link(&mut self.data_in, &mut self.sort_pipeline.data_in);
                 TupleStreamOut::join(&mut self.sort_pipeline.data_out, &mut self.merger.data_in);
                 TupleStreamOut::link(&mut self.data_out, &mut self.merger.data_out);
-                self.sort_pipeline.tuple_words.next = self.sort_settings.val().tuple_words;
-                self.sort_pipeline.key_offset.next = self.sort_settings.val().key_offset;
-                self.sort_pipeline.key_words.next = self.sort_settings.val().key_words;
-                self.sort_pipeline.key_type.next = self.sort_settings.val().key_type;
-                self.sort_pipeline.key_nullable.next = self.sort_settings.val().key_nullable;
-                self.sort_pipeline.key_null_bit.next = self.sort_settings.val().key_null_bit;
-                self.sort_pipeline.descending.next = self.sort_settings.val().descending;
-                self.sort_pipeline.sort_enable.next = self.sort_settings.val().sort_enable;
-                self.sort_pipeline.tuples_hint.next = self.sort_settings.val().tuples_hint;
+                self.sort_pipeline.settings.next = self.sort_settings.val();
                 self.sort_pipeline.clear.next = self.clear.val();
                 self.merger.settings.next = self.merge_settings.val();
                 self.merger.u_format.next = self.u_format.val();
@@ -214,20 +206,9 @@ mod tests {
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerSettings};
     use crate::output_control_part::{OutputSettings, SideFormat};
-    use crate::tuple_stream::{split_tuples, Beat};
+    use crate::tuple_stream::{compact_beats, split_tuples, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    fn beats(compact: &[Vec<u16>]) -> Vec<Beat> {
-        let mut v = vec![];
-        for t in compact {
-            for (i, &w) in t.iter().enumerate() {
-                v.push(Beat::data(w, false, i + 1 == t.len()));
-            }
-        }
-        v.push(Beat::eos());
-        v
-    }
 
     /// LOAD `u` then run `command` on `l`, through the RTL core and the model.
     fn step<T: EngineCoreTop>(
@@ -266,10 +247,10 @@ mod tests {
             ..merge
         };
         h.uut.apply(&sort, &load).unwrap();
-        let r = h.run_stream(&beats(u), pacing, 200_000);
+        let r = h.run_stream(&compact_beats(u), pacing, 200_000);
         assert_eq!(r.output, vec![Beat::eos()], "LOAD outputs nothing");
         h.uut.apply(&sort, &merge).unwrap();
-        let r = h.run_stream(&beats(l), pacing, 200_000);
+        let r = h.run_stream(&compact_beats(l), pacing, 200_000);
         assert!(!h.uut.status().error(), "{:?}", h.uut.status());
         let cells = T::cell_address_bits();
         let u_internal = sort_pipeline_model(cells, &sort, u).tuples;

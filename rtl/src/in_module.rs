@@ -639,21 +639,9 @@ pub fn in_module_model(cfg: &InConfig, compact_tuples: &[Vec<u16>]) -> Vec<Strea
 mod tests {
     use super::*;
     use crate::harness::{Harness, Pacing};
-    use crate::tuple_stream::{from_beats, Beat};
+    use crate::tuple_stream::{compact_beats, from_beats, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    /// Compact tuples as HM beats (`last` on each tuple's last word), then eos.
-    fn compact_beats(tuples: &[Vec<u16>]) -> Vec<Beat> {
-        let mut beats = vec![];
-        for t in tuples {
-            for (i, &w) in t.iter().enumerate() {
-                beats.push(Beat::data(w, false, i + 1 == t.len()));
-            }
-        }
-        beats.push(Beat::eos());
-        beats
-    }
 
     fn new_harness<const B: usize, const B1: usize>() -> Harness<InModule<B, B1>> {
         Harness::new(InModule::<B, B1>::default())

@@ -138,7 +138,7 @@ impl MergerConfig {
             s.key_words,
             self.tuple_words
         );
-        if self.command.name().starts_with("COMP-") {
+        if self.command.compares_attributes() {
             ensure!(
                 s.second_offset + s.key_words < self.tuple_words,
                 "second attribute at words {}..{} lies outside the {}-word tuple (tag word last)",
@@ -401,6 +401,16 @@ impl MergerCommand {
             CompGe | JoinGe => Condition::Compare(Relop::Ge),
             _ => return None,
         })
+    }
+
+    /// COMPARE ATTRIBUTES commands that look at the second attribute (all but COMP-ALL,
+    /// which selects every tuple as PASS-1 does).
+    pub fn compares_attributes(self) -> bool {
+        use MergerCommand::*;
+        matches!(
+            self,
+            CompNull | CompNonull | CompEq | CompNe | CompLt | CompGt | CompLe | CompGe
+        )
     }
 
     /// Whether the command reads U-memory (a relation or condition values stored before).

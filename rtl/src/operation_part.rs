@@ -324,11 +324,6 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
     }
 }
 
-impl<const A: usize, const P: usize> OperationPart<A, P> {
-    /// Words each of U-memory and L-memory holds.
-    pub const CAPACITY_WORDS: usize = 1 << A;
-}
-
 impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
     #[hdl_gen]
     fn update(&mut self) {

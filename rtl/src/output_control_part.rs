@@ -294,11 +294,6 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
     }
 }
 
-impl<const A: usize, const P: usize> OutputControlPart<A, P> {
-    /// Words each tuple memory holds.
-    pub const CAPACITY_WORDS: usize = 1 << A;
-}
-
 impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
     #[hdl_gen]
     fn update(&mut self) {
@@ -591,10 +586,8 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             }
             self.s1_last.d.next = self.issue_last.val();
             self.s1_tid.d.next = self.tid_base.val() + self.tid_count.q.val();
-            if self.seq.q.val() == SequencerState::Start {
-                self.s1_has_u.d.next = self.start_has_u.val();
-                self.s1_has_l.d.next = self.start_has_l.val();
-            }
+            self.s1_has_u.d.next = self.unit_has_u_now.val();
+            self.s1_has_l.d.next = self.unit_has_l_now.val();
         }
 
         // ---- read stage 1: selector, key undo, tag assembly, parity
@@ -895,7 +888,7 @@ mod tests {
     use super::*;
     use crate::harness::{Harness, Pacing, Schedule};
     use crate::in_module::{in_module_model, InConfig};
-    use crate::tuple_stream::{from_beats, to_beats, Beat};
+    use crate::tuple_stream::{to_beats, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -1150,7 +1143,6 @@ mod tests {
         assert_eq!(out.len(), 40 * 8 + 1);
         // Input and output are both 8 words per tuple: the pipeline fill is the overhead.
         assert!(cycles <= 40 * 8 + 16, "{cycles} cycles");
-        let _ = from_beats;
     }
 
     #[test]

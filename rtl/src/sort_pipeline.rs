@@ -13,7 +13,7 @@ use crate::sorter::{
 };
 use crate::sorting_checker::CheckerReport;
 use crate::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
-use crate::tuple_stream::{from_beats, Beat};
+use crate::tuple_stream::from_beats;
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
 
@@ -47,7 +47,7 @@ impl PipelineSettings {
     }
 }
 
-/// The pipeline's settings as one port value (the engine core's `sort_settings` port).
+/// The pipeline's settings as one port value (the pipeline's and the engine core's).
 #[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
 pub struct PipelinePort {
     pub tuple_words: Bits<12>,
@@ -132,13 +132,7 @@ pub fn run_pipeline<T: SortPipelineTop>(
     h.uut.set_clear(true);
     h.cycle();
     h.uut.set_clear(false);
-    let mut beats: Vec<Beat> = Vec::with_capacity(compact.len() * s.input.tuple_words + 1);
-    for t in compact {
-        for (i, &w) in t.iter().enumerate() {
-            beats.push(Beat::data(w, false, i + 1 == t.len()));
-        }
-    }
-    beats.push(Beat::eos());
+    let beats = crate::tuple_stream::compact_beats(compact);
     // Generous bound: the pipeline moves about one word per cycle.
     let limit = 10_000
         + 4 * beats.len() as u64
@@ -175,20 +169,8 @@ macro_rules! define_pipeline {
             pub data_in: TupleStreamIn,
             /// Sorted internal-format tuples with NL and DP, then the end-of-stream beat.
             pub data_out: TupleStreamOut,
-            /// Words per tuple, tag word included.
-            pub tuple_words: Signal<In, Bits<12>>,
-            /// Word index of the key field in the compact tuple (1 = first field).
-            pub key_offset: Signal<In, Bits<12>>,
-            /// Key length in words (the whole tuple: `tuple_words` with `key_offset` 1).
-            pub key_words: Signal<In, Bits<12>>,
-            /// 0 unsigned/char, 1 signed, 2 float.
-            pub key_type: Signal<In, Bits<2>>,
-            pub key_nullable: Signal<In, Bit>,
-            pub key_null_bit: Signal<In, Bits<4>>,
-            pub descending: Signal<In, Bit>,
-            pub sort_enable: Signal<In, Bit>,
-            /// Tuples in the relation when known, else 0.
-            pub tuples_hint: Signal<In, Bits<16>>,
+            /// The relation's layout and the sort ([PipelineSettings::port]).
+            pub settings: Signal<In, PipelinePort>,
             /// Synchronous clear of all status flags.
             pub clear: Signal<In, Bit>,
             /// Tuples per sorted string leaving the sorter.
@@ -213,21 +195,21 @@ macro_rules! define_pipeline {
                 TupleStreamOut::join(&mut self.in_module.data_out, &mut self.sorter.data_in);
                 TupleStreamOut::join(&mut self.sorter.data_out, &mut self.sorting_checker.data_in);
                 TupleStreamOut::link(&mut self.data_out, &mut self.sorting_checker.data_out);
-                self.in_module.tuple_words.next = self.tuple_words.val();
-                self.in_module.key_offset.next = self.key_offset.val();
-                self.in_module.key_words.next = self.key_words.val();
-                self.in_module.key_type.next = self.key_type.val();
-                self.in_module.key_nullable.next = self.key_nullable.val();
-                self.in_module.key_null_bit.next = self.key_null_bit.val();
+                self.in_module.tuple_words.next = self.settings.val().tuple_words;
+                self.in_module.key_offset.next = self.settings.val().key_offset;
+                self.in_module.key_words.next = self.settings.val().key_words;
+                self.in_module.key_type.next = self.settings.val().key_type;
+                self.in_module.key_nullable.next = self.settings.val().key_nullable;
+                self.in_module.key_null_bit.next = self.settings.val().key_null_bit;
                 self.in_module.clear.next = self.clear.val();
-                self.sorter.tuple_words.next = self.tuple_words.val();
-                self.sorter.key_words.next = self.key_words.val();
-                self.sorter.descending.next = self.descending.val();
-                self.sorter.sort_enable.next = self.sort_enable.val();
-                self.sorter.tuples_hint.next = self.tuples_hint.val();
-                self.sorting_checker.tuple_words.next = self.tuple_words.val();
-                self.sorting_checker.key_words.next = self.key_words.val();
-                self.sorting_checker.descending.next = self.descending.val();
+                self.sorter.tuple_words.next = self.settings.val().tuple_words;
+                self.sorter.key_words.next = self.settings.val().key_words;
+                self.sorter.descending.next = self.settings.val().descending;
+                self.sorter.sort_enable.next = self.settings.val().sort_enable;
+                self.sorter.tuples_hint.next = self.settings.val().tuples_hint;
+                self.sorting_checker.tuple_words.next = self.settings.val().tuple_words;
+                self.sorting_checker.key_words.next = self.settings.val().key_words;
+                self.sorting_checker.descending.next = self.settings.val().descending;
                 self.sorting_checker.clear.next = self.clear.val();
                 self.capacity_tuples.next = self.sorter.capacity_tuples.val();
                 self.parity_error.next =
@@ -258,16 +240,7 @@ macro_rules! define_pipeline {
                 self.clear.next = clear;
             }
             fn apply(&mut self, s: &PipelineSettings) {
-                let i = &s.input;
-                self.tuple_words.next = (i.tuple_words as u64).into();
-                self.key_offset.next = (i.key_offset as u64).into();
-                self.key_words.next = (i.key_words as u64).into();
-                self.key_type.next = i.key_type.code().into();
-                self.key_nullable.next = i.key_null_bit.is_some();
-                self.key_null_bit.next = (i.key_null_bit.unwrap_or(0) as u64).into();
-                self.descending.next = s.descending;
-                self.sort_enable.next = s.sort_enable;
-                self.tuples_hint.next = s.sort_settings().hint_port().into();
+                self.settings.next = s.port();
                 self.clear.next = false;
             }
         }

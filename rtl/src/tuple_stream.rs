@@ -169,6 +169,19 @@ pub enum FramingError {
     Eos { beat: usize },
 }
 
+/// Tuples as the HM sends them (compact format, no NL or DP): each tuple's words with
+/// `last` on its final word, then the end-of-stream beat.
+pub fn compact_beats(tuples: &[Vec<u16>]) -> Vec<Beat> {
+    let mut beats = Vec::with_capacity(tuples.iter().map(Vec::len).sum::<usize>() + 1);
+    for t in tuples {
+        for (i, &w) in t.iter().enumerate() {
+            beats.push(Beat::data(w, false, i + 1 == t.len()));
+        }
+    }
+    beats.push(Beat::eos());
+    beats
+}
+
 /// The data words of each tuple before the end-of-stream beat, cut at `last`: a quick
 /// view of a stream whose tuples may differ in length (the merger's output when SORT-EX
 /// mixes U and L formats). No checks: [from_beats] checks framing and parity.

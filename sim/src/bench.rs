@@ -10,7 +10,7 @@ use rdbe_rtl::sorter::model::block_sort;
 use rdbe_rtl::sorter::{DeltaSorter, SortSettings};
 use rdbe_rtl::sorting_cell::model::sorting_cell_model;
 use rdbe_rtl::sorting_cell::SortingCell;
-use rdbe_rtl::tuple_stream::{from_beats, to_beats, StreamTuple};
+use rdbe_rtl::tuple_stream::{from_beats, split_tuples, to_beats, StreamTuple};
 use serde_json::json;
 use std::time::Instant;
 
@@ -133,13 +133,12 @@ fn merger_cycles_per_word(
         Pacing::FULL_RATE,
         20 * ((u.len() + l.len()) as u64 * 16) + 1000,
     );
-    let expected: usize = cfg.model(u, l)?.iter().map(|t| t.len()).sum();
-    let words = run.output.len() - 1;
     ensure!(
-        words == expected,
-        "{}: {words} output words, model {expected}",
+        split_tuples(&run.output) == cfg.model(u, l)?,
+        "{}: the merger's output differs from the model",
         command.name()
     );
+    let words = run.output.len() - 1;
     let span = run.output_cycles[words - 1] - run.output_cycles[0] + 1;
     Ok((span as f64 / words as f64, words))
 }

@@ -16,10 +16,10 @@ use rdbe_rtl::engine_core::{
     core_step_model, CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore,
 };
 use rdbe_rtl::harness::{Harness, Pacing};
-use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings};
+use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSettings, MergerSmall};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sort_pipeline::{model::sort_pipeline_model, PipelineSettings};
-use rdbe_rtl::tuple_stream::{split_tuples, Beat};
+use rdbe_rtl::tuple_stream::{compact_beats, split_tuples};
 
 /// `left ⋈ right ON left.left_key = right.right_key`, keeping the named fields of each side
 /// (each list a contiguous run of fields in schema order).
@@ -95,17 +95,6 @@ fn side_format(
         })
         .collect();
     Ok((format, names))
-}
-
-fn compact_beats(compact: &[Vec<u16>]) -> Vec<Beat> {
-    let mut beats = Vec::new();
-    for t in compact {
-        for (i, &w) in t.iter().enumerate() {
-            beats.push(Beat::data(w, false, i + 1 == t.len()));
-        }
-    }
-    beats.push(Beat::eos());
-    beats
 }
 
 /// LOAD then JOIN-EQ on a simulated engine core.
@@ -203,6 +192,19 @@ pub fn join_relations(
             r.tuples.len()
         );
     }
+    let u_memory_words = match config {
+        EngineConfig::Delta => MergerDelta::MEMORY_WORDS,
+        EngineConfig::Small => MergerSmall::MEMORY_WORDS,
+    };
+    ensure!(
+        left.tuples.len() * left_sort.input.tuple_words <= u_memory_words,
+        "relation '{}' ({} tuples of {} words) does not fit the merger's U-memory of {} \
+         words; put the smaller relation on the left",
+        left.name,
+        left.tuples.len(),
+        left_sort.input.tuple_words,
+        u_memory_words
+    );
     let left_compact = left.encode()?;
     let right_compact = right.encode()?;
     let (output, cycles, status) = match backend {

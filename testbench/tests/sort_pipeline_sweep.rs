@@ -39,7 +39,7 @@ use rdbe_rtl::sort_pipeline::{
     SortPipelineTop,
 };
 use rdbe_rtl::sorter::{capacity_tuples, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS};
-use rdbe_rtl::tuple_stream::{from_beats, Beat};
+use rdbe_rtl::tuple_stream::{compact_beats, from_beats};
 use rdbe_testbench::*;
 
 /// Duty cycles the random pacing picks from, per side (1.0 = every cycle).
@@ -312,13 +312,7 @@ fn small_pipeline_status_flags_are_live() {
             Pacing::FULL_RATE,
             &format!("{l} (clean run before)"),
         );
-        let mut beats: Vec<Beat> = vec![];
-        for t in &stim.tuples {
-            for (i, &w) in t.iter().enumerate() {
-                beats.push(Beat::data(w, false, i + 1 == t.len()));
-            }
-        }
-        beats.push(Beat::eos());
+        let mut beats = compact_beats(&stim.tuples);
         match case {
             0 => beats[at].parity ^= 2,
             1 => beats[at].parity ^= 1,

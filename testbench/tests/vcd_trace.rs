@@ -20,7 +20,7 @@
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::sort_pipeline::SmallSortPipeline;
 use rdbe_rtl::sorter::SMALL_CELL_ADDRESS_BITS;
-use rdbe_rtl::tuple_stream::{from_beats, Beat, StreamTuple};
+use rdbe_rtl::tuple_stream::{compact_beats, from_beats, Beat, StreamTuple};
 use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
 use rdbe_sim::sort_job::{sort_relation, Backend, EngineConfig, SortKey, SortSpec};
 use rdbe_testbench::*;
@@ -318,13 +318,7 @@ fn harness_trace_shows_clock_ports_and_every_beat() {
     check_clock(&wf, h.cycles, "harness trace");
 
     // The compact beats sent, in order, with `last` on each tuple's last word, then eos.
-    let mut sent: Vec<Beat> = vec![];
-    for t in &stim.tuples {
-        for (i, &w) in t.iter().enumerate() {
-            sent.push(Beat::data(w, false, i + 1 == t.len()));
-        }
-    }
-    sent.push(Beat::eos());
+    let sent = compact_beats(&stim.tuples);
     assert_eq!(wf.beats_in, sent, "data_in beats rebuilt from the VCD");
     let got: Vec<StreamTuple> = from_beats(&wf.beats_out, spec.tuple_words)
         .expect("data_out beats in the VCD are well framed");
