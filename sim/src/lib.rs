@@ -1,7 +1,11 @@
 //! The Delta RDBE's control program model (paper §5), reference models and the `rdbe` CLI.
 pub mod bench;
+pub mod command;
+pub mod control_program;
 pub mod csv_io;
 pub mod demo_data;
+pub mod engine;
+pub mod expr;
 pub mod join_job;
 pub mod relation;
 pub mod sort_job;
