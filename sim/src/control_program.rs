@@ -189,9 +189,13 @@ impl ControlProgram {
         Ok(cp)
     }
 
-    /// Inject faults into later steps (see [InjectedFault]).
+    /// Inject faults into later steps; `step` counts from the next step (0 = the next).
     pub fn inject(&mut self, faults: &[InjectedFault]) {
-        self.faults.extend_from_slice(faults);
+        let base = self.steps_total;
+        self.faults.extend(faults.iter().map(|f| InjectedFault {
+            step: base + f.step,
+            ..*f
+        }));
     }
 
     pub fn engine(&mut self) -> &mut dyn Engine {
@@ -858,10 +862,15 @@ impl ControlProgram {
                 fields: count,
             }
         };
+        // Result fields keep their names; a name both sides have is qualified `rel.field`.
         let mut fields = vec![];
-        for (r, (first, count)) in [(&a, ra), (&b, rb)] {
-            for f in &r.schema.fields[first..first + count] {
-                fields.push(Field { name: format!("{}.{}", r.name, f.name), ty: f.ty });
+        let mut origin = vec![];
+        for (side, (r, other, (first, count))) in [(&a, &b, ra), (&b, &a, rb)].into_iter().enumerate() {
+            for (i, f) in r.schema.fields.iter().enumerate().skip(first).take(count) {
+                let clash = other.schema.fields.iter().any(|g| g.name == f.name);
+                let name = if clash { format!("{}.{}", r.name, f.name) } else { f.name.clone() };
+                fields.push(Field { name, ty: f.ty });
+                origin.push((side, i));
             }
         }
         let engine_schema = Schema { fields };
@@ -911,9 +920,8 @@ impl ControlProgram {
             Some(cols) => {
                 let mut idx = vec![];
                 for c in cols {
-                    let (side, i) = resolve_in_join(c, &a, &b, &names)?.expect("resolved above");
-                    let name = format!("{}.{}", names[side], [&a, &b][side].schema.fields[i].name);
-                    idx.push(rel.schema.field_index(&name)?);
+                    let at = resolve_in_join(c, &a, &b, &names)?.expect("resolved above");
+                    idx.push(origin.iter().position(|&o| o == at).expect("the engine projects every needed field"));
                 }
                 Ok(select_fields(&rel, &idx))
             }
@@ -1308,6 +1316,10 @@ fn boolean_relation(name: &str, value: bool) -> Result<Relation> {
 
 /// The field a column names in `r` (bare, or qualified by `r`'s name).
 fn field_of(r: &Relation, c: &ColumnRef) -> Result<usize> {
+    // A field whose own name holds a dot (a join result's `users.user_id`) first.
+    if let Ok(i) = r.schema.field_index(&c.name) {
+        return Ok(i);
+    }
     let f = c.field_of(&r.name).ok_or_else(|| anyhow!("{}: column '{}' is not of relation '{}'", c.at(), c.name, r.name))?;
     r.schema.field_index(f).with_context(|| format!("{}: relation '{}'", c.at(), r.name))
 }
@@ -1317,7 +1329,10 @@ fn resolve_in_join(c: &ColumnRef, a: &Relation, b: &Relation, names: &[&str; 2])
     let hits: Vec<(usize, usize)> = [a, b]
         .iter()
         .enumerate()
-        .filter_map(|(side, r)| c.field_of(names[side]).and_then(|f| r.schema.field_index(f).ok()).map(|i| (side, i)))
+        .filter_map(|(side, r)| {
+            let named = Relation { name: names[side].to_string(), schema: r.schema.clone(), tuples: vec![] };
+            field_of(&named, c).ok().map(|i| (side, i))
+        })
         .collect();
     match hits.len() {
         1 => Ok(Some(hits[0])),
@@ -1338,9 +1353,9 @@ fn select_fields(r: &Relation, idx: &[usize]) -> Relation {
 fn project_relation(r: Relation, project: Option<&[ColumnRef]>, names: &[&str]) -> Result<Relation> {
     let Some(cols) = project else { return Ok(r) };
     let mut idx = vec![];
+    let named = Relation { name: names[0].to_string(), schema: r.schema.clone(), tuples: vec![] };
     for c in cols {
-        let f = c.field_of(names[0]).ok_or_else(|| anyhow!("{}: column '{}' is not of relation '{}'", c.at(), c.name, names[0]))?;
-        idx.push(r.schema.field_index(f).with_context(|| format!("{}: relation '{}'", c.at(), names[0]))?);
+        idx.push(field_of(&named, c)?);
     }
     let p = select_fields(&r, &idx);
     p.schema.validate()?;

@@ -8,5 +8,6 @@ pub mod engine;
 pub mod expr;
 pub mod join_job;
 pub mod relation;
+pub mod run;
 pub mod sort_job;
 pub mod verilog_export;

@@ -1,9 +1,12 @@
 //! `rdbe`: run the Delta RDBE's engine core in simulation.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use rdbe_sim::join_job::{join_relations, JoinSpec};
-use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
-use rdbe_sim::sort_job::{group_sizes, sort_relation, Backend, EngineConfig, SortKey, SortSpec};
+use rdbe_sim::command::parse_script;
+use rdbe_sim::control_program::ControlProgram;
+use rdbe_sim::engine::{new_engine, Profile};
+use rdbe_sim::relation::Relation;
+use rdbe_sim::run::{run, summary, RunOptions};
+use rdbe_sim::sort_job::{Backend, EngineConfig};
 use rdbe_sim::{bench, demo_data, verilog_export};
 use std::path::PathBuf;
 
@@ -20,8 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sort the lecture's photos relation and run the access-log `sort | uniq -c | sort -rn`
-    /// pipeline through the RTL sort pipeline; print the results and write a VCD.
+    /// The lecture's photos/users/cameras query (join, restrict, project) and its access-log
+    /// `sort | uniq -c | sort -rn | head -5` pipeline, as Delta commands on the engine core;
+    /// prints the results and writes a VCD of the first join.
     Demo {
         /// Where to write the waveform of the photos sort.
         #[arg(long, default_value = "rdbe-demo.vcd")]
@@ -30,6 +34,28 @@ enum Command {
         config: EngineConfig,
         #[arg(long, value_enum, default_value_t = Backend::Rtl)]
         backend: Backend,
+    },
+    /// Run a Delta command script on the CSV relations of a directory; write each named
+    /// result as CSV (all or nothing) and print what each command cost.
+    Run {
+        /// The command script (grammar: docs/COMMANDS.md).
+        script: PathBuf,
+        /// Directory of input relations, one `<name>.csv` each with a typed header.
+        #[arg(long)]
+        data: PathBuf,
+        /// Directory for the results.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Backend::Rtl)]
+        backend: Backend,
+        #[arg(long, value_enum, default_value_t = EngineConfig::Delta)]
+        config: EngineConfig,
+        /// `delta1984` paces the HM adapters to 3 MB/s at a 220 ns cycle.
+        #[arg(long, value_enum, default_value_t = Profile::Modern)]
+        profile: Profile,
+        /// Trace every engine-core signal into this VCD file (rtl backend).
+        #[arg(long)]
+        vcd: Option<PathBuf>,
     },
     /// Write the Verilog of every module built so far, one file per module.
     Verilog {
@@ -46,96 +72,59 @@ enum Command {
     },
 }
 
-fn print_sorted(title: &str, r: &Relation, dup: &[bool], cycles: u64) {
-    println!("== {title} ({cycles} engine cycles)");
-    let table = r.to_table();
-    for (i, line) in table.lines().enumerate() {
-        // Lines 0-2 are the title, header and rule; then one line per tuple.
-        let mark = if i >= 3 && dup.get(i - 3).copied().unwrap_or(false) {
-            " DP"
-        } else {
-            ""
-        };
-        println!("{line}{mark}");
-    }
-    println!();
-}
+/// The lecture's query and pipeline as Delta commands.
+const DEMO_SCRIPT: &str = "\
+pu = JOIN users, photos ON users.user_id = photos.user_id PROJECT account_name, photo_id, path, camera_id
+mine = RESTRICT pu WHERE account_name = 'ckaestne' PROJECT photo_id, path, camera_id
+shots = JOIN cameras, mine ON cameras.camera_id = mine.camera_id PROJECT path, manufacturer, print_name
+hits = AGGREGATE log BY path COMPUTE count(*) AS hits
+ranked = SORT hits BY hits DESC
+";
 
 fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
-    let photos = demo_data::photos(24, 1)?;
-    let by_user = SortSpec {
-        key: SortKey::Field("user_id".into()),
-        descending: false,
-    };
-    let vcd_arg = if backend == Backend::Rtl {
-        Some(vcd.as_path())
-    } else {
-        None
-    };
-    let sorted = sort_relation(config, backend, &photos, &by_user, vcd_arg)?;
-    print_sorted(
-        "photos sorted by user_id (nulls last; DP: same user as the next tuple)",
-        &sorted.relation,
-        &sorted.dup,
-        sorted.cycles,
-    );
-
-    // The lecture's users/photos join, on the whole engine core: users loaded into
-    // U-memory (LOAD), photos streamed through JOIN-EQ, both projected by the output
-    // control part.
-    let users = demo_data::users(3)?;
-    let join = JoinSpec {
-        left_key: "user_id".into(),
-        right_key: "user_id".into(),
-        left_fields: vec!["account_name".into(), "photos_total".into()],
-        right_fields: vec!["photo_id".into(), "user_id".into(), "path".into()],
-    };
-    let joined = join_relations(config, backend, &users, &photos, &join)?;
-    println!(
-        "== users JOIN photos ON user_id, projected ({} pairs, {} engine cycles)",
-        joined.relation.tuples.len(),
-        joined.cycles
-    );
-    print!("{}", joined.relation.to_table());
-    println!();
-
-    // The lecture's pipeline: cat access.log | sort | uniq -c | sort -rn | head -5
-    let log = demo_data::access_log(300, 2)?;
-    let by_path = SortSpec {
-        key: SortKey::WholeTuple,
-        descending: false,
-    };
-    let sorted_log = sort_relation(config, backend, &log, &by_path, None)?;
-    // uniq -c: the sorting checker's DP line marks group boundaries; the CPU counts.
-    let counts_schema = Schema::new(&[("count", FieldType::U32), ("path", FieldType::Char(16))])?;
-    let counts: Vec<Vec<Value>> = group_sizes(&sorted_log.dup)
-        .into_iter()
-        .map(|(start, len)| {
-            vec![
-                Value::Unsigned(len as u64),
-                sorted_log.relation.tuples[start][0].clone(),
-            ]
-        })
-        .collect();
-    let counts = Relation::new("path_counts", counts_schema, counts)?;
-    let by_count = SortSpec {
-        key: SortKey::Field("count".into()),
-        descending: true,
-    };
-    let ranked = sort_relation(config, backend, &counts, &by_count, None)?;
-    let top5 = Relation {
-        tuples: ranked.relation.tuples[..5.min(ranked.relation.tuples.len())].to_vec(),
-        ..ranked.relation.clone()
-    };
-    println!(
-        "== access log: sort | uniq -c | sort -rn | head -5 ({} lines, {} + {} engine cycles)",
-        log.tuples.len(),
-        sorted_log.cycles,
-        ranked.cycles
-    );
-    print!("{}", top5.to_table());
+    let relations = vec![
+        demo_data::users(3)?,
+        demo_data::photos(40, 4)?,
+        demo_data::cameras()?,
+        Relation {
+            name: "log".into(),
+            ..demo_data::access_log(300, 2)?
+        },
+    ];
+    let mut cp = ControlProgram::new(new_engine(config, backend, Profile::Modern), Profile::Modern)?;
+    // Trace the first command (the join) when simulating the RTL.
+    let statements = parse_script("demo", DEMO_SCRIPT)?;
+    for r in relations {
+        cp.hm.relations.insert(r.name.clone(), r);
+    }
+    println!("Delta RDBE demo on the {backend:?} backend, {config:?} configuration\n");
+    for (i, s) in statements.iter().enumerate() {
+        let tracing = i == 0 && backend == Backend::Rtl;
+        if tracing {
+            cp.engine().trace_to(&vcd)?;
+        }
+        let report = cp.execute(s);
+        if tracing {
+            cp.engine().finish_trace(report.is_ok())?;
+        }
+        let report = report?;
+        println!("== line {}: {} ({} engine steps, {} cycles)", s.line, DEMO_SCRIPT.lines().nth(i).unwrap_or(""), report.steps, report.cycles);
+        for p in &report.plan {
+            println!("   {p}");
+        }
+        let r = &cp.hm.relations[&s.target];
+        let shown = Relation {
+            tuples: r.tuples[..r.tuples.len().min(if s.target == "ranked" { 5 } else { 12 })].to_vec(),
+            ..r.clone()
+        };
+        print!("{}", shown.to_table());
+        if shown.tuples.len() < r.tuples.len() {
+            println!("   … {} tuples in all", r.tuples.len());
+        }
+        println!();
+    }
     if backend == Backend::Rtl {
-        println!("\nwaveform of the photos sort: {}", vcd.display());
+        println!("waveform of the first join (whole engine core): {}", vcd.display());
     }
     Ok(())
 }
@@ -148,6 +137,32 @@ fn main() -> Result<()> {
             config,
             backend,
         } => demo(vcd, config, backend),
+        Command::Run {
+            script,
+            data,
+            out,
+            backend,
+            config,
+            profile,
+            vcd,
+        } => {
+            let opts = RunOptions {
+                script,
+                data,
+                out,
+                backend,
+                config,
+                profile,
+                vcd,
+                progress: true,
+            };
+            let (reports, files) = run(&opts)?;
+            print!("{}", summary(&reports, profile));
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            Ok(())
+        }
         Command::Verilog { out, config } => {
             let files = verilog_export::write_all(config, &out)
                 .with_context(|| format!("writing Verilog to {}", out.display()))?;

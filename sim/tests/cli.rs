@@ -26,9 +26,9 @@ fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("photos sorted by user_id"), "{text}");
-    // The top of the access log, computed through the RTL with counts from the DP line,
-    // must agree with counting in plain Rust.
+    assert!(text.contains("shots = JOIN cameras"), "{text}");
+    // The top of the access log, computed through the RTL (counts per group from the DP
+    // line), must agree with counting in plain Rust.
     let log = rdbe_sim::demo_data::access_log(300, 2).unwrap();
     let mut counts = std::collections::BTreeMap::new();
     for t in &log.tuples {
@@ -38,8 +38,8 @@ fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd() {
     ranked.sort_by(|a, b| b.1.cmp(&a.1));
     let top_line = text
         .lines()
-        .skip_while(|l| !l.starts_with("count"))
-        .nth(2)
+        .skip_while(|l| !l.starts_with("ranked ("))
+        .nth(3)
         .unwrap_or("");
     assert!(
         top_line.contains(&ranked[0].0) && top_line.contains(&ranked[0].1.to_string()),
@@ -127,17 +127,85 @@ fn bad_arguments_fail_cleanly() {
     let out = rdbe(&["demo", "--config", "huge"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("huge"));
-    // The photos relation (40-byte tuples) does not fit the small sorter: a clear error.
-    let dir = scratch("small_demo");
-    let out = rdbe(&[
-        "demo",
-        "--config",
-        "small",
-        "--vcd",
-        dir.join("x.vcd").to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("photos") && err.contains("capacity"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    // The small configuration runs the same demo through external sorts.
+    let out = rdbe(&["demo", "--config", "small", "--backend", "model"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("ranked (5 tuples)"), "{text}");
+}
+
+/// A data directory with two small relations and a script using them.
+fn run_fixture(name: &str, script: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("photos.csv"),
+        "photo_id:u32,user_id:u32,path:char(12)\n1,7,/a.jpg\n2,8,/b.jpg\n3,,/c.jpg\n4,7,/d.jpg\n",
+    )
+    .unwrap();
+    std::fs::write(data.join("users.csv"), "user_id:u32,name:char(8)\n7,ann\n8,bob\n9,cy\n").unwrap();
+    let script_path = dir.join("q.rdbe");
+    std::fs::write(&script_path, script).unwrap();
+    (data, script_path, dir.join("out"))
+}
+
+fn run_cli(data: &std::path::Path, script: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        script.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    rdbe(&args)
+}
+
+#[test]
+fn run_writes_every_result_as_csv_on_both_backends() {
+    let script = "r = JOIN users, photos ON users.user_id = photos.user_id PROJECT name, path\ns = SORT r BY path DESC\n";
+    for backend in ["rtl", "model"] {
+        let (data, script_path, out) = run_fixture(&format!("run_{backend}"), script);
+        let o = run_cli(&data, &script_path, &out, &["--backend", backend, "--config", "small", "--profile", "delta1984"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(text.contains("modelled ms") && text.contains("JOIN-EQ"), "{text}");
+        let s = std::fs::read_to_string(out.join("s.csv")).unwrap();
+        assert_eq!(s, "name:char(8),path:char(12)\nann,/d.jpg\nbob,/b.jpg\nann,/a.jpg\n");
+        assert!(out.join("r.csv").exists());
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
+}
+
+#[test]
+fn run_rejects_every_bad_input_with_its_location_and_writes_nothing() {
+    let cases: &[(&str, &str, Option<(&str, &str)>, &[&str])] = &[
+        ("unknown_relation", "r = PASS nobody", None, &["line 1, column 10", "unknown relation 'nobody'"]),
+        ("unknown_column", "r = SORT photos BY colour", None, &["line 1, column 20", "no field 'colour'"]),
+        ("type_mismatch", "r = RESTRICT photos WHERE user_id = 'x'", None, &["line 1", "'x'", "u32"]),
+        ("syntax", "r = JOIN photos users", None, &["q.rdbe: line 1, column 17", "expected ','"]),
+        ("malformed_csv", "r = PASS photos", Some(("photos.csv", "photo_id:u32,user_id:u32,path:char(12)\n1,7\n")), &["photos.csv", "line 2"]),
+        ("out_of_range", "r = PASS photos", Some(("photos.csv", "photo_id:u16\n70000\n")), &["photos.csv", "line 2", "out of range"]),
+        ("long_string", "r = PASS photos", Some(("photos.csv", "path:char(3)\nabcdef\n")), &["photos.csv", "line 2", "longer than char(3)"]),
+        ("huge_tuple", "r = PASS photos", Some(("photos.csv", "a:char(4000),b:char(200)\nx,y\n")), &["photos.csv", "4094"]),
+        ("second_fails", "ok = PASS users\nr = RESTRICT photos WHERE nothing = 1", None, &["line 2", "nothing"]),
+    ];
+    for (name, script, csv, expected) in cases {
+        let (data, script_path, out) = run_fixture(name, script);
+        if let Some((file, text)) = csv {
+            std::fs::write(data.join(file), text).unwrap();
+        }
+        let o = run_cli(&data, &script_path, &out, &["--backend", "model"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name}: should fail");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        for e in *expected {
+            assert!(err.contains(e), "{name}: expected '{e}' in: {err}");
+        }
+        let written = std::fs::read_dir(&out).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(written, 0, "{name}: no output on error");
+    }
 }

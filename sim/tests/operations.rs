@@ -4,7 +4,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdbe_sim::command::parse_script;
-use rdbe_sim::control_program::{compare_values, ControlProgram};
+use rdbe_sim::control_program::{compare_values, ControlProgram, InjectedFault};
 use rdbe_sim::engine::{new_engine, Profile};
 use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
@@ -167,4 +167,132 @@ fn every_operation_rtl_equals_model_and_the_oracles() {
     }
     // DELETE rewrote r2.
     assert_eq!(sorted(h["r2"].tuples.clone()), pick(&|t| null(&t[0]) || ![0, 1].contains(&int(&t[0]))));
+}
+
+/// The engine's sort capacity for `r`'s tuples on the small configuration.
+fn capacity(r: &Relation) -> (usize, usize) {
+    let l = rdbe_sim::engine::Limits::of(EngineConfig::Small);
+    let tw = r.schema.tuple_words();
+    (l.sort_capacity(tw), l.block_capacity(tw))
+}
+
+fn stable_sort_by_k(t: &[Vec<Value>], descending: bool) -> Vec<Vec<Value>> {
+    let mut s = t.to_vec();
+    s.sort_by(|a, b| match (&a[0], &b[0]) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (x, y) if descending => compare_values(y, x),
+        (x, y) => compare_values(x, y),
+    });
+    s
+}
+
+#[test]
+fn external_sorts_case_2_and_case_3_on_both_backends() {
+    let probe = relation("x", 1, 0);
+    let (c, block) = capacity(&probe);
+    for (n, case) in [(block + block / 2, 2u8), (4 * c + 3, 3)] {
+        let big = relation("big", n, 7 + n as u64);
+        let mut results = vec![];
+        for backend in [Backend::Rtl, Backend::Model] {
+            let mut cp = program(backend, EngineConfig::Small, &[&big]);
+            let s = &parse_script("t", "s = SORT big BY k DESC\na = SORT big BY k")
+                .unwrap();
+            let r1 = cp.execute(&s[0]).unwrap();
+            let r2 = cp.execute(&s[1]).unwrap();
+            assert_eq!(r1.sort_case.map(|c| c.0), Some(case), "N = {n}, C = {c}");
+            assert_eq!(r2.sort_case.map(|c| c.0), Some(case));
+            assert_eq!(cp.hm.relations["s"].tuples, stable_sort_by_k(&big.tuples, true), "{backend:?} N = {n}");
+            assert_eq!(cp.hm.relations["a"].tuples, stable_sort_by_k(&big.tuples, false), "{backend:?} N = {n}");
+            if backend == Backend::Rtl {
+                assert!(r1.cycles > 0);
+            }
+            results.push(cp.hm.relations["s"].tuples.clone());
+        }
+        assert_eq!(results[0], results[1]);
+    }
+}
+
+#[test]
+fn relations_beyond_the_sorter_and_u_memory_in_every_operation() {
+    let probe = relation("x", 1, 0);
+    let (c, _) = capacity(&probe);
+    let big = relation("big", 3 * c + 5, 99);
+    let r = relation("r", 12, 5);
+    let script = "\
+u = UNIQUE big BY k
+ag = AGGREGATE big BY k COMPUTE count(*), sum(v)
+j = JOIN big, r ON big.k = r.k
+re = RESTRICT big WHERE k IN (1, 2)
+di = DIFFERENCE big, r
+un = UNION big, r
+";
+    let mut rtl = program(Backend::Rtl, EngineConfig::Small, &[&big, &r]);
+    let mut model = program(Backend::Model, EngineConfig::Small, &[&big, &r]);
+    run(&mut rtl, script);
+    run(&mut model, script);
+    for (name, rel) in &model.hm.relations {
+        assert_eq!(&rtl.hm.relations[name].tuples, &rel.tuples, "relation {name}");
+    }
+    let h = &model.hm.relations;
+    let keys = distinct(big.tuples.iter().map(|t| vec![t[0].clone()]).collect());
+    assert_eq!(h["u"].tuples.len(), keys.len());
+    assert_eq!(h["ag"].tuples.len(), keys.len());
+    let total: u64 = h["ag"].tuples.iter().map(|t| match t[1] { Value::Unsigned(c) => c, _ => 0 }).sum();
+    assert_eq!(total as usize, big.tuples.len());
+    let mut pairs = 0;
+    for a in &big.tuples { for b in &r.tuples { if a[0] != Value::Null && a[0] == b[0] { pairs += 1; } } }
+    assert_eq!(h["j"].tuples.len(), pairs);
+    let want = big.tuples.iter().filter(|t| matches!(t[0], Value::Signed(1) | Value::Signed(2))).cloned().collect();
+    assert_eq!(sorted(h["re"].tuples.clone()), sorted(want));
+    assert_eq!(sorted(h["di"].tuples.clone()), distinct(big.tuples.iter().filter(|t| !r.tuples.contains(t)).cloned().collect()));
+    assert_eq!(sorted(h["un"].tuples.clone()), distinct([big.tuples.clone(), r.tuples.clone()].concat()));
+}
+
+#[test]
+fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
+    let r = relation("r", 20, 3);
+    let q = relation("q", 15, 4);
+    let script = parse_script("t", "j = JOIN r, q ON r.k = q.k").unwrap();
+    for backend in [Backend::Rtl, Backend::Model] {
+        let mut clean = program(backend, EngineConfig::Small, &[&r, &q]);
+        let want = clean.execute(&script[0]).unwrap();
+        let mut faulty = program(backend, EngineConfig::Small, &[&r, &q]);
+        // Step 0 is the LOAD of r, step 1 the JOIN-EQ stream: hit a word of each once.
+        faulty.inject(&[InjectedFault { step: 1, word: 7 }]);
+        let got = faulty.execute(&script[0]).unwrap();
+        assert_eq!(got.retries, 1, "{backend:?}");
+        assert_eq!(faulty.hm.relations["j"].tuples, clean.hm.relations["j"].tuples);
+        assert_eq!(want.retries, 0);
+        // A fault on every attempt: bounded retries, then a clear error.
+        let mut broken = program(backend, EngineConfig::Small, &[&r, &q]);
+        broken.inject(&(0..8).map(|step| InjectedFault { step, word: 3 }).collect::<Vec<_>>());
+        let e = format!("{:#}", broken.execute(&script[0]).unwrap_err());
+        assert!(e.contains("parity") && e.contains("after 3 retries") && e.contains("line 1"), "{e}");
+        assert!(!broken.hm.relations.contains_key("j"), "no partial result");
+    }
+}
+
+/// An engine with a permanent fault: the model, but every output tuple loses its last word's
+/// low bit (a stuck-at-0 data line).
+struct StuckAtZero(rdbe_sim::engine::ModelEngine);
+impl rdbe_sim::engine::Engine for StuckAtZero {
+    fn limits(&self) -> rdbe_sim::engine::Limits { self.0.limits() }
+    fn backend_name(&self) -> &'static str { "stuck" }
+    fn step(&mut self, sort: &rdbe_rtl::sort_pipeline::PipelineSettings, merge: &rdbe_rtl::merger::MergerConfig, input: &[rdbe_rtl::tuple_stream::Beat]) -> anyhow::Result<rdbe_sim::engine::StepOutput> {
+        let mut out = self.0.step(sort, merge, input)?;
+        for t in &mut out.tuples { *t.last_mut().unwrap() &= !1; }
+        Ok(out)
+    }
+    fn clear(&mut self) { self.0.clear() }
+}
+
+#[test]
+fn the_self_check_refuses_a_faulty_engine() {
+    let e = ControlProgram::new(Box::new(StuckAtZero(rdbe_sim::engine::ModelEngine::new(EngineConfig::Small))), Profile::Modern)
+        .err()
+        .expect("a faulty engine must be refused");
+    let e = format!("{e:#}");
+    assert!(e.contains("self check failed") && e.contains("test 1"), "{e}");
 }
