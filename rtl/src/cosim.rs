@@ -625,6 +625,19 @@ mod merger_tests {
         );
         assert_eq!(reference.iter().filter(|(_, b)| b.eos).count(), steps.len());
         assert!(reference.len() > 400, "{} beats", reference.len());
+        // The rust-hdl run itself, DP included, is the model's, command by command.
+        let beats: Vec<Beat> = reference.iter().map(|(_, b)| *b).collect();
+        let mut phases = beats.split_inclusive(|b| b.eos);
+        for (c, l) in steps.iter() {
+            let phase = phases.next().unwrap();
+            assert!(crate::tuple_stream::dp_constant_per_tuple(phase));
+            assert_eq!(
+                crate::tuple_stream::split_tuples_with_dup(phase),
+                c.model_with_dup(&u, l).unwrap(),
+                "{}",
+                c.command.name()
+            );
+        }
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
         compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
     }

@@ -7,8 +7,9 @@
 //! beat at the output before it changes them. A LOAD step sorts the relation into U-memory
 //! (it outputs only the end-of-stream beat); the next step's stream is merged against it.
 //!
-//! The control program's register interface in front of these ports, the HM adapters and
-//! the demand-driven two-input streaming of §5.1 are issue 4's next parts.
+//! The control program's register interface in front of these ports and the HM adapters
+//! are in [crate::rdbe_top] and [crate::hm_adapter]; the demand-driven two-input streaming
+//! of §5.1 is still to come.
 use crate::harness::StreamBlock;
 use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
 use crate::operation_part::CommandSettings;
@@ -27,7 +28,7 @@ use rust_hdl::prelude::*;
 pub struct CoreStatus {
     pub capacity_tuples: usize,
     /// A word with bad parity entered the IN module, the sorting checker or the merger's
-    /// output control part.
+    /// output control part (with `rdbe_top`: or HM adapter OUT).
     pub parity_error: bool,
     pub framing_error: bool,
     /// The sorting checker found tuples out of order.
@@ -199,6 +200,19 @@ pub fn core_step_model(
     merge.model(u, &l)
 }
 
+/// As [core_step_model], with each output tuple's DP line ([MergerConfig::model_with_dup]):
+/// after PASS-1 of a sorted relation, DP marks the groups of equal keys.
+pub fn core_step_model_with_dup(
+    cells: &[usize],
+    l_sort: &PipelineSettings,
+    l_compact: &[Vec<u16>],
+    merge: &MergerConfig,
+    u: &[crate::tuple_stream::StreamTuple],
+) -> Result<Vec<(Vec<u16>, bool)>> {
+    let l = sort_pipeline_model(cells, l_sort, l_compact).tuples;
+    merge.model_with_dup(u, &l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,9 +220,12 @@ mod tests {
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerSettings};
     use crate::output_control_part::{OutputSettings, SideFormat};
-    use crate::tuple_stream::{compact_beats, split_tuples, Beat};
+    use crate::tuple_stream::{compact_beats, dp_constant_per_tuple, split_tuples_with_dup, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    /// Output tuples with their DP line.
+    type TuplesWithDup = Vec<(Vec<u16>, bool)>;
 
     /// LOAD `u` then run `command` on `l`, through the RTL core and the model.
     fn step<T: EngineCoreTop>(
@@ -217,7 +234,7 @@ mod tests {
         u: &[Vec<u16>],
         l: &[Vec<u16>],
         pacing: Pacing,
-    ) -> (Vec<Vec<u16>>, Vec<Vec<u16>>) {
+    ) -> (TuplesWithDup, TuplesWithDup) {
         let input = InConfig {
             tuple_words: 4,
             key_offset: 2,
@@ -254,8 +271,13 @@ mod tests {
         assert!(!h.uut.status().error(), "{:?}", h.uut.status());
         let cells = T::cell_address_bits();
         let u_internal = sort_pipeline_model(cells, &sort, u).tuples;
-        let expected = core_step_model(cells, &sort, l, &merge, &u_internal).unwrap();
-        (split_tuples(&r.output), expected)
+        let expected = core_step_model_with_dup(cells, &sort, l, &merge, &u_internal).unwrap();
+        assert_eq!(
+            core_step_model(cells, &sort, l, &merge, &u_internal).unwrap(),
+            expected.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()
+        );
+        assert!(dp_constant_per_tuple(&r.output));
+        (split_tuples_with_dup(&r.output), expected)
     }
 
     fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
@@ -294,6 +316,38 @@ mod tests {
             };
             let (got, expected) = step(&mut h, command, &u, &l, pacing);
             assert_eq!(got, expected, "{}", command.name());
+        }
+    }
+
+    #[test]
+    fn pass1_of_a_sorted_relation_carries_dp_for_its_groups() {
+        // PASS-1 after the sort: the output tuples carry the sorting checker's DP, which
+        // marks the groups of equal keys (nulls form one group) for aggregates.
+        let mut rng = ChaCha8Rng::seed_from_u64(43);
+        let mut h = Harness::new(SmallEngineCore::default());
+        for case in 0..4 {
+            let l = relation(&mut rng, [0, 1, 17, 30][case]);
+            let pacing = Pacing {
+                source_duty: rng.gen_range(0.5..=1.0),
+                sink_duty: rng.gen_range(0.5..=1.0),
+                seed: rng.gen(),
+            };
+            let (got, expected) = step(&mut h, MergerCommand::Pass1, &[], &l, pacing);
+            assert_eq!(got, expected, "case {case}");
+            // The compact output's key is word 2 (signed), its null flag tag bit 1.
+            let key = |t: &Vec<u16>| {
+                (
+                    t[0] >> 1 & 1 == 1,
+                    if t[0] >> 1 & 1 == 1 { 0 } else { t[2] },
+                )
+            };
+            for (i, (t, dup)) in got.iter().enumerate() {
+                let equal_next = got.get(i + 1).is_some_and(|(n, _)| key(n) == key(t));
+                assert_eq!(*dup, equal_next, "case {case}, tuple {i}: {got:?}");
+            }
+            if l.len() > 10 {
+                assert!(got.iter().any(|(_, d)| *d), "duplicates exist");
+            }
         }
     }
 
@@ -339,5 +393,11 @@ mod tests {
     fn small_engine_core_verilog_passes_yosys_and_verilator() {
         let v = crate::verilog::export(SmallEngineCore::default());
         crate::verilog::check_module("engine_core_small", &v).unwrap();
+    }
+
+    #[test]
+    fn delta_engine_core_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(DeltaEngineCore::default());
+        crate::verilog::check_module("engine_core_delta", &v).unwrap();
     }
 }

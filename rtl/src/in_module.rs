@@ -58,7 +58,7 @@
 //! streams (when the end-of-stream beat has left the module).
 use crate::block_ram::BlockRam;
 use crate::stream_slice::StreamSlice;
-use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
+use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, Result};
 use rust_hdl::prelude::*;
 
@@ -126,9 +126,8 @@ pub struct InModule<const B: usize, const B1: usize> {
     sign16: Constant<Bits<16>>,
     ones16: Constant<Bits<16>>,
     par0: Constant<Bits<2>>,
-    par1: Constant<Bits<2>>,
-    par2: Constant<Bits<2>>,
-    par3: Constant<Bits<2>>,
+    /// Regenerates PT for the words sent.
+    parity_gen: OddParity,
     // Writer locals.
     in_data: Signal<Local, Bits<16>>,
     in_par: Signal<Local, Bits<2>>,
@@ -215,9 +214,7 @@ impl<const B: usize, const B1: usize> Default for InModule<B, B1> {
             sign16: Constant::new(0x8000.into()),
             ones16: Constant::new(0xffff.into()),
             par0: Constant::new(0.into()),
-            par1: Constant::new(1.into()),
-            par2: Constant::new(2.into()),
-            par3: Constant::new(3.into()),
+            parity_gen: Default::default(),
             in_data: Default::default(),
             in_par: Default::default(),
             w_free: Default::default(),
@@ -423,16 +420,8 @@ impl<const B: usize, const B1: usize> Logic for InModule<B, B1> {
         self.o_data.next = self.o_raw.val() ^ self.o_mask.val();
         self.slice.data_in.valid.next = self.s1_valid.q.val();
         self.slice.data_in.word.next.data = self.o_data.val();
-        self.slice.data_in.word.next.parity = self.par0.val();
-        if !self.o_data.val().get_bits::<8>(8).xor() {
-            if !self.o_data.val().get_bits::<8>(0).xor() {
-                self.slice.data_in.word.next.parity = self.par3.val();
-            } else {
-                self.slice.data_in.word.next.parity = self.par2.val();
-            }
-        } else if !self.o_data.val().get_bits::<8>(0).xor() {
-            self.slice.data_in.word.next.parity = self.par1.val();
-        }
+        self.parity_gen.data.next = self.o_data.val();
+        self.slice.data_in.word.next.parity = self.parity_gen.parity.val();
         self.slice.data_in.word.next.null = self.s1_null.q.val();
         self.slice.data_in.word.next.dup = false;
         self.slice.data_in.word.next.last = self.s1_last.q.val();

@@ -11,7 +11,9 @@
 //! it into U-memory instead) and sends compact tuples to the HM adapter (OUT).
 use crate::in_module::{transform_key, KeyType};
 use crate::operation_part::{CommandSettings, OperationPart};
-use crate::output_control_part::{output_tuple, OutputControlPart, OutputFormat, OutputSettings};
+use crate::output_control_part::{
+    output_dup, output_tuple, OutputControlPart, OutputFormat, OutputSettings,
+};
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, ensure, Result};
 use rust_hdl::prelude::*;
@@ -132,8 +134,10 @@ pub struct MergerConfig {
 impl MergerConfig {
     pub fn validate(&self, tuple_memory_words: usize) -> Result<()> {
         let s = &self.settings;
+        // The key may be the whole tuple, tag word included (set operations compare whole
+        // tuples); `testbench/tests/merger_commands.rs` checks such keys on the RTL.
         ensure!(
-            s.key_words >= 1 && s.key_words < self.tuple_words,
+            s.key_words >= 1 && s.key_words <= self.tuple_words,
             "key_words = {} for {}-word tuples",
             s.key_words,
             self.tuple_words
@@ -202,6 +206,21 @@ impl MergerConfig {
     /// Reference model of the whole merger: the compact tuples it sends for this command
     /// with `u` in U-memory and `l` arriving.
     pub fn model(&self, u: &[StreamTuple], l: &[StreamTuple]) -> Result<Vec<Vec<u16>>> {
+        Ok(self
+            .model_with_dup(u, l)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    /// As [MergerConfig::model], with each output tuple's DP line: an output tuple made
+    /// from an L tuple alone carries that L tuple's DP, one made from a U tuple or a pair
+    /// DP = 0 (`docs/TUPLE_STREAM.md`).
+    pub fn model_with_dup(
+        &self,
+        u: &[StreamTuple],
+        l: &[StreamTuple],
+    ) -> Result<Vec<(Vec<u16>, bool)>> {
         let selected = if self.delete {
             model::delete_model(&self.settings, u, l)
         } else {
@@ -210,10 +229,13 @@ impl MergerConfig {
         Ok(selected
             .iter()
             .enumerate()
-            .map(|(i, sel)| match *sel {
-                Selected::U(a) => output_tuple(&self.output, i, Some(&u[a]), None),
-                Selected::L(b) => output_tuple(&self.output, i, None, Some(&l[b])),
-                Selected::Pair(a, b) => output_tuple(&self.output, i, Some(&u[a]), Some(&l[b])),
+            .map(|(i, sel)| {
+                let (a, b) = match *sel {
+                    Selected::U(a) => (Some(&u[a]), None),
+                    Selected::L(b) => (None, Some(&l[b])),
+                    Selected::Pair(a, b) => (Some(&u[a]), Some(&l[b])),
+                };
+                (output_tuple(&self.output, i, a, b), output_dup(a, b))
             })
             .collect())
     }
@@ -1020,7 +1042,7 @@ mod merger_block_tests {
     use crate::harness::{Harness, Pacing};
     use crate::in_module::KeyType;
     use crate::output_control_part::SideFormat;
-    use crate::tuple_stream::{split_tuples, to_beats};
+    use crate::tuple_stream::{dp_constant_per_tuple, split_tuples_with_dup, to_beats};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -1050,10 +1072,28 @@ mod merger_block_tests {
         input: &[StreamTuple],
         pacing: Pacing,
     ) -> Vec<Vec<u16>> {
+        run_command_with_dup(h, cfg, input, pacing)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// Output tuples with their DP line (checked constant over each tuple).
+    fn run_command_with_dup<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        h: &mut Harness<Merger<A, P, B, Q>>,
+        cfg: &MergerConfig,
+        input: &[StreamTuple],
+        pacing: Pacing,
+    ) -> Vec<(Vec<u16>, bool)> {
         cfg.apply(&mut h.uut).unwrap();
         let beats = to_beats(input);
         let max = 2000 + 40 * (beats.len() as u64) * (beats.len() as u64 + 20);
-        split_tuples(&h.run_stream(&beats, pacing, max).output)
+        let output = h.run_stream(&beats, pacing, max).output;
+        assert!(
+            dp_constant_per_tuple(&output),
+            "DP constant over each tuple"
+        );
+        split_tuples_with_dup(&output)
     }
 
     fn merger_case<const A: usize, const P: usize, const B: usize, const Q: usize>(
@@ -1111,13 +1151,17 @@ mod merger_block_tests {
             delete,
             ..load
         };
-        let got = run_command(h, &cfg, &l, pacing);
+        let got = run_command_with_dup(h, &cfg, &l, pacing);
         let name = if delete {
             "delete mode"
         } else {
             command.name()
         };
-        assert_eq!(got, cfg.model(&u, &l).unwrap(), "{name}\nU {u:?}\nL {l:?}");
+        assert_eq!(
+            got,
+            cfg.model_with_dup(&u, &l).unwrap(),
+            "{name}\nU {u:?}\nL {l:?}"
+        );
         assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
     }
 

@@ -32,12 +32,19 @@
 //!   the next units are being written.
 //! * **Checks.** Parity is checked on every word written (sticky `parity_error`) and
 //!   regenerated for every word sent; a unit must end on a tuple's last word (sticky
-//!   `framing_error`). The NL and DP lines are not used: nulls travel in the tag word.
+//!   `framing_error`). NL is not used: nulls travel in the tag word.
+//! * **DP.** An output tuple made from an L tuple alone carries that L tuple's DP (the
+//!   sorting checker's "key equals the next tuple's key") on every word, tag and NTID
+//!   included; tuples made from a U tuple or a pair carry DP = 0, and so does the
+//!   end-of-stream beat. The DP bit of an L unit goes into the unit queue with its kind.
+//!   After PASS-1 (or SORT-IN, COMP-ALL, REST-*) of a sorted relation it marks the groups
+//!   of equal keys in the output, which the control program uses for aggregates; see
+//!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
 use crate::block_ram::BlockRam;
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
 use crate::operation_part::SelectedStreamIn;
 use crate::stream_slice::StreamSlice;
-use crate::tuple_stream::{StreamTuple, TupleStreamOut};
+use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamOut};
 use anyhow::{bail, Result};
 use rust_hdl::prelude::*;
 
@@ -104,17 +111,17 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     pub framing_error: Signal<Out, Bit>,
     memory_u: BlockRam<Bits<16>, A>,
     memory_l: BlockRam<Bits<16>, A>,
-    /// Kinds of the complete units, in order: 0 end of stream, 1 U, 2 L, 3 pair.
-    unit_queue: BlockRam<Bits<2>, 3>,
+    /// The complete units, in order: bits 1:0 their kind (0 end of stream, 1 U, 2 L,
+    /// 3 pair), bit 2 the DP line of an L tuple alone.
+    unit_queue: BlockRam<Bits<3>, 3>,
     out_slice: StreamSlice,
     capacity: Constant<Bits<P>>,
     queue_capacity: Constant<Bits<4>>,
     sign16: Constant<Bits<16>>,
     ones16: Constant<Bits<16>>,
     par0: Constant<Bits<2>>,
-    par1: Constant<Bits<2>>,
-    par2: Constant<Bits<2>>,
-    par3: Constant<Bits<2>>,
+    /// Regenerates PT for the words sent.
+    parity_gen: OddParity,
     // ---- write side
     write_u: DFF<Bits<P>>,
     write_l: DFF<Bits<P>>,
@@ -133,6 +140,8 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     base_l: DFF<Bits<P>>,
     has_u: DFF<Bit>,
     has_l: DFF<Bit>,
+    /// DP of the unit being read (an L tuple alone: its DP; else 0).
+    unit_dup: DFF<Bit>,
     /// Compact word index being read.
     c: DFF<Bits<12>>,
     tid_count: DFF<Bits<32>>,
@@ -144,6 +153,7 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     s1_last: DFF<Bit>,
     s1_has_u: DFF<Bit>,
     s1_has_l: DFF<Bit>,
+    s1_dup: DFF<Bit>,
     s1_tid: DFF<Bits<32>>,
     float_negative: DFF<Bit>,
     // ---- combinational
@@ -154,6 +164,7 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     write_u_after: Signal<Local, Bits<P>>,
     write_l_after: Signal<Local, Bits<P>>,
     kind: Signal<Local, Bits<2>>,
+    queue_entry: Signal<Local, Bits<3>>,
     kind_u: Signal<Local, Bit>,
     kind_l: Signal<Local, Bit>,
     advance: Signal<Local, Bit>,
@@ -164,6 +175,7 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     l_len: Signal<Local, Bits<P>>,
     start_has_u: Signal<Local, Bit>,
     start_has_l: Signal<Local, Bit>,
+    start_dup: Signal<Local, Bit>,
     u_words: Signal<Local, Bit>,
     l_words: Signal<Local, Bit>,
     /// Issue the unit's last item this cycle.
@@ -186,6 +198,7 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     ends_after_u: Signal<Local, Bit>,
     unit_has_u_now: Signal<Local, Bit>,
     unit_has_l_now: Signal<Local, Bit>,
+    unit_dup_now: Signal<Local, Bit>,
     raw: Signal<Local, Bits<16>>,
     undo_mask: Signal<Local, Bits<16>>,
     tag_u: Signal<Local, Bits<16>>,
@@ -217,9 +230,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             sign16: Constant::new(0x8000.into()),
             ones16: Constant::new(0xffff.into()),
             par0: Constant::new(0.into()),
-            par1: Constant::new(1.into()),
-            par2: Constant::new(2.into()),
-            par3: Constant::new(3.into()),
+            parity_gen: Default::default(),
             write_u: Default::default(),
             write_l: Default::default(),
             unit_start_u: Default::default(),
@@ -236,6 +247,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             base_l: Default::default(),
             has_u: Default::default(),
             has_l: Default::default(),
+            unit_dup: Default::default(),
             c: Default::default(),
             tid_count: Default::default(),
             s1_valid: Default::default(),
@@ -244,6 +256,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             s1_last: Default::default(),
             s1_has_u: Default::default(),
             s1_has_l: Default::default(),
+            s1_dup: Default::default(),
             s1_tid: Default::default(),
             float_negative: Default::default(),
             input_ready: Default::default(),
@@ -253,6 +266,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             write_u_after: Default::default(),
             write_l_after: Default::default(),
             kind: Default::default(),
+            queue_entry: Default::default(),
             kind_u: Default::default(),
             kind_l: Default::default(),
             advance: Default::default(),
@@ -263,6 +277,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             l_len: Default::default(),
             start_has_u: Default::default(),
             start_has_l: Default::default(),
+            start_dup: Default::default(),
             u_words: Default::default(),
             l_words: Default::default(),
             unit_done: Default::default(),
@@ -284,6 +299,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             ends_after_u: Default::default(),
             unit_has_u_now: Default::default(),
             unit_has_l_now: Default::default(),
+            unit_dup_now: Default::default(),
             raw: Default::default(),
             undo_mask: Default::default(),
             tag_u: Default::default(),
@@ -316,6 +332,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             base_l,
             has_u,
             has_l,
+            unit_dup,
             c,
             tid_count,
             s1_valid,
@@ -324,6 +341,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             s1_last,
             s1_has_u,
             s1_has_l,
+            s1_dup,
             s1_tid,
             float_negative
         );
@@ -364,7 +382,13 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         } else {
             self.kind.next = 2.into();
         }
-        self.unit_queue.write_data.next = self.kind.val();
+        // An L tuple alone keeps its DP line (constant over the tuple: the unit's last
+        // word has it); U tuples and pairs get DP = 0.
+        self.queue_entry.next = bit_cast::<3, 2>(self.kind.val());
+        if (self.kind.val() == 2) & self.data_in.word.val().dup {
+            self.queue_entry.next = 6.into();
+        }
+        self.unit_queue.write_data.next = self.queue_entry.val();
         if self.input_fire.val() {
             if self.data_in.word.val().eos {
                 // The end of the command: drop a unit it cut short, queue the end.
@@ -408,9 +432,10 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
 
         // ---- sequencer: one item per cycle when the read stage moves on
         self.advance.next = !self.s1_valid.q.val() | self.out_slice.data_in.ready.val();
-        self.head_kind.next = self.unit_queue.read_data.val();
+        self.head_kind.next = self.unit_queue.read_data.val().get_bits::<2>(0);
         self.start_has_u.next = self.head_kind.val().get_bit(0);
         self.start_has_l.next = self.head_kind.val().get_bit(1);
+        self.start_dup.next = self.unit_queue.read_data.val().get_bit(2);
         // Whether each side of the unit (being started, or running) has words to send.
         if self.seq.q.val() == SequencerState::Start {
             self.u_words.next = self.start_has_u.val()
@@ -439,9 +464,11 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         if self.seq.q.val() == SequencerState::Start {
             self.unit_has_u_now.next = self.start_has_u.val();
             self.unit_has_l_now.next = self.start_has_l.val();
+            self.unit_dup_now.next = self.start_dup.val();
         } else {
             self.unit_has_u_now.next = self.has_u.q.val();
             self.unit_has_l_now.next = self.has_l.q.val();
+            self.unit_dup_now.next = self.unit_dup.q.val();
         }
         // Compact word c of a side: internal index c - key_offset for the fields from the
         // key on, n - key_offset + c - 1 for the fields before the key.
@@ -496,6 +523,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     self.next_queue_read.next = self.queue_read.q.val() + 1;
                     self.has_u.d.next = self.start_has_u.val();
                     self.has_l.d.next = self.start_has_l.val();
+                    self.unit_dup.d.next = self.start_dup.val();
                     if self.head_kind.val() == 0 {
                         self.issue_item.next = OutputItem::EndOfStream;
                         self.issue_last.next = true;
@@ -588,6 +616,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             self.s1_tid.d.next = self.tid_base.val() + self.tid_count.q.val();
             self.s1_has_u.d.next = self.unit_has_u_now.val();
             self.s1_has_l.d.next = self.unit_has_l_now.val();
+            self.s1_dup.d.next = self.unit_dup_now.val();
         }
 
         // ---- read stage 1: selector, key undo, tag assembly, parity
@@ -647,21 +676,14 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         }
         self.out_slice.data_in.valid.next = self.s1_valid.q.val();
         self.out_slice.data_in.word.next.data = self.out_data.val();
-        self.out_slice.data_in.word.next.parity = self.par0.val();
-        if !self.out_data.val().get_bits::<8>(8).xor() {
-            if !self.out_data.val().get_bits::<8>(0).xor() {
-                self.out_slice.data_in.word.next.parity = self.par3.val();
-            } else {
-                self.out_slice.data_in.word.next.parity = self.par2.val();
-            }
-        } else if !self.out_data.val().get_bits::<8>(0).xor() {
-            self.out_slice.data_in.word.next.parity = self.par1.val();
-        }
+        self.parity_gen.data.next = self.out_data.val();
+        self.out_slice.data_in.word.next.parity = self.parity_gen.parity.val();
         self.out_slice.data_in.word.next.null = false;
-        self.out_slice.data_in.word.next.dup = false;
+        self.out_slice.data_in.word.next.dup = self.s1_dup.q.val();
         self.out_slice.data_in.word.next.last = self.s1_last.q.val();
         self.out_slice.data_in.word.next.eos = false;
         if self.s1_item.q.val() == OutputItem::EndOfStream {
+            self.out_slice.data_in.word.next.dup = false;
             self.out_slice.data_in.word.next.parity = self.par0.val();
             self.out_slice.data_in.word.next.last = false;
             self.out_slice.data_in.word.next.eos = true;
@@ -851,6 +873,12 @@ impl OutputSettings {
     }
 }
 
+/// Reference model of the output's DP line for a unit: an L tuple alone keeps its DP, a U
+/// tuple or a pair has DP = 0.
+pub fn output_dup(u: Option<&StreamTuple>, l: Option<&StreamTuple>) -> bool {
+    u.is_none() && l.is_some_and(|t| t.dup)
+}
+
 /// Reference model: the compact output tuple for each unit (U tuple, L tuple, or both),
 /// `index` counting the stream's units from 0.
 pub fn output_tuple(
@@ -925,14 +953,17 @@ mod tests {
         v
     }
 
-    fn expected(s: &OutputSettings, units: &[Unit]) -> Vec<Vec<u16>> {
+    fn expected_with_dup(s: &OutputSettings, units: &[Unit]) -> Vec<(Vec<u16>, bool)> {
         units
             .iter()
             .enumerate()
-            .map(|(i, unit)| match unit {
-                Unit::U(t) => output_tuple(s, i, Some(t), None),
-                Unit::L(t) => output_tuple(s, i, None, Some(t)),
-                Unit::Pair(a, b) => output_tuple(s, i, Some(a), Some(b)),
+            .map(|(i, unit)| {
+                let (u, l) = match unit {
+                    Unit::U(t) => (Some(t), None),
+                    Unit::L(t) => (None, Some(t)),
+                    Unit::Pair(a, b) => (Some(a), Some(b)),
+                };
+                (output_tuple(s, i, u, l), output_dup(u, l))
             })
             .collect()
     }
@@ -981,6 +1012,20 @@ mod tests {
     }
 
     fn tuples_of(beats: &[Beat]) -> Vec<Vec<u16>> {
+        tuples_with_dup_of(beats)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// Output tuples with their DP; checks parity, framing and that NL is 0 and DP
+    /// constant over each tuple (0 on the end-of-stream beat).
+    fn tuples_with_dup_of(beats: &[Beat]) -> Vec<(Vec<u16>, bool)> {
+        assert!(beats.iter().all(|b| !b.null), "NL is 0 on the output");
+        assert!(
+            crate::tuple_stream::dp_constant_per_tuple(beats),
+            "DP constant over each tuple"
+        );
         for b in beats.iter().take_while(|b| !b.eos) {
             assert_eq!(
                 b.parity,
@@ -993,7 +1038,7 @@ mod tests {
             eos == 0 || beats[eos - 1].last,
             "a tuple without its last word"
         );
-        crate::tuple_stream::split_tuples(beats)
+        crate::tuple_stream::split_tuples_with_dup(beats)
     }
 
     fn random_format(rng: &mut ChaCha8Rng, n: usize, fields: usize) -> SideFormat {
@@ -1041,7 +1086,9 @@ mod tests {
             key_type: f.key_type,
             key_null_bit: None,
         };
-        in_module_model(&cfg, &[compact]).remove(0)
+        let mut t = in_module_model(&cfg, &[compact]).remove(0);
+        t.dup = rng.gen();
+        t
     }
 
     #[test]
@@ -1074,7 +1121,11 @@ mod tests {
                 seed: case,
             };
             let (out, _) = run(&mut h, &unit_beats(&units), pacing);
-            assert_eq!(tuples_of(&out), expected(&s, &units), "case {case}: {s:?}");
+            assert_eq!(
+                tuples_with_dup_of(&out),
+                expected_with_dup(&s, &units),
+                "case {case}: {s:?}"
+            );
             assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
         }
     }
@@ -1126,6 +1177,46 @@ mod tests {
             go(&s),
             vec![vec![0b001, 0xFFFE, 0xC, 0xD, 0x0001, 0x0002]],
             "(c) new TID"
+        );
+    }
+
+    #[test]
+    fn dp_of_an_l_tuple_alone_is_on_every_word_and_zero_otherwise() {
+        let f = SideFormat::unrotated(3);
+        let s = OutputSettings {
+            new_tid: true,
+            tid_base: 5,
+            ..OutputSettings::both(f)
+        };
+        let dup = |w: Vec<u16>| StreamTuple {
+            dup: true,
+            ..StreamTuple::new(w, false)
+        };
+        let units = vec![
+            Unit::L(dup(vec![1, 2, 0])),
+            Unit::L(StreamTuple::new(vec![1, 3, 0], false)),
+            Unit::U(dup(vec![4, 5, 0])),
+            Unit::Pair(dup(vec![6, 7, 0]), dup(vec![6, 8, 0])),
+            Unit::L(dup(vec![9, 9, 0])),
+        ];
+        let mut h = Harness::new(SmallOutput::default());
+        s.apply(&mut h.uut);
+        let (out, _) = run(&mut h, &unit_beats(&units), Pacing::FULL_RATE);
+        let dps: Vec<bool> = out.iter().map(|b| b.dup).collect();
+        // 3 data words + 2 NTID words per L or U unit, 5 + 2 for the pair, then eos.
+        let mut want = vec![true; 5];
+        want.extend([false; 5]);
+        want.extend([false; 5]);
+        want.extend([false; 7]);
+        want.extend([true; 5]);
+        want.push(false);
+        assert_eq!(dps, want);
+        assert_eq!(
+            tuples_with_dup_of(&out)
+                .iter()
+                .map(|(_, d)| *d)
+                .collect::<Vec<_>>(),
+            vec![true, false, false, false, true]
         );
     }
 

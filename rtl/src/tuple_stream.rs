@@ -62,6 +62,33 @@ pub fn word_parity(data: u16) -> u8 {
     ((odd_parity_byte((data >> 8) as u8) as u8) << 1) | odd_parity_byte(data as u8) as u8
 }
 
+/// The parity generator of every module that (re)generates or checks PT: [word_parity]'s
+/// rule in hardware, one combinational block shared by the IN module, the output control
+/// part and the HM adapters. `parity` is the PT value for `data` (bit 1 over the high
+/// byte, bit 0 over the low byte, odd); a checker compares it with the PT lines it got.
+#[derive(LogicBlock, Default)]
+pub struct OddParity {
+    pub data: Signal<In, Bits<16>>,
+    pub parity: Signal<Out, Bits<2>>,
+}
+
+impl Logic for OddParity {
+    #[hdl_gen]
+    fn update(&mut self) {
+        // `xor()` is the byte's parity; odd parity sets the bit when it is even.
+        self.parity.next = 0.into();
+        if !self.data.val().get_bits::<8>(8).xor() {
+            if !self.data.val().get_bits::<8>(0).xor() {
+                self.parity.next = 3.into();
+            } else {
+                self.parity.next = 2.into();
+            }
+        } else if !self.data.val().get_bits::<8>(0).xor() {
+            self.parity.next = 1.into();
+        }
+    }
+}
+
 /// A software view of one beat, used by reference models and testbench drivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Beat {
@@ -197,6 +224,45 @@ pub fn split_tuples(beats: &[Beat]) -> Vec<Vec<u16>> {
     tuples
 }
 
+/// As [split_tuples], with each tuple's DP line: the data words of each tuple before the
+/// end-of-stream beat, cut at `last`, and the DP of the tuple's first word (DP is constant
+/// over a tuple; [from_beats] and [dp_constant_per_tuple] check that). The merger's output
+/// carries the DP of an L tuple output alone (`docs/TUPLE_STREAM.md`).
+pub fn split_tuples_with_dup(beats: &[Beat]) -> Vec<(Vec<u16>, bool)> {
+    let mut tuples = vec![];
+    let mut current = vec![];
+    let mut dup = false;
+    for b in beats.iter().take_while(|b| !b.eos) {
+        if current.is_empty() {
+            dup = b.dup;
+        }
+        current.push(b.data);
+        if b.last {
+            tuples.push((std::mem::take(&mut current), dup));
+        }
+    }
+    tuples
+}
+
+/// Whether NL and DP are constant over every tuple before the end-of-stream beat and 0 on
+/// the end-of-stream beat (tuples of any length, cut at `last`).
+pub fn dp_constant_per_tuple(beats: &[Beat]) -> bool {
+    let mut first: Option<Beat> = None;
+    for b in beats {
+        if b.eos {
+            return !b.dup && !b.null;
+        }
+        let f = *first.get_or_insert(*b);
+        if f.dup != b.dup || f.null != b.null {
+            return false;
+        }
+        if b.last {
+            first = None;
+        }
+    }
+    true
+}
+
 /// Re-assemble beats into tuples, checking framing and parity. `words_per_tuple` is the
 /// relation's fixed tuple length.
 pub fn from_beats(
@@ -282,5 +348,42 @@ mod tests {
         ));
         let w: TupleWord = beats[2].into();
         assert_eq!(Beat::from(w), beats[2]);
+    }
+
+    #[test]
+    fn parity_block_follows_word_parity_for_every_word() {
+        let mut p = OddParity::default();
+        p.connect_all();
+        for v in 0..=u16::MAX {
+            p.data.next = (v as u64).into();
+            p.update_all();
+            p.update_all();
+            assert_eq!(p.parity.val().index() as u8, word_parity(v), "{v:#06x}");
+        }
+    }
+
+    #[test]
+    fn parity_block_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(OddParity::default());
+        crate::verilog::check_module("odd_parity", &v).unwrap();
+    }
+
+    #[test]
+    fn split_with_dup_takes_each_tuples_dp() {
+        let mut a = StreamTuple::new(vec![1, 2], false);
+        a.dup = true;
+        let b = StreamTuple::new(vec![3], true);
+        let beats = to_beats(&[a, b]);
+        assert_eq!(
+            split_tuples_with_dup(&beats),
+            vec![(vec![1, 2], true), (vec![3], false)]
+        );
+        assert!(dp_constant_per_tuple(&beats));
+        let mut bad = beats.clone();
+        bad[1].dup = false;
+        assert!(!dp_constant_per_tuple(&bad));
+        let mut bad = beats;
+        bad[3].dup = true;
+        assert!(!dp_constant_per_tuple(&bad), "end of stream with DP");
     }
 }

@@ -75,8 +75,7 @@ pub fn tokenize(line_text: &str, line: usize) -> Result<Vec<Token>> {
             while i < chars.len()
                 && (chars[i].is_ascii_alphanumeric()
                     || chars[i] == '.'
-                    || ((chars[i] == '-' || chars[i] == '+')
-                        && matches!(chars[i - 1], 'e' | 'E')))
+                    || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
             {
                 i += 1;
             }
@@ -291,8 +290,7 @@ pub fn parse_script(origin: &str, text: &str) -> Result<Vec<Statement>> {
     let mut statements = vec![];
     for (i, line_text) in text.lines().enumerate() {
         let line = i + 1;
-        let tokens =
-            tokenize(line_text, line).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let tokens = tokenize(line_text, line).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         if tokens.is_empty() {
             continue;
         }
@@ -653,12 +651,7 @@ impl Parser {
                 let a = self.column()?;
                 let op = self.relop()?;
                 let b = self.column()?;
-                Operation::Compare {
-                    relation,
-                    a,
-                    op,
-                    b,
-                }
+                Operation::Compare { relation, a, op, b }
             }
             "zonesort" => {
                 let relation = self.relation()?;
@@ -816,10 +809,8 @@ mod tests {
 
     #[test]
     fn the_issue_example_parses() {
-        let s = one(
-            "r = JOIN photos, users ON photos.user_id = users.user_id \
-             PROJECT photos.photo_id, photos.path, users.photos_total",
-        );
+        let s = one("r = JOIN photos, users ON photos.user_id = users.user_id \
+             PROJECT photos.photo_id, photos.path, users.photos_total");
         assert_eq!(s.target, "r");
         match s.operation {
             Operation::Join {
@@ -828,8 +819,14 @@ mod tests {
                 on: Some((a, op, b)),
                 project: Some(p),
             } => {
-                assert_eq!((left.name.as_str(), right.name.as_str()), ("photos", "users"));
-                assert_eq!((a.name.as_str(), op, b.name.as_str()), ("photos.user_id", Relop::Eq, "users.user_id"));
+                assert_eq!(
+                    (left.name.as_str(), right.name.as_str()),
+                    ("photos", "users")
+                );
+                assert_eq!(
+                    (a.name.as_str(), op, b.name.as_str()),
+                    ("photos.user_id", Relop::Eq, "users.user_id")
+                );
                 assert_eq!(p.len(), 3);
                 assert_eq!(p[2].field_of("users"), Some("photos_total"));
                 assert_eq!(p[2].field_of("photos"), None);
@@ -889,12 +886,17 @@ DELETE FROM r WHERE name = 'bob'
             Operation::Aggregate { items, .. } => {
                 let n: Vec<_> = items.iter().map(|i| i.name.as_str()).collect();
                 assert_eq!(n, ["count", "total", "avg_x", "max_x", "min_y"]);
-                assert_eq!(tokens_text(items[1].argument.as_ref().unwrap()), "price * 2");
+                assert_eq!(
+                    tokens_text(items[1].argument.as_ref().unwrap()),
+                    "price * 2"
+                );
             }
             o => panic!("{o:?}"),
         }
         match &s[3].operation {
-            Operation::Restrict { condition, project, .. } => {
+            Operation::Restrict {
+                condition, project, ..
+            } => {
                 assert_eq!(tokens_text(condition), "x = 5 AND ( y > 2 OR z IS NULL )");
                 assert_eq!(project.as_ref().unwrap().len(), 1);
             }
@@ -920,11 +922,13 @@ DELETE FROM r WHERE name = 'bob'
             "s.rdbe: line 1, column 5: expected a command: PASS JOIN RESTRICT SORT AGGREGATE \
              UNIQUE UNION INTERSECTION DIFFERENCE EQUAL CONTAIN COMPARE ZONESORT, found 'FROB'"
         );
-        assert!(err("a = SORT r BY").contains("line 1, column 14: expected a column name, found the end of the line"));
+        assert!(err("a = SORT r BY")
+            .contains("line 1, column 14: expected a column name, found the end of the line"));
         assert!(err("a = PASS r extra").contains("expected the end of the command, found 'extra'"));
         assert!(err("a = RESTRICT r WHERE x = 'open").contains("column 26: string not closed"));
         assert!(err("a = PASS r ; b").contains("unexpected character ';'"));
-        assert!(err("a = ZONESORT r BY x ZONE 0").contains("zone size in tuples must be a whole number"));
+        assert!(err("a = ZONESORT r BY x ZONE 0")
+            .contains("zone size in tuples must be a whole number"));
         assert!(err("a.b = PASS r").contains("a result name has no '.'"));
         assert!(err("a = RESTRICT r WHERE").contains("expected a condition"));
         assert!(err("DELETE FROM r WHERE x IN (1,").contains("expected a value"));

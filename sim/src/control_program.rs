@@ -208,7 +208,10 @@ impl ControlProgram {
     pub fn self_check(&mut self) -> Result<()> {
         let schema = Schema::new(&[("k", FieldType::I16), ("v", FieldType::U16)])?;
         let row = |k: Option<i64>, v: u64| {
-            vec![k.map(Value::Signed).unwrap_or(Value::Null), Value::Unsigned(v)]
+            vec![
+                k.map(Value::Signed).unwrap_or(Value::Null),
+                Value::Unsigned(v),
+            ]
         };
         let test = Relation::new(
             "selfcheck",
@@ -237,15 +240,27 @@ impl ControlProgram {
             "test 1 (sort of signed keys with nulls): got order {order:?}"
         );
         let joined = self.join_eq_count(&test)?;
-        ensure!(joined == 11, "test 2 (JOIN-EQ of the test relation with itself): {joined} pairs, expected 11");
+        ensure!(
+            joined == 11,
+            "test 2 (JOIN-EQ of the test relation with itself): {joined} pairs, expected 11"
+        );
         let unique = self.unique_whole(&test)?;
-        ensure!(unique.len() == 8, "test 3 (duplicate elimination): {} tuples, expected 8", unique.len());
+        ensure!(
+            unique.len() == 8,
+            "test 3 (duplicate elimination): {} tuples, expected 8",
+            unique.len()
+        );
         let feed = Feed {
             tuples: test.encode()?,
             sorted: false,
         };
-        let range = self.restrict_range(&test.schema, 0, &feed, Value::Signed(-5), Value::Signed(3))?;
-        ensure!(range.len() == 5, "test 4 (REST-RANGE -5..3): {} tuples, expected 5", range.len());
+        let range =
+            self.restrict_range(&test.schema, 0, &feed, Value::Signed(-5), Value::Signed(3))?;
+        ensure!(
+            range.len() == 5,
+            "test 4 (REST-RANGE -5..3): {} tuples, expected 5",
+            range.len()
+        );
         Ok(())
     }
 
@@ -318,7 +333,11 @@ impl ControlProgram {
             ))
             .into());
         }
-        ensure!(!s.command_error, "the merger refused command {}", spec.merge.command.name());
+        ensure!(
+            !s.command_error,
+            "the merger refused command {}",
+            spec.merge.command.name()
+        );
         ensure!(
             !s.u_overflow,
             "the relation loaded does not fit U-memory ({} words)",
@@ -340,11 +359,22 @@ impl ControlProgram {
 
     /// LOAD `input` into U-memory (sorted as `sort` says). Unless `sort` disables sorting
     /// for an unordered operand (a Cartesian product's), the checker must see it sorted.
-    fn load(&mut self, sort: &PipelineSettings, like: &MergerConfig, input: &[Vec<u16>]) -> Result<()> {
+    fn load(
+        &mut self,
+        sort: &PipelineSettings,
+        like: &MergerConfig,
+        input: &[Vec<u16>],
+    ) -> Result<()> {
         self.load_checked(sort, like, input, true)
     }
 
-    fn load_checked(&mut self, sort: &PipelineSettings, like: &MergerConfig, input: &[Vec<u16>], expect_sorted: bool) -> Result<()> {
+    fn load_checked(
+        &mut self,
+        sort: &PipelineSettings,
+        like: &MergerConfig,
+        input: &[Vec<u16>],
+        expect_sorted: bool,
+    ) -> Result<()> {
         let load = MergerConfig {
             command: MergerCommand::Load,
             delete: false,
@@ -405,7 +435,13 @@ impl ControlProgram {
 
     /// The tuples of `compact` in key order, for streaming: sorted in the stream when they
     /// fit the sorter, else sorted externally first.
-    fn feed(&mut self, schema: &Schema, compact: Vec<Vec<u16>>, key: Key, descending: bool) -> Result<Feed> {
+    fn feed(
+        &mut self,
+        schema: &Schema,
+        compact: Vec<Vec<u16>>,
+        key: Key,
+        descending: bool,
+    ) -> Result<Feed> {
         let capacity = self.limits.sort_capacity(schema.tuple_words());
         if compact.len() <= capacity {
             Ok(Feed {
@@ -433,7 +469,10 @@ impl ControlProgram {
         let tw = cfg.tuple_words;
         let capacity = self.limits.sort_capacity(tw);
         let block = self.limits.block_capacity(tw);
-        ensure!(block >= 1, "a {tw}-word tuple does not fit the engine's memories");
+        ensure!(
+            block >= 1,
+            "a {tw}-word tuple does not fit the engine's memories"
+        );
         let pass = single_config(MergerCommand::Pass1, &cfg, schema.fields.len());
         let n = compact.len();
         if n <= capacity {
@@ -486,7 +525,9 @@ impl ControlProgram {
             let mut it = runs.into_iter();
             while let Some(a) = it.next() {
                 match it.next() {
-                    Some(b) => next.push(self.merge_runs(&cfg, schema.fields.len(), descending, a, b)?),
+                    Some(b) => {
+                        next.push(self.merge_runs(&cfg, schema.fields.len(), descending, a, b)?)
+                    }
                     None => next.push(a),
                 }
             }
@@ -570,7 +611,12 @@ impl ControlProgram {
 
     /// The relation sorted by `key` with the DP line of each tuple (a PASS-1 over the
     /// sorted stream: the sorting checker drives DP).
-    fn sorted_with_dp(&mut self, schema: &Schema, compact: Vec<Vec<u16>>, key: Key) -> Result<StepResult> {
+    fn sorted_with_dp(
+        &mut self,
+        schema: &Schema,
+        compact: Vec<Vec<u16>>,
+        key: Key,
+    ) -> Result<StepResult> {
         let cfg = in_config(schema, key);
         let feed = self.feed(schema, compact, key, false)?;
         let sort = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
@@ -590,7 +636,12 @@ impl ControlProgram {
     }
 
     /// PASS-2 (UNQ-IN): the first tuple of each group of equal keys.
-    fn unique(&mut self, schema: &Schema, compact: Vec<Vec<u16>>, key: Key) -> Result<Vec<Vec<u16>>> {
+    fn unique(
+        &mut self,
+        schema: &Schema,
+        compact: Vec<Vec<u16>>,
+        key: Key,
+    ) -> Result<Vec<Vec<u16>>> {
         let cfg = in_config(schema, key);
         let feed = self.feed(schema, compact, key, false)?;
         let sort = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
@@ -634,7 +685,12 @@ impl ControlProgram {
             .collect::<Result<Vec<_>>>()?;
         let vcfg = in_config(&vschema, Key::Field(0));
         // RANGE keeps its bounds in the order given (low, high); the others sort.
-        let vsort = pipeline(&vcfg, false, command != MergerCommand::RestRange, vtuples.len());
+        let vsort = pipeline(
+            &vcfg,
+            false,
+            command != MergerCommand::RestRange,
+            vtuples.len(),
+        );
         let cfg = in_config(schema, Key::Field(field));
         let merge = single_config(command, &cfg, schema.fields.len());
         let block = if feed.sorted {
@@ -645,26 +701,47 @@ impl ControlProgram {
         let mut out = vec![];
         for part in feed.tuples.chunks(block) {
             let sort = pipeline(&cfg, false, !feed.sorted, part.len());
-            let r = self.unit(&format!("{} (LOAD values + stream)", command.name()), |cp| {
-                cp.load_checked(&vsort, &merge, &vtuples, command != MergerCommand::RestRange)?;
-                cp.step(StepSpec {
-                    sort: sort.clone(),
-                    merge,
-                    input: part,
-                    expect_sorted: true,
-                })
-            })?;
+            let r = self.unit(
+                &format!("{} (LOAD values + stream)", command.name()),
+                |cp| {
+                    cp.load_checked(
+                        &vsort,
+                        &merge,
+                        &vtuples,
+                        command != MergerCommand::RestRange,
+                    )?;
+                    cp.step(StepSpec {
+                        sort: sort.clone(),
+                        merge,
+                        input: part,
+                        expect_sorted: true,
+                    })
+                },
+            )?;
             out.extend(r.tuples);
         }
         Ok(out)
     }
 
-    fn restrict_range(&mut self, schema: &Schema, field: usize, feed: &Feed, low: Value, high: Value) -> Result<Vec<Vec<u16>>> {
+    fn restrict_range(
+        &mut self,
+        schema: &Schema,
+        field: usize,
+        feed: &Feed,
+        low: Value,
+        high: Value,
+    ) -> Result<Vec<Vec<u16>>> {
         self.restrict_by_values(schema, field, feed, MergerCommand::RestRange, &[low, high])
     }
 
     /// A command that needs no U: REST-NULL, REST-NONULL, COMP-*, PASS-1 (input order).
-    fn single_pass(&mut self, schema: &Schema, compact: &[Vec<u16>], cfg: &InConfig, merge: MergerConfig) -> Result<Vec<Vec<u16>>> {
+    fn single_pass(
+        &mut self,
+        schema: &Schema,
+        compact: &[Vec<u16>],
+        cfg: &InConfig,
+        merge: MergerConfig,
+    ) -> Result<Vec<Vec<u16>>> {
         let _ = schema;
         let sort = pipeline(cfg, false, false, compact.len());
         Ok(self
@@ -695,7 +772,13 @@ impl ControlProgram {
             .run(s)
             .with_context(|| format!("line {}: {}", s.line, s.operation.name()))?;
         self.report.tuples = result.tuples.len();
-        self.hm.relations.insert(s.target.clone(), Relation { name: s.target.clone(), ..result });
+        self.hm.relations.insert(
+            s.target.clone(),
+            Relation {
+                name: s.target.clone(),
+                ..result
+            },
+        );
         Ok(std::mem::take(&mut self.report))
     }
 
@@ -710,12 +793,26 @@ impl ControlProgram {
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let cfg = in_config(&r.schema, Key::Field(0));
                 self.plan("PASS-1 (no sort)");
-                let out = self.single_pass(&r.schema, &r.encode()?, &cfg, single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()))?;
+                let out = self.single_pass(
+                    &r.schema,
+                    &r.encode()?,
+                    &cfg,
+                    single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
+                )?;
                 let rel = relation_of(&r.schema, &out)?;
                 project_relation(rel, project.as_deref(), &[&r.name])
             }
-            Operation::Join { left, right, on, project } => self.join(left, right, on.as_ref(), project.as_deref()),
-            Operation::Restrict { relation, condition, project } => {
+            Operation::Join {
+                left,
+                right,
+                on,
+                project,
+            } => self.join(left, right, on.as_ref(), project.as_deref()),
+            Operation::Restrict {
+                relation,
+                condition,
+                project,
+            } => {
                 let r = self.hm.get(relation)?.clone();
                 let out = self.restrict(&r, condition)?;
                 project_relation(out, project.as_deref(), &[&r.name])
@@ -727,11 +824,18 @@ impl ControlProgram {
                 for (c, desc) in keys {
                     k.push((field_of(&r, c)?, *desc));
                 }
-                self.plan(format!("{} stable sort pass(es), least significant key first", k.len()));
+                self.plan(format!(
+                    "{} stable sort pass(es), least significant key first",
+                    k.len()
+                ));
                 let tuples = self.sort_relation(&r, &k)?;
                 Relation::new(&r.name, r.schema.clone(), tuples)
             }
-            Operation::Aggregate { relation, by, items } => self.aggregate(relation, by.as_ref(), items),
+            Operation::Aggregate {
+                relation,
+                by,
+                items,
+            } => self.aggregate(relation, by.as_ref(), items),
             Operation::Unique { relation, by } => {
                 let r = self.hm.get(relation)?.clone();
                 self.check_tuple_length(&r.schema, &r.name)?;
@@ -743,7 +847,11 @@ impl ControlProgram {
                 let out = self.unique(&r.schema, r.encode()?, key)?;
                 relation_of(&r.schema, &out)
             }
-            Operation::Set { operation, left, right } => self.set_operation(*operation, left, right),
+            Operation::Set {
+                operation,
+                left,
+                right,
+            } => self.set_operation(*operation, left, right),
             Operation::Equal { left, right } => {
                 let (a, b) = self.set_operands(left, right)?;
                 let ab = self.difference(&a, &b)?.is_empty();
@@ -764,10 +872,16 @@ impl ControlProgram {
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let f = field_of(&r, by)?;
                 let zone = zone.unwrap_or_else(|| tuples_per_page(r.schema.tuple_words()));
-                self.plan(format!("sort by {} with DP; zones of ≥ {zone} tuples cut at group ends", by.name));
+                self.plan(format!(
+                    "sort by {} with DP; zones of ≥ {zone} tuples cut at group ends",
+                    by.name
+                ));
                 let sorted = self.sorted_with_dp(&r.schema, r.encode()?, Key::Field(f))?;
                 let mut fields = r.schema.fields.clone();
-                fields.push(Field { name: "zone".into(), ty: FieldType::U32 });
+                fields.push(Field {
+                    name: "zone".into(),
+                    ty: FieldType::U32,
+                });
                 let schema = Schema { fields };
                 schema.validate()?;
                 let mut tuples = vec![];
@@ -784,7 +898,11 @@ impl ControlProgram {
                 }
                 Relation::new(&r.name, schema, tuples)
             }
-            Operation::Delete { relation, field, values } => self.delete(relation, field, values),
+            Operation::Delete {
+                relation,
+                field,
+                values,
+            } => self.delete(relation, field, values),
         }
     }
 
@@ -797,19 +915,42 @@ impl ControlProgram {
     ) -> Result<Relation> {
         let a = self.hm.get(left)?.clone();
         let b = self.hm.get(right)?.clone();
-        ensure!(a.name != b.name, "{}: a join of '{}' with itself needs a copy under another name (`c = PASS {}`)", right.at(), a.name, a.name);
+        ensure!(
+            a.name != b.name,
+            "{}: a join of '{}' with itself needs a copy under another name (`c = PASS {}`)",
+            right.at(),
+            a.name,
+            a.name
+        );
         self.check_tuple_length(&a.schema, &a.name)?;
         self.check_tuple_length(&b.schema, &b.name)?;
         let (ka, kb, command) = match on {
             None => (0, 0, MergerCommand::JoinAll),
             Some((x, op, y)) => {
                 // Either side may be named first.
-                let in_rel = |c: &ColumnRef, r: &Relation| c.field_of(&r.name).is_some_and(|f| r.schema.field_index(f).is_ok());
-                let (x, op, y) = if in_rel(x, &a) && in_rel(y, &b) { (x, *op, y) } else if in_rel(x, &b) && in_rel(y, &a) { (y, flip(*op), x) } else { (x, *op, y) };
+                let in_rel = |c: &ColumnRef, r: &Relation| {
+                    c.field_of(&r.name)
+                        .is_some_and(|f| r.schema.field_index(f).is_ok())
+                };
+                let (x, op, y) = if in_rel(x, &a) && in_rel(y, &b) {
+                    (x, *op, y)
+                } else if in_rel(x, &b) && in_rel(y, &a) {
+                    (y, flip(*op), x)
+                } else {
+                    (x, *op, y)
+                };
                 let ka = field_of(&a, x)?;
                 let kb = field_of(&b, y)?;
                 let (ta, tb) = (a.schema.fields[ka].ty, b.schema.fields[kb].ty);
-                ensure!(ta == tb, "{}: join keys differ in type: {}.{} is {ta}, {}.{} is {tb}", x.at(), a.name, a.schema.fields[ka].name, b.name, b.schema.fields[kb].name);
+                ensure!(
+                    ta == tb,
+                    "{}: join keys differ in type: {}.{} is {ta}, {}.{} is {tb}",
+                    x.at(),
+                    a.name,
+                    a.schema.fields[ka].name,
+                    b.name,
+                    b.schema.fields[kb].name
+                );
                 let command = match op {
                     Relop::Eq => MergerCommand::JoinEq,
                     Relop::Ne => MergerCommand::JoinNe,
@@ -830,7 +971,10 @@ impl ControlProgram {
                 Some(cols) => {
                     let mut v = vec![];
                     for c in cols {
-                        if let Some(i) = resolve_in_join(c, &a, &b, &names)?.filter(|(s, _)| *s == side).map(|(_, i)| i) {
+                        if let Some(i) = resolve_in_join(c, &a, &b, &names)?
+                            .filter(|(s, _)| *s == side)
+                            .map(|(_, i)| i)
+                        {
                             v.push(i);
                         }
                     }
@@ -850,7 +994,12 @@ impl ControlProgram {
         let cfg_b = in_config(&b.schema, Key::Field(kb));
         let fmt = |r: &Relation, cfg: &InConfig, (first, count): (usize, usize)| -> SideFormat {
             let first_word = r.schema.word_offset(first);
-            let end_word = if count == 0 { first_word } else { r.schema.word_offset(first + count - 1) + r.schema.fields[first + count - 1].ty.words() };
+            let end_word = if count == 0 {
+                first_word
+            } else {
+                r.schema.word_offset(first + count - 1)
+                    + r.schema.fields[first + count - 1].ty.words()
+            };
             SideFormat {
                 tuple_words: cfg.tuple_words,
                 key_offset: cfg.key_offset,
@@ -865,28 +1014,44 @@ impl ControlProgram {
         // Result fields keep their names; a name both sides have is qualified `rel.field`.
         let mut fields = vec![];
         let mut origin = vec![];
-        for (side, (r, other, (first, count))) in [(&a, &b, ra), (&b, &a, rb)].into_iter().enumerate() {
+        for (side, (r, other, (first, count))) in
+            [(&a, &b, ra), (&b, &a, rb)].into_iter().enumerate()
+        {
             for (i, f) in r.schema.fields.iter().enumerate().skip(first).take(count) {
                 let clash = other.schema.fields.iter().any(|g| g.name == f.name);
-                let name = if clash { format!("{}.{}", r.name, f.name) } else { f.name.clone() };
+                let name = if clash {
+                    format!("{}.{}", r.name, f.name)
+                } else {
+                    f.name.clone()
+                };
                 fields.push(Field { name, ty: f.ty });
                 origin.push((side, i));
             }
         }
         let engine_schema = Schema { fields };
-        engine_schema.validate().context("the join's output (the engine projects a contiguous run of fields per side)")?;
+        engine_schema.validate().context(
+            "the join's output (the engine projects a contiguous run of fields per side)",
+        )?;
         let join = MergerConfig {
             command,
             delete: false,
             settings: MergerSettings::ascending(cfg_a.key_words),
             tuple_words: cfg_b.tuple_words,
-            output: OutputSettings { u: fmt(&a, &cfg_a, ra), l: fmt(&b, &cfg_b, rb), new_tid: false, tid_base: 0 },
+            output: OutputSettings {
+                u: fmt(&a, &cfg_a, ra),
+                l: fmt(&b, &cfg_b, rb),
+                new_tid: false,
+                tid_base: 0,
+            },
         };
         let cartesian = command == MergerCommand::JoinAll;
         let a_compact = a.encode()?;
         let b_compact = b.encode()?;
         let feed_b = if cartesian {
-            Feed { tuples: b_compact, sorted: true }
+            Feed {
+                tuples: b_compact,
+                sorted: true,
+            }
         } else {
             self.feed(&b.schema, b_compact, Key::Field(kb), false)?
         };
@@ -903,14 +1068,30 @@ impl ControlProgram {
             rb.0 + rb.1
         ));
         let sort_b = pipeline(&cfg_b, false, !feed_b.sorted, feed_b.tuples.len());
-        let sort_b = if cartesian { PipelineSettings { sort_enable: false, ..sort_b } } else { sort_b };
+        let sort_b = if cartesian {
+            PipelineSettings {
+                sort_enable: false,
+                ..sort_b
+            }
+        } else {
+            sort_b
+        };
         let mut out = vec![];
-        let a_chunks: Vec<&[Vec<u16>]> = if a_compact.is_empty() { vec![&a_compact[..]] } else { a_compact.chunks(chunk).collect() };
+        let a_chunks: Vec<&[Vec<u16>]> = if a_compact.is_empty() {
+            vec![&a_compact[..]]
+        } else {
+            a_compact.chunks(chunk).collect()
+        };
         for part in a_chunks {
             let sort_a = pipeline(&cfg_a, false, !cartesian, part.len());
             let r = self.unit(&format!("{} (LOAD + stream)", command.name()), |cp| {
                 cp.load_checked(&sort_a, &join, part, !cartesian)?;
-                cp.step(StepSpec { sort: sort_b.clone(), merge: join, input: &feed_b.tuples, expect_sorted: !cartesian })
+                cp.step(StepSpec {
+                    sort: sort_b.clone(),
+                    merge: join,
+                    input: &feed_b.tuples,
+                    expect_sorted: !cartesian,
+                })
             })?;
             out.extend(r.tuples);
         }
@@ -921,7 +1102,12 @@ impl ControlProgram {
                 let mut idx = vec![];
                 for c in cols {
                     let at = resolve_in_join(c, &a, &b, &names)?.expect("resolved above");
-                    idx.push(origin.iter().position(|&o| o == at).expect("the engine projects every needed field"));
+                    idx.push(
+                        origin
+                            .iter()
+                            .position(|&o| o == at)
+                            .expect("the engine projects every needed field"),
+                    );
                 }
                 Ok(select_fields(&rel, &idx))
             }
@@ -946,16 +1132,31 @@ impl ControlProgram {
         }
         let compact = r.encode()?;
         let out = match engine_part {
-            Some(EngineCondition::Values { field, command, values }) => {
-                self.plan(format!("{} on {} against {} condition value(s) in U", command.name(), r.schema.fields[field].name, values.len()));
-                if command == MergerCommand::RestRange && compare_values(&values[0], &values[1]) == Ordering::Greater {
+            Some(EngineCondition::Values {
+                field,
+                command,
+                values,
+            }) => {
+                self.plan(format!(
+                    "{} on {} against {} condition value(s) in U",
+                    command.name(),
+                    r.schema.fields[field].name,
+                    values.len()
+                ));
+                if command == MergerCommand::RestRange
+                    && compare_values(&values[0], &values[1]) == Ordering::Greater
+                {
                     vec![]
                 } else {
                     let feed = self.feed(&r.schema, compact, Key::Field(field), false)?;
                     self.restrict_by_values(&r.schema, field, &feed, command, &values)?
                 }
             }
-            Some(EngineCondition::Single { field, command, second }) => {
+            Some(EngineCondition::Single {
+                field,
+                command,
+                second,
+            }) => {
                 let cfg = in_config(&r.schema, Key::Field(field));
                 let mut merge = single_config(command, &cfg, r.schema.fields.len());
                 if let Some(s) = second {
@@ -963,20 +1164,34 @@ impl ControlProgram {
                     merge.settings.second_null_bit = Some(s as u8);
                     merge.settings.second_type = r.schema.fields[s].ty.key_type();
                 }
-                self.plan(format!("{} on {}", command.name(), r.schema.fields[field].name));
+                self.plan(format!(
+                    "{} on {}",
+                    command.name(),
+                    r.schema.fields[field].name
+                ));
                 self.single_pass(&r.schema, &compact, &cfg, merge)?
             }
             None => {
                 let cfg = in_config(&r.schema, Key::Field(0));
                 self.plan("PASS-1; the whole condition runs on the CPU");
-                self.single_pass(&r.schema, &compact, &cfg, single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()))?
+                self.single_pass(
+                    &r.schema,
+                    &compact,
+                    &cfg,
+                    single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
+                )?
             }
         };
         let mut rel = relation_of(&r.schema, &out)?;
         if !rest.is_empty() {
-            let text = rest.iter().map(|c| format!("({})", tokens_text(c))).collect::<Vec<_>>().join(" AND ");
+            let text = rest
+                .iter()
+                .map(|c| format!("({})", tokens_text(c)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
             let columns = columns_of(&r.schema, &r.name);
-            let program = expr::Program::compile_condition(&text, &columns).with_context(|| format!("{}: condition", condition[0].at()))?;
+            let program = expr::Program::compile_condition(&text, &columns)
+                .with_context(|| format!("{}: condition", condition[0].at()))?;
             self.plan(format!("CPU: {text} compiled to {} ops", program.len()));
             let mut kept = vec![];
             for t in rel.tuples {
@@ -990,15 +1205,33 @@ impl ControlProgram {
         Ok(rel)
     }
 
-    fn compare(&mut self, r: &Relation, a: &ColumnRef, op: Relop, b: &ColumnRef) -> Result<Relation> {
+    fn compare(
+        &mut self,
+        r: &Relation,
+        a: &ColumnRef,
+        op: Relop,
+        b: &ColumnRef,
+    ) -> Result<Relation> {
         self.check_tuple_length(&r.schema, &r.name)?;
         let (fa, fb) = (field_of(r, a)?, field_of(r, b)?);
         let (ta, tb) = (r.schema.fields[fa].ty, r.schema.fields[fb].ty);
-        ensure!(ta == tb, "{}: COMPARE needs attributes of one type: {} is {ta}, {} is {tb}", a.at(), a.name, b.name);
+        ensure!(
+            ta == tb,
+            "{}: COMPARE needs attributes of one type: {} is {ta}, {} is {tb}",
+            a.at(),
+            a.name,
+            b.name
+        );
         let compact = r.encode()?;
         // COMPARE ATTRIBUTES reads the tag as the internal tuple's last word: the key must
         // be the first field. Otherwise the CPU compares.
-        let hw = if fa == 0 { Some((fa, op, fb)) } else if fb == 0 { Some((fb, flip(op), fa)) } else { None };
+        let hw = if fa == 0 {
+            Some((fa, op, fb))
+        } else if fb == 0 {
+            Some((fb, flip(op), fa))
+        } else {
+            None
+        };
         let out = match hw {
             Some((k, op, s)) if k != s => {
                 let cfg = in_config(&r.schema, Key::Field(k));
@@ -1020,12 +1253,20 @@ impl ControlProgram {
             _ => {
                 self.plan("PASS-1; the CPU compares the attributes (neither is the first field)");
                 let cfg = in_config(&r.schema, Key::Field(0));
-                let out = self.single_pass(&r.schema, &compact, &cfg, single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()))?;
+                let out = self.single_pass(
+                    &r.schema,
+                    &compact,
+                    &cfg,
+                    single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
+                )?;
                 let mut kept = vec![];
                 for t in out {
                     let v = decode_tuple(&r.schema, &t)?;
                     self.report.cpu_ops += 3;
-                    if !matches!(v[fa], Value::Null) && !matches!(v[fb], Value::Null) && op.holds(compare_values(&v[fa], &v[fb])) {
+                    if !matches!(v[fa], Value::Null)
+                        && !matches!(v[fb], Value::Null)
+                        && op.holds(compare_values(&v[fa], &v[fb]))
+                    {
                         kept.push(t);
                     }
                 }
@@ -1035,7 +1276,12 @@ impl ControlProgram {
         relation_of(&r.schema, &out)
     }
 
-    fn aggregate(&mut self, relation: &RelationRef, by: Option<&ColumnRef>, items: &[crate::command::AggregateItem]) -> Result<Relation> {
+    fn aggregate(
+        &mut self,
+        relation: &RelationRef,
+        by: Option<&ColumnRef>,
+        items: &[crate::command::AggregateItem],
+    ) -> Result<Relation> {
         let r = self.hm.get(relation)?.clone();
         self.check_tuple_length(&r.schema, &r.name)?;
         let columns = columns_of(&r.schema, &r.name);
@@ -1043,26 +1289,41 @@ impl ControlProgram {
         for item in items {
             programs.push(match &item.argument {
                 None => None,
-                Some(tokens) => Some(expr::Program::compile(&tokens_text(tokens), &columns).with_context(|| format!("{}: argument of {}", tokens[0].at(), item.name))?),
+                Some(tokens) => Some(
+                    expr::Program::compile(&tokens_text(tokens), &columns).with_context(|| {
+                        format!("{}: argument of {}", tokens[0].at(), item.name)
+                    })?,
+                ),
             });
         }
         let group = by.map(|c| field_of(&r, c)).transpose()?;
         let (tuples, dup) = match group {
             Some(g) => {
-                self.plan(format!("sort by {} (SORT-IN); the CPU ends a group where DP is off", r.schema.fields[g].name));
+                self.plan(format!(
+                    "sort by {} (SORT-IN); the CPU ends a group where DP is off",
+                    r.schema.fields[g].name
+                ));
                 let s = self.sorted_with_dp(&r.schema, r.encode()?, Key::Field(g))?;
                 (s.tuples, s.dup)
             }
             None => {
                 self.plan("PASS-1; one group");
                 let cfg = in_config(&r.schema, Key::Field(0));
-                let t = self.single_pass(&r.schema, &r.encode()?, &cfg, single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()))?;
+                let t = self.single_pass(
+                    &r.schema,
+                    &r.encode()?,
+                    &cfg,
+                    single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
+                )?;
                 let n = t.len();
                 (t, (0..n).map(|i| i + 1 < n).collect())
             }
         };
         let ops: usize = programs.iter().flatten().map(|p| p.len()).sum();
-        self.plan(format!("CPU: {} aggregate(s), {ops} compiled ops per tuple", items.len()));
+        self.plan(format!(
+            "CPU: {} aggregate(s), {ops} compiled ops per tuple",
+            items.len()
+        ));
         // Result schema: the group field, then one column per aggregate.
         let mut fields = vec![];
         if let Some(g) = group {
@@ -1078,7 +1339,10 @@ impl ControlProgram {
                 },
                 (_, None) => FieldType::U64,
             };
-            fields.push(Field { name: item.name.clone(), ty });
+            fields.push(Field {
+                name: item.name.clone(),
+                ty,
+            });
         }
         let schema = Schema { fields };
         schema.validate().context("the aggregate's result")?;
@@ -1103,7 +1367,11 @@ impl ControlProgram {
                 if let Some(g) = group {
                     t.push(row[g].clone());
                 }
-                for ((a, item), f) in acc.iter().zip(items).zip(&schema.fields[group.is_some() as usize..]) {
+                for ((a, item), f) in acc
+                    .iter()
+                    .zip(items)
+                    .zip(&schema.fields[group.is_some() as usize..])
+                {
                     t.push(a.result(item.function, rows, f.ty)?);
                 }
                 out.push(t);
@@ -1112,13 +1380,21 @@ impl ControlProgram {
             }
         }
         if group.is_none() && tuples.is_empty() {
-            let t = items.iter().zip(&schema.fields).map(|(item, f)| Accumulator::default().result(item.function, 0, f.ty)).collect::<Result<Vec<_>>>()?;
+            let t = items
+                .iter()
+                .zip(&schema.fields)
+                .map(|(item, f)| Accumulator::default().result(item.function, 0, f.ty))
+                .collect::<Result<Vec<_>>>()?;
             out.push(t);
         }
         Relation::new(&r.name, schema, out)
     }
 
-    fn set_operands(&self, left: &RelationRef, right: &RelationRef) -> Result<(Relation, Relation)> {
+    fn set_operands(
+        &self,
+        left: &RelationRef,
+        right: &RelationRef,
+    ) -> Result<(Relation, Relation)> {
         let a = self.hm.get(left)?.clone();
         let b = self.hm.get(right)?.clone();
         let types = |r: &Relation| r.schema.fields.iter().map(|f| f.ty).collect::<Vec<_>>();
@@ -1128,8 +1404,18 @@ impl ControlProgram {
             right.at(),
             a.name,
             b.name,
-            a.schema.fields.iter().map(|f| f.ty.to_string()).collect::<Vec<_>>().join(", "),
-            b.schema.fields.iter().map(|f| f.ty.to_string()).collect::<Vec<_>>().join(", ")
+            a.schema
+                .fields
+                .iter()
+                .map(|f| f.ty.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            b.schema
+                .fields
+                .iter()
+                .map(|f| f.ty.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         self.check_tuple_length(&a.schema, &a.name)?;
         Ok((a, b))
@@ -1143,32 +1429,60 @@ impl ControlProgram {
         let b_compact = b.encode()?;
         let merge = single_config(MergerCommand::RestNe, &cfg, a.schema.fields.len());
         let mut feed = self.feed(&a.schema, a.encode()?, Key::Whole, false)?;
-        self.plan(format!("REST-NE of {} against {} in U ({} chunk(s))", a.name, b.name, b_compact.len().div_ceil(chunk)));
+        self.plan(format!(
+            "REST-NE of {} against {} in U ({} chunk(s))",
+            a.name,
+            b.name,
+            b_compact.len().div_ceil(chunk)
+        ));
         for part in b_compact.chunks(chunk) {
             let sort_b = pipeline(&cfg, false, true, part.len());
             let sort_a = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
             let r = self.unit("REST-NE (LOAD + stream)", |cp| {
                 cp.load(&sort_b, &merge, part)?;
-                cp.step(StepSpec { sort: sort_a.clone(), merge, input: &feed.tuples, expect_sorted: true })
+                cp.step(StepSpec {
+                    sort: sort_a.clone(),
+                    merge,
+                    input: &feed.tuples,
+                    expect_sorted: true,
+                })
             })?;
-            feed = Feed { tuples: r.tuples, sorted: true };
+            feed = Feed {
+                tuples: r.tuples,
+                sorted: true,
+            };
         }
         Ok(feed.tuples)
     }
 
-    fn set_operation(&mut self, operation: SetOperation, left: &RelationRef, right: &RelationRef) -> Result<Relation> {
+    fn set_operation(
+        &mut self,
+        operation: SetOperation,
+        left: &RelationRef,
+        right: &RelationRef,
+    ) -> Result<Relation> {
         let (a, b) = self.set_operands(left, right)?;
         let cfg = in_config(&a.schema, Key::Whole);
         let out = match operation {
             SetOperation::Union => {
                 let (ac, bc) = (a.encode()?, b.encode()?);
-                if ac.len() <= self.limits.block_capacity(cfg.tuple_words) && bc.len() <= self.limits.sort_capacity(cfg.tuple_words) {
+                if ac.len() <= self.limits.block_capacity(cfg.tuple_words)
+                    && bc.len() <= self.limits.sort_capacity(cfg.tuple_words)
+                {
                     self.plan(format!("LOAD {} into U, UNQ-EX with {}", a.name, b.name));
                     let merge = single_config(MergerCommand::UnqEx, &cfg, a.schema.fields.len());
-                    let (sa, sb) = (pipeline(&cfg, false, true, ac.len()), pipeline(&cfg, false, true, bc.len()));
+                    let (sa, sb) = (
+                        pipeline(&cfg, false, true, ac.len()),
+                        pipeline(&cfg, false, true, bc.len()),
+                    );
                     self.unit("UNQ-EX (LOAD + stream)", |cp| {
                         cp.load(&sa, &merge, &ac)?;
-                        cp.step(StepSpec { sort: sb.clone(), merge, input: &bc, expect_sorted: true })
+                        cp.step(StepSpec {
+                            sort: sb.clone(),
+                            merge,
+                            input: &bc,
+                            expect_sorted: true,
+                        })
                     })?
                     .tuples
                 } else {
@@ -1182,7 +1496,10 @@ impl ControlProgram {
                 let chunk = self.limits.block_capacity(cfg.tuple_words);
                 let ac = a.encode()?;
                 let feed = self.feed(&b.schema, b.encode()?, Key::Whole, false)?;
-                self.plan(format!("REST-EQ of {} against {} in U, then PASS-2", b.name, a.name));
+                self.plan(format!(
+                    "REST-EQ of {} against {} in U, then PASS-2",
+                    b.name, a.name
+                ));
                 let merge = single_config(MergerCommand::RestEq, &cfg, a.schema.fields.len());
                 let mut found = vec![];
                 for part in ac.chunks(chunk) {
@@ -1190,7 +1507,12 @@ impl ControlProgram {
                     let sb = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
                     let r = self.unit("REST-EQ (LOAD + stream)", |cp| {
                         cp.load(&sa, &merge, part)?;
-                        cp.step(StepSpec { sort: sb.clone(), merge, input: &feed.tuples, expect_sorted: true })
+                        cp.step(StepSpec {
+                            sort: sb.clone(),
+                            merge,
+                            input: &feed.tuples,
+                            expect_sorted: true,
+                        })
                     })?;
                     found.extend(r.tuples);
                 }
@@ -1205,7 +1527,12 @@ impl ControlProgram {
         relation_of(&a.schema, &out)
     }
 
-    fn delete(&mut self, relation: &RelationRef, field: &ColumnRef, values: &[Token]) -> Result<Relation> {
+    fn delete(
+        &mut self,
+        relation: &RelationRef,
+        field: &ColumnRef,
+        values: &[Token],
+    ) -> Result<Relation> {
         let r = self.hm.get(relation)?.clone();
         self.check_tuple_length(&r.schema, &r.name)?;
         let f = field_of(&r, field)?;
@@ -1214,15 +1541,28 @@ impl ControlProgram {
         for t in values {
             vals.push(literal_value(t, ty)?);
         }
-        let vschema = Schema { fields: vec![Field { name: "v".into(), ty }] };
-        let vtuples = vals.iter().map(|v| encode_tuple(&vschema, std::slice::from_ref(v))).collect::<Result<Vec<_>>>()?;
+        let vschema = Schema {
+            fields: vec![Field {
+                name: "v".into(),
+                ty,
+            }],
+        };
+        let vtuples = vals
+            .iter()
+            .map(|v| encode_tuple(&vschema, std::slice::from_ref(v)))
+            .collect::<Result<Vec<_>>>()?;
         let vcfg = in_config(&vschema, Key::Field(0));
         let vsort = pipeline(&vcfg, false, true, vtuples.len());
         let cfg = in_config(&r.schema, Key::Field(f));
         let tw = cfg.tuple_words;
         // A page must fit the sorter and L-memory (the whole page is held there).
-        let page = tuples_per_page(tw).min(self.limits.sort_capacity(tw)).min((self.limits.memory_words - 1) / tw);
-        let merge = MergerConfig { delete: true, ..single_config(MergerCommand::RestEq, &cfg, r.schema.fields.len()) };
+        let page = tuples_per_page(tw)
+            .min(self.limits.sort_capacity(tw))
+            .min((self.limits.memory_words - 1) / tw);
+        let merge = MergerConfig {
+            delete: true,
+            ..single_config(MergerCommand::RestEq, &cfg, r.schema.fields.len())
+        };
         self.plan(format!("LOAD {} condition value(s); each page of ≤ {page} tuples through delete mode (DELETE-KEEP, then REST-EQ replay)", vals.len()));
         let compact = r.encode()?;
         let mut kept = vec![];
@@ -1231,14 +1571,21 @@ impl ControlProgram {
             let sort = pipeline(&cfg, false, true, part.len());
             let out = self.unit("DELETE page (LOAD + delete mode)", |cp| {
                 cp.load(&vsort, &merge, &vtuples)?;
-                cp.step(StepSpec { sort: sort.clone(), merge, input: part, expect_sorted: true })
+                cp.step(StepSpec {
+                    sort: sort.clone(),
+                    merge,
+                    input: part,
+                    expect_sorted: true,
+                })
             })?;
             // The page comes back whole: kept tuples first, deleted ones gathered below
             // (Fig. 9). The CPU, which loaded the values, counts the kept ones.
             for t in out.tuples {
                 let v = decode_tuple(&r.schema, &t)?;
                 self.report.cpu_ops += vals.len() as u64;
-                if vals.iter().any(|c| !matches!(v[f], Value::Null) && compare_values(c, &v[f]) == Ordering::Equal) {
+                if vals.iter().any(|c| {
+                    !matches!(v[f], Value::Null) && compare_values(c, &v[f]) == Ordering::Equal
+                }) {
                     deleted += 1;
                 } else {
                     kept.push(v);
@@ -1258,7 +1605,13 @@ impl ControlProgram {
 fn in_config(schema: &Schema, key: Key) -> InConfig {
     let n = schema.tuple_words();
     match key {
-        Key::Whole => InConfig { tuple_words: n, key_offset: 1, key_words: n, key_type: KeyType::Unsigned, key_null_bit: None },
+        Key::Whole => InConfig {
+            tuple_words: n,
+            key_offset: 1,
+            key_words: n,
+            key_type: KeyType::Unsigned,
+            key_null_bit: None,
+        },
         Key::Field(i) => InConfig {
             tuple_words: n,
             key_offset: schema.word_offset(i),
@@ -1269,8 +1622,18 @@ fn in_config(schema: &Schema, key: Key) -> InConfig {
     }
 }
 
-fn pipeline(cfg: &InConfig, descending: bool, sort_enable: bool, tuples: usize) -> PipelineSettings {
-    PipelineSettings { input: cfg.clone(), descending, sort_enable, tuples_hint: if sort_enable { tuples } else { 0 } }
+fn pipeline(
+    cfg: &InConfig,
+    descending: bool,
+    sort_enable: bool,
+    tuples: usize,
+) -> PipelineSettings {
+    PipelineSettings {
+        input: cfg.clone(),
+        descending,
+        sort_enable,
+        tuples_hint: if sort_enable { tuples } else { 0 },
+    }
 }
 
 /// A command on one relation, output as whole tuples.
@@ -1284,7 +1647,12 @@ fn single_config(command: MergerCommand, cfg: &InConfig, fields: usize) -> Merge
         delete: false,
         settings: MergerSettings::ascending(cfg.key_words),
         tuple_words: cfg.tuple_words,
-        output: OutputSettings { u: whole, l: whole, new_tid: false, tid_base: 0 },
+        output: OutputSettings {
+            u: whole,
+            l: whole,
+            new_tid: false,
+            tid_base: 0,
+        },
     }
 }
 
@@ -1302,16 +1670,26 @@ fn decode_all(schema: &Schema, compact: &[Vec<u16>]) -> Result<Vec<Vec<Value>>> 
     compact
         .iter()
         .enumerate()
-        .map(|(i, t)| decode_tuple(schema, t).with_context(|| format!("engine output tuple {}", i + 1)))
+        .map(|(i, t)| {
+            decode_tuple(schema, t).with_context(|| format!("engine output tuple {}", i + 1))
+        })
         .collect()
 }
 
 fn relation_of(schema: &Schema, compact: &[Vec<u16>]) -> Result<Relation> {
-    Ok(Relation { name: String::new(), schema: schema.clone(), tuples: decode_all(schema, compact)? })
+    Ok(Relation {
+        name: String::new(),
+        schema: schema.clone(),
+        tuples: decode_all(schema, compact)?,
+    })
 }
 
 fn boolean_relation(name: &str, value: bool) -> Result<Relation> {
-    Relation::new("", Schema::new(&[(name, FieldType::U16)])?, vec![vec![Value::Unsigned(value as u64)]])
+    Relation::new(
+        "",
+        Schema::new(&[(name, FieldType::U16)])?,
+        vec![vec![Value::Unsigned(value as u64)]],
+    )
 }
 
 /// The field a column names in `r` (bare, or qualified by `r`'s name).
@@ -1320,40 +1698,84 @@ fn field_of(r: &Relation, c: &ColumnRef) -> Result<usize> {
     if let Ok(i) = r.schema.field_index(&c.name) {
         return Ok(i);
     }
-    let f = c.field_of(&r.name).ok_or_else(|| anyhow!("{}: column '{}' is not of relation '{}'", c.at(), c.name, r.name))?;
-    r.schema.field_index(f).with_context(|| format!("{}: relation '{}'", c.at(), r.name))
+    let f = c.field_of(&r.name).ok_or_else(|| {
+        anyhow!(
+            "{}: column '{}' is not of relation '{}'",
+            c.at(),
+            c.name,
+            r.name
+        )
+    })?;
+    r.schema
+        .field_index(f)
+        .with_context(|| format!("{}: relation '{}'", c.at(), r.name))
 }
 
 /// A join's column: (side, field index).
-fn resolve_in_join(c: &ColumnRef, a: &Relation, b: &Relation, names: &[&str; 2]) -> Result<Option<(usize, usize)>> {
+fn resolve_in_join(
+    c: &ColumnRef,
+    a: &Relation,
+    b: &Relation,
+    names: &[&str; 2],
+) -> Result<Option<(usize, usize)>> {
     let hits: Vec<(usize, usize)> = [a, b]
         .iter()
         .enumerate()
         .filter_map(|(side, r)| {
-            let named = Relation { name: names[side].to_string(), schema: r.schema.clone(), tuples: vec![] };
+            let named = Relation {
+                name: names[side].to_string(),
+                schema: r.schema.clone(),
+                tuples: vec![],
+            };
             field_of(&named, c).ok().map(|i| (side, i))
         })
         .collect();
     match hits.len() {
         1 => Ok(Some(hits[0])),
-        0 => bail!("{}: no column '{}' in '{}' or '{}'", c.at(), c.name, names[0], names[1]),
-        _ => bail!("{}: column '{}' is in both '{}' and '{}'; qualify it", c.at(), c.name, names[0], names[1]),
+        0 => bail!(
+            "{}: no column '{}' in '{}' or '{}'",
+            c.at(),
+            c.name,
+            names[0],
+            names[1]
+        ),
+        _ => bail!(
+            "{}: column '{}' is in both '{}' and '{}'; qualify it",
+            c.at(),
+            c.name,
+            names[0],
+            names[1]
+        ),
     }
 }
 
 fn select_fields(r: &Relation, idx: &[usize]) -> Relation {
     Relation {
         name: r.name.clone(),
-        schema: Schema { fields: idx.iter().map(|&i| r.schema.fields[i].clone()).collect() },
-        tuples: r.tuples.iter().map(|t| idx.iter().map(|&i| t[i].clone()).collect()).collect(),
+        schema: Schema {
+            fields: idx.iter().map(|&i| r.schema.fields[i].clone()).collect(),
+        },
+        tuples: r
+            .tuples
+            .iter()
+            .map(|t| idx.iter().map(|&i| t[i].clone()).collect())
+            .collect(),
     }
 }
 
 /// PROJECT for single-relation commands (CPU: select and order fields).
-fn project_relation(r: Relation, project: Option<&[ColumnRef]>, names: &[&str]) -> Result<Relation> {
+fn project_relation(
+    r: Relation,
+    project: Option<&[ColumnRef]>,
+    names: &[&str],
+) -> Result<Relation> {
     let Some(cols) = project else { return Ok(r) };
     let mut idx = vec![];
-    let named = Relation { name: names[0].to_string(), schema: r.schema.clone(), tuples: vec![] };
+    let named = Relation {
+        name: names[0].to_string(),
+        schema: r.schema.clone(),
+        tuples: vec![],
+    };
     for c in cols {
         idx.push(field_of(&named, c)?);
     }
@@ -1365,7 +1787,14 @@ fn project_relation(r: Relation, project: Option<&[ColumnRef]>, names: &[&str]) 
 /// The relation's fields named `relation.field` (the compiler resolves bare names too).
 fn columns_of(schema: &Schema, relation: &str) -> Schema {
     Schema {
-        fields: schema.fields.iter().map(|f| Field { name: format!("{relation}.{}", f.name), ty: f.ty }).collect(),
+        fields: schema
+            .fields
+            .iter()
+            .map(|f| Field {
+                name: format!("{relation}.{}", f.name),
+                ty: f.ty,
+            })
+            .collect(),
     }
 }
 
@@ -1406,9 +1835,17 @@ fn split_conjuncts(tokens: &[Token]) -> Vec<&[Token]> {
 
 enum EngineCondition {
     /// REST-EQ / REST-NE / REST-RANGE with condition values in U.
-    Values { field: usize, command: MergerCommand, values: Vec<Value> },
+    Values {
+        field: usize,
+        command: MergerCommand,
+        values: Vec<Value>,
+    },
     /// REST-NULL / REST-NONULL / COMP-*: one pass.
-    Single { field: usize, command: MergerCommand, second: Option<usize> },
+    Single {
+        field: usize,
+        command: MergerCommand,
+        second: Option<usize>,
+    },
 }
 
 fn literal_value(t: &Token, ty: FieldType) -> Result<Value> {
@@ -1420,7 +1857,10 @@ fn literal_value(t: &Token, ty: FieldType) -> Result<Value> {
         bail!("{}: {t} is a string; the field is {ty}", t.at());
     }
     if t.kind != TokenKind::Str && matches!(ty, FieldType::Char(_)) {
-        bail!("{}: {t} is a number; the field is {ty} (quote strings: 'text')", t.at());
+        bail!(
+            "{}: {t} is a number; the field is {ty} (quote strings: 'text')",
+            t.at()
+        );
     }
     parse_value(&text, ty).with_context(|| format!("{}: value {t}", t.at()))
 }
@@ -1428,8 +1868,16 @@ fn literal_value(t: &Token, ty: FieldType) -> Result<Value> {
 /// Literal tokens: a number (maybe negative) or a string.
 fn literal_at(c: &[Token], i: usize) -> Option<(Token, usize)> {
     match (c.get(i), c.get(i + 1)) {
-        (Some(m), Some(n)) if m.is_symbol("-") && n.kind == TokenKind::Number => Some((Token { text: format!("-{}", n.text), ..m.clone() }, 2)),
-        (Some(t), _) if matches!(t.kind, TokenKind::Number | TokenKind::Str) => Some((t.clone(), 1)),
+        (Some(m), Some(n)) if m.is_symbol("-") && n.kind == TokenKind::Number => Some((
+            Token {
+                text: format!("-{}", n.text),
+                ..m.clone()
+            },
+            2,
+        )),
+        (Some(t), _) if matches!(t.kind, TokenKind::Number | TokenKind::Str) => {
+            Some((t.clone(), 1))
+        }
         _ => None,
     }
 }
@@ -1440,8 +1888,14 @@ fn type_bounds(ty: FieldType) -> Option<(Value, Value)> {
         FieldType::U16 => (Value::Unsigned(0), Value::Unsigned(u16::MAX as u64)),
         FieldType::U32 => (Value::Unsigned(0), Value::Unsigned(u32::MAX as u64)),
         FieldType::U64 => (Value::Unsigned(0), Value::Unsigned(u64::MAX)),
-        FieldType::I16 => (Value::Signed(i16::MIN as i64), Value::Signed(i16::MAX as i64)),
-        FieldType::I32 => (Value::Signed(i32::MIN as i64), Value::Signed(i32::MAX as i64)),
+        FieldType::I16 => (
+            Value::Signed(i16::MIN as i64),
+            Value::Signed(i16::MAX as i64),
+        ),
+        FieldType::I32 => (
+            Value::Signed(i32::MIN as i64),
+            Value::Signed(i32::MAX as i64),
+        ),
         FieldType::I64 => (Value::Signed(i64::MIN), Value::Signed(i64::MAX)),
         FieldType::F32 => (Value::Float(f32::NEG_INFINITY), Value::Float(f32::INFINITY)),
         FieldType::Char(_) => return None,
@@ -1451,8 +1905,18 @@ fn type_bounds(ty: FieldType) -> Option<(Value, Value)> {
 /// The next integer above/below (strict bounds on integer fields).
 fn step_value(v: &Value, up: bool) -> Option<Value> {
     match v {
-        Value::Unsigned(x) => if up { x.checked_add(1) } else { x.checked_sub(1) }.map(Value::Unsigned),
-        Value::Signed(x) => if up { x.checked_add(1) } else { x.checked_sub(1) }.map(Value::Signed),
+        Value::Unsigned(x) => if up {
+            x.checked_add(1)
+        } else {
+            x.checked_sub(1)
+        }
+        .map(Value::Unsigned),
+        Value::Signed(x) => if up {
+            x.checked_add(1)
+        } else {
+            x.checked_sub(1)
+        }
+        .map(Value::Signed),
         _ => None,
     }
 }
@@ -1464,26 +1928,55 @@ fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>
         if t.kind != TokenKind::Name {
             return None;
         }
-        let cref = ColumnRef { name: t.text.clone(), line: t.line, column: t.column };
+        let cref = ColumnRef {
+            name: t.text.clone(),
+            line: t.line,
+            column: t.column,
+        };
         field_of(r, &cref).ok()
     };
-    let Some(f) = c.first().and_then(field) else { return Ok(None) };
+    let Some(f) = c.first().and_then(field) else {
+        return Ok(None);
+    };
     let ty = r.schema.fields[f].ty;
-    let values = |command, values| Ok(Some(EngineCondition::Values { field: f, command, values }));
+    let values = |command, values| {
+        Ok(Some(EngineCondition::Values {
+            field: f,
+            command,
+            values,
+        }))
+    };
     // IS [NOT] NULL
     if c.len() == 3 && c[1].is_keyword("is") && c[2].is_keyword("null") {
-        return Ok(Some(EngineCondition::Single { field: f, command: MergerCommand::RestNull, second: None }));
+        return Ok(Some(EngineCondition::Single {
+            field: f,
+            command: MergerCommand::RestNull,
+            second: None,
+        }));
     }
     if c.len() == 4 && c[1].is_keyword("is") && c[2].is_keyword("not") && c[3].is_keyword("null") {
-        return Ok(Some(EngineCondition::Single { field: f, command: MergerCommand::RestNonull, second: None }));
+        return Ok(Some(EngineCondition::Single {
+            field: f,
+            command: MergerCommand::RestNonull,
+            second: None,
+        }));
     }
     // [NOT] IN (literals)
-    let (not, at) = if c.get(1).is_some_and(|t| t.is_keyword("not")) { (true, 2) } else { (false, 1) };
-    if c.get(at).is_some_and(|t| t.is_keyword("in")) && c.get(at + 1).is_some_and(|t| t.is_symbol("(")) && c.last().is_some_and(|t| t.is_symbol(")")) {
+    let (not, at) = if c.get(1).is_some_and(|t| t.is_keyword("not")) {
+        (true, 2)
+    } else {
+        (false, 1)
+    };
+    if c.get(at).is_some_and(|t| t.is_keyword("in"))
+        && c.get(at + 1).is_some_and(|t| t.is_symbol("("))
+        && c.last().is_some_and(|t| t.is_symbol(")"))
+    {
         let mut vals = vec![];
         let mut i = at + 2;
         while i < c.len() - 1 {
-            let Some((lit, n)) = literal_at(c, i) else { return Ok(None) };
+            let Some((lit, n)) = literal_at(c, i) else {
+                return Ok(None);
+            };
             vals.push(literal_value(&lit, ty)?);
             i += n;
             if i < c.len() - 1 {
@@ -1496,7 +1989,14 @@ fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>
         if vals.iter().any(|v| matches!(v, Value::Null)) {
             return Ok(None);
         }
-        return values(if not { MergerCommand::RestNe } else { MergerCommand::RestEq }, vals);
+        return values(
+            if not {
+                MergerCommand::RestNe
+            } else {
+                MergerCommand::RestEq
+            },
+            vals,
+        );
     }
     // BETWEEN lit AND lit
     if c.get(1).is_some_and(|t| t.is_keyword("between")) {
@@ -1504,7 +2004,10 @@ fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>
             if c.get(2 + n).is_some_and(|t| t.is_keyword("and")) {
                 if let Some((hi, m)) = literal_at(c, 3 + n) {
                     if 3 + n + m == c.len() {
-                        return values(MergerCommand::RestRange, vec![literal_value(&lo, ty)?, literal_value(&hi, ty)?]);
+                        return values(
+                            MergerCommand::RestRange,
+                            vec![literal_value(&lo, ty)?, literal_value(&hi, ty)?],
+                        );
                     }
                 }
             }
@@ -1532,12 +2035,18 @@ fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>
                     Relop::Gt => MergerCommand::CompGt,
                     Relop::Ge => MergerCommand::CompGe,
                 };
-                return Ok(Some(EngineCondition::Single { field: f, command, second: Some(g) }));
+                return Ok(Some(EngineCondition::Single {
+                    field: f,
+                    command,
+                    second: Some(g),
+                }));
             }
             return Ok(None);
         }
     }
-    let Some((lit, n)) = literal_at(c, 2) else { return Ok(None) };
+    let Some((lit, n)) = literal_at(c, 2) else {
+        return Ok(None);
+    };
     if 2 + n != c.len() {
         return Ok(None);
     }
@@ -1602,10 +2111,18 @@ impl Accumulator {
             Value::Text(_) => {}
         }
         self.count += 1;
-        if self.best_max.as_ref().map_or(true, |m| compare_values(&v, m) == Ordering::Greater) {
+        if self
+            .best_max
+            .as_ref()
+            .map_or(true, |m| compare_values(&v, m) == Ordering::Greater)
+        {
             self.best_max = Some(v.clone());
         }
-        if self.best_min.as_ref().map_or(true, |m| compare_values(&v, m) == Ordering::Less) {
+        if self
+            .best_min
+            .as_ref()
+            .map_or(true, |m| compare_values(&v, m) == Ordering::Less)
+        {
             self.best_min = Some(v);
         }
     }
@@ -1616,8 +2133,13 @@ impl Accumulator {
             AggregateFunction::Count => Value::Unsigned(self.count),
             _ if self.count == 0 => Value::Null,
             AggregateFunction::Avg => Value::Float((total / self.count as f64) as f32),
-            AggregateFunction::Sum if self.float || ty == FieldType::F32 => Value::Float(total as f32),
-            AggregateFunction::Sum => Value::Signed(i64::try_from(self.sum_int).map_err(|_| anyhow!("sum {} does not fit i64", self.sum_int))?),
+            AggregateFunction::Sum if self.float || ty == FieldType::F32 => {
+                Value::Float(total as f32)
+            }
+            AggregateFunction::Sum => Value::Signed(
+                i64::try_from(self.sum_int)
+                    .map_err(|_| anyhow!("sum {} does not fit i64", self.sum_int))?,
+            ),
             AggregateFunction::Max => convert(self.best_max.clone().unwrap(), ty)?,
             AggregateFunction::Min => convert(self.best_min.clone().unwrap(), ty)?,
         })
@@ -1627,8 +2149,12 @@ impl Accumulator {
 /// A value as the field type stores it.
 fn convert(v: Value, ty: FieldType) -> Result<Value> {
     Ok(match (v, ty) {
-        (Value::Unsigned(x), FieldType::I16 | FieldType::I32 | FieldType::I64) => Value::Signed(i64::try_from(x)?),
-        (Value::Signed(x), FieldType::U16 | FieldType::U32 | FieldType::U64) => Value::Unsigned(u64::try_from(x)?),
+        (Value::Unsigned(x), FieldType::I16 | FieldType::I32 | FieldType::I64) => {
+            Value::Signed(i64::try_from(x)?)
+        }
+        (Value::Signed(x), FieldType::U16 | FieldType::U32 | FieldType::U64) => {
+            Value::Unsigned(u64::try_from(x)?)
+        }
         (Value::Unsigned(x), FieldType::F32) => Value::Float(x as f32),
         (Value::Signed(x), FieldType::F32) => Value::Float(x as f32),
         (v, _) => v,

@@ -6,7 +6,6 @@ pub mod csv_io;
 pub mod demo_data;
 pub mod engine;
 pub mod expr;
-pub mod join_job;
 pub mod relation;
 pub mod run;
 pub mod sort_job;

@@ -91,7 +91,10 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
             ..demo_data::access_log(300, 2)?
         },
     ];
-    let mut cp = ControlProgram::new(new_engine(config, backend, Profile::Modern), Profile::Modern)?;
+    let mut cp = ControlProgram::new(
+        new_engine(config, backend, Profile::Modern),
+        Profile::Modern,
+    )?;
     // Trace the first command (the join) when simulating the RTL.
     let statements = parse_script("demo", DEMO_SCRIPT)?;
     for r in relations {
@@ -108,13 +111,23 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
             cp.engine().finish_trace(report.is_ok())?;
         }
         let report = report?;
-        println!("== line {}: {} ({} engine steps, {} cycles)", s.line, DEMO_SCRIPT.lines().nth(i).unwrap_or(""), report.steps, report.cycles);
+        println!(
+            "== line {}: {} ({} engine steps, {} cycles)",
+            s.line,
+            DEMO_SCRIPT.lines().nth(i).unwrap_or(""),
+            report.steps,
+            report.cycles
+        );
         for p in &report.plan {
             println!("   {p}");
         }
         let r = &cp.hm.relations[&s.target];
         let shown = Relation {
-            tuples: r.tuples[..r.tuples.len().min(if s.target == "ranked" { 5 } else { 12 })].to_vec(),
+            tuples: r.tuples[..r
+                .tuples
+                .len()
+                .min(if s.target == "ranked" { 5 } else { 12 })]
+                .to_vec(),
             ..r.clone()
         };
         print!("{}", shown.to_table());
@@ -124,7 +137,10 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
         println!();
     }
     if backend == Backend::Rtl {
-        println!("waveform of the first join (whole engine core): {}", vcd.display());
+        println!(
+            "waveform of the first join (whole engine core): {}",
+            vcd.display()
+        );
     }
     Ok(())
 }

@@ -62,8 +62,7 @@ pub fn write_results(out: &Path, relations: &[&Relation]) -> Result<Vec<PathBuf>
     std::fs::create_dir_all(out)
         .with_context(|| format!("creating the output directory {}", out.display()))?;
     let staging = out.join(format!(".rdbe-partial-{}", std::process::id()));
-    std::fs::create_dir_all(&staging)
-        .with_context(|| format!("creating {}", staging.display()))?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
     let staged: Result<Vec<(PathBuf, PathBuf)>> = relations
         .iter()
         .map(|r| {
@@ -76,8 +75,7 @@ pub fn write_results(out: &Path, relations: &[&Relation]) -> Result<Vec<PathBuf>
     let result = staged.and_then(|files| {
         let mut done = vec![];
         for (tmp, path) in files {
-            std::fs::rename(&tmp, &path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
             done.push(path);
         }
         Ok(done)
@@ -156,7 +154,15 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
 pub fn summary(reports: &[Report], profile: Profile) -> String {
     let mut s = format!(
         "{:>4}  {:<10} {:<13} {:>7} {:>5} {:>7} {:>10} {:>11} {:>8}\n",
-        "line", "result", "operation", "tuples", "steps", "retries", "cycles", "modelled ms", "cpu ops"
+        "line",
+        "result",
+        "operation",
+        "tuples",
+        "steps",
+        "retries",
+        "cycles",
+        "modelled ms",
+        "cpu ops"
     );
     for r in reports {
         s += &format!(

@@ -130,12 +130,19 @@ fn bad_arguments_fail_cleanly() {
     // The small configuration runs the same demo through external sorts.
     let out = rdbe(&["demo", "--config", "small", "--backend", "model"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("ranked (5 tuples)"), "{text}");
 }
 
 /// A data directory with two small relations and a script using them.
-fn run_fixture(name: &str, script: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+fn run_fixture(
+    name: &str,
+    script: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let dir = scratch(name);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -144,13 +151,22 @@ fn run_fixture(name: &str, script: &str) -> (std::path::PathBuf, std::path::Path
         "photo_id:u32,user_id:u32,path:char(12)\n1,7,/a.jpg\n2,8,/b.jpg\n3,,/c.jpg\n4,7,/d.jpg\n",
     )
     .unwrap();
-    std::fs::write(data.join("users.csv"), "user_id:u32,name:char(8)\n7,ann\n8,bob\n9,cy\n").unwrap();
+    std::fs::write(
+        data.join("users.csv"),
+        "user_id:u32,name:char(8)\n7,ann\n8,bob\n9,cy\n",
+    )
+    .unwrap();
     let script_path = dir.join("q.rdbe");
     std::fs::write(&script_path, script).unwrap();
     (data, script_path, dir.join("out"))
 }
 
-fn run_cli(data: &std::path::Path, script: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+fn run_cli(
+    data: &std::path::Path,
+    script: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "run",
         script.to_str().unwrap(),
@@ -168,14 +184,35 @@ fn run_writes_every_result_as_csv_on_both_backends() {
     let script = "r = JOIN users, photos ON users.user_id = photos.user_id PROJECT name, path\ns = SORT r BY path DESC\n";
     for backend in ["rtl", "model"] {
         let (data, script_path, out) = run_fixture(&format!("run_{backend}"), script);
-        let o = run_cli(&data, &script_path, &out, &["--backend", backend, "--config", "small", "--profile", "delta1984"]);
+        let o = run_cli(
+            &data,
+            &script_path,
+            &out,
+            &[
+                "--backend",
+                backend,
+                "--config",
+                "small",
+                "--profile",
+                "delta1984",
+            ],
+        );
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(text.contains("modelled ms") && text.contains("JOIN-EQ"), "{text}");
+        assert!(
+            text.contains("modelled ms") && text.contains("JOIN-EQ"),
+            "{text}"
+        );
         let s = std::fs::read_to_string(out.join("s.csv")).unwrap();
-        assert_eq!(s, "name:char(8),path:char(12)\nann,/d.jpg\nbob,/b.jpg\nann,/a.jpg\n");
+        assert_eq!(
+            s,
+            "name:char(8),path:char(12)\nann,/d.jpg\nbob,/b.jpg\nann,/a.jpg\n"
+        );
         assert!(out.join("r.csv").exists());
-        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(left.len(), 2, "{left:?}");
     }
 }
@@ -183,15 +220,63 @@ fn run_writes_every_result_as_csv_on_both_backends() {
 #[test]
 fn run_rejects_every_bad_input_with_its_location_and_writes_nothing() {
     let cases: &[(&str, &str, Option<(&str, &str)>, &[&str])] = &[
-        ("unknown_relation", "r = PASS nobody", None, &["line 1, column 10", "unknown relation 'nobody'"]),
-        ("unknown_column", "r = SORT photos BY colour", None, &["line 1, column 20", "no field 'colour'"]),
-        ("type_mismatch", "r = RESTRICT photos WHERE user_id = 'x'", None, &["line 1", "'x'", "u32"]),
-        ("syntax", "r = JOIN photos users", None, &["q.rdbe: line 1, column 17", "expected ','"]),
-        ("malformed_csv", "r = PASS photos", Some(("photos.csv", "photo_id:u32,user_id:u32,path:char(12)\n1,7\n")), &["photos.csv", "line 2"]),
-        ("out_of_range", "r = PASS photos", Some(("photos.csv", "photo_id:u16\n70000\n")), &["photos.csv", "line 2", "out of range"]),
-        ("long_string", "r = PASS photos", Some(("photos.csv", "path:char(3)\nabcdef\n")), &["photos.csv", "line 2", "longer than char(3)"]),
-        ("huge_tuple", "r = PASS photos", Some(("photos.csv", "a:char(4000),b:char(200)\nx,y\n")), &["photos.csv", "4094"]),
-        ("second_fails", "ok = PASS users\nr = RESTRICT photos WHERE nothing = 1", None, &["line 2", "nothing"]),
+        (
+            "unknown_relation",
+            "r = PASS nobody",
+            None,
+            &["line 1, column 10", "unknown relation 'nobody'"],
+        ),
+        (
+            "unknown_column",
+            "r = SORT photos BY colour",
+            None,
+            &["line 1, column 20", "no field 'colour'"],
+        ),
+        (
+            "type_mismatch",
+            "r = RESTRICT photos WHERE user_id = 'x'",
+            None,
+            &["line 1", "'x'", "u32"],
+        ),
+        (
+            "syntax",
+            "r = JOIN photos users",
+            None,
+            &["q.rdbe: line 1, column 17", "expected ','"],
+        ),
+        (
+            "malformed_csv",
+            "r = PASS photos",
+            Some((
+                "photos.csv",
+                "photo_id:u32,user_id:u32,path:char(12)\n1,7\n",
+            )),
+            &["photos.csv", "line 2"],
+        ),
+        (
+            "out_of_range",
+            "r = PASS photos",
+            Some(("photos.csv", "photo_id:u16\n70000\n")),
+            &["photos.csv", "line 2", "out of range"],
+        ),
+        (
+            "long_string",
+            "r = PASS photos",
+            Some(("photos.csv", "path:char(3)\nabcdef\n")),
+            &["photos.csv", "line 2", "longer than char(3)"],
+        ),
+        (
+            "huge_tuple",
+            "r = PASS photos",
+            Some(("photos.csv", "a:char(4000),b:char(200)\nx,y\n")),
+            &["photos.csv", "4094"],
+        ),
+        (
+            "second_fails",
+            "ok = PASS users\nr = RESTRICT photos WHERE nothing = 1",
+            None,
+            &["line 2", "nothing"],
+        ),
     ];
     for (name, script, csv, expected) in cases {
         let (data, script_path, out) = run_fixture(name, script);

@@ -13,14 +13,28 @@ use std::cmp::Ordering;
 /// r(k i16 nullable, v u16, s char(2)): small domains so keys repeat.
 fn relation(name: &str, n: usize, seed: u64) -> Relation {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let schema = Schema::new(&[("k", FieldType::I16), ("v", FieldType::U16), ("s", FieldType::Char(2)), ("w", FieldType::I16)]).unwrap();
+    let schema = Schema::new(&[
+        ("k", FieldType::I16),
+        ("v", FieldType::U16),
+        ("s", FieldType::Char(2)),
+        ("w", FieldType::I16),
+    ])
+    .unwrap();
     let tuples = (0..n)
         .map(|_| {
             vec![
-                if rng.gen_bool(0.1) { Value::Null } else { Value::Signed(rng.gen_range(-4..5)) },
+                if rng.gen_bool(0.1) {
+                    Value::Null
+                } else {
+                    Value::Signed(rng.gen_range(-4..5))
+                },
                 Value::Unsigned(rng.gen_range(0..6)),
                 Value::Text(["a", "b", "zz"][rng.gen_range(0..3)].to_string()),
-                if rng.gen_bool(0.1) { Value::Null } else { Value::Signed(rng.gen_range(-3..3)) },
+                if rng.gen_bool(0.1) {
+                    Value::Null
+                } else {
+                    Value::Signed(rng.gen_range(-3..3))
+                },
             ]
         })
         .collect();
@@ -28,7 +42,11 @@ fn relation(name: &str, n: usize, seed: u64) -> Relation {
 }
 
 fn program(backend: Backend, config: EngineConfig, relations: &[&Relation]) -> ControlProgram {
-    let mut cp = ControlProgram::new(new_engine(config, backend, Profile::Modern), Profile::Modern).unwrap();
+    let mut cp = ControlProgram::new(
+        new_engine(config, backend, Profile::Modern),
+        Profile::Modern,
+    )
+    .unwrap();
     for r in relations {
         cp.hm.relations.insert(r.name.clone(), (*r).clone());
     }
@@ -39,7 +57,13 @@ fn run(cp: &mut ControlProgram, script: &str) {
     for s in parse_script("test", script).unwrap() {
         let t = std::time::Instant::now();
         let r = cp.execute(&s).unwrap_or_else(|e| panic!("{e:#}"));
-        eprintln!("line {}: {} steps, {} cycles, {:.2?}", s.line, r.steps, r.cycles, t.elapsed());
+        eprintln!(
+            "line {}: {} steps, {} cycles, {:.2?}",
+            s.line,
+            r.steps,
+            r.cycles,
+            t.elapsed()
+        );
     }
 }
 
@@ -94,50 +118,106 @@ DELETE FROM r2 WHERE k IN (0, 1)
 fn every_operation_rtl_equals_model_and_the_oracles() {
     let r = relation("r", 28, 1);
     let q = relation("q", 20, 2);
-    let r2 = Relation { name: "r2".into(), ..r.clone() };
+    let r2 = Relation {
+        name: "r2".into(),
+        ..r.clone()
+    };
     let mut rtl = program(Backend::Rtl, EngineConfig::Small, &[&r, &q, &r2]);
     let mut model = program(Backend::Model, EngineConfig::Small, &[&r, &q, &r2]);
     run(&mut rtl, SCRIPT);
     run(&mut model, SCRIPT);
     for (name, rel) in &model.hm.relations {
-        assert_eq!(&rtl.hm.relations[name].tuples, &rel.tuples, "relation {name}: RTL differs from model");
-        assert_eq!(&rtl.hm.relations[name].schema, &rel.schema, "relation {name}");
+        assert_eq!(
+            &rtl.hm.relations[name].tuples, &rel.tuples,
+            "relation {name}: RTL differs from model"
+        );
+        assert_eq!(
+            &rtl.hm.relations[name].schema, &rel.schema,
+            "relation {name}"
+        );
     }
     let h = &model.hm.relations;
     let rt = &r.tuples;
     let qt = &q.tuples;
     let null = |v: &Value| matches!(v, Value::Null);
-    let int = |v: &Value| match v { Value::Signed(x) => *x, Value::Unsigned(x) => *x as i64, _ => panic!() };
+    let int = |v: &Value| match v {
+        Value::Signed(x) => *x,
+        Value::Unsigned(x) => *x as i64,
+        _ => panic!(),
+    };
     // PASS with projection.
-    assert_eq!(h["p"].tuples, rt.iter().map(|t| vec![t[2].clone(), t[0].clone()]).collect::<Vec<_>>());
+    assert_eq!(
+        h["p"].tuples,
+        rt.iter()
+            .map(|t| vec![t[2].clone(), t[0].clone()])
+            .collect::<Vec<_>>()
+    );
     // JOIN-EQ: every pair with equal non-null keys.
     let mut pairs = vec![];
-    for a in rt { for b in qt { if !null(&a[0]) && a[0] == b[0] { pairs.push(vec![a[1].clone(), b[1].clone(), b[0].clone()]); } } }
+    for a in rt {
+        for b in qt {
+            if !null(&a[0]) && a[0] == b[0] {
+                pairs.push(vec![a[1].clone(), b[1].clone(), b[0].clone()]);
+            }
+        }
+    }
     assert_eq!(sorted(h["j"].tuples.clone()), sorted(pairs));
     let mut lt = vec![];
-    for a in rt { for b in qt { if !null(&a[0]) && !null(&b[0]) && int(&a[0]) < int(&b[0]) { lt.push([a.clone(), b.clone()].concat()); } } }
+    for a in rt {
+        for b in qt {
+            if !null(&a[0]) && !null(&b[0]) && int(&a[0]) < int(&b[0]) {
+                lt.push([a.clone(), b.clone()].concat());
+            }
+        }
+    }
     assert_eq!(sorted(h["jl"].tuples.clone()), sorted(lt));
     assert_eq!(h["jx"].tuples.len(), rt.len() * qt.len());
     // RESTRICT.
-    let pick = |f: &dyn Fn(&Vec<Value>) -> bool| sorted(rt.iter().filter(|t| f(t)).cloned().collect());
-    assert_eq!(sorted(h["re"].tuples.clone()), pick(&|t| !null(&t[0]) && [1, -2, 3].contains(&int(&t[0]))));
-    assert_eq!(sorted(h["rn"].tuples.clone()), pick(&|t| !null(&t[0]) && int(&t[0]) != 0));
-    assert_eq!(sorted(h["rr"].tuples.clone()), pick(&|t| !null(&t[0]) && (-1..=2).contains(&int(&t[0]))));
-    assert_eq!(sorted(h["rg"].tuples.clone()), pick(&|t| !null(&t[0]) && int(&t[0]) > 1));
+    let pick =
+        |f: &dyn Fn(&Vec<Value>) -> bool| sorted(rt.iter().filter(|t| f(t)).cloned().collect());
+    assert_eq!(
+        sorted(h["re"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && [1, -2, 3].contains(&int(&t[0])))
+    );
+    assert_eq!(
+        sorted(h["rn"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && int(&t[0]) != 0)
+    );
+    assert_eq!(
+        sorted(h["rr"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && (-1..=2).contains(&int(&t[0])))
+    );
+    assert_eq!(
+        sorted(h["rg"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && int(&t[0]) > 1)
+    );
     assert_eq!(sorted(h["rnull"].tuples.clone()), pick(&|t| null(&t[0])));
-    assert_eq!(sorted(h["rc"].tuples.clone()), pick(&|t| !null(&t[0]) && int(&t[0]) >= 0 && (int(&t[1]) * 2 > 5 || t[2] == Value::Text("a".into()))));
-    assert_eq!(sorted(h["rcpu"].tuples.clone()), pick(&|t| int(&t[1]) + 1 == 3 || null(&t[0])));
+    assert_eq!(
+        sorted(h["rc"].tuples.clone()),
+        pick(&|t| !null(&t[0])
+            && int(&t[0]) >= 0
+            && (int(&t[1]) * 2 > 5 || t[2] == Value::Text("a".into())))
+    );
+    assert_eq!(
+        sorted(h["rcpu"].tuples.clone()),
+        pick(&|t| int(&t[1]) + 1 == 3 || null(&t[0]))
+    );
     // SORT by k DESC, v ASC (nulls last), stable.
     let mut s1 = rt.clone();
     s1.sort_by(|a, b| match (null(&a[0]), null(&b[0])) {
         (true, true) => compare_values(&a[1], &b[1]),
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
-        _ => int(&b[0]).cmp(&int(&a[0])).then(compare_values(&a[1], &b[1])),
+        _ => int(&b[0])
+            .cmp(&int(&a[0]))
+            .then(compare_values(&a[1], &b[1])),
     });
     assert_eq!(h["s1"].tuples, s1);
     // AGGREGATE by k: groups in key order (nulls last), one row each.
-    let mut keys: Vec<Value> = distinct(rt.iter().map(|t| vec![t[0].clone()]).collect()).into_iter().map(|t| t[0].clone()).collect();
+    let mut keys: Vec<Value> = distinct(rt.iter().map(|t| vec![t[0].clone()]).collect())
+        .into_iter()
+        .map(|t| t[0].clone())
+        .collect();
     keys.sort_by(compare_values);
     assert_eq!(h["a1"].tuples.len(), keys.len());
     for (row, k) in h["a1"].tuples.iter().zip(&keys) {
@@ -147,26 +227,49 @@ fn every_operation_rtl_equals_model_and_the_oracles() {
         assert_eq!(row[2], Value::Signed(g.iter().map(|t| int(&t[1])).sum()));
     }
     let a2 = &h["a2"].tuples[0];
-    assert_eq!(a2[0], Value::Unsigned(rt.iter().filter(|t| !null(&t[0])).count() as u64));
+    assert_eq!(
+        a2[0],
+        Value::Unsigned(rt.iter().filter(|t| !null(&t[0])).count() as u64)
+    );
     assert_eq!(a2[2], Value::Signed(rt.iter().map(|t| int(&t[1])).sum()));
     // UNIQUE and the set operations (set semantics).
     assert_eq!(sorted(h["u1"].tuples.clone()), distinct(rt.clone()));
     assert_eq!(h["u2"].tuples.len(), keys.len());
-    assert_eq!(sorted(h["un"].tuples.clone()), distinct([rt.clone(), qt.clone()].concat()));
-    assert_eq!(sorted(h["ix"].tuples.clone()), distinct(rt.iter().filter(|t| qt.contains(t)).cloned().collect()));
-    assert_eq!(sorted(h["di"].tuples.clone()), distinct(rt.iter().filter(|t| !qt.contains(t)).cloned().collect()));
+    assert_eq!(
+        sorted(h["un"].tuples.clone()),
+        distinct([rt.clone(), qt.clone()].concat())
+    );
+    assert_eq!(
+        sorted(h["ix"].tuples.clone()),
+        distinct(rt.iter().filter(|t| qt.contains(t)).cloned().collect())
+    );
+    assert_eq!(
+        sorted(h["di"].tuples.clone()),
+        distinct(rt.iter().filter(|t| !qt.contains(t)).cloned().collect())
+    );
     assert_eq!(h["eq"].tuples, vec![vec![Value::Unsigned(1)]]);
     assert_eq!(h["ct"].tuples, vec![vec![Value::Unsigned(1)]]);
-    assert_eq!(sorted(h["cm"].tuples.clone()), pick(&|t| !null(&t[0]) && !null(&t[3]) && int(&t[0]) < int(&t[3])));
-    assert_eq!(sorted(h["cw"].tuples.clone()), pick(&|t| !null(&t[0]) && !null(&t[3]) && int(&t[3]) >= int(&t[0])));
+    assert_eq!(
+        sorted(h["cm"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && !null(&t[3]) && int(&t[0]) < int(&t[3]))
+    );
+    assert_eq!(
+        sorted(h["cw"].tuples.clone()),
+        pick(&|t| !null(&t[0]) && !null(&t[3]) && int(&t[3]) >= int(&t[0]))
+    );
     // ZONE-SORT: sorted by k, a group never split across zones.
     let z = &h["z"].tuples;
     assert_eq!(z.len(), rt.len());
     for w in z.windows(2) {
-        if w[0][0] == w[1][0] { assert_eq!(w[0][4], w[1][4], "group split across zones"); }
+        if w[0][0] == w[1][0] {
+            assert_eq!(w[0][4], w[1][4], "group split across zones");
+        }
     }
     // DELETE rewrote r2.
-    assert_eq!(sorted(h["r2"].tuples.clone()), pick(&|t| null(&t[0]) || ![0, 1].contains(&int(&t[0]))));
+    assert_eq!(
+        sorted(h["r2"].tuples.clone()),
+        pick(&|t| null(&t[0]) || ![0, 1].contains(&int(&t[0])))
+    );
 }
 
 /// The engine's sort capacity for `r`'s tuples on the small configuration.
@@ -197,14 +300,21 @@ fn external_sorts_case_2_and_case_3_on_both_backends() {
         let mut results = vec![];
         for backend in [Backend::Rtl, Backend::Model] {
             let mut cp = program(backend, EngineConfig::Small, &[&big]);
-            let s = &parse_script("t", "s = SORT big BY k DESC\na = SORT big BY k")
-                .unwrap();
+            let s = &parse_script("t", "s = SORT big BY k DESC\na = SORT big BY k").unwrap();
             let r1 = cp.execute(&s[0]).unwrap();
             let r2 = cp.execute(&s[1]).unwrap();
             assert_eq!(r1.sort_case.map(|c| c.0), Some(case), "N = {n}, C = {c}");
             assert_eq!(r2.sort_case.map(|c| c.0), Some(case));
-            assert_eq!(cp.hm.relations["s"].tuples, stable_sort_by_k(&big.tuples, true), "{backend:?} N = {n}");
-            assert_eq!(cp.hm.relations["a"].tuples, stable_sort_by_k(&big.tuples, false), "{backend:?} N = {n}");
+            assert_eq!(
+                cp.hm.relations["s"].tuples,
+                stable_sort_by_k(&big.tuples, true),
+                "{backend:?} N = {n}"
+            );
+            assert_eq!(
+                cp.hm.relations["a"].tuples,
+                stable_sort_by_k(&big.tuples, false),
+                "{backend:?} N = {n}"
+            );
             if backend == Backend::Rtl {
                 assert!(r1.cycles > 0);
             }
@@ -233,21 +343,54 @@ un = UNION big, r
     run(&mut rtl, script);
     run(&mut model, script);
     for (name, rel) in &model.hm.relations {
-        assert_eq!(&rtl.hm.relations[name].tuples, &rel.tuples, "relation {name}");
+        assert_eq!(
+            &rtl.hm.relations[name].tuples, &rel.tuples,
+            "relation {name}"
+        );
     }
     let h = &model.hm.relations;
     let keys = distinct(big.tuples.iter().map(|t| vec![t[0].clone()]).collect());
     assert_eq!(h["u"].tuples.len(), keys.len());
     assert_eq!(h["ag"].tuples.len(), keys.len());
-    let total: u64 = h["ag"].tuples.iter().map(|t| match t[1] { Value::Unsigned(c) => c, _ => 0 }).sum();
+    let total: u64 = h["ag"]
+        .tuples
+        .iter()
+        .map(|t| match t[1] {
+            Value::Unsigned(c) => c,
+            _ => 0,
+        })
+        .sum();
     assert_eq!(total as usize, big.tuples.len());
     let mut pairs = 0;
-    for a in &big.tuples { for b in &r.tuples { if a[0] != Value::Null && a[0] == b[0] { pairs += 1; } } }
+    for a in &big.tuples {
+        for b in &r.tuples {
+            if a[0] != Value::Null && a[0] == b[0] {
+                pairs += 1;
+            }
+        }
+    }
     assert_eq!(h["j"].tuples.len(), pairs);
-    let want = big.tuples.iter().filter(|t| matches!(t[0], Value::Signed(1) | Value::Signed(2))).cloned().collect();
+    let want = big
+        .tuples
+        .iter()
+        .filter(|t| matches!(t[0], Value::Signed(1) | Value::Signed(2)))
+        .cloned()
+        .collect();
     assert_eq!(sorted(h["re"].tuples.clone()), sorted(want));
-    assert_eq!(sorted(h["di"].tuples.clone()), distinct(big.tuples.iter().filter(|t| !r.tuples.contains(t)).cloned().collect()));
-    assert_eq!(sorted(h["un"].tuples.clone()), distinct([big.tuples.clone(), r.tuples.clone()].concat()));
+    assert_eq!(
+        sorted(h["di"].tuples.clone()),
+        distinct(
+            big.tuples
+                .iter()
+                .filter(|t| !r.tuples.contains(t))
+                .cloned()
+                .collect()
+        )
+    );
+    assert_eq!(
+        sorted(h["un"].tuples.clone()),
+        distinct([big.tuples.clone(), r.tuples.clone()].concat())
+    );
 }
 
 #[test]
@@ -263,13 +406,23 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
         faulty.inject(&[InjectedFault { step: 1, word: 7 }]);
         let got = faulty.execute(&script[0]).unwrap();
         assert_eq!(got.retries, 1, "{backend:?}");
-        assert_eq!(faulty.hm.relations["j"].tuples, clean.hm.relations["j"].tuples);
+        assert_eq!(
+            faulty.hm.relations["j"].tuples,
+            clean.hm.relations["j"].tuples
+        );
         assert_eq!(want.retries, 0);
         // A fault on every attempt: bounded retries, then a clear error.
         let mut broken = program(backend, EngineConfig::Small, &[&r, &q]);
-        broken.inject(&(0..8).map(|step| InjectedFault { step, word: 3 }).collect::<Vec<_>>());
+        broken.inject(
+            &(0..8)
+                .map(|step| InjectedFault { step, word: 3 })
+                .collect::<Vec<_>>(),
+        );
         let e = format!("{:#}", broken.execute(&script[0]).unwrap_err());
-        assert!(e.contains("parity") && e.contains("after 3 retries") && e.contains("line 1"), "{e}");
+        assert!(
+            e.contains("parity") && e.contains("after 3 retries") && e.contains("line 1"),
+            "{e}"
+        );
         assert!(!broken.hm.relations.contains_key("j"), "no partial result");
     }
 }
@@ -278,21 +431,42 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
 /// low bit (a stuck-at-0 data line).
 struct StuckAtZero(rdbe_sim::engine::ModelEngine);
 impl rdbe_sim::engine::Engine for StuckAtZero {
-    fn limits(&self) -> rdbe_sim::engine::Limits { self.0.limits() }
-    fn backend_name(&self) -> &'static str { "stuck" }
-    fn step(&mut self, sort: &rdbe_rtl::sort_pipeline::PipelineSettings, merge: &rdbe_rtl::merger::MergerConfig, input: &[rdbe_rtl::tuple_stream::Beat]) -> anyhow::Result<rdbe_sim::engine::StepOutput> {
+    fn limits(&self) -> rdbe_sim::engine::Limits {
+        self.0.limits()
+    }
+    fn backend_name(&self) -> &'static str {
+        "stuck"
+    }
+    fn step(
+        &mut self,
+        sort: &rdbe_rtl::sort_pipeline::PipelineSettings,
+        merge: &rdbe_rtl::merger::MergerConfig,
+        input: &[rdbe_rtl::tuple_stream::Beat],
+    ) -> anyhow::Result<rdbe_sim::engine::StepOutput> {
         let mut out = self.0.step(sort, merge, input)?;
-        for t in &mut out.tuples { *t.last_mut().unwrap() &= !1; }
+        for t in &mut out.tuples {
+            *t.last_mut().unwrap() &= !1;
+        }
         Ok(out)
     }
-    fn clear(&mut self) { self.0.clear() }
+    fn clear(&mut self) {
+        self.0.clear()
+    }
 }
 
 #[test]
 fn the_self_check_refuses_a_faulty_engine() {
-    let e = ControlProgram::new(Box::new(StuckAtZero(rdbe_sim::engine::ModelEngine::new(EngineConfig::Small))), Profile::Modern)
-        .err()
-        .expect("a faulty engine must be refused");
+    let e = ControlProgram::new(
+        Box::new(StuckAtZero(rdbe_sim::engine::ModelEngine::new(
+            EngineConfig::Small,
+        ))),
+        Profile::Modern,
+    )
+    .err()
+    .expect("a faulty engine must be refused");
     let e = format!("{e:#}");
-    assert!(e.contains("self check failed") && e.contains("test 1"), "{e}");
+    assert!(
+        e.contains("self check failed") && e.contains("test 1"),
+        "{e}"
+    );
 }

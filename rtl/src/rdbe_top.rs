@@ -1,0 +1,983 @@
+//! The relational database engine as the control program's CPU sees it (paper §2, §5.1):
+//! HM adapter IN → engine core → HM adapter OUT, with a register interface in front of the
+//! engine core's static ports. [DeltaRdbe] is the paper-size engine, [SmallRdbe] the iCE40
+//! HX8K one.
+//!
+//! # Ports
+//! * `data_in`: raw HM words (data, `last`, `eos`; [crate::hm_adapter] explains the
+//!   bundle) into HM adapter IN, paced by the PACE register.
+//! * `data_out`: the step's result from HM adapter OUT: compact tuples with DP, then the
+//!   end-of-stream beat.
+//! * The register bus: `reg_address` (8 bits), `reg_write_data` (16 bits), `reg_write`
+//!   (a write happens on the rising edge where `reg_write` is high), `reg_read_data`.
+//!   **Reads are registered**: `reg_read_data` holds, from a rising edge on, the register
+//!   `reg_address` named in the cycle before that edge (one cycle of latency; the CPU
+//!   drives the address, waits one clock, samples). Reading has no side effects.
+//!
+//! # Register map
+//! The settings registers hold 16-bit slices of the packed `LogicStruct`s the engine core's
+//! static ports take (bit 0 of a struct is its first field's bit 0, see `TupleWord`):
+//! register `base + i` holds struct bits `[16·i + 15 : 16·i]`. They read back what was
+//! written (bits beyond a struct's width read 0). [register_writes] computes them.
+//!
+//! | address | name | access | contents |
+//! |---|---|---|---|
+//! | 0x00 | CONTROL | W | bit 0: `clear`, a one-cycle pulse of the engine core's and HM adapter OUT's synchronous clear (status flags, counters, U-memory) in the cycle after the write; reads 0 |
+//! | 0x01 | PACE | R/W | bits 7:0: HM adapter IN's minimum cycles between input words (0, 1: full rate; 3: the 1984 3 MB/s) |
+//! | 0x02 | NEW_TID | R/W | bit 0: append a new TID to every output tuple |
+//! | 0x04–0x05 | TID_BASE | R/W | the first new TID: bits 15:0, then 31:16 |
+//! | 0x08–0x0B | SORT_SETTINGS | R/W | `PipelinePort` (61 bits): the relation's layout and the sort |
+//! | 0x0C–0x0F | MERGE_SETTINGS | R/W | `CommandSettings` (50 bits): the merger command and its settings |
+//! | 0x10–0x14 | U_FORMAT | R/W | `OutputFormat` (71 bits) of the U side |
+//! | 0x18–0x1C | L_FORMAT | R/W | `OutputFormat` (71 bits) of the L side |
+//! | 0x80 | STATUS | R | bit 0 busy (the merger runs a command), 1 parity error in the core, 2 parity error at HM adapter OUT, 3 framing error, 4 sort error, 5 command error, 6 U overflow, 7 L overflow, 15 any error (bits 1–7) |
+//! | 0x81 | VIOLATIONS | R | the sorting checker's order violations (saturating) |
+//! | 0x82 | U_TUPLES | R | tuples in U-memory |
+//! | 0x83 | CAPACITY | R | the sorter's capacity in tuples for the current tuple length |
+//! | 0x84–0x85 | TUPLES_OUT | R | tuples sent to the HM since the last clear: bits 15:0, then 31:16 |
+//! | others | — | — | read 0, writes ignored |
+//!
+//! The settings registers drive the core's ports directly (no shadow copy): the control
+//! program writes them between steps, once the previous step's end-of-stream beat has
+//! left `data_out`, as it set the ports before. Flags are sticky until CONTROL's clear.
+//!
+//! # Software side
+//! [register_writes] packs a step's settings (validated first) into register writes;
+//! [RdbeTop] is what the drivers need of a configuration, and [configure] clocks the writes
+//! into a harnessed engine one per cycle; [read_register], [status_from_registers] and
+//! [pulse_clear] do the rest of what a control program does on the bus.
+use crate::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore};
+use crate::harness::{Harness, StreamBlock};
+use crate::hm_adapter::{HmAdapterIn, HmAdapterOut};
+use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
+use crate::operation_part::CommandSettings;
+use crate::output_control_part::OutputFormat;
+use crate::sort_pipeline::{
+    DeltaSortPipeline, PipelinePort, PipelineSettings, SmallSortPipeline, SortPipelineTop,
+};
+use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
+use anyhow::{ensure, Result};
+use rust_hdl::prelude::*;
+
+/// CONTROL: bit 0 pulses `clear`.
+pub const REG_CONTROL: u8 = 0x00;
+pub const REG_PACE: u8 = 0x01;
+pub const REG_NEW_TID: u8 = 0x02;
+/// TID_BASE: two registers, low word first.
+pub const REG_TID_BASE: u8 = 0x04;
+/// SORT_SETTINGS: four registers of `PipelinePort`.
+pub const REG_SORT_SETTINGS: u8 = 0x08;
+/// MERGE_SETTINGS: four registers of `CommandSettings`.
+pub const REG_MERGE_SETTINGS: u8 = 0x0C;
+/// U_FORMAT: five registers of `OutputFormat`.
+pub const REG_U_FORMAT: u8 = 0x10;
+/// L_FORMAT: five registers of `OutputFormat`.
+pub const REG_L_FORMAT: u8 = 0x18;
+pub const REG_STATUS: u8 = 0x80;
+pub const REG_VIOLATIONS: u8 = 0x81;
+pub const REG_U_TUPLES: u8 = 0x82;
+pub const REG_CAPACITY: u8 = 0x83;
+/// TUPLES_OUT: two registers, low word first.
+pub const REG_TUPLES_OUT: u8 = 0x84;
+
+/// STATUS register bits.
+pub mod status_bits {
+    pub const BUSY: u16 = 1 << 0;
+    pub const CORE_PARITY_ERROR: u16 = 1 << 1;
+    pub const OUT_PARITY_ERROR: u16 = 1 << 2;
+    pub const FRAMING_ERROR: u16 = 1 << 3;
+    pub const SORT_ERROR: u16 = 1 << 4;
+    pub const COMMAND_ERROR: u16 = 1 << 5;
+    pub const U_OVERFLOW: u16 = 1 << 6;
+    pub const L_OVERFLOW: u16 = 1 << 7;
+    pub const ANY_ERROR: u16 = 1 << 15;
+}
+
+/// Words of a packed struct of `BITS` bits, as `count` 16-bit registers (low word first).
+fn register_words<const BITS: usize>(bits: Bits<BITS>, count: usize) -> Vec<u16> {
+    let v = bits.to_u128();
+    (0..count).map(|i| (v >> (16 * i)) as u16).collect()
+}
+
+/// The register writes (address, data) that set up one step: the relation's sort, the
+/// merger command and its output formats, and the input pacing. The settings are
+/// validated first, as `EngineCoreTop::apply` does (the output formats against the larger,
+/// `delta`, tuple memories; [configure] checks them against the engine's own). No clear:
+/// pulse CONTROL separately ([pulse_clear]) when a fresh start is wanted — it empties
+/// U-memory too.
+pub fn register_writes(
+    sort: &PipelineSettings,
+    merge: &MergerConfig,
+    pace: u8,
+) -> Result<Vec<(u8, u16)>> {
+    sort.validate()?;
+    merge.validate(MergerDelta::TUPLE_MEMORY_WORDS)?;
+    ensure!(
+        merge.tuple_words == sort.input.tuple_words,
+        "the merger expects {}-word tuples, the relation has {}",
+        merge.tuple_words,
+        sort.input.tuple_words
+    );
+    let mut writes = vec![
+        (REG_PACE, pace as u16),
+        (REG_NEW_TID, merge.output.new_tid as u16),
+        (REG_TID_BASE, merge.output.tid_base as u16),
+        (REG_TID_BASE + 1, (merge.output.tid_base >> 16) as u16),
+    ];
+    let blocks: [(u8, Vec<u16>); 4] = [
+        (
+            REG_SORT_SETTINGS,
+            register_words(Bits::<61>::from(sort.port()), 4),
+        ),
+        (
+            REG_MERGE_SETTINGS,
+            register_words(Bits::<50>::from(merge.command_settings()), 4),
+        ),
+        (
+            REG_U_FORMAT,
+            register_words(Bits::<71>::from(merge.output.u.to_bits()), 5),
+        ),
+        (
+            REG_L_FORMAT,
+            register_words(Bits::<71>::from(merge.output.l.to_bits()), 5),
+        ),
+    ];
+    for (base, words) in blocks {
+        for (i, w) in words.into_iter().enumerate() {
+            writes.push((base + i as u8, w));
+        }
+    }
+    Ok(writes)
+}
+
+/// What the drivers need of an engine with a register interface.
+pub trait RdbeTop: StreamBlock + Default {
+    /// Drive the register bus for the next clock edge: a write of `data` to `addr` when
+    /// `write` is high; `addr` also selects the register read.
+    fn set_register_write(&mut self, addr: u8, data: u16, write: bool);
+    /// `reg_read_data`: the register addressed in the cycle before the last clock edge.
+    fn register_read_data(&self) -> u16;
+    /// The engine's status, read from its status lines directly (`parity_error` includes
+    /// HM adapter OUT's).
+    fn status(&self) -> CoreStatus;
+    /// Tuples sent to the HM since the last clear (HM adapter OUT's counter).
+    fn tuples_output(&self) -> u32;
+    /// Address bits of the sorter's cells, for the model.
+    fn cell_address_bits() -> &'static [usize];
+    /// Longest tuple (words, tag included) the IN module takes.
+    fn max_tuple_words() -> usize;
+    /// Words of each of the output control part's tuple memories.
+    fn tuple_memory_words() -> usize;
+}
+
+/// Set up a harnessed engine for one step: validate for this configuration, then clock
+/// [register_writes] in, one write per cycle. The bus is idle afterwards.
+pub fn configure<T: RdbeTop>(
+    h: &mut Harness<T>,
+    sort: &PipelineSettings,
+    merge: &MergerConfig,
+    pace: u8,
+) -> Result<()> {
+    sort.input.validate_for(T::max_tuple_words())?;
+    merge.validate(T::tuple_memory_words())?;
+    for (addr, data) in register_writes(sort, merge, pace)? {
+        write_register(h, addr, data);
+    }
+    Ok(())
+}
+
+/// One register write (one cycle).
+pub fn write_register<T: RdbeTop>(h: &mut Harness<T>, addr: u8, data: u16) {
+    h.uut.set_register_write(addr, data, true);
+    h.cycle();
+    h.uut.set_register_write(addr, 0, false);
+}
+
+/// One register read (one cycle: the read is registered).
+pub fn read_register<T: RdbeTop>(h: &mut Harness<T>, addr: u8) -> u16 {
+    h.uut.set_register_write(addr, 0, false);
+    h.cycle();
+    h.uut.register_read_data()
+}
+
+/// Pulse `clear` through the CONTROL register (and let it act).
+pub fn pulse_clear<T: RdbeTop>(h: &mut Harness<T>) {
+    write_register(h, REG_CONTROL, 1);
+    h.cycle();
+}
+
+/// The status as the CPU reads it over the bus: (status, tuples output). The STATUS
+/// register's two parity bits are folded into `parity_error`.
+pub fn status_from_registers<T: RdbeTop>(h: &mut Harness<T>) -> (CoreStatus, u32) {
+    use status_bits::*;
+    let flags = read_register(h, REG_STATUS);
+    let status = CoreStatus {
+        capacity_tuples: read_register(h, REG_CAPACITY) as usize,
+        parity_error: flags & (CORE_PARITY_ERROR | OUT_PARITY_ERROR) != 0,
+        framing_error: flags & FRAMING_ERROR != 0,
+        sort_error: flags & SORT_ERROR != 0,
+        violations: read_register(h, REG_VIOLATIONS) as u32,
+        command_error: flags & COMMAND_ERROR != 0,
+        u_overflow: flags & U_OVERFLOW != 0,
+        l_overflow: flags & L_OVERFLOW != 0,
+        u_tuples: read_register(h, REG_U_TUPLES) as usize,
+    };
+    let low = read_register(h, REG_TUPLES_OUT) as u32;
+    let high = read_register(h, REG_TUPLES_OUT + 1) as u32;
+    (status, high << 16 | low)
+}
+
+macro_rules! define_rdbe {
+    ($(#[$meta:meta])* $name:ident, $core:ty, $pipeline:ty, $merger:ty) => {
+        $(#[$meta])*
+        #[derive(LogicBlock, Default)]
+        pub struct $name {
+            pub clock: Signal<In, Clock>,
+            /// Raw HM words into HM adapter IN.
+            pub data_in: TupleStreamIn,
+            /// The step's result from HM adapter OUT.
+            pub data_out: TupleStreamOut,
+            pub reg_address: Signal<In, Bits<8>>,
+            pub reg_write_data: Signal<In, Bits<16>>,
+            pub reg_write: Signal<In, Bit>,
+            /// Registered: the register `reg_address` named in the cycle before.
+            pub reg_read_data: Signal<Out, Bits<16>>,
+            pub hm_adapter_in: HmAdapterIn,
+            pub engine_core: $core,
+            pub hm_adapter_out: HmAdapterOut,
+            pace_r: DFF<Bits<8>>,
+            new_tid_r: DFF<Bit>,
+            clear_r: DFF<Bit>,
+            tid_r0: DFF<Bits<16>>,
+            tid_r1: DFF<Bits<16>>,
+            sort_r0: DFF<Bits<16>>,
+            sort_r1: DFF<Bits<16>>,
+            sort_r2: DFF<Bits<16>>,
+            sort_r3: DFF<Bits<16>>,
+            merge_r0: DFF<Bits<16>>,
+            merge_r1: DFF<Bits<16>>,
+            merge_r2: DFF<Bits<16>>,
+            merge_r3: DFF<Bits<16>>,
+            ufmt_r0: DFF<Bits<16>>,
+            ufmt_r1: DFF<Bits<16>>,
+            ufmt_r2: DFF<Bits<16>>,
+            ufmt_r3: DFF<Bits<16>>,
+            ufmt_r4: DFF<Bits<16>>,
+            lfmt_r0: DFF<Bits<16>>,
+            lfmt_r1: DFF<Bits<16>>,
+            lfmt_r2: DFF<Bits<16>>,
+            lfmt_r3: DFF<Bits<16>>,
+            lfmt_r4: DFF<Bits<16>>,
+            read_r: DFF<Bits<16>>,
+            sort_bits: Signal<Local, Bits<61>>,
+            merge_bits: Signal<Local, Bits<50>>,
+            ufmt_bits: Signal<Local, Bits<71>>,
+            lfmt_bits: Signal<Local, Bits<71>>,
+            flags: Signal<Local, Bits<16>>,
+        }
+
+        impl Logic for $name {
+            #[hdl_gen]
+            fn update(&mut self) {
+                dff_setup!(
+                    self, clock, pace_r, new_tid_r, clear_r, tid_r0, tid_r1, sort_r0, sort_r1,
+                    sort_r2, sort_r3, merge_r0, merge_r1, merge_r2, merge_r3, ufmt_r0, ufmt_r1,
+                    ufmt_r2, ufmt_r3, ufmt_r4, lfmt_r0, lfmt_r1, lfmt_r2, lfmt_r3, lfmt_r4, read_r
+                );
+                clock!(self, clock, hm_adapter_in, engine_core, hm_adapter_out);
+                TupleStreamIn::link(&mut self.data_in, &mut self.hm_adapter_in.hm_in);
+                TupleStreamOut::join(
+                    &mut self.hm_adapter_in.data_out,
+                    &mut self.engine_core.data_in,
+                );
+                TupleStreamOut::join(
+                    &mut self.engine_core.data_out,
+                    &mut self.hm_adapter_out.data_in,
+                );
+                TupleStreamOut::link(&mut self.data_out, &mut self.hm_adapter_out.hm_out);
+
+                // ---- register writes
+                self.clear_r.d.next = false;
+                if self.reg_write.val() {
+                    if self.reg_address.val() == 0x00 {
+                        self.clear_r.d.next = self.reg_write_data.val().get_bit(0);
+                    }
+                    if self.reg_address.val() == 0x01 {
+                        self.pace_r.d.next = self.reg_write_data.val().get_bits::<8>(0);
+                    }
+                    if self.reg_address.val() == 0x02 {
+                        self.new_tid_r.d.next = self.reg_write_data.val().get_bit(0);
+                    }
+                    if self.reg_address.val() == 0x04 {
+                        self.tid_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x05 {
+                        self.tid_r1.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x08 {
+                        self.sort_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x09 {
+                        self.sort_r1.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0A {
+                        self.sort_r2.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0B {
+                        self.sort_r3.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0C {
+                        self.merge_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0D {
+                        self.merge_r1.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0E {
+                        self.merge_r2.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x0F {
+                        self.merge_r3.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x10 {
+                        self.ufmt_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x11 {
+                        self.ufmt_r1.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x12 {
+                        self.ufmt_r2.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x13 {
+                        self.ufmt_r3.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x14 {
+                        self.ufmt_r4.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x18 {
+                        self.lfmt_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x19 {
+                        self.lfmt_r1.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x1A {
+                        self.lfmt_r2.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x1B {
+                        self.lfmt_r3.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x1C {
+                        self.lfmt_r4.d.next = self.reg_write_data.val();
+                    }
+                }
+
+                // ---- the registers drive the core's static ports
+                self.sort_bits.next = (bit_cast::<61, 16>(self.sort_r3.q.val()) << 48)
+                    | (bit_cast::<61, 16>(self.sort_r2.q.val()) << 32)
+                    | (bit_cast::<61, 16>(self.sort_r1.q.val()) << 16)
+                    | bit_cast::<61, 16>(self.sort_r0.q.val());
+                self.merge_bits.next = (bit_cast::<50, 16>(self.merge_r3.q.val()) << 48)
+                    | (bit_cast::<50, 16>(self.merge_r2.q.val()) << 32)
+                    | (bit_cast::<50, 16>(self.merge_r1.q.val()) << 16)
+                    | bit_cast::<50, 16>(self.merge_r0.q.val());
+                self.ufmt_bits.next = (bit_cast::<71, 16>(self.ufmt_r4.q.val()) << 64)
+                    | (bit_cast::<71, 16>(self.ufmt_r3.q.val()) << 48)
+                    | (bit_cast::<71, 16>(self.ufmt_r2.q.val()) << 32)
+                    | (bit_cast::<71, 16>(self.ufmt_r1.q.val()) << 16)
+                    | bit_cast::<71, 16>(self.ufmt_r0.q.val());
+                self.lfmt_bits.next = (bit_cast::<71, 16>(self.lfmt_r4.q.val()) << 64)
+                    | (bit_cast::<71, 16>(self.lfmt_r3.q.val()) << 48)
+                    | (bit_cast::<71, 16>(self.lfmt_r2.q.val()) << 32)
+                    | (bit_cast::<71, 16>(self.lfmt_r1.q.val()) << 16)
+                    | bit_cast::<71, 16>(self.lfmt_r0.q.val());
+                // PipelinePort (offsets checked against the LogicStruct by a test).
+                self.engine_core.sort_settings.next.tuple_words = self.sort_bits.val().get_bits::<12>(0);
+                self.engine_core.sort_settings.next.key_offset = self.sort_bits.val().get_bits::<12>(12);
+                self.engine_core.sort_settings.next.key_words = self.sort_bits.val().get_bits::<12>(24);
+                self.engine_core.sort_settings.next.key_type = self.sort_bits.val().get_bits::<2>(36);
+                self.engine_core.sort_settings.next.key_nullable = self.sort_bits.val().get_bit(38);
+                self.engine_core.sort_settings.next.key_null_bit = self.sort_bits.val().get_bits::<4>(39);
+                self.engine_core.sort_settings.next.descending = self.sort_bits.val().get_bit(43);
+                self.engine_core.sort_settings.next.sort_enable = self.sort_bits.val().get_bit(44);
+                self.engine_core.sort_settings.next.tuples_hint = self.sort_bits.val().get_bits::<16>(45);
+                // CommandSettings.
+                self.engine_core.merge_settings.next.command = self.merge_bits.val().get_bits::<5>(0);
+                self.engine_core.merge_settings.next.delete_mode = self.merge_bits.val().get_bit(5);
+                self.engine_core.merge_settings.next.key_words = self.merge_bits.val().get_bits::<12>(6);
+                self.engine_core.merge_settings.next.descending = self.merge_bits.val().get_bit(18);
+                self.engine_core.merge_settings.next.tuple_words = self.merge_bits.val().get_bits::<12>(19);
+                self.engine_core.merge_settings.next.second_offset = self.merge_bits.val().get_bits::<12>(31);
+                self.engine_core.merge_settings.next.second_nullable = self.merge_bits.val().get_bit(43);
+                self.engine_core.merge_settings.next.second_null_bit = self.merge_bits.val().get_bits::<4>(44);
+                self.engine_core.merge_settings.next.second_type = self.merge_bits.val().get_bits::<2>(48);
+                // OutputFormat, U side and L side.
+                self.engine_core.u_format.next.tuple_words = self.ufmt_bits.val().get_bits::<12>(0);
+                self.engine_core.u_format.next.key_offset = self.ufmt_bits.val().get_bits::<12>(12);
+                self.engine_core.u_format.next.key_words = self.ufmt_bits.val().get_bits::<12>(24);
+                self.engine_core.u_format.next.key_type = self.ufmt_bits.val().get_bits::<2>(36);
+                self.engine_core.u_format.next.first_word = self.ufmt_bits.val().get_bits::<12>(38);
+                self.engine_core.u_format.next.end_word = self.ufmt_bits.val().get_bits::<12>(50);
+                self.engine_core.u_format.next.first_field = self.ufmt_bits.val().get_bits::<4>(62);
+                self.engine_core.u_format.next.fields = self.ufmt_bits.val().get_bits::<5>(66);
+                self.engine_core.l_format.next.tuple_words = self.lfmt_bits.val().get_bits::<12>(0);
+                self.engine_core.l_format.next.key_offset = self.lfmt_bits.val().get_bits::<12>(12);
+                self.engine_core.l_format.next.key_words = self.lfmt_bits.val().get_bits::<12>(24);
+                self.engine_core.l_format.next.key_type = self.lfmt_bits.val().get_bits::<2>(36);
+                self.engine_core.l_format.next.first_word = self.lfmt_bits.val().get_bits::<12>(38);
+                self.engine_core.l_format.next.end_word = self.lfmt_bits.val().get_bits::<12>(50);
+                self.engine_core.l_format.next.first_field = self.lfmt_bits.val().get_bits::<4>(62);
+                self.engine_core.l_format.next.fields = self.lfmt_bits.val().get_bits::<5>(66);
+                self.engine_core.new_tid.next = self.new_tid_r.q.val();
+                self.engine_core.tid_base.next = (bit_cast::<32, 16>(self.tid_r1.q.val()) << 16)
+                    | bit_cast::<32, 16>(self.tid_r0.q.val());
+                self.engine_core.clear.next = self.clear_r.q.val();
+                self.hm_adapter_out.clear.next = self.clear_r.q.val();
+                self.hm_adapter_in.pace.next = self.pace_r.q.val();
+
+                // ---- status word and registered reads
+                self.flags.next = 0.into();
+                if self.engine_core.busy.val() {
+                    self.flags.next = self.flags.val() | 0x0001;
+                }
+                if self.engine_core.parity_error.val() {
+                    self.flags.next = self.flags.val() | 0x8002;
+                }
+                if self.hm_adapter_out.parity_error.val() {
+                    self.flags.next = self.flags.val() | 0x8004;
+                }
+                if self.engine_core.framing_error.val() {
+                    self.flags.next = self.flags.val() | 0x8008;
+                }
+                if self.engine_core.sort_error.val() {
+                    self.flags.next = self.flags.val() | 0x8010;
+                }
+                if self.engine_core.command_error.val() {
+                    self.flags.next = self.flags.val() | 0x8020;
+                }
+                if self.engine_core.u_overflow.val() {
+                    self.flags.next = self.flags.val() | 0x8040;
+                }
+                if self.engine_core.l_overflow.val() {
+                    self.flags.next = self.flags.val() | 0x8080;
+                }
+                self.read_r.d.next = 0.into();
+                if self.reg_address.val() == 0x01 {
+                    self.read_r.d.next = bit_cast::<16, 8>(self.pace_r.q.val());
+                }
+                if (self.reg_address.val() == 0x02) & self.new_tid_r.q.val() {
+                    self.read_r.d.next = 1.into();
+                }
+                if self.reg_address.val() == 0x04 {
+                    self.read_r.d.next = self.tid_r0.q.val();
+                }
+                if self.reg_address.val() == 0x05 {
+                    self.read_r.d.next = self.tid_r1.q.val();
+                }
+                if self.reg_address.val() == 0x08 {
+                    self.read_r.d.next = self.sort_r0.q.val();
+                }
+                if self.reg_address.val() == 0x09 {
+                    self.read_r.d.next = self.sort_r1.q.val();
+                }
+                if self.reg_address.val() == 0x0A {
+                    self.read_r.d.next = self.sort_r2.q.val();
+                }
+                if self.reg_address.val() == 0x0B {
+                    self.read_r.d.next = self.sort_r3.q.val();
+                }
+                if self.reg_address.val() == 0x0C {
+                    self.read_r.d.next = self.merge_r0.q.val();
+                }
+                if self.reg_address.val() == 0x0D {
+                    self.read_r.d.next = self.merge_r1.q.val();
+                }
+                if self.reg_address.val() == 0x0E {
+                    self.read_r.d.next = self.merge_r2.q.val();
+                }
+                if self.reg_address.val() == 0x0F {
+                    self.read_r.d.next = self.merge_r3.q.val();
+                }
+                if self.reg_address.val() == 0x10 {
+                    self.read_r.d.next = self.ufmt_r0.q.val();
+                }
+                if self.reg_address.val() == 0x11 {
+                    self.read_r.d.next = self.ufmt_r1.q.val();
+                }
+                if self.reg_address.val() == 0x12 {
+                    self.read_r.d.next = self.ufmt_r2.q.val();
+                }
+                if self.reg_address.val() == 0x13 {
+                    self.read_r.d.next = self.ufmt_r3.q.val();
+                }
+                if self.reg_address.val() == 0x14 {
+                    self.read_r.d.next = self.ufmt_r4.q.val();
+                }
+                if self.reg_address.val() == 0x18 {
+                    self.read_r.d.next = self.lfmt_r0.q.val();
+                }
+                if self.reg_address.val() == 0x19 {
+                    self.read_r.d.next = self.lfmt_r1.q.val();
+                }
+                if self.reg_address.val() == 0x1A {
+                    self.read_r.d.next = self.lfmt_r2.q.val();
+                }
+                if self.reg_address.val() == 0x1B {
+                    self.read_r.d.next = self.lfmt_r3.q.val();
+                }
+                if self.reg_address.val() == 0x1C {
+                    self.read_r.d.next = self.lfmt_r4.q.val();
+                }
+                if self.reg_address.val() == 0x80 {
+                    self.read_r.d.next = self.flags.val();
+                }
+                if self.reg_address.val() == 0x81 {
+                    self.read_r.d.next = self.engine_core.violations.val();
+                }
+                if self.reg_address.val() == 0x82 {
+                    self.read_r.d.next = self.engine_core.u_tuples.val();
+                }
+                if self.reg_address.val() == 0x83 {
+                    self.read_r.d.next = self.engine_core.capacity_tuples.val();
+                }
+                if self.reg_address.val() == 0x84 {
+                    self.read_r.d.next = self.hm_adapter_out.tuples.val().get_bits::<16>(0);
+                }
+                if self.reg_address.val() == 0x85 {
+                    self.read_r.d.next = self.hm_adapter_out.tuples.val().get_bits::<16>(16);
+                }
+                self.reg_read_data.next = self.read_r.q.val();
+            }
+        }
+
+        impl RdbeTop for $name {
+            fn set_register_write(&mut self, addr: u8, data: u16, write: bool) {
+                self.reg_address.next = (addr as u64).into();
+                self.reg_write_data.next = (data as u64).into();
+                self.reg_write.next = write;
+            }
+            fn register_read_data(&self) -> u16 {
+                self.reg_read_data.val().index() as u16
+            }
+            fn status(&self) -> CoreStatus {
+                let mut s = self.engine_core.status();
+                s.parity_error |= self.hm_adapter_out.parity_error.val();
+                s
+            }
+            fn tuples_output(&self) -> u32 {
+                self.hm_adapter_out.tuples.val().to_u32()
+            }
+            fn cell_address_bits() -> &'static [usize] {
+                <$core as EngineCoreTop>::cell_address_bits()
+            }
+            fn max_tuple_words() -> usize {
+                <$pipeline as SortPipelineTop>::max_tuple_words()
+            }
+            fn tuple_memory_words() -> usize {
+                <$merger>::TUPLE_MEMORY_WORDS
+            }
+        }
+
+        crate::impl_stream_block!($name);
+    };
+}
+
+define_rdbe!(
+    /// The paper-size engine with its HM adapters and register interface.
+    DeltaRdbe,
+    DeltaEngineCore,
+    DeltaSortPipeline,
+    MergerDelta
+);
+
+define_rdbe!(
+    /// The iCE40 HX8K engine with its HM adapters and register interface.
+    SmallRdbe,
+    SmallEngineCore,
+    SmallSortPipeline,
+    MergerSmall
+);
+
+// Keep the struct widths the registers assume in one place.
+const _: () = assert!(<PipelinePort as Synth>::BITS == 61);
+const _: () = assert!(<CommandSettings as Synth>::BITS == 50);
+const _: () = assert!(<OutputFormat as Synth>::BITS == 71);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine_core::{core_step_model, core_step_model_with_dup};
+    use crate::harness::Pacing;
+    use crate::in_module::{InConfig, KeyType};
+    use crate::merger::{MergerCommand, MergerSettings};
+    use crate::output_control_part::{OutputSettings, SideFormat};
+    use crate::sort_pipeline::model::sort_pipeline_model;
+    use crate::tuple_stream::{compact_beats, dp_constant_per_tuple, split_tuples_with_dup, Beat};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn input() -> InConfig {
+        InConfig {
+            tuple_words: 4,
+            key_offset: 2,
+            key_words: 1,
+            key_type: KeyType::Signed,
+            key_null_bit: Some(1),
+        }
+    }
+
+    fn sort() -> PipelineSettings {
+        PipelineSettings {
+            input: input(),
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        }
+    }
+
+    fn merge(command: MergerCommand) -> MergerConfig {
+        MergerConfig {
+            command,
+            delete: false,
+            settings: MergerSettings::ascending(1),
+            tuple_words: 4,
+            output: OutputSettings {
+                new_tid: true,
+                tid_base: 0x0003_fffe,
+                ..OutputSettings::both(SideFormat::whole(&input(), 3))
+            },
+        }
+    }
+
+    fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
+        (0..n)
+            .map(|i| {
+                let null = rng.gen_bool(0.15);
+                vec![
+                    (null as u16) << 1,
+                    rng.gen(),
+                    rng.gen_range(0..6u16).wrapping_sub(3),
+                    i as u16,
+                ]
+            })
+            .collect()
+    }
+
+    /// Output tuples with their DP line.
+    type TuplesWithDup = Vec<(Vec<u16>, bool)>;
+
+    /// LOAD `u` then run `command` on `l`, all set up through the register bus; returns
+    /// the RTL's output tuples with DP and the model's.
+    fn step<T: RdbeTop>(
+        h: &mut Harness<T>,
+        command: MergerCommand,
+        u: &[Vec<u16>],
+        l: &[Vec<u16>],
+        pace: u8,
+        pacing: Pacing,
+    ) -> (TuplesWithDup, TuplesWithDup) {
+        let sort = sort();
+        let cmd = merge(command);
+        let load = MergerConfig {
+            command: MergerCommand::Load,
+            ..cmd
+        };
+        pulse_clear(h);
+        configure(h, &sort, &load, pace).unwrap();
+        let r = h.run_stream(&compact_beats(u), pacing, 400_000);
+        assert_eq!(r.output, vec![Beat::eos()], "LOAD outputs nothing");
+        configure(h, &sort, &cmd, pace).unwrap();
+        let r = h.run_stream(&compact_beats(l), pacing, 400_000);
+        assert!(!h.uut.status().error(), "{:?}", h.uut.status());
+        assert!(dp_constant_per_tuple(&r.output));
+        let got = split_tuples_with_dup(&r.output);
+        assert_eq!(h.uut.tuples_output() as usize, got.len());
+        let cells = T::cell_address_bits();
+        let u_internal = sort_pipeline_model(cells, &sort, u).tuples;
+        let expected = core_step_model_with_dup(cells, &sort, l, &cmd, &u_internal).unwrap();
+        assert_eq!(
+            core_step_model(cells, &sort, l, &cmd, &u_internal).unwrap(),
+            expected.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()
+        );
+        (got, expected)
+    }
+
+    #[test]
+    fn register_decode_matches_the_packed_structs() {
+        // The offsets hard-wired in the decode are the LogicStructs' own.
+        let p = PipelinePort::default();
+        let pipeline = [
+            (p.get_my_offset_tuple_words(), 0),
+            (p.get_my_offset_key_offset(), 12),
+            (p.get_my_offset_key_words(), 24),
+            (p.get_my_offset_key_type(), 36),
+            (p.get_my_offset_key_nullable(), 38),
+            (p.get_my_offset_key_null_bit(), 39),
+            (p.get_my_offset_descending(), 43),
+            (p.get_my_offset_sort_enable(), 44),
+            (p.get_my_offset_tuples_hint(), 45),
+        ];
+        let c = CommandSettings::default();
+        let command = [
+            (c.get_my_offset_command(), 0),
+            (c.get_my_offset_delete_mode(), 5),
+            (c.get_my_offset_key_words(), 6),
+            (c.get_my_offset_descending(), 18),
+            (c.get_my_offset_tuple_words(), 19),
+            (c.get_my_offset_second_offset(), 31),
+            (c.get_my_offset_second_nullable(), 43),
+            (c.get_my_offset_second_null_bit(), 44),
+            (c.get_my_offset_second_type(), 48),
+        ];
+        let f = OutputFormat::default();
+        let format = [
+            (f.get_my_offset_tuple_words(), 0),
+            (f.get_my_offset_key_offset(), 12),
+            (f.get_my_offset_key_words(), 24),
+            (f.get_my_offset_key_type(), 36),
+            (f.get_my_offset_first_word(), 38),
+            (f.get_my_offset_end_word(), 50),
+            (f.get_my_offset_first_field(), 62),
+            (f.get_my_offset_fields(), 66),
+        ];
+        for (got, want) in pipeline.iter().chain(&command).chain(&format) {
+            assert_eq!(got, want);
+        }
+        // And the ports the registers drive equal what EngineCoreTop::apply would set.
+        let mut rng = ChaCha8Rng::seed_from_u64(71);
+        let mut h = Harness::new(SmallRdbe::default());
+        let mut checked = 0;
+        for _ in 0..20 {
+            let n = rng.gen_range(2..40);
+            let key_offset = rng.gen_range(1..n);
+            let input = InConfig {
+                tuple_words: n,
+                key_offset,
+                key_words: rng.gen_range(1..=n - key_offset),
+                key_type: KeyType::Unsigned,
+                key_null_bit: if rng.gen() {
+                    Some(rng.gen_range(0..16))
+                } else {
+                    None
+                },
+            };
+            let sort = PipelineSettings {
+                input: input.clone(),
+                descending: rng.gen(),
+                sort_enable: rng.gen(),
+                tuples_hint: rng.gen_range(0..70000),
+            };
+            let command = MergerCommand::ALL[rng.gen_range(0..29)];
+            let cfg = MergerConfig {
+                command,
+                delete: rng.gen(),
+                settings: MergerSettings {
+                    key_words: 1,
+                    descending: rng.gen(),
+                    second_offset: 0,
+                    second_null_bit: Some(rng.gen_range(0..16)),
+                    second_type: KeyType::Signed,
+                },
+                tuple_words: n,
+                output: OutputSettings {
+                    new_tid: rng.gen(),
+                    tid_base: rng.gen(),
+                    ..OutputSettings::both(SideFormat {
+                        first_field: rng.gen_range(0..4),
+                        fields: rng.gen_range(0..5),
+                        ..SideFormat::whole(&input, 8)
+                    })
+                },
+            };
+            let pace = rng.gen();
+            if register_writes(&sort, &cfg, pace).is_err() {
+                continue;
+            }
+            checked += 1;
+            configure(&mut h, &sort, &cfg, pace).unwrap();
+            h.cycle();
+            let core = &h.uut.engine_core;
+            assert_eq!(core.sort_settings.val(), sort.port());
+            assert_eq!(core.merge_settings.val(), cfg.command_settings());
+            assert_eq!(core.u_format.val(), cfg.output.u.to_bits());
+            assert_eq!(core.l_format.val(), cfg.output.l.to_bits());
+            assert_eq!(core.new_tid.val(), cfg.output.new_tid);
+            assert_eq!(core.tid_base.val().to_u32(), cfg.output.tid_base);
+            assert_eq!(h.uut.hm_adapter_in.pace.val().index(), pace as usize);
+            // Every register reads back what was written.
+            for (addr, data) in register_writes(&sort, &cfg, pace).unwrap() {
+                assert_eq!(read_register(&mut h, addr), data, "register {addr:#04x}");
+            }
+        }
+        assert!(checked >= 10, "{checked} valid random configurations");
+    }
+
+    #[test]
+    fn register_writes_validate_first() {
+        let mut cfg = merge(MergerCommand::JoinEq);
+        cfg.tuple_words = 5;
+        let e = register_writes(&sort(), &cfg, 0).unwrap_err().to_string();
+        assert!(e.contains("differs") || e.contains("5-word"), "{e}");
+        let mut s = sort();
+        s.input.key_offset = 9;
+        assert!(register_writes(&s, &merge(MergerCommand::Pass1), 0).is_err());
+        // A tuple longer than the small IN module takes is refused by configure.
+        let mut h = Harness::new(SmallRdbe::default());
+        let long = InConfig {
+            tuple_words: 200,
+            key_offset: 1,
+            key_words: 1,
+            key_type: KeyType::Unsigned,
+            key_null_bit: None,
+        };
+        let s = PipelineSettings {
+            input: long.clone(),
+            ..sort()
+        };
+        let cfg = MergerConfig {
+            tuple_words: 200,
+            output: OutputSettings::both(SideFormat::whole(&long, 1)),
+            ..merge(MergerCommand::Pass1)
+        };
+        assert!(register_writes(&s, &cfg, 0).is_ok());
+        assert!(configure(&mut h, &s, &cfg, 0).is_err());
+    }
+
+    #[test]
+    fn small_rdbe_runs_load_then_commands_through_registers_like_the_model() {
+        let mut rng = ChaCha8Rng::seed_from_u64(72);
+        let mut h = Harness::new(SmallRdbe::default());
+        for command in [
+            MergerCommand::JoinEq,
+            MergerCommand::Pass1,
+            MergerCommand::SortEx,
+            MergerCommand::RestNe,
+        ] {
+            let (nu, nl) = (rng.gen_range(0..25), rng.gen_range(0..30));
+            let u = relation(&mut rng, nu);
+            let l = relation(&mut rng, nl);
+            let pace = rng.gen_range(0..4);
+            let pacing = Pacing {
+                source_duty: rng.gen_range(0.5..=1.0),
+                sink_duty: rng.gen_range(0.5..=1.0),
+                seed: rng.gen(),
+            };
+            let (got, expected) = step(&mut h, command, &u, &l, pace, pacing);
+            assert_eq!(got, expected, "{}", command.name());
+        }
+    }
+
+    #[test]
+    fn delta_rdbe_joins_through_registers() {
+        let mut rng = ChaCha8Rng::seed_from_u64(73);
+        let mut h = Harness::new(DeltaRdbe::default());
+        let u = relation(&mut rng, 30);
+        let l = relation(&mut rng, 40);
+        let (got, expected) = step(&mut h, MergerCommand::JoinEq, &u, &l, 0, Pacing::FULL_RATE);
+        assert!(!got.is_empty());
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn status_reads_back_over_the_bus() {
+        let mut rng = ChaCha8Rng::seed_from_u64(74);
+        let mut h = Harness::new(SmallRdbe::default());
+        let u = relation(&mut rng, 9);
+        let l = relation(&mut rng, 12);
+        step(&mut h, MergerCommand::Pass1, &u, &l, 0, Pacing::FULL_RATE);
+        let (status, tuples) = status_from_registers(&mut h);
+        assert_eq!(status, h.uut.status());
+        assert_eq!(status.u_tuples, 9);
+        assert_eq!(status.capacity_tuples, 32);
+        assert_eq!(tuples, 12);
+        assert_eq!(h.uut.tuples_output(), 12);
+        assert_eq!(read_register(&mut h, REG_STATUS), 0, "idle, no error");
+        // A command code beyond Fig. 5's 29: command error.
+        write_register(&mut h, REG_MERGE_SETTINGS, 31);
+        h.run_stream(&compact_beats(&l), Pacing::FULL_RATE, 10_000);
+        // A relation whose `last` disagrees with the tuple length: framing error.
+        configure(&mut h, &sort(), &merge(MergerCommand::Pass1), 0).unwrap();
+        let mut beats = compact_beats(&l[..2]);
+        beats[1].last = true;
+        h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
+        let flags = read_register(&mut h, REG_STATUS);
+        use status_bits::*;
+        assert_eq!(
+            flags,
+            COMMAND_ERROR | FRAMING_ERROR | ANY_ERROR,
+            "{flags:#06x}"
+        );
+        let (status, _) = status_from_registers(&mut h);
+        assert_eq!(status, h.uut.status());
+        assert!(status.command_error && status.framing_error && !status.parity_error);
+        // BUSY, read over the bus every cycle while a PASS-1 runs, is high while the
+        // merger passes the tuples and low again after the end-of-stream beat.
+        let beats = compact_beats(&l);
+        let mut next = 0;
+        let mut busy_cycles = 0;
+        h.uut.set_register_write(REG_STATUS, 0, false);
+        h.uut.stream_out().ready.next = true;
+        for _ in 0..2000 {
+            let offer = next < beats.len();
+            h.uut.stream_in().valid.next = offer;
+            if offer {
+                h.uut.stream_in().word.next = beats[next].into();
+            }
+            h.settle();
+            let fire = offer && h.uut.stream_in().ready.val();
+            let out_eos = h.uut.stream_out().valid.val() && h.uut.stream_out().word.val().eos;
+            h.cycle();
+            next += fire as usize;
+            busy_cycles += (h.uut.register_read_data() & BUSY != 0) as usize;
+            if out_eos {
+                break;
+            }
+        }
+        h.uut.stream_in().valid.next = false;
+        assert_eq!(next, beats.len());
+        assert!(busy_cycles >= 12 * 4, "busy for {busy_cycles} cycles");
+        h.cycle();
+        assert_eq!(read_register(&mut h, REG_STATUS) & BUSY, 0, "idle again");
+        // CONTROL's clear resets the flags, the counters and U-memory.
+        pulse_clear(&mut h);
+        let (status, tuples) = status_from_registers(&mut h);
+        assert!(!status.error(), "{status:?}");
+        assert_eq!((status.u_tuples, status.violations, tuples), (0, 0, 0));
+        assert_eq!(read_register(&mut h, REG_CONTROL), 0);
+        assert_eq!(read_register(&mut h, 0x7f), 0, "unmapped");
+    }
+
+    #[test]
+    fn pace_3_takes_about_3_cycles_per_input_word() {
+        let mut rng = ChaCha8Rng::seed_from_u64(75);
+        let l = relation(&mut rng, 30);
+        let beats = compact_beats(&l);
+        for (pace, low, high) in [(0u8, 1.0, 1.1), (3, 2.99, 3.1)] {
+            let mut h = Harness::new(SmallRdbe::default());
+            configure(&mut h, &sort(), &merge(MergerCommand::Pass1), pace).unwrap();
+            let r = h.run_stream(&beats, Pacing::FULL_RATE, 20_000);
+            let c = &r.input_cycles;
+            let per_word = (c[c.len() - 1] - c[0]) as f64 / (c.len() - 1) as f64;
+            assert!(
+                (low..=high).contains(&per_word),
+                "pace {pace}: {per_word:.3} cycles per input word"
+            );
+            assert_eq!(split_tuples_with_dup(&r.output).len(), 30);
+        }
+    }
+
+    #[test]
+    fn small_rdbe_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SmallRdbe::default());
+        crate::verilog::check_module("rdbe_small", &v).unwrap();
+    }
+
+    #[test]
+    fn delta_rdbe_verilog_passes_yosys_and_verilator() {
+        let t0 = std::time::Instant::now();
+        let v = crate::verilog::export(DeltaRdbe::default());
+        crate::verilog::check_module("rdbe_delta", &v).unwrap();
+        eprintln!(
+            "DeltaRdbe Verilog check: {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}
