@@ -214,7 +214,7 @@ pub fn core_step_model_with_dup(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::harness::{Harness, Pacing};
     use crate::in_module::{InConfig, KeyType};
@@ -280,7 +280,8 @@ mod tests {
         (split_tuples_with_dup(&r.output), expected)
     }
 
-    fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
+    /// Random compact tuples `[tag, payload, signed key in -3..3, index]`, nulls 15 %.
+    pub(crate) fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
         (0..n)
             .map(|i| {
                 let null = rng.gen_bool(0.15);

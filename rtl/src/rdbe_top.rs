@@ -604,6 +604,7 @@ const _: () = assert!(<OutputFormat as Synth>::BITS == 71);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine_core::tests::relation;
     use crate::engine_core::{core_step_model, core_step_model_with_dup};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
@@ -645,20 +646,6 @@ mod tests {
                 ..OutputSettings::both(SideFormat::whole(&input(), 3))
             },
         }
-    }
-
-    fn relation(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
-        (0..n)
-            .map(|i| {
-                let null = rng.gen_bool(0.15);
-                vec![
-                    (null as u16) << 1,
-                    rng.gen(),
-                    rng.gen_range(0..6u16).wrapping_sub(3),
-                    i as u16,
-                ]
-            })
-            .collect()
     }
 
     /// Output tuples with their DP line.

@@ -29,7 +29,7 @@ use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings, Relop};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sort_pipeline::PipelineSettings;
 use rdbe_rtl::sorting_cell::model::sort_order;
-use rdbe_rtl::tuple_stream::{compact_beats, StreamTuple};
+use rdbe_rtl::tuple_stream::compact_beats;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -38,12 +38,11 @@ pub const MAX_RETRIES: usize = 3;
 /// Bytes per HM page (the unit of HM transfers and of DELETE).
 pub const PAGE_BYTES: usize = 4096;
 
-/// The hierarchical memory: relations by name, with transfer counters.
+/// The hierarchical memory: relations by name (each command's `Report` counts its page
+/// transfers).
 #[derive(Default)]
 pub struct Hm {
     pub relations: BTreeMap<String, Relation>,
-    pub pages_read: u64,
-    pub pages_written: u64,
 }
 
 impl Hm {
@@ -281,15 +280,12 @@ impl ControlProgram {
                 tid_base: 0,
             },
         };
-        let out = self.unit("self check join", |cp| {
-            cp.load(&sort, &join, &compact)?;
-            cp.step(StepSpec {
-                sort: sort.clone(),
-                merge: join,
-                input: &compact,
-                expect_sorted: true,
-            })
-        })?;
+        let out = self.load_stream_unit(
+            "self check join",
+            (&sort, &compact, true),
+            join,
+            (&sort, &compact, true),
+        )?;
         Ok(out.tuples.len())
     }
 
@@ -357,17 +353,8 @@ impl ControlProgram {
         })
     }
 
-    /// LOAD `input` into U-memory (sorted as `sort` says). Unless `sort` disables sorting
-    /// for an unordered operand (a Cartesian product's), the checker must see it sorted.
-    fn load(
-        &mut self,
-        sort: &PipelineSettings,
-        like: &MergerConfig,
-        input: &[Vec<u16>],
-    ) -> Result<()> {
-        self.load_checked(sort, like, input, true)
-    }
-
+    /// LOAD `input` into U-memory (sorted as `sort` says); the checker must see it sorted
+    /// unless `expect_sorted` is off (an unordered operand, e.g. a Cartesian product's).
     fn load_checked(
         &mut self,
         sort: &PipelineSettings,
@@ -388,6 +375,46 @@ impl ControlProgram {
             expect_sorted,
         })?;
         Ok(())
+    }
+
+    /// A retry unit of one stream through the core.
+    fn stream_unit(
+        &mut self,
+        what: &str,
+        sort: &PipelineSettings,
+        merge: MergerConfig,
+        input: &[Vec<u16>],
+        expect_sorted: bool,
+    ) -> Result<StepResult> {
+        self.unit(what, |cp| {
+            cp.step(StepSpec {
+                sort: sort.clone(),
+                merge,
+                input,
+                expect_sorted,
+            })
+        })
+    }
+
+    /// A retry unit of the usual two-step pattern: LOAD an operand into U-memory, then
+    /// stream the other through `merge`. Each operand: its layout, its tuples, and whether
+    /// the checker must see it sorted.
+    fn load_stream_unit(
+        &mut self,
+        what: &str,
+        load: (&PipelineSettings, &[Vec<u16>], bool),
+        merge: MergerConfig,
+        stream: (&PipelineSettings, &[Vec<u16>], bool),
+    ) -> Result<StepResult> {
+        self.unit(what, |cp| {
+            cp.load_checked(load.0, &merge, load.1, load.2)?;
+            cp.step(StepSpec {
+                sort: stream.0.clone(),
+                merge,
+                input: stream.1,
+                expect_sorted: stream.2,
+            })
+        })
     }
 
     /// Run one unit of work (a retry point, §5.3): on a detected engine fault clear the
@@ -479,38 +506,30 @@ impl ControlProgram {
             self.note_case(1, 1);
             let sort = pipeline(&cfg, descending, true, n);
             return Ok(self
-                .unit("sort (case 1)", |cp| {
-                    cp.step(StepSpec {
-                        sort: sort.clone(),
-                        merge: pass,
-                        input: &compact,
-                        expect_sorted: true,
-                    })
-                })?
+                .stream_unit("sort (case 1)", &sort, pass, &compact, true)?
                 .tuples);
         }
         // Runs of up to two blocks, each sorted and merged through U-memory.
         let mut runs: Vec<Vec<Vec<u16>>> = vec![];
         for chunk in compact.chunks(2 * block) {
             let (first, second) = chunk.split_at(chunk.len().min(block));
-            let run = self.unit("sort of one run (LOAD + SORT-EX)", |cp| {
-                let sort = pipeline(&cfg, descending, true, first.len());
-                cp.load(&sort, &pass, first)?;
-                let sort = pipeline(&cfg, descending, true, second.len());
-                cp.step(StepSpec {
-                    sort,
-                    merge: MergerConfig {
-                        command: MergerCommand::SortEx,
-                        settings: MergerSettings {
-                            descending,
-                            ..pass.settings
-                        },
-                        ..pass
+            let run = self.load_stream_unit(
+                "sort of one run (LOAD + SORT-EX)",
+                (&pipeline(&cfg, descending, true, first.len()), first, true),
+                MergerConfig {
+                    command: MergerCommand::SortEx,
+                    settings: MergerSettings {
+                        descending,
+                        ..pass.settings
                     },
-                    input: second,
-                    expect_sorted: true,
-                })
-            })?;
+                    ..pass
+                },
+                (
+                    &pipeline(&cfg, descending, true, second.len()),
+                    second,
+                    true,
+                ),
+            )?;
             runs.push(run.tuples);
         }
         let blocks = n.div_ceil(block);
@@ -584,15 +603,12 @@ impl ControlProgram {
                 }
             }
             let part = &b[ib..jb];
-            let r = self.unit("two-way merge of runs (LOAD + SORT-EX)", |cp| {
-                cp.load(&sort, &merge, chunk)?;
-                cp.step(StepSpec {
-                    sort: sort.clone(),
-                    merge,
-                    input: part,
-                    expect_sorted: true,
-                })
-            })?;
+            let r = self.load_stream_unit(
+                "two-way merge of runs (LOAD + SORT-EX)",
+                (&sort, chunk, true),
+                merge,
+                (&sort, part, true),
+            )?;
             out.extend(r.tuples);
             ib = jb;
         }
@@ -621,14 +637,13 @@ impl ControlProgram {
         let feed = self.feed(schema, compact, key, false)?;
         let sort = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
         let pass = single_config(MergerCommand::Pass1, &cfg, schema.fields.len());
-        self.unit("sort with duplicate detection (SORT-IN)", |cp| {
-            cp.step(StepSpec {
-                sort: sort.clone(),
-                merge: pass,
-                input: &feed.tuples,
-                expect_sorted: true,
-            })
-        })
+        self.stream_unit(
+            "sort with duplicate detection (SORT-IN)",
+            &sort,
+            pass,
+            &feed.tuples,
+            true,
+        )
     }
 
     fn unique_whole(&mut self, r: &Relation) -> Result<Vec<Vec<u16>>> {
@@ -647,14 +662,13 @@ impl ControlProgram {
         let sort = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
         let pass2 = single_config(MergerCommand::Pass2, &cfg, schema.fields.len());
         Ok(self
-            .unit("duplicate elimination (PASS-2)", |cp| {
-                cp.step(StepSpec {
-                    sort: sort.clone(),
-                    merge: pass2,
-                    input: &feed.tuples,
-                    expect_sorted: true,
-                })
-            })?
+            .stream_unit(
+                "duplicate elimination (PASS-2)",
+                &sort,
+                pass2,
+                &feed.tuples,
+                true,
+            )?
             .tuples)
     }
 
@@ -701,22 +715,11 @@ impl ControlProgram {
         let mut out = vec![];
         for part in feed.tuples.chunks(block) {
             let sort = pipeline(&cfg, false, !feed.sorted, part.len());
-            let r = self.unit(
+            let r = self.load_stream_unit(
                 &format!("{} (LOAD values + stream)", command.name()),
-                |cp| {
-                    cp.load_checked(
-                        &vsort,
-                        &merge,
-                        &vtuples,
-                        command != MergerCommand::RestRange,
-                    )?;
-                    cp.step(StepSpec {
-                        sort: sort.clone(),
-                        merge,
-                        input: part,
-                        expect_sorted: true,
-                    })
-                },
+                (&vsort, &vtuples, command != MergerCommand::RestRange),
+                merge,
+                (&sort, part, true),
             )?;
             out.extend(r.tuples);
         }
@@ -737,23 +740,37 @@ impl ControlProgram {
     /// A command that needs no U: REST-NULL, REST-NONULL, COMP-*, PASS-1 (input order).
     fn single_pass(
         &mut self,
-        schema: &Schema,
         compact: &[Vec<u16>],
         cfg: &InConfig,
         merge: MergerConfig,
     ) -> Result<Vec<Vec<u16>>> {
-        let _ = schema;
         let sort = pipeline(cfg, false, false, compact.len());
+        let what = format!("{} (one pass)", merge.command.name());
         Ok(self
-            .unit(&format!("{} (one pass)", merge.command.name()), |cp| {
-                cp.step(StepSpec {
-                    sort: sort.clone(),
-                    merge,
-                    input: compact,
-                    expect_sorted: false,
-                })
-            })?
+            .stream_unit(&what, &sort, merge, compact, false)?
             .tuples)
+    }
+
+    /// REST-NULL, REST-NONULL or COMP-* (with the second attribute `second`) in one pass,
+    /// keyed by `field`.
+    fn one_pass_condition(
+        &mut self,
+        schema: &Schema,
+        compact: &[Vec<u16>],
+        field: usize,
+        command: MergerCommand,
+        second: Option<usize>,
+    ) -> Result<Vec<Vec<u16>>> {
+        let cfg = in_config(schema, Key::Field(field));
+        let mut merge = single_config(command, &cfg, schema.fields.len());
+        if let Some(s) = second {
+            // Internal word offset: the key field is rotated to the head (it is the first
+            // field, so every other field moves up by the tag word).
+            merge.settings.second_offset = schema.word_offset(s) - 1;
+            merge.settings.second_null_bit = Some(s as u8);
+            merge.settings.second_type = schema.fields[s].ty.key_type();
+        }
+        self.single_pass(compact, &cfg, merge)
     }
 
     // ------------------------------------------------------------------------------
@@ -794,13 +811,18 @@ impl ControlProgram {
                 let cfg = in_config(&r.schema, Key::Field(0));
                 self.plan("PASS-1 (no sort)");
                 let out = self.single_pass(
-                    &r.schema,
                     &r.encode()?,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
                 )?;
                 let rel = relation_of(&r.schema, &out)?;
-                project_relation(rel, project.as_deref(), &[&r.name])
+                project_relation(
+                    Relation {
+                        name: r.name.clone(),
+                        ..rel
+                    },
+                    project.as_deref(),
+                )
             }
             Operation::Join {
                 left,
@@ -815,7 +837,13 @@ impl ControlProgram {
             } => {
                 let r = self.hm.get(relation)?.clone();
                 let out = self.restrict(&r, condition)?;
-                project_relation(out, project.as_deref(), &[&r.name])
+                project_relation(
+                    Relation {
+                        name: r.name.clone(),
+                        ..out
+                    },
+                    project.as_deref(),
+                )
             }
             Operation::Sort { relation, keys } => {
                 let r = self.hm.get(relation)?.clone();
@@ -951,30 +979,19 @@ impl ControlProgram {
                     b.name,
                     b.schema.fields[kb].name
                 );
-                let command = match op {
-                    Relop::Eq => MergerCommand::JoinEq,
-                    Relop::Ne => MergerCommand::JoinNe,
-                    Relop::Lt => MergerCommand::JoinLt,
-                    Relop::Le => MergerCommand::JoinLe,
-                    Relop::Gt => MergerCommand::JoinGt,
-                    Relop::Ge => MergerCommand::JoinGe,
-                };
-                (ka, kb, command)
+                (ka, kb, join_command(op))
             }
         };
         // Which fields of each side the result needs; the engine projects the covering run
         // of fields of each side (P1..P2, Fig. 7b), the CPU the rest.
-        let names = [a.name.as_str(), b.name.as_str()];
         let needed = |r: &Relation, side: usize| -> Result<Vec<usize>> {
             match project {
                 None => Ok((0..r.schema.fields.len()).collect()),
                 Some(cols) => {
                     let mut v = vec![];
                     for c in cols {
-                        if let Some(i) = resolve_in_join(c, &a, &b, &names)?
-                            .filter(|(s, _)| *s == side)
-                            .map(|(_, i)| i)
-                        {
+                        let (s, i) = resolve_in_join(c, &a, &b)?;
+                        if s == side {
                             v.push(i);
                         }
                     }
@@ -1084,15 +1101,12 @@ impl ControlProgram {
         };
         for part in a_chunks {
             let sort_a = pipeline(&cfg_a, false, !cartesian, part.len());
-            let r = self.unit(&format!("{} (LOAD + stream)", command.name()), |cp| {
-                cp.load_checked(&sort_a, &join, part, !cartesian)?;
-                cp.step(StepSpec {
-                    sort: sort_b.clone(),
-                    merge: join,
-                    input: &feed_b.tuples,
-                    expect_sorted: !cartesian,
-                })
-            })?;
+            let r = self.load_stream_unit(
+                &format!("{} (LOAD + stream)", command.name()),
+                (&sort_a, part, !cartesian),
+                join,
+                (&sort_b, &feed_b.tuples, !cartesian),
+            )?;
             out.extend(r.tuples);
         }
         let rel = relation_of(&engine_schema, &out)?;
@@ -1101,7 +1115,7 @@ impl ControlProgram {
             Some(cols) => {
                 let mut idx = vec![];
                 for c in cols {
-                    let at = resolve_in_join(c, &a, &b, &names)?.expect("resolved above");
+                    let at = resolve_in_join(c, &a, &b)?;
                     idx.push(
                         origin
                             .iter()
@@ -1157,25 +1171,17 @@ impl ControlProgram {
                 command,
                 second,
             }) => {
-                let cfg = in_config(&r.schema, Key::Field(field));
-                let mut merge = single_config(command, &cfg, r.schema.fields.len());
-                if let Some(s) = second {
-                    merge.settings.second_offset = r.schema.word_offset(s) - 1;
-                    merge.settings.second_null_bit = Some(s as u8);
-                    merge.settings.second_type = r.schema.fields[s].ty.key_type();
-                }
                 self.plan(format!(
                     "{} on {}",
                     command.name(),
                     r.schema.fields[field].name
                 ));
-                self.single_pass(&r.schema, &compact, &cfg, merge)?
+                self.one_pass_condition(&r.schema, &compact, field, command, second)?
             }
             None => {
                 let cfg = in_config(&r.schema, Key::Field(0));
                 self.plan("PASS-1; the whole condition runs on the CPU");
                 self.single_pass(
-                    &r.schema,
                     &compact,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
@@ -1234,27 +1240,14 @@ impl ControlProgram {
         };
         let out = match hw {
             Some((k, op, s)) if k != s => {
-                let cfg = in_config(&r.schema, Key::Field(k));
-                let command = match op {
-                    Relop::Eq => MergerCommand::CompEq,
-                    Relop::Ne => MergerCommand::CompNe,
-                    Relop::Lt => MergerCommand::CompLt,
-                    Relop::Le => MergerCommand::CompLe,
-                    Relop::Gt => MergerCommand::CompGt,
-                    Relop::Ge => MergerCommand::CompGe,
-                };
-                let mut merge = single_config(command, &cfg, r.schema.fields.len());
-                merge.settings.second_offset = r.schema.word_offset(s) - 1;
-                merge.settings.second_null_bit = Some(s as u8);
-                merge.settings.second_type = ta.key_type();
+                let command = compare_command(op);
                 self.plan(format!("{} (COMPARE ATTRIBUTES)", command.name()));
-                self.single_pass(&r.schema, &compact, &cfg, merge)?
+                self.one_pass_condition(&r.schema, &compact, k, command, Some(s))?
             }
             _ => {
                 self.plan("PASS-1; the CPU compares the attributes (neither is the first field)");
                 let cfg = in_config(&r.schema, Key::Field(0));
                 let out = self.single_pass(
-                    &r.schema,
                     &compact,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
@@ -1310,7 +1303,6 @@ impl ControlProgram {
                 self.plan("PASS-1; one group");
                 let cfg = in_config(&r.schema, Key::Field(0));
                 let t = self.single_pass(
-                    &r.schema,
                     &r.encode()?,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
@@ -1348,10 +1340,8 @@ impl ControlProgram {
         schema.validate().context("the aggregate's result")?;
         let mut out = vec![];
         let mut acc: Vec<Accumulator> = items.iter().map(|_| Accumulator::default()).collect();
-        let mut rows = 0;
         for (t, d) in tuples.iter().zip(&dup) {
             let row = decode_tuple(&r.schema, t)?;
-            rows += 1;
             for (a, p) in acc.iter_mut().zip(&programs) {
                 let v = match p {
                     Some(p) => {
@@ -1372,18 +1362,17 @@ impl ControlProgram {
                     .zip(items)
                     .zip(&schema.fields[group.is_some() as usize..])
                 {
-                    t.push(a.result(item.function, rows, f.ty)?);
+                    t.push(a.result(item.function, f.ty)?);
                 }
                 out.push(t);
                 acc = items.iter().map(|_| Accumulator::default()).collect();
-                rows = 0;
             }
         }
         if group.is_none() && tuples.is_empty() {
             let t = items
                 .iter()
                 .zip(&schema.fields)
-                .map(|(item, f)| Accumulator::default().result(item.function, 0, f.ty))
+                .map(|(item, f)| Accumulator::default().result(item.function, f.ty))
                 .collect::<Result<Vec<_>>>()?;
             out.push(t);
         }
@@ -1438,15 +1427,12 @@ impl ControlProgram {
         for part in b_compact.chunks(chunk) {
             let sort_b = pipeline(&cfg, false, true, part.len());
             let sort_a = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
-            let r = self.unit("REST-NE (LOAD + stream)", |cp| {
-                cp.load(&sort_b, &merge, part)?;
-                cp.step(StepSpec {
-                    sort: sort_a.clone(),
-                    merge,
-                    input: &feed.tuples,
-                    expect_sorted: true,
-                })
-            })?;
+            let r = self.load_stream_unit(
+                "REST-NE (LOAD + stream)",
+                (&sort_b, part, true),
+                merge,
+                (&sort_a, &feed.tuples, true),
+            )?;
             feed = Feed {
                 tuples: r.tuples,
                 sorted: true,
@@ -1475,15 +1461,12 @@ impl ControlProgram {
                         pipeline(&cfg, false, true, ac.len()),
                         pipeline(&cfg, false, true, bc.len()),
                     );
-                    self.unit("UNQ-EX (LOAD + stream)", |cp| {
-                        cp.load(&sa, &merge, &ac)?;
-                        cp.step(StepSpec {
-                            sort: sb.clone(),
-                            merge,
-                            input: &bc,
-                            expect_sorted: true,
-                        })
-                    })?
+                    self.load_stream_unit(
+                        "UNQ-EX (LOAD + stream)",
+                        (&sa, &ac, true),
+                        merge,
+                        (&sb, &bc, true),
+                    )?
                     .tuples
                 } else {
                     self.plan("both relations in one stream, then PASS-2 (UNQ-IN)");
@@ -1505,15 +1488,12 @@ impl ControlProgram {
                 for part in ac.chunks(chunk) {
                     let sa = pipeline(&cfg, false, true, part.len());
                     let sb = pipeline(&cfg, false, !feed.sorted, feed.tuples.len());
-                    let r = self.unit("REST-EQ (LOAD + stream)", |cp| {
-                        cp.load(&sa, &merge, part)?;
-                        cp.step(StepSpec {
-                            sort: sb.clone(),
-                            merge,
-                            input: &feed.tuples,
-                            expect_sorted: true,
-                        })
-                    })?;
+                    let r = self.load_stream_unit(
+                        "REST-EQ (LOAD + stream)",
+                        (&sa, part, true),
+                        merge,
+                        (&sb, &feed.tuples, true),
+                    )?;
                     found.extend(r.tuples);
                 }
                 self.unique(&a.schema, found, Key::Whole)?
@@ -1569,15 +1549,12 @@ impl ControlProgram {
         let mut deleted = 0;
         for part in compact.chunks(page) {
             let sort = pipeline(&cfg, false, true, part.len());
-            let out = self.unit("DELETE page (LOAD + delete mode)", |cp| {
-                cp.load(&vsort, &merge, &vtuples)?;
-                cp.step(StepSpec {
-                    sort: sort.clone(),
-                    merge,
-                    input: part,
-                    expect_sorted: true,
-                })
-            })?;
+            let out = self.load_stream_unit(
+                "DELETE page (LOAD + delete mode)",
+                (&vsort, &vtuples, true),
+                merge,
+                (&sort, part, true),
+            )?;
             // The page comes back whole: kept tuples first, deleted ones gathered below
             // (Fig. 9). The CPU, which loaded the values, counts the kept ones.
             for t in out.tuples {
@@ -1656,6 +1633,28 @@ fn single_config(command: MergerCommand, cfg: &InConfig, fields: usize) -> Merge
     }
 }
 
+fn join_command(op: Relop) -> MergerCommand {
+    match op {
+        Relop::Eq => MergerCommand::JoinEq,
+        Relop::Ne => MergerCommand::JoinNe,
+        Relop::Lt => MergerCommand::JoinLt,
+        Relop::Le => MergerCommand::JoinLe,
+        Relop::Gt => MergerCommand::JoinGt,
+        Relop::Ge => MergerCommand::JoinGe,
+    }
+}
+
+fn compare_command(op: Relop) -> MergerCommand {
+    match op {
+        Relop::Eq => MergerCommand::CompEq,
+        Relop::Ne => MergerCommand::CompNe,
+        Relop::Lt => MergerCommand::CompLt,
+        Relop::Le => MergerCommand::CompLe,
+        Relop::Gt => MergerCommand::CompGt,
+        Relop::Ge => MergerCommand::CompGe,
+    }
+}
+
 fn flip(op: Relop) -> Relop {
     match op {
         Relop::Lt => Relop::Gt,
@@ -1711,40 +1710,28 @@ fn field_of(r: &Relation, c: &ColumnRef) -> Result<usize> {
         .with_context(|| format!("{}: relation '{}'", c.at(), r.name))
 }
 
-/// A join's column: (side, field index).
-fn resolve_in_join(
-    c: &ColumnRef,
-    a: &Relation,
-    b: &Relation,
-    names: &[&str; 2],
-) -> Result<Option<(usize, usize)>> {
+/// A join's column: (side, field index); it must name a field of exactly one side.
+fn resolve_in_join(c: &ColumnRef, a: &Relation, b: &Relation) -> Result<(usize, usize)> {
     let hits: Vec<(usize, usize)> = [a, b]
         .iter()
         .enumerate()
-        .filter_map(|(side, r)| {
-            let named = Relation {
-                name: names[side].to_string(),
-                schema: r.schema.clone(),
-                tuples: vec![],
-            };
-            field_of(&named, c).ok().map(|i| (side, i))
-        })
+        .filter_map(|(side, r)| field_of(r, c).ok().map(|i| (side, i)))
         .collect();
     match hits.len() {
-        1 => Ok(Some(hits[0])),
+        1 => Ok(hits[0]),
         0 => bail!(
             "{}: no column '{}' in '{}' or '{}'",
             c.at(),
             c.name,
-            names[0],
-            names[1]
+            a.name,
+            b.name
         ),
         _ => bail!(
             "{}: column '{}' is in both '{}' and '{}'; qualify it",
             c.at(),
             c.name,
-            names[0],
-            names[1]
+            a.name,
+            b.name
         ),
     }
 }
@@ -1763,22 +1750,14 @@ fn select_fields(r: &Relation, idx: &[usize]) -> Relation {
     }
 }
 
-/// PROJECT for single-relation commands (CPU: select and order fields).
-fn project_relation(
-    r: Relation,
-    project: Option<&[ColumnRef]>,
-    names: &[&str],
-) -> Result<Relation> {
+/// PROJECT for single-relation commands (CPU: select and order fields); columns resolve
+/// against `r`'s name.
+fn project_relation(r: Relation, project: Option<&[ColumnRef]>) -> Result<Relation> {
     let Some(cols) = project else { return Ok(r) };
-    let mut idx = vec![];
-    let named = Relation {
-        name: names[0].to_string(),
-        schema: r.schema.clone(),
-        tuples: vec![],
-    };
-    for c in cols {
-        idx.push(field_of(&named, c)?);
-    }
+    let idx = cols
+        .iter()
+        .map(|c| field_of(&r, c))
+        .collect::<Result<Vec<_>>>()?;
     let p = select_fields(&r, &idx);
     p.schema.validate()?;
     Ok(p)
@@ -2027,14 +2006,7 @@ fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>
     if c.len() == 3 {
         if let Some(g) = field(&c[2]) {
             if f == 0 && g != 0 && r.schema.fields[g].ty == ty {
-                let command = match op {
-                    Relop::Eq => MergerCommand::CompEq,
-                    Relop::Ne => MergerCommand::CompNe,
-                    Relop::Lt => MergerCommand::CompLt,
-                    Relop::Le => MergerCommand::CompLe,
-                    Relop::Gt => MergerCommand::CompGt,
-                    Relop::Ge => MergerCommand::CompGe,
-                };
+                let command = compare_command(op);
                 return Ok(Some(EngineCondition::Single {
                     field: f,
                     command,
@@ -2127,7 +2099,7 @@ impl Accumulator {
         }
     }
 
-    fn result(&self, f: AggregateFunction, _rows: usize, ty: FieldType) -> Result<Value> {
+    fn result(&self, f: AggregateFunction, ty: FieldType) -> Result<Value> {
         let total = self.sum_float + self.sum_int as f64;
         Ok(match f {
             AggregateFunction::Count => Value::Unsigned(self.count),
@@ -2159,9 +2131,4 @@ fn convert(v: Value, ty: FieldType) -> Result<Value> {
         (Value::Signed(x), FieldType::F32) => Value::Float(x as f32),
         (v, _) => v,
     })
-}
-
-/// Internal-format key of a compact tuple (for tests and the CPU's boundary compares).
-pub fn internal_tuple(schema: &Schema, field: usize, compact: &[u16]) -> StreamTuple {
-    in_module_model(&in_config(schema, Key::Field(field)), &[compact.to_vec()]).remove(0)
 }

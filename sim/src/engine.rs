@@ -33,7 +33,9 @@ pub enum Profile {
 }
 
 impl Profile {
-    /// Clock period in nanoseconds (`modern`: the 100 MHz target of issue 6).
+    /// Clock period in nanoseconds. `modern` assumes issue 6's 100 MHz target: no Fmax has
+    /// been measured yet (place and route is issue 5), so its modelled times are not a
+    /// measurement of any part.
     pub fn cycle_ns(self) -> f64 {
         match self {
             Profile::Modern => 10.0,

@@ -34,28 +34,6 @@ pub fn load_relations(dir: &Path) -> Result<Vec<Relation>> {
     paths.iter().map(|p| read_csv(p)).collect()
 }
 
-/// Run a script on relations already loaded; returns the program (its HM holds the
-/// results) and one report per command.
-pub fn run_script(
-    origin: &str,
-    text: &str,
-    relations: Vec<Relation>,
-    mut cp: ControlProgram,
-) -> Result<(ControlProgram, Vec<Report>)> {
-    let statements = parse_script(origin, text)?;
-    for r in relations {
-        cp.hm.relations.insert(r.name.clone(), r);
-    }
-    let mut reports = vec![];
-    for s in &statements {
-        reports.push(
-            cp.execute(s)
-                .with_context(|| format!("{origin}: line {}", s.line))?,
-        );
-    }
-    Ok((cp, reports))
-}
-
 /// Write `relations` into `out` as `<name>.csv`: first all into a staging directory, then
 /// renamed into place, so an error leaves no partial output.
 pub fn write_results(out: &Path, relations: &[&Relation]) -> Result<Vec<PathBuf>> {
