@@ -18,6 +18,15 @@
 //! `output[1:0]` (none, U, L, pair), `advance_u`, `advance_l`, `rewind_u` (U back to its
 //! first tuple), `rewind_l` (L back to LADR*), `mark_l` (LADR* := L's position after this
 //! step), `next_program[4:0]`, `end`.
+//!
+//! # The partial-U gate (SORT-EX's `u_partial`)
+//! The program field is full (32 programs), so SORT-EX's partial-U mode (§5.1's two-way
+//! merge of runs longer than U-memory: U holds a chunk, a prefix, of run A) is not a
+//! program of its own but one gate on the ROM's output, [partial_end]: with `u_partial`
+//! set, program SORT-EX, no U tuple left and an L tuple present, the word looked up (which
+//! would emit L) is replaced by [partial_end_word], the end of the command. The remaining
+//! L tuples may sort after A's tuples not loaded yet; the control program resumes L there
+//! with the next chunk. [interpret] applies the same gate, so the ROM-level tests cover it.
 use crate::in_module::transform_key;
 use crate::merger::{MergerCommand, MergerSettings, Selected};
 use crate::tuple_stream::StreamTuple;
@@ -553,6 +562,19 @@ pub fn unpack(w: u16) -> Action {
     }
 }
 
+/// The partial-U gate (see the module documentation): in SORT-EX's partial-U mode, the
+/// step at which U has no tuple left while L still has one ends the command instead of
+/// emitting L. Only program SORT-EX (started by SORT-EX alone) is gated, so `u_partial` has
+/// no effect on any other command (`MergerConfig::validate` refuses it there).
+pub fn partial_end(p: Program, s: Situation, u_partial: bool) -> bool {
+    u_partial && p == Program::SortEx && !s.u_present() && s.l_present()
+}
+
+/// The word the partial-U gate puts in place of the ROM's: end, nothing output, no move.
+pub fn partial_end_word() -> u16 {
+    pack(&Action::end(Program::SortEx))
+}
+
 /// The ROM image. Addresses with no program or situation (codes beyond the tables) hold an
 /// end word, so a corrupted address stops the operation rather than running on.
 pub fn contents() -> Vec<u16> {
@@ -568,10 +590,19 @@ pub fn contents() -> Vec<u16> {
         .collect()
 }
 
+/// What the ROM-level interpreter found: the command's output and its `l_taken`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RomRun {
+    pub selected: Vec<Selected>,
+    /// L advances carried out (ROM words with `advance_l`; LOAD's program advances over
+    /// every tuple of the stream), the operation part's `l_taken` counter at the end.
+    pub l_taken: usize,
+}
+
 /// Run the operation part at tuple granularity from the ROM words alone. U and L are the
 /// stored and the arriving relation (for COMPARE ATTRIBUTES, U is the second attribute of
 /// the current L tuple). Comparisons: in sort order for SORT-EX and UNQ-EX, by value
-/// otherwise.
+/// otherwise. SORT-EX's partial-U mode (`s.u_partial`) goes through [partial_end].
 pub fn interpret(
     rom: &[u16],
     cmd: MergerCommand,
@@ -579,6 +610,17 @@ pub fn interpret(
     u: &[StreamTuple],
     l: &[StreamTuple],
 ) -> Result<Vec<Selected>> {
+    Ok(interpret_run(rom, cmd, s, u, l)?.selected)
+}
+
+/// As [interpret], with the L advances (`l_taken`).
+pub fn interpret_run(
+    rom: &[u16],
+    cmd: MergerCommand,
+    s: &MergerSettings,
+    u: &[StreamTuple],
+    l: &[StreamTuple],
+) -> Result<RomRun> {
     let decoded = decode_command(cmd);
     let no_u: &[StreamTuple] = &[];
     let u = if decoded.uses_u { u } else { no_u };
@@ -593,15 +635,21 @@ pub fn interpret_delete(
     u: &[StreamTuple],
     l: &[StreamTuple],
 ) -> Result<Vec<Selected>> {
-    let mut out = run_rom(rom, DecodedCommand::delete_keep(), s, u, l)?;
-    out.extend(run_rom(
-        rom,
-        decode_command(MergerCommand::RestEq),
-        s,
-        u,
-        l,
-    )?);
-    Ok(out)
+    Ok(interpret_delete_run(rom, s, u, l)?.selected)
+}
+
+/// As [interpret_delete], with the L advances of both passes (`l_taken`).
+pub fn interpret_delete_run(
+    rom: &[u16],
+    s: &MergerSettings,
+    u: &[StreamTuple],
+    l: &[StreamTuple],
+) -> Result<RomRun> {
+    let mut run = run_rom(rom, DecodedCommand::delete_keep(), s, u, l)?;
+    let second = run_rom(rom, decode_command(MergerCommand::RestEq), s, u, l)?;
+    run.selected.extend(second.selected);
+    run.l_taken += second.l_taken;
+    Ok(run)
 }
 
 fn run_rom(
@@ -610,12 +658,13 @@ fn run_rom(
     s: &MergerSettings,
     u: &[StreamTuple],
     l: &[StreamTuple],
-) -> Result<Vec<Selected>> {
+) -> Result<RomRun> {
     let descending = d.is_merge && s.descending;
     let k = s.key_words;
     let mut program = d.start;
     let (mut pu, mut pl, mut l_mark) = (0usize, 0usize, 0usize);
     let mut out = Vec::new();
+    let mut l_taken = 0usize;
     let limit = 16 + 4 * (u.len() + 1) * (l.len() + 1) + 4 * (u.len() + l.len());
     let mut second: Vec<u16>;
     for _ in 0..limit {
@@ -649,9 +698,17 @@ fn run_rom(
         });
         let dp_u = !d.is_comp && u.get(pu).map(|t| t.dup).unwrap_or(false);
         let dp_l = lt.map(|t| t.dup).unwrap_or(false);
-        let a = unpack(rom[address(program, situation, dp_u, dp_l)]);
+        let word = if partial_end(program, situation, s.u_partial) {
+            partial_end_word()
+        } else {
+            rom[address(program, situation, dp_u, dp_l)]
+        };
+        let a = unpack(word);
         if a.end {
-            return Ok(out);
+            return Ok(RomRun {
+                selected: out,
+                l_taken,
+            });
         }
         match a.output {
             Output::None => {}
@@ -664,6 +721,7 @@ fn run_rom(
         }
         if a.advance_l {
             pl += 1;
+            l_taken += 1;
         }
         if a.mark_l {
             l_mark = pl;
@@ -801,7 +859,7 @@ end
 mod tests {
     use super::*;
     use crate::in_module::KeyType;
-    use crate::merger::model::merger_model;
+    use crate::merger::model::{merger_l_taken, merger_model};
     use crate::sorting_cell::model::sort_order;
     use crate::sorting_checker::{sorting_checker_model, CheckerConfig};
     use rand::{Rng, SeedableRng};
@@ -896,7 +954,7 @@ mod tests {
 
     #[test]
     fn the_rom_runs_delete_mode_as_the_model_says() {
-        use crate::merger::model::delete_model;
+        use crate::merger::model::{delete_l_taken, delete_model};
         let rom = contents();
         let mut rng = ChaCha8Rng::seed_from_u64(51);
         for case in 0..400 {
@@ -907,17 +965,20 @@ mod tests {
                 second_offset: kw,
                 second_null_bit: None,
                 second_type: KeyType::Unsigned,
+                u_partial: false,
             };
             let (nu, nl) = (rng.gen_range(0..6), rng.gen_range(0..14));
             let u = prepared(&mut rng, nu, kw, false);
             let l = prepared(&mut rng, nl, kw, false);
-            let got = interpret_delete(&rom, &s, &u, &l).unwrap();
+            let run = interpret_delete_run(&rom, &s, &u, &l).unwrap();
+            let got = run.selected;
             assert_eq!(
                 got,
                 delete_model(&s, &u, &l),
                 "case {case}\nU {u:?}\nL {l:?}"
             );
             assert_eq!(got.len(), l.len(), "every tuple of the page comes out once");
+            assert_eq!(run.l_taken, delete_l_taken(&s, &u, &l), "case {case}");
         }
     }
 
@@ -971,6 +1032,7 @@ mod tests {
                         _ if kw == 2 => KeyType::Float,
                         _ => KeyType::Signed,
                     },
+                    u_partial: false,
                 };
                 let (nu, nl) = (rng.gen_range(0..9), rng.gen_range(0..12));
                 let mut u = prepared(&mut rng, nu, kw, descending);
@@ -983,10 +1045,60 @@ mod tests {
                         continue;
                     }
                 }
-                let expect = merger_model(cmd, &s, &u, &l).unwrap();
-                let got = interpret(&rom, cmd, &s, &u, &l).unwrap();
-                assert_eq!(got, expect, "{} case {case}\nU {u:?}\nL {l:?}", cmd.name());
+                // SORT-EX runs both ways on the same operands: whole U, and U as a chunk.
+                let partial = if cmd == MergerCommand::SortEx {
+                    vec![false, true]
+                } else {
+                    vec![false]
+                };
+                for u_partial in partial {
+                    let s = MergerSettings { u_partial, ..s };
+                    let expect = merger_model(cmd, &s, &u, &l).unwrap();
+                    let run = interpret_run(&rom, cmd, &s, &u, &l).unwrap();
+                    let what = format!("{} u_partial {u_partial} case {case}", cmd.name());
+                    assert_eq!(run.selected, expect, "{what}\nU {u:?}\nL {l:?}");
+                    assert_eq!(
+                        run.l_taken,
+                        merger_l_taken(cmd, &s, &u, &l).unwrap(),
+                        "l_taken of {what}\nU {u:?}\nL {l:?}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn the_partial_u_gate_ends_sort_ex_only_when_u_is_used_up_and_l_is_not() {
+        for p in Program::ALL {
+            for s in Situation::ALL {
+                let gated = partial_end(p, s, true);
+                assert_eq!(
+                    gated,
+                    p == Program::SortEx
+                        && matches!(s, Situation::EndULNormal | Situation::EndULNull),
+                    "{p:?} {s:?}"
+                );
+                assert!(!partial_end(p, s, false));
+                if gated {
+                    // Where the gate acts, the ROM itself would emit L.
+                    let a = rule(p, s, false, false);
+                    assert!(a.output == Output::L && a.advance_l && !a.end);
+                }
+            }
+        }
+        let w = unpack(partial_end_word());
+        assert!(w.end && w.output == Output::None && !w.advance_l && !w.advance_u);
+        // U [1, 3, 5] as a chunk, L [2, 4, 6, 7]: 1 2 3 4 5, then the command ends.
+        let mk = |k: u16| StreamTuple::new(vec![k, 0], false);
+        let u: Vec<_> = [1, 3, 5].map(mk).to_vec();
+        let l: Vec<_> = [2, 4, 6, 7].map(mk).to_vec();
+        let s = MergerSettings {
+            u_partial: true,
+            ..MergerSettings::ascending(1)
+        };
+        let run = interpret_run(&contents(), MergerCommand::SortEx, &s, &u, &l).unwrap();
+        use Selected::{L, U};
+        assert_eq!(run.selected, vec![U(0), L(0), U(1), L(1), U(2)]);
+        assert_eq!(run.l_taken, 2);
     }
 }

@@ -541,7 +541,7 @@ mod merger_tests {
 
     /// The merger's static ports for one command.
     fn statics(c: &MergerConfig) -> Vec<(String, u128)> {
-        let settings: Bits<50> = CommandSettings::into(c.command_settings());
+        let settings: Bits<51> = CommandSettings::into(c.command_settings());
         let mut v = vec![("settings".to_string(), packed(settings))];
         v.extend(output_statics(c));
         v
@@ -571,6 +571,7 @@ mod merger_tests {
                 second_offset: 1,
                 second_null_bit: Some(2),
                 second_type: KeyType::Unsigned,
+                u_partial: false,
             },
             tuple_words: 4,
             output: OutputSettings {
@@ -660,7 +661,7 @@ mod engine_core_tests {
     use rand_chacha::ChaCha8Rng;
 
     fn statics(sort: &PipelineSettings, c: &MergerConfig) -> Vec<(String, u128)> {
-        let merge_bits: Bits<50> = CommandSettings::into(c.command_settings());
+        let merge_bits: Bits<51> = CommandSettings::into(c.command_settings());
         let mut v = vec![
             ("sort_settings".to_string(), pipeline_statics(sort)[0].1),
             ("merge_settings".to_string(), packed(merge_bits)),

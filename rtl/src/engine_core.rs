@@ -8,8 +8,15 @@
 //! (it outputs only the end-of-stream beat); the next step's stream is merged against it.
 //!
 //! The control program's register interface in front of these ports and the HM adapters
-//! are in [crate::rdbe_top] and [crate::hm_adapter]; the demand-driven two-input streaming
-//! of §5.1 is still to come.
+//! are in [crate::rdbe_top] and [crate::hm_adapter].
+//!
+//! Demand-driven two-way merge (§5.1, external sort case 3): SORT-EX with
+//! `MergerSettings::u_partial` merges a chunk of run A held in U-memory with run B and ends
+//! when the chunk runs out; `l_taken` (and [CoreStatus::l_taken]) then says how many
+//! tuples of B it took, so the next chunk's SORT-EX resumes B there, and `input_unneeded`
+//! tells the HM adapter IN that the rest of the stream will be dropped. Both come from the
+//! merger's operation part (see `docs/MERGER.md`); the register top and the HM adapter do
+//! not use them yet.
 use crate::harness::StreamBlock;
 use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
 use crate::operation_part::CommandSettings;
@@ -38,6 +45,10 @@ pub struct CoreStatus {
     pub u_overflow: bool,
     pub l_overflow: bool,
     pub u_tuples: usize,
+    /// L tuples the last (or current) merger command advanced past: after a partial-U
+    /// SORT-EX, the index in the L run where the next chunk's SORT-EX resumes (the model's
+    /// value: [core_step_l_taken]).
+    pub l_taken: u32,
 }
 
 impl CoreStatus {
@@ -93,6 +104,15 @@ macro_rules! define_engine_core {
             pub u_tuples: Signal<Out, Bits<16>>,
             /// The merger is running a command.
             pub busy: Signal<Out, Bit>,
+            /// The merger's `l_taken`: L tuples its current (or last) command advanced past,
+            /// cleared when a command starts.
+            pub l_taken: Signal<Out, Bits<32>>,
+            /// The merger's `input_unneeded`: its command has ended but its input has not
+            /// (every tuple still coming, in the sort pipeline or not sent yet, is dropped),
+            /// so the HM adapter IN may end the stream early: at a tuple boundary, with the
+            /// end-of-stream beat. Meaningful when the sorter passes the stream through
+            /// (`sort_enable` off, as for the runs of a two-way merge).
+            pub input_unneeded: Signal<Out, Bit>,
             sort_pipeline: $pipeline,
             merger: $merger,
         }
@@ -124,6 +144,8 @@ macro_rules! define_engine_core {
                 self.l_overflow.next = self.merger.l_overflow.val();
                 self.u_tuples.next = self.merger.u_tuples.val();
                 self.busy.next = self.merger.busy.val();
+                self.l_taken.next = self.merger.l_taken.val();
+                self.input_unneeded.next = self.merger.input_unneeded.val();
             }
         }
 
@@ -160,6 +182,7 @@ macro_rules! define_engine_core {
                     u_overflow: self.u_overflow.val(),
                     l_overflow: self.l_overflow.val(),
                     u_tuples: self.u_tuples.val().index(),
+                    l_taken: self.l_taken.val().to_u32(),
                 }
             }
             fn cell_address_bits() -> &'static [usize] {
@@ -200,6 +223,19 @@ pub fn core_step_model(
     merge.model(u, &l)
 }
 
+/// The merger's `l_taken` after the step [core_step_model] models
+/// ([MergerConfig::model_l_taken] on the sorted stream).
+pub fn core_step_l_taken(
+    cells: &[usize],
+    l_sort: &PipelineSettings,
+    l_compact: &[Vec<u16>],
+    merge: &MergerConfig,
+    u: &[crate::tuple_stream::StreamTuple],
+) -> Result<usize> {
+    let l = sort_pipeline_model(cells, l_sort, l_compact).tuples;
+    merge.model_l_taken(u, &l)
+}
+
 /// As [core_step_model], with each output tuple's DP line ([MergerConfig::model_with_dup]):
 /// after PASS-1 of a sorted relation, DP marks the groups of equal keys.
 pub fn core_step_model_with_dup(
@@ -235,6 +271,18 @@ pub(crate) mod tests {
         l: &[Vec<u16>],
         pacing: Pacing,
     ) -> (TuplesWithDup, TuplesWithDup) {
+        step_with(h, command, MergerSettings::ascending(1), u, l, pacing)
+    }
+
+    /// As [step], with the merger's settings; checks `l_taken` against the model too.
+    fn step_with<T: EngineCoreTop>(
+        h: &mut Harness<T>,
+        command: MergerCommand,
+        settings: MergerSettings,
+        u: &[Vec<u16>],
+        l: &[Vec<u16>],
+        pacing: Pacing,
+    ) -> (TuplesWithDup, TuplesWithDup) {
         let input = InConfig {
             tuple_words: 4,
             key_offset: 2,
@@ -251,7 +299,7 @@ pub(crate) mod tests {
         let merge = MergerConfig {
             command,
             delete: false,
-            settings: MergerSettings::ascending(1),
+            settings,
             tuple_words: 4,
             output: OutputSettings {
                 new_tid: true,
@@ -261,6 +309,10 @@ pub(crate) mod tests {
         };
         let load = MergerConfig {
             command: MergerCommand::Load,
+            settings: MergerSettings {
+                u_partial: false,
+                ..settings
+            },
             ..merge
         };
         h.uut.apply(&sort, &load).unwrap();
@@ -271,6 +323,12 @@ pub(crate) mod tests {
         assert!(!h.uut.status().error(), "{:?}", h.uut.status());
         let cells = T::cell_address_bits();
         let u_internal = sort_pipeline_model(cells, &sort, u).tuples;
+        assert_eq!(
+            h.uut.status().l_taken as usize,
+            core_step_l_taken(cells, &sort, l, &merge, &u_internal).unwrap(),
+            "l_taken of {}",
+            command.name()
+        );
         let expected = core_step_model_with_dup(cells, &sort, l, &merge, &u_internal).unwrap();
         assert_eq!(
             core_step_model(cells, &sort, l, &merge, &u_internal).unwrap(),
@@ -318,6 +376,34 @@ pub(crate) mod tests {
             let (got, expected) = step(&mut h, command, &u, &l, pacing);
             assert_eq!(got, expected, "{}", command.name());
         }
+    }
+
+    #[test]
+    fn small_core_runs_partial_u_sort_ex_like_the_model() {
+        // U holds a chunk of a longer run (the relation is sorted on LOAD): SORT-EX ends
+        // when the chunk is used up, and l_taken says how much of L it merged.
+        let mut rng = ChaCha8Rng::seed_from_u64(44);
+        let mut h = Harness::new(SmallEngineCore::default());
+        let settings = MergerSettings {
+            u_partial: true,
+            ..MergerSettings::ascending(1)
+        };
+        let mut partial_ends = 0;
+        for case in 0..5 {
+            let (nu, nl) = (rng.gen_range(0..12), rng.gen_range(0..25));
+            let u = relation(&mut rng, nu);
+            let l = relation(&mut rng, nl);
+            let pacing = Pacing {
+                source_duty: rng.gen_range(0.5..=1.0),
+                sink_duty: rng.gen_range(0.5..=1.0),
+                seed: rng.gen(),
+            };
+            let (got, expected) =
+                step_with(&mut h, MergerCommand::SortEx, settings, &u, &l, pacing);
+            assert_eq!(got, expected, "case {case}");
+            partial_ends += ((h.uut.status().l_taken as usize) < l.len()) as usize;
+        }
+        assert!(partial_ends > 0, "some case ended before L did");
     }
 
     #[test]

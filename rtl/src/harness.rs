@@ -19,6 +19,11 @@ pub trait Clocked: Block {
 pub trait StreamBlock: Clocked {
     fn stream_in(&mut self) -> &mut TupleStreamIn;
     fn stream_out(&mut self) -> &mut TupleStreamOut;
+    /// The block tells its source to end the transfer now (HM adapter IN's `hm_stop`): the
+    /// source offers nothing more of the current stream, not even its end-of-stream beat.
+    fn transfer_stopped(&self) -> bool {
+        false
+    }
 }
 
 /// Implements [Clocked] (and optionally [StreamBlock]) for a block whose ports are named
@@ -190,7 +195,9 @@ impl XorShift {
 
 impl<B: StreamBlock> Harness<B> {
     /// Feed `beats` (which must end with an end-of-stream beat) into the block and collect
-    /// its output up to and including its end-of-stream beat. Panics after `max_cycles`.
+    /// its output up to and including its end-of-stream beat. The source stops early when
+    /// the block says so ([StreamBlock::transfer_stopped]); `input_cycles` tells how many
+    /// beats were taken. Panics after `max_cycles`.
     pub fn run_stream(&mut self, beats: &[Beat], pacing: Pacing, max_cycles: u64) -> StreamRun {
         let schedule = Schedule::from_pacing(pacing, max_cycles as usize);
         self.run_scheduled(beats, &schedule)
@@ -222,8 +229,9 @@ impl<B: StreamBlock> Harness<B> {
             output_cycles: vec![],
             cycles: 0,
         };
+        let mut stopped = false;
         for cycle in start..max_cycles {
-            let offer = next_in < beats.len() && schedule.offer[cycle as usize];
+            let offer = !stopped && next_in < beats.len() && schedule.offer[cycle as usize];
             let take = schedule.take[cycle as usize];
             {
                 let input = self.uut.stream_in();
@@ -242,6 +250,7 @@ impl<B: StreamBlock> Harness<B> {
                 self.trace_point();
             }
             let in_fire = offer && self.uut.stream_in().ready.val();
+            stopped |= self.uut.transfer_stopped();
             let out = self.uut.stream_out();
             let out_fire = take && out.valid.val();
             let out_beat: Beat = out.word.val().into();

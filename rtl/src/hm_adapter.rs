@@ -32,26 +32,80 @@
 //! end-of-stream beat included): 0 or 1 is full rate (one word per cycle), `p > 1` accepts
 //! at most one beat every `p` cycles. The 1984 machine moved 3 MB/s between the HM and
 //! the engine; 16-bit words at 3 MB/s are one word per 666 ns, about 3 cycles of the
-//! paper's 220 ns clock, so the `delta1984` profile sets `pace = 3`. The adapter holds
+//! paper's 220 ns clock, so the `delta1984` profile sets `pace = 3`. A [Pacer] holds
 //! `ready` low for `p - 1` cycles after each accepted beat (a down-counter), so pacing costs
 //! nothing when the HM itself is slower.
+//!
+//! **Cut (§5.1: "the relation to be supplied to the engine core is determined dynamically
+//! according to the state of the engine core").** When the core needs no more of the
+//! current stream (`cut`, the engine core's `input_unneeded`: its command has ended, e.g. a
+//! partial SORT-EX whose U-memory chunk has run out), the adapter takes the rest of the
+//! tuple it is in, then holds `ready` low, raises `hm_stop` (the HM stops this transfer and
+//! sends nothing more of it, not even its end-of-stream beat) and sends the core an
+//! end-of-stream beat itself. The control program then supplies what the core's state
+//! asks for next (the next chunk of the other run) and resumes this relation where the core
+//! stopped taking it (`l_taken`). A cut applies only to a stream that has begun and not
+//! ended: the control program starts the next stream after the previous one's end left the
+//! engine, as it must anyway to change the settings.
+//!
+//! **Diagnostic parity fault.** While `fault_enable` is high, data word number
+//! `fault_word` of every stream (counted from 0 at the first word after an end-of-stream
+//! beat, modulo 2^16) leaves with parity bit 0 inverted. It lets the control program (and
+//! the fault campaigns) check the core's parity checkers and its own recovery on the real
+//! data path, as the 1984 self check drove the core with test data (§5.4).
 //!
 //! # HM adapter OUT ([HmAdapterOut])
 //! Passes the core's output to the HM word for word and checks the parity of every data
 //! word on the way (sticky `parity_error`, cleared by a synchronous `clear`; an error
 //! detected in the clear cycle still sets it). It also counts the tuples passed (data
 //! words with `last`) in `tuples` since the last `clear` (32 bits, wrapping), the control
-//! program's "tuples output" status.
+//! program's "tuples output" status. Its HM side is paced by the same [Pacer] as
+//! adapter IN's (`pace`: at most one beat to the HM every `pace` cycles).
 //!
 //! # Verification
 //! Pure-Rust reference models ([model::hm_in_model], [model::hm_out_model]), directed tests
-//! (parity on every byte pattern, pacing rates, eos handling, the sticky flag), random
-//! differential tests against the models with random handshakes and random `pace`, which
-//! also check that accepted beats are never closer than `pace` cycles, and a check that
+//! (parity on every byte pattern, pacing rates on both adapters, the diagnostic fault, eos
+//! handling, the sticky flag), random differential tests against the models with random
+//! handshakes, random `pace` and random diagnostic faults, which also check that beats
+//! are never closer than `pace` cycles on the HM side, and a check that
 //! the exported Verilog passes yosys and `verilator -Wall`.
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
+
+/// Paces a handshake: once a beat has fired, `open` stays low for `pace - 1` cycles (a
+/// down-counter), so at most one beat passes every `pace` cycles (0 or 1: every cycle).
+/// Both HM adapters use it on their HM side.
+#[derive(LogicBlock, Default)]
+pub struct Pacer {
+    pub clock: Signal<In, Clock>,
+    /// Minimum cycles between two beats.
+    pub pace: Signal<In, Bits<8>>,
+    /// A beat passes in this cycle.
+    pub fire: Signal<In, Bit>,
+    /// A beat may pass in this cycle (depends on flip-flops only).
+    pub open: Signal<Out, Bit>,
+    /// Cycles left before the next beat may pass.
+    gap_count: DFF<Bits<8>>,
+}
+
+impl Logic for Pacer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, gap_count);
+        self.open.next = self.gap_count.q.val() == 0;
+        if self.gap_count.q.val() != 0 {
+            self.gap_count.d.next = self.gap_count.q.val() - 1;
+        }
+        if self.fire.val() {
+            if self.pace.val() > 1 {
+                self.gap_count.d.next = self.pace.val() - 1;
+            } else {
+                self.gap_count.d.next = 0.into();
+            }
+        }
+    }
+}
 
 /// HM adapter IN: raw HM words in, the core's tuple stream (with parity) out, paced.
 #[derive(LogicBlock, Default)]
@@ -63,46 +117,86 @@ pub struct HmAdapterIn {
     pub data_out: TupleStreamOut,
     /// Minimum cycles between accepted beats (0 or 1: one beat per cycle).
     pub pace: Signal<In, Bits<8>>,
+    /// Diagnostic parity fault: while high, data word number `fault_word` of each stream
+    /// leaves with parity bit 0 inverted.
+    pub fault_enable: Signal<In, Bit>,
+    /// The word the diagnostic fault hits, counted from 0 in each stream (modulo 2^16).
+    pub fault_word: Signal<In, Bits<16>>,
+    /// The core needs no more of the current stream (the engine core's
+    /// `input_unneeded`): end it at the next tuple boundary.
+    pub cut: Signal<In, Bit>,
+    /// To the HM: end the current transfer now (send nothing more of it, not even its
+    /// end-of-stream beat); the adapter ends the stream into the core itself.
+    pub hm_stop: Signal<Out, Bit>,
     parity_gen: OddParity,
     slice: StreamSlice,
-    /// Cycles left before the next beat may be accepted.
-    gap_count: DFF<Bits<8>>,
-    gap_done: Signal<Local, Bit>,
+    pacer: Pacer,
+    /// Data words accepted in the current stream (wrapping).
+    word_index: DFF<Bits<16>>,
+    /// A tuple has begun and its last word is still to come.
+    in_tuple: DFF<Bit>,
+    /// The current stream has ended (its end-of-stream beat has passed).
+    stream_done: DFF<Bit>,
+    /// Cutting: the HM is told to stop, and the end-of-stream beat goes to the core.
+    stopping: DFF<Bit>,
     fire: Signal<Local, Bit>,
+    fault_here: Signal<Local, Bit>,
+    stop_now: Signal<Local, Bit>,
+    eos_fire: Signal<Local, Bit>,
 }
 
 impl Logic for HmAdapterIn {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, gap_count);
-        clock!(self, clock, slice);
-        self.gap_done.next = self.gap_count.q.val() == 0;
-        self.hm_in.ready.next = self.gap_done.val() & self.slice.data_in.ready.val();
-        self.fire.next =
-            self.hm_in.valid.val() & self.gap_done.val() & self.slice.data_in.ready.val();
-        self.slice.data_in.valid.next = self.hm_in.valid.val() & self.gap_done.val();
+        dff_setup!(self, clock, word_index, in_tuple, stream_done, stopping);
+        clock!(self, clock, slice, pacer);
+        self.pacer.pace.next = self.pace.val();
+        // A cut is taken at a tuple boundary of a stream that has not ended yet.
+        self.stop_now.next = self.stopping.q.val()
+            | (self.cut.val() & !self.in_tuple.q.val() & !self.stream_done.q.val());
+        self.hm_stop.next = self.stop_now.val();
+        self.hm_in.ready.next =
+            self.pacer.open.val() & self.slice.data_in.ready.val() & !self.stop_now.val();
+        self.fire.next = self.hm_in.valid.val()
+            & self.pacer.open.val()
+            & self.slice.data_in.ready.val()
+            & !self.stop_now.val();
+        self.pacer.fire.next = self.fire.val();
+        self.slice.data_in.valid.next =
+            (self.hm_in.valid.val() & self.pacer.open.val() & !self.stop_now.val())
+                | self.stop_now.val();
+        self.fault_here.next =
+            self.fault_enable.val() & (self.word_index.q.val() == self.fault_word.val());
         self.parity_gen.data.next = self.hm_in.word.val().data;
         self.slice.data_in.word.next.data = self.hm_in.word.val().data;
         self.slice.data_in.word.next.parity = self.parity_gen.parity.val();
+        if self.fault_here.val() {
+            self.slice.data_in.word.next.parity = self.parity_gen.parity.val() ^ 1;
+        }
         self.slice.data_in.word.next.null = false;
         self.slice.data_in.word.next.dup = false;
         self.slice.data_in.word.next.last = self.hm_in.word.val().last;
         self.slice.data_in.word.next.eos = false;
-        if self.hm_in.word.val().eos {
+        if self.hm_in.word.val().eos | self.stop_now.val() {
             self.slice.data_in.word.next.data = 0.into();
             self.slice.data_in.word.next.parity = 0.into();
             self.slice.data_in.word.next.last = false;
             self.slice.data_in.word.next.eos = true;
         }
-        if !self.gap_done.val() {
-            self.gap_count.d.next = self.gap_count.q.val() - 1;
-        }
+        // The stream's end: the HM's end-of-stream beat, or the one a cut makes.
+        self.eos_fire.next = (self.fire.val() & self.hm_in.word.val().eos)
+            | (self.stop_now.val() & self.slice.data_in.ready.val());
         if self.fire.val() {
-            if self.pace.val() > 1 {
-                self.gap_count.d.next = self.pace.val() - 1;
-            } else {
-                self.gap_count.d.next = 0.into();
-            }
+            self.word_index.d.next = self.word_index.q.val() + 1;
+            self.in_tuple.d.next = !self.hm_in.word.val().last;
+            self.stream_done.d.next = false;
+        }
+        self.stopping.d.next = self.stop_now.val();
+        if self.eos_fire.val() {
+            self.word_index.d.next = 0.into();
+            self.in_tuple.d.next = false;
+            self.stream_done.d.next = true;
+            self.stopping.d.next = false;
         }
         self.data_out.word.next = self.slice.data_out.word.val();
         self.data_out.valid.next = self.slice.data_out.valid.val();
@@ -123,6 +217,9 @@ impl crate::harness::StreamBlock for HmAdapterIn {
     fn stream_out(&mut self) -> &mut TupleStreamOut {
         &mut self.data_out
     }
+    fn transfer_stopped(&self) -> bool {
+        self.hm_stop.val()
+    }
 }
 
 /// HM adapter OUT: the core's tuple stream in, checked for parity, to the HM.
@@ -139,8 +236,11 @@ pub struct HmAdapterOut {
     pub parity_error: Signal<Out, Bit>,
     /// Tuples passed to the HM since the last `clear` (wrapping).
     pub tuples: Signal<Out, Bits<32>>,
+    /// Minimum cycles between beats sent to the HM (0 or 1: one beat per cycle).
+    pub pace: Signal<In, Bits<8>>,
     parity_gen: OddParity,
     slice: StreamSlice,
+    pacer: Pacer,
     perr: DFF<Bit>,
     count: DFF<Bits<32>>,
     fire: Signal<Local, Bit>,
@@ -150,13 +250,16 @@ impl Logic for HmAdapterOut {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, perr, count);
-        clock!(self, clock, slice);
+        clock!(self, clock, slice, pacer);
         self.slice.data_in.word.next = self.data_in.word.val();
         self.slice.data_in.valid.next = self.data_in.valid.val();
         self.data_in.ready.next = self.slice.data_in.ready.val();
+        self.pacer.pace.next = self.pace.val();
+        self.pacer.fire.next =
+            self.slice.data_out.valid.val() & self.pacer.open.val() & self.hm_out.ready.val();
         self.hm_out.word.next = self.slice.data_out.word.val();
-        self.hm_out.valid.next = self.slice.data_out.valid.val();
-        self.slice.data_out.ready.next = self.hm_out.ready.val();
+        self.hm_out.valid.next = self.slice.data_out.valid.val() & self.pacer.open.val();
+        self.slice.data_out.ready.next = self.hm_out.ready.val() & self.pacer.open.val();
         self.parity_error.next = self.perr.q.val();
         self.tuples.next = self.count.q.val();
         self.fire.next = self.data_in.valid.val() & self.slice.data_in.ready.val();
@@ -199,14 +302,23 @@ pub mod model {
 
     /// What HM adapter IN sends the core for `hm` (raw HM words; their PT, NL and DP are
     /// ignored): data words with generated parity and NL = DP = 0, end-of-stream beats
-    /// with every other field 0.
-    pub fn hm_in_model(hm: &[Beat]) -> Vec<Beat> {
+    /// with every other field 0. `fault_word`: the diagnostic fault is enabled and hits
+    /// this data word of every stream (counted from 0, modulo 2^16): its parity bit 0 is
+    /// inverted.
+    pub fn hm_in_model(hm: &[Beat], fault_word: Option<u16>) -> Vec<Beat> {
+        let mut index: u16 = 0;
         hm.iter()
             .map(|b| {
                 if b.eos {
+                    index = 0;
                     Beat::eos()
                 } else {
-                    Beat::data(b.data, false, b.last)
+                    let mut out = Beat::data(b.data, false, b.last);
+                    if fault_word == Some(index) {
+                        out.parity ^= 1;
+                    }
+                    index = index.wrapping_add(1);
+                    out
                 }
             })
             .collect()
@@ -312,7 +424,7 @@ mod tests {
             .collect();
         let mut h = Harness::new(HmAdapterIn::default());
         let out = run_in(&mut h, &hm, 0, Pacing::FULL_RATE);
-        assert_eq!(out, hm_in_model(&hm));
+        assert_eq!(out, hm_in_model(&hm, None));
         for (b, o) in hm.iter().zip(&out) {
             if !b.eos {
                 assert_eq!(o.parity, word_parity(b.data));
@@ -336,7 +448,7 @@ mod tests {
             let mut h = Harness::new(HmAdapterIn::default());
             h.uut.pace.next = (pace as u64).into();
             let run = h.run_stream(&hm, Pacing::FULL_RATE, 2000);
-            assert_eq!(run.output, hm_in_model(&hm));
+            assert_eq!(run.output, hm_in_model(&hm, None));
             let c = &run.input_cycles;
             assert!(c.windows(2).all(|w| w[1] - w[0] == spacing), "pace {pace}");
             assert_eq!(c[c.len() - 1] - c[0], spacing * (hm.len() as u64 - 1));
@@ -351,22 +463,157 @@ mod tests {
             let streams = rng.gen_range(1..4);
             let hm = random_hm_beats(&mut rng, streams);
             let pace = [0u8, 1, 2, 3, 5][rng.gen_range(0..5)];
+            let fault = rng.gen_bool(0.3).then(|| rng.gen_range(0..12u16));
+            h.uut.fault_enable.next = fault.is_some();
+            h.uut.fault_word.next = (fault.unwrap_or(0) as u64).into();
             let pacing = Pacing {
                 source_duty: rng.gen_range(0.3..=1.0),
                 sink_duty: rng.gen_range(0.3..=1.0),
                 seed: case,
             };
             let out = run_in(&mut h, &hm, pace, pacing);
-            assert_eq!(out, hm_in_model(&hm), "case {case}, pace {pace}");
+            assert_eq!(out, hm_in_model(&hm, fault), "case {case}, pace {pace}");
         }
     }
 
-    fn run_out(h: &mut Harness<HmAdapterOut>, core: &[Beat], pacing: Pacing) -> Vec<Beat> {
+    #[test]
+    fn adapter_in_diagnostic_fault_hits_one_word_of_each_stream() {
+        let stream: Vec<Beat> = (0..8u16)
+            .map(|i| Beat::data(0x0101 * i, false, i % 2 == 1))
+            .chain(std::iter::once(Beat::eos()))
+            .collect();
+        let hm = [stream.clone(), stream].concat();
+        let mut h = Harness::new(HmAdapterIn::default());
+        h.uut.fault_enable.next = true;
+        h.uut.fault_word.next = 5.into();
+        let out = run_in(&mut h, &hm, 0, Pacing::FULL_RATE);
+        assert_eq!(out, hm_in_model(&hm, Some(5)));
+        let bad: Vec<usize> = (0..out.len())
+            .filter(|&i| !out[i].eos && !out[i].parity_ok())
+            .collect();
+        assert_eq!(bad, [5, 14], "word 5 of each stream, nothing else");
+        h.uut.fault_enable.next = false;
+        let out = run_in(&mut h, &hm, 0, Pacing::FULL_RATE);
+        assert!(out.iter().all(|b| b.eos || b.parity_ok()), "disabled");
+    }
+
+    /// Drive `hm` into the adapter by hand, raising `cut` from cycle `cut_at` on (until
+    /// the adapter has ended the stream); returns the beats sent to the core, the HM beats
+    /// taken, and whether `hm_stop` was seen.
+    fn run_in_with_cut(
+        h: &mut Harness<HmAdapterIn>,
+        hm: &[Beat],
+        cut_at: u64,
+    ) -> (Vec<Beat>, usize, bool) {
+        let (mut out, mut taken, mut stop_seen) = (vec![], 0, false);
+        h.uut.data_out.ready.next = true;
+        for cycle in 0..200u64 {
+            let offer = !stop_seen && taken < hm.len();
+            h.uut.hm_in.valid.next = offer;
+            if offer {
+                h.uut.hm_in.word.next = hm[taken].into();
+            }
+            h.uut.cut.next = cycle >= cut_at && out.last().map_or(true, |b: &Beat| !b.eos);
+            h.settle();
+            let fire = offer && h.uut.hm_in.ready.val();
+            stop_seen |= h.uut.hm_stop.val();
+            let beat: Option<Beat> = h
+                .uut
+                .data_out
+                .valid
+                .val()
+                .then(|| h.uut.data_out.word.val().into());
+            h.cycle();
+            taken += fire as usize;
+            if let Some(b) = beat {
+                out.push(b);
+                if b.eos {
+                    break;
+                }
+            }
+        }
+        h.uut.hm_in.valid.next = false;
+        h.uut.cut.next = false;
+        h.cycle();
+        (out, taken, stop_seen)
+    }
+
+    #[test]
+    fn adapter_in_cuts_the_transfer_at_a_tuple_boundary() {
+        // Six 3-word tuples. The cut comes while tuple 2 is half taken: the adapter
+        // finishes that tuple, tells the HM to stop, and ends the stream itself.
+        let hm: Vec<Beat> = (0..18u16)
+            .map(|i| Beat::data(i, false, i % 3 == 2))
+            .chain(std::iter::once(Beat::eos()))
+            .collect();
+        let mut h = Harness::new(HmAdapterIn::default());
+        let (out, taken, stop_seen) = run_in_with_cut(&mut h, &hm, 7);
+        assert!(stop_seen);
+        assert_eq!(taken, 9, "tuples 0, 1 and 2 whole, nothing after");
+        let mut want = hm_in_model(&hm[..9], None);
+        want.push(Beat::eos());
+        assert_eq!(out, want);
+        // A cut raised before the stream begins is not for it (the core raises it only
+        // during a command, which its first beat starts): it acts after the first tuple.
+        let (out, taken, stop_seen) = run_in_with_cut(&mut h, &hm, 0);
+        assert!(stop_seen);
+        assert_eq!(taken, 3);
+        assert_eq!(
+            out,
+            [hm_in_model(&hm[..3], None), vec![Beat::eos()]].concat()
+        );
+        // No cut: the whole stream; and a cut after the stream's end is ignored.
+        let (out, taken, stop_seen) = run_in_with_cut(&mut h, &hm, 1000);
+        assert_eq!((out, taken, stop_seen), (hm_in_model(&hm, None), 19, false));
+        h.uut.cut.next = true;
+        h.cycle();
+        assert!(!h.uut.hm_stop.val(), "the stream has ended: nothing to cut");
+        h.uut.cut.next = false;
+        // With pace 3, a cut still ends at a boundary, and the next stream is whole.
+        h.uut.pace.next = 3.into();
+        let (out, taken, _) = run_in_with_cut(&mut h, &hm, 10);
+        assert_eq!(taken % 3, 0);
+        assert_eq!(out.len(), taken + 1);
+        let (out, _, _) = run_in_with_cut(&mut h, &hm, 1000);
+        assert_eq!(out, hm_in_model(&hm, None));
+    }
+
+    #[test]
+    fn adapter_out_paces_every_third_cycle() {
+        let core: Vec<Beat> = (0..30u16)
+            .map(|i| Beat::data(i, false, i % 3 == 2))
+            .chain(std::iter::once(Beat::eos()))
+            .collect();
+        for (pace, spacing) in [(0u8, 1u64), (3, 3), (7, 7)] {
+            let mut h = Harness::new(HmAdapterOut::default());
+            h.uut.pace.next = (pace as u64).into();
+            let run = h.run_stream(&core, Pacing::FULL_RATE, 2000);
+            assert_eq!(run.output, core);
+            let c = &run.output_cycles;
+            assert!(c.windows(2).all(|w| w[1] - w[0] == spacing), "pace {pace}");
+        }
+    }
+
+    fn run_out(
+        h: &mut Harness<HmAdapterOut>,
+        core: &[Beat],
+        pace: u8,
+        pacing: Pacing,
+    ) -> Vec<Beat> {
+        h.uut.pace.next = (pace as u64).into();
         let mut out = vec![];
         let mut start = 0;
         for (i, b) in core.iter().enumerate() {
             if b.eos {
-                let run = h.run_stream(&core[start..=i], pacing, 1000 + 40 * (i - start) as u64);
+                let max = (1000 + 40 * (i - start) as u64) * pace.max(1) as u64;
+                let run = h.run_stream(&core[start..=i], pacing, max);
+                for w in run.output_cycles.windows(2) {
+                    assert!(
+                        w[1] - w[0] >= min_spacing(pace),
+                        "beats sent {} cycles apart at pace {pace}",
+                        w[1] - w[0]
+                    );
+                }
                 out.extend(run.output);
                 start = i + 1;
             }
@@ -413,7 +660,8 @@ mod tests {
                 seed: case,
             };
             clear(&mut h);
-            let out = run_out(&mut h, &core, pacing);
+            let pace = [0u8, 1, 2, 3, 5][rng.gen_range(0..5)];
+            let out = run_out(&mut h, &core, pace, pacing);
             let (want, parity_error, tuples) = hm_out_model(&core);
             assert_eq!(out, want, "case {case}");
             assert_eq!(h.uut.parity_error.val(), parity_error, "case {case}");

@@ -39,6 +39,12 @@ pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize
     pub framing_error: Signal<Out, Bit>,
     pub u_tuples: Signal<Out, Bits<16>>,
     pub busy: Signal<Out, Bit>,
+    /// L tuples the current (or last) command advanced past (the operation part's
+    /// `l_taken`): after a partial-U SORT-EX, the index in L where the next chunk resumes.
+    pub l_taken: Signal<Out, Bits<32>>,
+    /// The command has ended but its input stream has not: the rest of the input is
+    /// dropped, so its source may cut it short (the operation part's `input_unneeded`).
+    pub input_unneeded: Signal<Out, Bit>,
     operation_part: OperationPart<A, P>,
     output_control_part: OutputControlPart<B, Q>,
 }
@@ -64,6 +70,8 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
             framing_error: Default::default(),
             u_tuples: Default::default(),
             busy: Default::default(),
+            l_taken: Default::default(),
+            input_unneeded: Default::default(),
             operation_part: Default::default(),
             output_control_part: Default::default(),
         }
@@ -98,6 +106,8 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for M
         self.l_overflow.next = self.operation_part.l_overflow.val();
         self.u_tuples.next = self.operation_part.u_tuples.val();
         self.busy.next = self.operation_part.busy.val();
+        self.l_taken.next = self.operation_part.l_taken.val();
+        self.input_unneeded.next = self.operation_part.input_unneeded.val();
         self.parity_error.next = self.output_control_part.parity_error.val();
         self.framing_error.next = self.output_control_part.framing_error.val();
     }
@@ -154,6 +164,17 @@ impl MergerConfig {
         if let Some(b) = s.second_null_bit {
             ensure!(b < 16, "second_null_bit = {b}: the tag word has 16 bits");
         }
+        if s.u_partial {
+            ensure!(
+                self.command == MergerCommand::SortEx && !self.delete,
+                "u_partial (partial-U mode) is a SORT-EX setting, not one of {}",
+                if self.delete {
+                    "delete mode"
+                } else {
+                    self.command.name()
+                }
+            );
+        }
         if s.second_type == KeyType::Float {
             ensure!(
                 s.key_words == 2,
@@ -200,6 +221,7 @@ impl MergerConfig {
             second_nullable: s.second_null_bit.is_some(),
             second_null_bit: (s.second_null_bit.unwrap_or(0) as u64).into(),
             second_type: s.second_type.code().into(),
+            u_partial: s.u_partial,
         }
     }
 
@@ -211,6 +233,16 @@ impl MergerConfig {
             .into_iter()
             .map(|(t, _)| t)
             .collect())
+    }
+
+    /// The model's `l_taken` for this command ([model::merger_l_taken], or
+    /// [model::delete_l_taken] in delete mode): the merger's `l_taken` port after it.
+    pub fn model_l_taken(&self, u: &[StreamTuple], l: &[StreamTuple]) -> Result<usize> {
+        if self.delete {
+            Ok(model::delete_l_taken(&self.settings, u, l))
+        } else {
+            model::merger_l_taken(self.command, &self.settings, u, l)
+        }
     }
 
     /// As [MergerConfig::model], with each output tuple's DP line: an output tuple made
@@ -484,6 +516,13 @@ pub struct MergerSettings {
     /// fly (`in_module::transform_key`); it must have the key's type for the comparison to
     /// mean anything.
     pub second_type: KeyType,
+    /// SORT-EX only, partial-U mode (§5.1's two-way merge of runs longer than U-memory):
+    /// U holds a chunk (a prefix) of a longer sorted run, so when U has no tuple left while
+    /// L still has one, the command ends (the rest of L is taken and dropped) instead of
+    /// emitting the rest of L, which may sort after the run's tuples not loaded yet. The
+    /// merger's `l_taken` then says where in L the next chunk's SORT-EX resumes. False in
+    /// every constructor; `MergerConfig::validate` refuses it with any other command.
+    pub u_partial: bool,
 }
 
 /// A random merger operand for differential tests: `n` tuples of `key_words + 3` words
@@ -533,6 +572,7 @@ impl MergerSettings {
             second_offset: key_words,
             second_null_bit: None,
             second_type: KeyType::Unsigned,
+            u_partial: false,
         }
     }
 }
@@ -584,7 +624,9 @@ pub mod model {
 
     /// What the merger outputs for `cmd` on U and L (U is ignored by commands that do not
     /// read it). Inputs must be sorted as the command requires; condition values for
-    /// REST-RANGE are exactly two U tuples, low then high.
+    /// REST-RANGE are exactly two U tuples, low then high. SORT-EX with `s.u_partial`
+    /// (U holds a chunk of a longer run) stops when U has no tuple left: the L tuples not
+    /// emitted by then are not output ([merger_l_taken] counts the ones that were).
     pub fn merger_model(
         cmd: MergerCommand,
         s: &MergerSettings,
@@ -593,6 +635,11 @@ pub mod model {
     ) -> Result<Vec<Selected>> {
         use MergerCommand::*;
         ensure!(s.key_words >= 1, "key_words must be at least 1");
+        ensure!(
+            !s.u_partial || cmd == SortEx,
+            "u_partial (partial-U mode) is a SORT-EX setting, not one of {}",
+            cmd.name()
+        );
         let all_l = || (0..l.len()).map(Selected::L).collect::<Vec<_>>();
         Ok(match cmd {
             Load => vec![],
@@ -604,6 +651,10 @@ pub mod model {
                     Vec::with_capacity(u.len() + l.len());
                 let (mut i, mut j) = (0, 0);
                 while i < u.len() || j < l.len() {
+                    if i == u.len() && s.u_partial {
+                        // U's chunk is used up: L's rest may sort after the run's next chunk.
+                        break;
+                    }
                     let take_l = i == u.len()
                         || (j < l.len()
                             && sort_order(&u[i], &l[j], s.key_words, s.descending)
@@ -723,9 +774,75 @@ pub mod model {
         })
     }
 
+    /// The merger's `l_taken` after `cmd` on U and L: how many times the command advanced
+    /// L (emitting or dropping its current tuple), stated per command from the semantics
+    /// (inputs sorted as [merger_model] requires).
+    ///
+    /// * Commands that read L to its end (LOAD, PASS-1/2, SORT-IN, UNQ-EX, REST-NULL,
+    ///   REST-NONULL, COMPARE ATTRIBUTES, JOIN-ALL/NULL/NONULL): every L tuple.
+    /// * SORT-EX: every L tuple; with `u_partial`, the L tuples emitted before U's chunk
+    ///   ran out: the index in L where the next chunk's SORT-EX resumes.
+    /// * REST-EQ: the L tuples up to the last normal condition value (the command ends when
+    ///   U has no normal value left, or at L's first null key).
+    /// * REST-NE, and the comparison joins (NE, LT, GT, LE, GE) with U not empty: L's
+    ///   tuples before its first null key (nulls sort last and select nothing).
+    /// * REST-RANGE: L's normal tuples up to the high bound (none if the low bound is null;
+    ///   the ones below the low bound if the high bound is null).
+    /// * JOIN-EQ: the L advances of §4.3's algorithm ([join_eq_with_dp]); a return to
+    ///   LADR* makes L read a group again, so the count may exceed L's length.
+    ///
+    /// An overflow or a command error cuts a command short; the count is not modelled then.
+    pub fn merger_l_taken(
+        cmd: MergerCommand,
+        s: &MergerSettings,
+        u: &[StreamTuple],
+        l: &[StreamTuple],
+    ) -> Result<usize> {
+        use MergerCommand::*;
+        // The same checks as the output's (u_partial, REST-RANGE's two values, …).
+        let selected = merger_model(cmd, s, u, l)?;
+        // L's leading tuples that satisfy `f` (the ones a scan advances past).
+        let prefix = |f: &dyn Fn(&StreamTuple) -> bool| l.iter().take_while(|t| f(t)).count();
+        let le = |a: &StreamTuple, b: &StreamTuple| key_cmp(a, b, s) != Ordering::Greater;
+        Ok(match cmd {
+            Load | Pass1 | Pass2 | SortIn | UnqEx | RestNull | RestNonull | CompAll | CompNull
+            | CompNonull | CompEq | CompNe | CompLt | CompGt | CompLe | CompGe | JoinAll
+            | JoinNull | JoinNonull => l.len(),
+            SortEx => selected
+                .iter()
+                .filter(|sel| matches!(sel, Selected::L(_)))
+                .count(),
+            RestEq => match u.iter().filter(|c| !c.null).last() {
+                Some(high) => prefix(&|t| !t.null && le(t, high)),
+                None => 0,
+            },
+            RestNe => prefix(&|t| !t.null),
+            RestRange => {
+                let (low, high) = (&u[0], &u[1]);
+                if low.null {
+                    0
+                } else {
+                    prefix(&|t| {
+                        !t.null
+                            && (key_cmp(t, low, s) == Ordering::Less || (!high.null && le(t, high)))
+                    })
+                }
+            }
+            JoinEq => join_eq_steps(u, l, s).1,
+            JoinNe | JoinLt | JoinGt | JoinLe | JoinGe => {
+                if u.is_empty() {
+                    l.len()
+                } else {
+                    prefix(&|t| !t.null)
+                }
+            }
+        })
+    }
+
     /// Delete mode (§5.1, Fig. 9): with the condition values in U, the L tuples (a page)
     /// that match none of them come first, then the ones that match (the deleted tuples),
     /// each group in L's order. A null key matches nothing, so it is kept: no tuple is lost.
+    /// [delete_l_taken] gives the merger's `l_taken` after it.
     pub fn delete_model(s: &MergerSettings, u: &[StreamTuple], l: &[StreamTuple]) -> Vec<Selected> {
         let matches = |t: &StreamTuple| {
             !t.null
@@ -737,6 +854,16 @@ pub mod model {
         kept.chain(deleted).map(Selected::L).collect()
     }
 
+    /// The merger's `l_taken` after delete mode: its first pass reads the whole page, the
+    /// second (REST-EQ over the replayed page) as [merger_l_taken] says.
+    pub fn delete_l_taken(s: &MergerSettings, u: &[StreamTuple], l: &[StreamTuple]) -> usize {
+        let rest_eq = MergerSettings {
+            u_partial: false,
+            ..*s
+        };
+        l.len() + merger_l_taken(MergerCommand::RestEq, &rest_eq, u, l).unwrap_or(0)
+    }
+
     /// §4.3's JOIN-EQ algorithm, step by step, on ascending U and L with DP lines: what the
     /// control ROM will implement. Nulls sort last and are never equal.
     pub fn join_eq_with_dp(
@@ -744,7 +871,17 @@ pub mod model {
         l: &[StreamTuple],
         s: &MergerSettings,
     ) -> Vec<Selected> {
+        join_eq_steps(u, l, s).0
+    }
+
+    /// [join_eq_with_dp] with the number of L advances it makes.
+    fn join_eq_steps(
+        u: &[StreamTuple],
+        l: &[StreamTuple],
+        s: &MergerSettings,
+    ) -> (Vec<Selected>, usize) {
         let (mut ua, mut la, mut la_star) = (0usize, 0usize, 0usize);
+        let mut advances = 0;
         let mut out = Vec::new();
         while ua < u.len() && la < l.len() {
             let (a, b) = (&u[ua], &l[la]);
@@ -758,12 +895,16 @@ pub mod model {
                         la_star = la + 1;
                     }
                     la += 1;
+                    advances += 1;
                 }
                 Ordering::Less => ua += 1,
                 Ordering::Equal => {
                     out.push(Selected::Pair(ua, la));
                     match (a.dup, b.dup) {
-                        (true, true) | (false, true) => la += 1,
+                        (true, true) | (false, true) => {
+                            la += 1;
+                            advances += 1;
+                        }
                         (true, false) => {
                             ua += 1;
                             la = la_star;
@@ -771,13 +912,14 @@ pub mod model {
                         (false, false) => {
                             ua += 1;
                             la += 1;
+                            advances += 1;
                             la_star = la;
                         }
                     }
                 }
             }
         }
-        out
+        (out, advances)
     }
 }
 
@@ -1000,6 +1142,132 @@ mod tests {
         assert!(merger_model(Load, &S, &u, &l).unwrap().is_empty());
     }
 
+    /// Case 3 of the external sort on the model: run A loaded a chunk at a time (`chunks`:
+    /// their lengths); each chunk but the last runs a partial-U SORT-EX on B from the
+    /// resume index, which then moves by `l_taken`; the last chunk runs a plain SORT-EX on
+    /// the rest of B. The output as (from A, index in its run).
+    fn chunked_merge(
+        s: &MergerSettings,
+        a: &[StreamTuple],
+        b: &[StreamTuple],
+        chunks: &[usize],
+    ) -> Vec<(bool, usize)> {
+        let (mut out, mut start, mut resume) = (vec![], 0, 0);
+        for (c, &len) in chunks.iter().enumerate() {
+            let s = MergerSettings {
+                u_partial: c + 1 < chunks.len(),
+                ..*s
+            };
+            let chunk = &a[start..start + len];
+            let rest = &b[resume..];
+            for sel in merger_model(MergerCommand::SortEx, &s, chunk, rest).unwrap() {
+                out.push(match sel {
+                    Selected::U(i) => (true, start + i),
+                    Selected::L(j) => (false, resume + j),
+                    Selected::Pair(..) => unreachable!("SORT-EX sends single tuples"),
+                });
+            }
+            resume += merger_l_taken(MergerCommand::SortEx, &s, chunk, rest).unwrap();
+            start += len;
+        }
+        assert_eq!(start, a.len());
+        out
+    }
+
+    #[test]
+    fn chunked_partial_sort_ex_is_the_stable_merge_of_the_runs() {
+        use crate::sorting_cell::model::sort_order;
+        let mut rng = ChaCha8Rng::seed_from_u64(14);
+        for case in 0..500 {
+            let kw = rng.gen_range(1..=2);
+            let s = MergerSettings {
+                descending: rng.gen(),
+                ..MergerSettings::ascending(kw)
+            };
+            let (na, nb) = (rng.gen_range(0..30), rng.gen_range(0..30));
+            let a = random_sorted_operand(&mut rng, na, kw, s.descending);
+            let b = random_sorted_operand(&mut rng, nb, kw, s.descending);
+            let mut chunks = vec![];
+            let mut left = a.len();
+            while left > 0 {
+                let len = rng.gen_range(1..=left.min(9));
+                chunks.push(len);
+                left -= len;
+            }
+            if chunks.is_empty() {
+                chunks.push(0);
+            }
+            // The stable merge: A before B, then a stable sort (A first on ties).
+            let mut expected: Vec<(bool, usize)> = (0..a.len())
+                .map(|i| (true, i))
+                .chain((0..b.len()).map(|j| (false, j)))
+                .collect();
+            let tuple = |&(from_a, i): &(bool, usize)| if from_a { &a[i] } else { &b[i] };
+            expected.sort_by(|x, y| sort_order(tuple(x), tuple(y), kw, s.descending));
+            assert_eq!(
+                chunked_merge(&s, &a, &b, &chunks),
+                expected,
+                "case {case}: chunks {chunks:?}\nA {a:?}\nB {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn u_partial_is_a_sort_ex_setting_only() {
+        let s = MergerSettings {
+            u_partial: true,
+            ..S
+        };
+        let u = prepared(vec![t(1, 0), t(3, 1)]);
+        let l = prepared(vec![t(2, 10), t(4, 11)]);
+        assert_eq!(
+            merger_model(MergerCommand::SortEx, &s, &u, &l).unwrap(),
+            vec![Selected::U(0), Selected::L(0), Selected::U(1)]
+        );
+        assert_eq!(
+            merger_l_taken(MergerCommand::SortEx, &s, &u, &l).unwrap(),
+            1
+        );
+        assert_eq!(
+            merger_l_taken(MergerCommand::SortEx, &S, &u, &l).unwrap(),
+            2
+        );
+        let e = merger_model(MergerCommand::UnqEx, &s, &u, &l)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("u_partial") && e.contains("UNQ-EX"), "{e}");
+        let f = crate::output_control_part::SideFormat::unrotated(2);
+        let cfg = MergerConfig {
+            command: MergerCommand::SortEx,
+            delete: false,
+            settings: s,
+            tuple_words: 2,
+            output: OutputSettings::both(f),
+        };
+        assert!(cfg.validate(256).is_ok());
+        assert!(cfg.command_settings().u_partial);
+        assert!(
+            !MergerConfig { settings: S, ..cfg }
+                .command_settings()
+                .u_partial
+        );
+        for (command, delete, name) in [
+            (MergerCommand::Load, false, "LOAD"),
+            (MergerCommand::JoinEq, false, "JOIN-EQ"),
+            (MergerCommand::SortEx, true, "delete mode"),
+        ] {
+            let e = MergerConfig {
+                command,
+                delete,
+                ..cfg
+            }
+            .validate(256)
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("u_partial") && e.contains(name), "{e}");
+        }
+    }
+
     #[test]
     fn compare_attributes_within_a_tuple() {
         use MergerCommand::*;
@@ -1010,6 +1278,7 @@ mod tests {
             second_offset: 1,
             second_null_bit: Some(3),
             second_type: KeyType::Unsigned,
+            u_partial: false,
         };
         let mk = |k: u16, v: u16, key_null: bool, v_null: bool| {
             StreamTuple::new(vec![k, v, if v_null { 8 } else { 0 }], key_null)
@@ -1039,10 +1308,10 @@ mod tests {
 #[cfg(test)]
 mod merger_block_tests {
     use super::*;
-    use crate::harness::{Harness, Pacing};
+    use crate::harness::{Harness, Pacing, Schedule};
     use crate::in_module::KeyType;
     use crate::output_control_part::SideFormat;
-    use crate::tuple_stream::{dp_constant_per_tuple, split_tuples_with_dup, to_beats};
+    use crate::tuple_stream::{dp_constant_per_tuple, split_tuples_with_dup, to_beats, Beat};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -1103,6 +1372,19 @@ mod merger_block_tests {
         delete: bool,
         sizes: &[usize],
     ) {
+        merger_case_with(h, rng, command, delete, sizes, false)
+    }
+
+    /// One random case: LOAD U, then `command` on L (`u_partial`: SORT-EX's partial-U
+    /// mode), output and DP against the model, and `l_taken`.
+    fn merger_case_with<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        h: &mut Harness<Merger<A, P, B, Q>>,
+        rng: &mut ChaCha8Rng,
+        command: MergerCommand,
+        delete: bool,
+        sizes: &[usize],
+        u_partial: bool,
+    ) {
         let kw = rng.gen_range(1..=2);
         let n = kw + 3;
         let merge = matches!(command, MergerCommand::SortEx | MergerCommand::UnqEx);
@@ -1112,6 +1394,7 @@ mod merger_block_tests {
             second_offset: kw,
             second_null_bit: Some(2),
             second_type: KeyType::Unsigned,
+            u_partial: false,
         };
         let (nu, nl) = (
             sizes[rng.gen_range(0..sizes.len())],
@@ -1146,9 +1429,18 @@ mod merger_block_tests {
             output,
         };
         assert!(run_command(h, &load, &u, pacing).is_empty());
+        assert_eq!(
+            h.uut.l_taken.val().index(),
+            u.len(),
+            "LOAD takes every tuple"
+        );
         let cfg = MergerConfig {
             command,
             delete,
+            settings: MergerSettings {
+                u_partial,
+                ..settings
+            },
             ..load
         };
         let got = run_command_with_dup(h, &cfg, &l, pacing);
@@ -1160,9 +1452,150 @@ mod merger_block_tests {
         assert_eq!(
             got,
             cfg.model_with_dup(&u, &l).unwrap(),
-            "{name}\nU {u:?}\nL {l:?}"
+            "{name} (u_partial {u_partial})\nU {u:?}\nL {l:?}"
+        );
+        assert_eq!(
+            h.uut.l_taken.val().index(),
+            cfg.model_l_taken(&u, &l).unwrap(),
+            "l_taken of {name} (u_partial {u_partial})\nU {u:?}\nL {l:?}"
         );
         assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
+    }
+
+    #[test]
+    fn partial_u_sort_ex_end_to_end_matches_the_model() {
+        let mut h = Harness::new(MergerSmall::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(15);
+        for _ in 0..60 {
+            merger_case_with(
+                &mut h,
+                &mut rng,
+                MergerCommand::SortEx,
+                false,
+                &[0, 1, 3, 8, 13],
+                true,
+            );
+        }
+    }
+
+    /// Stream `beats` into the merger as the HM adapter IN may on the demand line: once
+    /// `input_unneeded` is high, the stream is cut at the next tuple boundary and ended with
+    /// its end-of-stream beat. Returns the output and the input beats sent.
+    fn run_demand_driven<const A: usize, const P: usize, const B: usize, const Q: usize>(
+        h: &mut Harness<Merger<A, P, B, Q>>,
+        beats: &[Beat],
+        pacing: Pacing,
+        max_cycles: usize,
+    ) -> (Vec<Beat>, usize) {
+        let schedule = Schedule::from_pacing(pacing, max_cycles);
+        let (mut next_in, mut sent, mut output, mut unneeded) = (0, 0, vec![], false);
+        for cycle in 0..max_cycles {
+            if unneeded && (next_in == 0 || beats[next_in - 1].last) {
+                next_in = beats.len() - 1;
+            }
+            let offer = next_in < beats.len() && schedule.offer[cycle];
+            h.uut.data_in.valid.next = offer;
+            if offer {
+                h.uut.data_in.word.next = beats[next_in].into();
+            }
+            h.uut.data_out.ready.next = schedule.take[cycle];
+            h.settle();
+            unneeded |= h.uut.input_unneeded.val();
+            let in_fire = offer && h.uut.data_in.ready.val();
+            let out_fire = schedule.take[cycle] && h.uut.data_out.valid.val();
+            let beat: Beat = h.uut.data_out.word.val().into();
+            h.cycle();
+            next_in += in_fire as usize;
+            sent += in_fire as usize;
+            if out_fire {
+                output.push(beat);
+                if beat.eos {
+                    h.uut.data_in.valid.next = false;
+                    h.uut.data_out.ready.next = false;
+                    h.cycle();
+                    return (output, sent);
+                }
+            }
+        }
+        panic!("no end of stream within {max_cycles} cycles");
+    }
+
+    #[test]
+    fn chunked_two_way_merge_on_the_rtl_is_the_merge_of_the_runs() {
+        // External sort case 3 on the merger: run A is longer than U-memory, so it is
+        // loaded a chunk at a time; each chunk but the last merges with B from the resume
+        // index under partial-U SORT-EX, B's stream cut when the merger no longer needs it,
+        // and the resume index moves by l_taken; the last chunk takes the rest of B.
+        let mut h = Harness::new(MergerSmall::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(16);
+        let (mut sent, mut offered) = (0, 0);
+        for case in 0..10 {
+            let kw = rng.gen_range(1..=2);
+            let n = kw + 3;
+            let settings = MergerSettings {
+                descending: rng.gen(),
+                ..MergerSettings::ascending(kw)
+            };
+            let (na, nb) = (rng.gen_range(10..30), rng.gen_range(0..30));
+            let a = random_sorted_operand(&mut rng, na, kw, settings.descending);
+            let b = random_sorted_operand(&mut rng, nb, kw, settings.descending);
+            let pacing = Pacing {
+                source_duty: rng.gen_range(0.3..=1.0),
+                sink_duty: rng.gen_range(0.5..=1.0),
+                seed: rng.gen(),
+            };
+            let sort_ex = MergerConfig {
+                command: MergerCommand::SortEx,
+                delete: false,
+                settings,
+                tuple_words: n,
+                output: OutputSettings::both(SideFormat::unrotated(n)),
+            };
+            let load = MergerConfig {
+                command: MergerCommand::Load,
+                ..sort_ex
+            };
+            let partial = MergerConfig {
+                settings: MergerSettings {
+                    u_partial: true,
+                    ..settings
+                },
+                ..sort_ex
+            };
+            let mut out = vec![];
+            let (mut start, mut resume) = (0, 0);
+            while start < a.len() {
+                let end = (start + rng.gen_range(1..=8)).min(a.len());
+                let chunk = &a[start..end];
+                assert!(run_command(&mut h, &load, chunk, pacing).is_empty());
+                let cfg = if end < a.len() { partial } else { sort_ex };
+                cfg.apply(&mut h.uut).unwrap();
+                let beats = to_beats(&b[resume..]);
+                let (beats_out, taken) = run_demand_driven(&mut h, &beats, pacing, 20_000);
+                let tuples: Vec<Vec<u16>> = split_tuples_with_dup(&beats_out)
+                    .into_iter()
+                    .map(|(t, _)| t)
+                    .collect();
+                assert_eq!(tuples, cfg.model(chunk, &b[resume..]).unwrap());
+                let l_taken = h.uut.l_taken.val().index();
+                assert_eq!(l_taken, cfg.model_l_taken(chunk, &b[resume..]).unwrap());
+                out.extend(tuples);
+                resume += l_taken;
+                sent += taken;
+                offered += beats.len();
+                start = end;
+            }
+            assert_eq!(resume, b.len(), "case {case}: all of B merged");
+            assert_eq!(
+                out,
+                sort_ex.model(&a, &b).unwrap(),
+                "case {case}: the chunked merge is the merge of the runs"
+            );
+        }
+        assert!(
+            sent < offered,
+            "the demand line saved input: {sent} of {offered} beats"
+        );
     }
 
     #[test]
@@ -1247,6 +1680,7 @@ mod merger_block_tests {
                 second_offset: 3,
                 second_null_bit: None,
                 second_type: KeyType::Unsigned,
+                u_partial: false,
             },
             tuple_words: 4,
             output: OutputSettings::both(f),

@@ -46,8 +46,17 @@
 //! * **Sequencing**: a command starts when the first beat of its stream is offered (the
 //!   `command` and `delete_mode` ports are sampled then), and ends with one end-of-stream
 //!   beat on the selected stream, after the whole input stream was taken.
+//! * **Partial-U SORT-EX** (§5.1: "the relation to be supplied to the engine core is
+//!   determined dynamically according to the state of the engine core"): with the
+//!   `u_partial` setting, U holds a chunk (a prefix) of a run longer than U-memory. When U
+//!   has no tuple left while L still has one, the command ends (state Drain: the rest of L
+//!   is taken and dropped) instead of emitting L's rest. One gate on the control ROM's
+//!   output does it ([crate::control_rom::partial_end]): the ROM's program field is full.
+//! * **Demand lines**: `l_taken` counts the L advances of the current command (after a
+//!   partial-U SORT-EX: where in L the next chunk resumes); `input_unneeded` is high while
+//!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::BlockRam;
-use crate::control_rom::{Program, RomTable};
+use crate::control_rom::{partial_end_word, Program, RomTable};
 use crate::tuple_stream::{TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
@@ -100,6 +109,10 @@ pub struct CommandSettings {
     /// … and its type (`KeyType::code`): its words are transformed on the way into the
     /// comparator as the IN module transformed the key.
     pub second_type: Bits<2>,
+    /// SORT-EX's partial-U mode (`MergerSettings::u_partial`): U holds a chunk of a longer
+    /// run, so the command ends when U has no tuple left while L has one (the control ROM's
+    /// partial-U gate, [crate::control_rom::partial_end]). Last field: bit 50.
+    pub u_partial: Bit,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -145,6 +158,20 @@ pub struct OperationPart<const A: usize, const P: usize> {
     pub u_tuples: Signal<Out, Bits<16>>,
     /// A command is running.
     pub busy: Signal<Out, Bit>,
+    /// L advances of the current command (ROM words with `advance_l`; LOAD: every tuple of
+    /// its stream), cleared when a command starts (and by `clear`), held after it ends until
+    /// the next one starts. After a partial-U SORT-EX: the L tuples emitted, i.e. the index
+    /// in L where the next chunk's SORT-EX resumes.
+    pub l_taken: Signal<Out, Bits<32>>,
+    /// The command has ended but its input stream has not: high in every cycle in which the
+    /// state is Drain and L's end-of-stream beat has not been written yet (that beat's own
+    /// cycle included: it is written at the end of the cycle in which it is taken). From
+    /// the cycle after the deciding step whose word has `end` (ROM or partial-U gate), the
+    /// `l_overflow` detection, or, for a command error, the cycle after the first beat is
+    /// offered, until the cycle in which the end-of-stream beat is taken; never high when
+    /// the input had ended first. Every word taken meanwhile is dropped, so the source may cut the
+    /// stream short (at a tuple boundary, then the end-of-stream beat). Comes from registers.
+    pub input_unneeded: Signal<Out, Bit>,
     memory_u: BlockRam<TupleWord, A>,
     memory_l: BlockRam<TupleWord, A>,
     decoder: RomTable<5, 9>,
@@ -155,6 +182,9 @@ pub struct OperationPart<const A: usize, const P: usize> {
     rest_eq_program: Constant<Bits<5>>,
     delete_keep_program: Constant<Bits<5>>,
     load_program: Constant<Bits<5>>,
+    sort_ex_program: Constant<Bits<5>>,
+    /// The partial-U gate's word: [crate::control_rom::partial_end_word].
+    partial_end_word: Constant<Bits<13>>,
     // ---- command
     state: DFF<OperationState>,
     current_program: DFF<Bits<5>>,
@@ -170,6 +200,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     second_null: DFF<Bit>,
     /// The second attribute's first word had its sign bit set (float transform of word 1).
     second_negative: DFF<Bit>,
+    /// L advances of the current command (the `l_taken` output).
+    l_taken_count: DFF<Bits<32>>,
     // ---- U-memory
     u_base: DFF<Bits<P>>,
     u_end: DFF<Bits<P>>,
@@ -216,6 +248,10 @@ pub struct OperationPart<const A: usize, const P: usize> {
     dp_bits: Signal<Local, Bits<2>>,
     u_word_data: Signal<Local, Bits<16>>,
     deciding: Signal<Local, Bit>,
+    /// The partial-U gate fires: SORT-EX with `u_partial`, no U tuple left, an L tuple there.
+    partial_end: Signal<Local, Bit>,
+    /// The control ROM's word, or the gate's end word in its place.
+    rom_word: Signal<Local, Bits<13>>,
     act: Signal<Local, Bits<13>>,
     act_output: Signal<Local, Bits<2>>,
     apply_now: Signal<Local, Bit>,
@@ -246,6 +282,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_overflow: Default::default(),
             u_tuples: Default::default(),
             busy: Default::default(),
+            l_taken: Default::default(),
+            input_unneeded: Default::default(),
             memory_u: Default::default(),
             memory_l: Default::default(),
             decoder: RomTable::command_decoder(),
@@ -256,6 +294,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             rest_eq_program: Constant::new((Program::RestEq as u64).into()),
             delete_keep_program: Constant::new((Program::DeleteKeep as u64).into()),
             load_program: Constant::new((Program::Load as u64).into()),
+            sort_ex_program: Constant::new((Program::SortEx as u64).into()),
+            partial_end_word: Constant::new((partial_end_word() as u64).into()),
             state: Default::default(),
             current_program: Default::default(),
             uses_u: Default::default(),
@@ -267,6 +307,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             k: Default::default(),
             second_null: Default::default(),
             second_negative: Default::default(),
+            l_taken_count: Default::default(),
             u_base: Default::default(),
             u_end: Default::default(),
             u_write: Default::default(),
@@ -308,6 +349,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             dp_bits: Default::default(),
             u_word_data: Default::default(),
             deciding: Default::default(),
+            partial_end: Default::default(),
+            rom_word: Default::default(),
             act: Default::default(),
             act_output: Default::default(),
             apply_now: Default::default(),
@@ -341,6 +384,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             k,
             second_null,
             second_negative,
+            l_taken_count,
             u_base,
             u_end,
             u_write,
@@ -366,6 +410,9 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.l_overflow.next = self.l_overflow_flag.q.val();
         self.u_tuples.next = self.u_count.q.val();
         self.busy.next = self.state.q.val() != OperationState::Idle;
+        self.l_taken.next = self.l_taken_count.q.val();
+        self.input_unneeded.next =
+            (self.state.q.val() == OperationState::Drain) & !self.l_eos_written.q.val();
         self.decoder.address.next = self.settings.val().command;
 
         // ---- what the memories say
@@ -424,6 +471,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                         self.u_len_known.d.next = true;
                     }
                 }
+            }
+            if !self.data_in.word.val().eos & self.data_in.word.val().last {
+                // l_taken: every tuple of a LOAD stream is taken (stored, or dropped on
+                // overflow).
+                self.l_taken_count.d.next = self.l_taken_count.q.val() + 1;
             }
         } else if self.input_fire.val() {
             self.memory_l.write_enable.next = true;
@@ -521,11 +573,23 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.control.address.next = (bit_cast::<11, 5>(self.current_program.q.val()) << 6)
             | (bit_cast::<11, 4>(self.situation.val()) << 2)
             | bit_cast::<11, 2>(self.dp_bits.val());
+        // The partial-U gate (control_rom::partial_end): in SORT-EX's partial-U mode, U out
+        // of tuples while L has one ends the command instead of emitting L (whose rest may
+        // sort after the run's tuples not loaded yet). Only program SORT-EX is gated.
+        self.partial_end.next = self.settings.val().u_partial
+            & (self.current_program.q.val() == self.sort_ex_program.val())
+            & !self.u_present.val()
+            & self.l_present.val();
+        if self.partial_end.val() {
+            self.rom_word.next = self.partial_end_word.val();
+        } else {
+            self.rom_word.next = self.control.data.val();
+        }
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
             & self.head_ok_l.q.val()
             & self.decided.val();
         if self.deciding.val() {
-            self.act.next = self.control.data.val();
+            self.act.next = self.rom_word.val();
         } else {
             self.act.next = self.action.q.val();
         }
@@ -611,6 +675,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.is_merge.d.next = self.decoder.data.val().get_bit(7);
                     self.is_delete.d.next = self.settings.val().delete_mode;
                     self.second_pass.d.next = false;
+                    self.l_taken_count.d.next = 0.into();
                     self.k.d.next = 0.into();
                     self.u_base.d.next = 0.into();
                     if self.settings.val().delete_mode {
@@ -671,7 +736,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     } else {
                         // Send the selection from the tuples' first words (the first one
                         // may have left already, see above).
-                        self.action.d.next = self.control.data.val();
+                        self.action.d.next = self.rom_word.val();
                         self.next_rd_u.next = self.u_base.q.val();
                         self.next_rd_l.next = self.l_base.q.val();
                         if self.emit_fire.val() {
@@ -752,6 +817,9 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             if self.act.val().get_bit(6) & !self.is_delete.q.val() {
                 self.l_mark.d.next = self.l_advanced.val();
             }
+            if self.act.val().get_bit(3) {
+                self.l_taken_count.d.next = self.l_taken_count.q.val() + 1;
+            }
             if self.act.val().get_bit(12) {
                 if self.is_delete.q.val() & !self.second_pass.q.val() {
                     // Delete mode: replay the page and the condition values under REST-EQ.
@@ -805,6 +873,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.u_base.d.next = 0.into();
             self.u_end.d.next = 0.into();
             self.u_count.d.next = 0.into();
+            self.l_taken_count.d.next = 0.into();
             self.is_comp.d.next = false;
             self.command_error_flag.d.next = false;
             self.u_overflow_flag.d.next = false;
@@ -824,7 +893,7 @@ mod tests {
     use super::*;
     use crate::harness::{Harness, Pacing, Schedule};
     use crate::in_module::KeyType;
-    use crate::merger::model::{delete_model, merger_model};
+    use crate::merger::model::{delete_l_taken, delete_model, merger_l_taken, merger_model};
     use crate::merger::{
         random_sorted_operand, MergerCommand, MergerConfig, MergerSettings, Selected,
     };
@@ -840,6 +909,10 @@ mod tests {
     struct Run {
         units: Vec<Unit>,
         cycles: u64,
+        /// Cycles in which `input_unneeded` was high.
+        unneeded_cycles: u64,
+        /// Input beats taken (the end-of-stream beat included).
+        beats_taken: usize,
     }
 
     fn configure<const A: usize, const P: usize>(
@@ -867,11 +940,34 @@ mod tests {
         pacing: Pacing,
         max_cycles: usize,
     ) -> Run {
+        run_with(h, beats, pacing, max_cycles, false)
+    }
+
+    /// As [run]; with `cut`, the source acts on `input_unneeded` as the HM adapter IN may:
+    /// once it is high, the source skips to the end-of-stream beat at the next tuple
+    /// boundary. Checks that `input_unneeded` is high only while the command is over (no
+    /// selected word leaves from then on but the end-of-stream beat) and falls once the
+    /// end-of-stream beat was taken.
+    fn run_with<const A: usize, const P: usize>(
+        h: &mut Harness<OperationPart<A, P>>,
+        beats: &[Beat],
+        pacing: Pacing,
+        max_cycles: usize,
+        cut: bool,
+    ) -> Run {
         let schedule = Schedule::from_pacing(pacing, max_cycles);
         let mut next_in = 0;
         let mut units = vec![];
         let mut unit: Unit = vec![];
+        let mut unneeded_cycles = 0;
+        let mut unneeded_seen = false;
+        let mut eos_taken = false;
+        let mut beats_taken = 0;
         for cycle in 0..max_cycles {
+            if cut && unneeded_seen && (next_in == 0 || beats[next_in - 1].last) {
+                // A tuple boundary: the rest of the stream is not needed.
+                next_in = beats.len() - 1;
+            }
             let offer = next_in < beats.len() && schedule.offer[cycle];
             let take = schedule.take[cycle];
             h.uut.data_in.valid.next = offer;
@@ -885,21 +981,39 @@ mod tests {
             let beat: Beat = h.uut.selected.word.val().into();
             let from_u = h.uut.selected.from_u.val();
             let unit_end = h.uut.selected.unit_end.val();
+            let unneeded = h.uut.input_unneeded.val();
+            if unneeded {
+                unneeded_cycles += 1;
+                unneeded_seen = true;
+                assert!(h.uut.busy.val(), "input_unneeded while a command runs");
+                assert!(!eos_taken, "input_unneeded after the input's end");
+            }
+            if unneeded_seen && h.uut.selected.valid.val() {
+                assert!(
+                    beat.eos,
+                    "nothing but the end is sent once the input is unneeded"
+                );
+            }
             h.cycle();
             if in_fire {
+                eos_taken |= beats[next_in].eos;
                 next_in += 1;
+                beats_taken += 1;
             }
             if out_fire {
                 if beat.eos {
                     assert!(unit.is_empty(), "end of stream inside a unit");
                     assert!(unit_end, "end of stream beat ends a unit");
                     assert_eq!(next_in, beats.len(), "the whole input is taken first");
+                    assert!(!h.uut.input_unneeded.val());
                     h.uut.data_in.valid.next = false;
                     h.uut.selected.ready.next = false;
                     h.cycle();
                     return Run {
                         units,
                         cycles: cycle as u64 + 1,
+                        unneeded_cycles,
+                        beats_taken,
                     };
                 }
                 unit.push((from_u, beat));
@@ -958,10 +1072,19 @@ mod tests {
         pacing: Pacing,
     ) {
         let tw = u.first().map(|t| t.words.len()).unwrap_or(2);
-        configure(&mut h.uut, MergerCommand::Load, false, s, tw);
+        let s = MergerSettings {
+            u_partial: false,
+            ..*s
+        };
+        configure(&mut h.uut, MergerCommand::Load, false, &s, tw);
         let r = run(h, &to_beats(u), pacing, budget(u, &[], tw));
         assert!(r.units.is_empty(), "LOAD outputs nothing");
         assert_eq!(h.uut.u_tuples.val().index(), u.len());
+        assert_eq!(
+            h.uut.l_taken.val().index(),
+            u.len(),
+            "LOAD takes every tuple"
+        );
     }
 
     fn random_pacing(rng: &mut ChaCha8Rng) -> Pacing {
@@ -982,6 +1105,7 @@ mod tests {
         rng: &mut ChaCha8Rng,
         cmd: MergerCommand,
         delete: bool,
+        u_partial: bool,
     ) {
         let kw = rng.gen_range(1..=2);
         let merge = matches!(cmd, MergerCommand::SortEx | MergerCommand::UnqEx);
@@ -997,6 +1121,7 @@ mod tests {
                 _ if kw == 2 => KeyType::Float,
                 _ => KeyType::Signed,
             },
+            u_partial,
         };
         let sizes = [0, 1, 2, 5, 9, 14];
         let nu = sizes[rng.gen_range(0..sizes.len())];
@@ -1015,10 +1140,13 @@ mod tests {
         let tw = kw + 3;
         configure(&mut h.uut, cmd, delete, &s, tw);
         let r = run(h, &to_beats(&l), random_pacing(rng), budget(&u, &l, tw));
-        let sel = if delete {
-            delete_model(&s, &u, &l)
+        let (sel, l_taken) = if delete {
+            (delete_model(&s, &u, &l), delete_l_taken(&s, &u, &l))
         } else {
-            merger_model(cmd, &s, &u, &l).unwrap()
+            (
+                merger_model(cmd, &s, &u, &l).unwrap(),
+                merger_l_taken(cmd, &s, &u, &l).unwrap(),
+            )
         };
         let name = if delete { "delete mode" } else { cmd.name() };
         let expected = expected_units(&sel, &u, &l);
@@ -1029,6 +1157,11 @@ mod tests {
             summary(&expected)
         );
         assert!(!h.uut.l_overflow.val() && !h.uut.command_error.val());
+        assert_eq!(
+            h.uut.l_taken.val().index(),
+            l_taken,
+            "l_taken of {name} (u_partial {u_partial})\nU {u:?}\nL {l:?}"
+        );
     }
 
     #[test]
@@ -1037,8 +1170,18 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for cmd in MergerCommand::ALL {
             for _ in 0..25 {
-                differential_case(&mut h, &mut rng, cmd, false);
+                differential_case(&mut h, &mut rng, cmd, false, false);
             }
+        }
+    }
+
+    #[test]
+    fn partial_u_sort_ex_matches_the_model_on_random_relations() {
+        // U holds a chunk of a longer run: the merge ends when the chunk is used up.
+        let mut h = Harness::new(SmallOperation::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for _ in 0..150 {
+            differential_case(&mut h, &mut rng, MergerCommand::SortEx, false, true);
         }
     }
 
@@ -1047,7 +1190,7 @@ mod tests {
         let mut h = Harness::new(SmallOperation::default());
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..60 {
-            differential_case(&mut h, &mut rng, MergerCommand::RestNe, true);
+            differential_case(&mut h, &mut rng, MergerCommand::RestNe, true, false);
         }
     }
 
@@ -1056,6 +1199,140 @@ mod tests {
             dup,
             ..StreamTuple::new(vec![key, payload], false)
         }
+    }
+
+    /// A tuple with a null key.
+    fn null(payload: u16, dup: bool) -> StreamTuple {
+        StreamTuple {
+            dup,
+            ..StreamTuple::new(vec![0, payload], true)
+        }
+    }
+
+    /// What a partial-U SORT-EX of `l` against the chunk `u` did.
+    struct Partial {
+        /// Payloads of the output tuples, in order.
+        payloads: Vec<u16>,
+        l_taken: usize,
+        run: Run,
+    }
+
+    /// LOAD the chunk `u`, run SORT-EX with `u_partial` on `l` (two-word tuples), and check
+    /// it against the model, word by word, and its `l_taken`.
+    fn partial_sort_ex(
+        h: &mut Harness<SmallOperation>,
+        u: &[StreamTuple],
+        l: &[StreamTuple],
+        descending: bool,
+        pacing: Pacing,
+        cut: bool,
+    ) -> Partial {
+        let s = MergerSettings {
+            descending,
+            u_partial: true,
+            ..MergerSettings::ascending(1)
+        };
+        load(h, u, &s, Pacing::FULL_RATE);
+        configure(&mut h.uut, MergerCommand::SortEx, false, &s, 2);
+        let run = run_with(h, &to_beats(l), pacing, budget(u, l, 2), cut);
+        let expected = expected_units(
+            &merger_model(MergerCommand::SortEx, &s, u, l).unwrap(),
+            u,
+            l,
+        );
+        assert!(
+            run.units == expected,
+            "got      {}\nexpected {}",
+            summary(&run.units),
+            summary(&expected)
+        );
+        let l_taken = h.uut.l_taken.val().index();
+        assert_eq!(
+            l_taken,
+            merger_l_taken(MergerCommand::SortEx, &s, u, l).unwrap()
+        );
+        Partial {
+            payloads: run.units.iter().map(|unit| unit[1].1.data).collect(),
+            l_taken,
+            run,
+        }
+    }
+
+    #[test]
+    fn partial_u_sort_ex_directed() {
+        let mut h = Harness::new(SmallOperation::default());
+        // A slow source, so that L's end has not arrived when the chunk is used up.
+        let slow = Pacing {
+            source_duty: 0.25,
+            sink_duty: 1.0,
+            seed: 5,
+        };
+        // Chunk [1 3 5] of a longer run, L [2 4 6 7]: 1 2 3 4 5, then the command ends;
+        // L's 6 and 7 may sort after the run's next chunk.
+        let u = [t(1, 10, false), t(3, 11, false), t(5, 12, false)];
+        let l = [
+            t(2, 20, false),
+            t(4, 21, false),
+            t(6, 22, false),
+            t(7, 23, false),
+        ];
+        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+        assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
+        assert_eq!(p.l_taken, 2, "the next chunk resumes at L's third tuple");
+        assert!(p.run.unneeded_cycles > 0, "input_unneeded during the drain");
+        assert_eq!(p.run.beats_taken, 9, "the rest of L is taken and dropped");
+        // With more of L and a source that cuts the stream on input_unneeded (at a tuple
+        // boundary, then the end-of-stream beat): L's last tuples are never sent.
+        let longer: Vec<_> = l
+            .iter()
+            .cloned()
+            .chain([t(8, 24, false), t(9, 25, false)])
+            .collect();
+        let p = partial_sort_ex(&mut h, &u, &longer, false, slow, true);
+        assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
+        assert_eq!(p.l_taken, 2);
+        assert!(p.run.beats_taken < 13, "{} beats", p.run.beats_taken);
+        // Without u_partial the same operands give the whole merge.
+        let s = MergerSettings::ascending(1);
+        load(&mut h, &u, &s, Pacing::FULL_RATE);
+        configure(&mut h.uut, MergerCommand::SortEx, false, &s, 2);
+        let r = run(&mut h, &to_beats(&l), slow, 2000);
+        assert_eq!(r.units.len(), 7);
+        assert_eq!(r.unneeded_cycles, 0);
+        assert_eq!(h.uut.l_taken.val().index(), 4);
+        // L empty: the rest of U is emitted as usual.
+        let p = partial_sort_ex(&mut h, &u, &[], false, Pacing::FULL_RATE, false);
+        assert_eq!(p.payloads, vec![10, 11, 12]);
+        assert_eq!((p.l_taken, p.run.unneeded_cycles), (0, 0));
+        // U empty: the command ends at once, nothing out, nothing of L taken.
+        let p = partial_sort_ex(&mut h, &[], &l, false, slow, false);
+        assert!(p.payloads.is_empty());
+        assert_eq!(p.l_taken, 0);
+        assert!(p.run.unneeded_cycles > 0);
+        // Nulls last: a null in the chunk goes after L's normal keys; two nulls, U first.
+        let u = [t(1, 10, false), null(11, false)];
+        let l = [t(2, 20, false), t(4, 21, false)];
+        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11], 2));
+        let u = [t(1, 10, false), t(3, 11, false), null(12, false)];
+        let l = [t(2, 20, false), null(21, true), null(22, false)];
+        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11, 12], 1));
+        // Equal keys: U first (stable), so an equal L tuple waits for the next chunk.
+        let u = [t(2, 10, false), t(4, 11, false)];
+        let l = [t(2, 20, false), t(4, 21, false), t(5, 22, false)];
+        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11], 1));
+        // Descending.
+        let u = [t(9, 10, false), t(5, 11, false), t(3, 12, false)];
+        let l = [
+            t(8, 20, false),
+            t(6, 21, false),
+            t(2, 22, false),
+            t(1, 23, false),
+        ];
+        let p = partial_sort_ex(&mut h, &u, &l, true, slow, false);
+        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11, 12], 2));
     }
 
     #[test]

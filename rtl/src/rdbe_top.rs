@@ -18,28 +18,13 @@
 //! The settings registers hold 16-bit slices of the packed `LogicStruct`s the engine core's
 //! static ports take (bit 0 of a struct is its first field's bit 0, see `TupleWord`):
 //! register `base + i` holds struct bits `[16·i + 15 : 16·i]`. They read back what was
-//! written (bits beyond a struct's width read 0). [register_writes] computes them.
+//! written (bits beyond a struct's width read 0). [register_writes] computes them. The
+//! `REG_*` constants name the registers; the map, with every bit, is written once, in
+//! `docs/ARCHITECTURE.md` ("The register interface").
 //!
-//! | address | name | access | contents |
-//! |---|---|---|---|
-//! | 0x00 | CONTROL | W | bit 0: `clear`, a one-cycle pulse of the engine core's and HM adapter OUT's synchronous clear (status flags, counters, U-memory) in the cycle after the write; reads 0 |
-//! | 0x01 | PACE | R/W | bits 7:0: HM adapter IN's minimum cycles between input words (0, 1: full rate; 3: the 1984 3 MB/s) |
-//! | 0x02 | NEW_TID | R/W | bit 0: append a new TID to every output tuple |
-//! | 0x04–0x05 | TID_BASE | R/W | the first new TID: bits 15:0, then 31:16 |
-//! | 0x08–0x0B | SORT_SETTINGS | R/W | `PipelinePort` (61 bits): the relation's layout and the sort |
-//! | 0x0C–0x0F | MERGE_SETTINGS | R/W | `CommandSettings` (50 bits): the merger command and its settings |
-//! | 0x10–0x14 | U_FORMAT | R/W | `OutputFormat` (71 bits) of the U side |
-//! | 0x18–0x1C | L_FORMAT | R/W | `OutputFormat` (71 bits) of the L side |
-//! | 0x80 | STATUS | R | bit 0 busy (the merger runs a command), 1 parity error in the core, 2 parity error at HM adapter OUT, 3 framing error, 4 sort error, 5 command error, 6 U overflow, 7 L overflow, 15 any error (bits 1–7) |
-//! | 0x81 | VIOLATIONS | R | the sorting checker's order violations (saturating) |
-//! | 0x82 | U_TUPLES | R | tuples in U-memory |
-//! | 0x83 | CAPACITY | R | the sorter's capacity in tuples for the current tuple length |
-//! | 0x84–0x85 | TUPLES_OUT | R | tuples sent to the HM since the last clear: bits 15:0, then 31:16 |
-//! | others | — | — | read 0, writes ignored |
-//!
-//! The settings registers drive the core's ports directly (no shadow copy): the control
-//! program writes them between steps, once the previous step's end-of-stream beat has
-//! left `data_out`, as it set the ports before. Flags are sticky until CONTROL's clear.
+//! `hm_stop` is HM adapter IN's request to the HM to end the current input transfer: the
+//! engine core no longer needs it (`input_unneeded`, e.g. a partial SORT-EX whose U chunk
+//! ran out; `docs/ARCHITECTURE.md`, "Demand-driven streams").
 //!
 //! # Software side
 //! [register_writes] packs a step's settings (validated first) into register writes;
@@ -63,6 +48,8 @@ use rust_hdl::prelude::*;
 pub const REG_CONTROL: u8 = 0x00;
 pub const REG_PACE: u8 = 0x01;
 pub const REG_NEW_TID: u8 = 0x02;
+pub const REG_FAULT_ENABLE: u8 = 0x03;
+pub const REG_FAULT_WORD: u8 = 0x06;
 /// TID_BASE: two registers, low word first.
 pub const REG_TID_BASE: u8 = 0x04;
 /// SORT_SETTINGS: four registers of `PipelinePort`.
@@ -79,6 +66,8 @@ pub const REG_U_TUPLES: u8 = 0x82;
 pub const REG_CAPACITY: u8 = 0x83;
 /// TUPLES_OUT: two registers, low word first.
 pub const REG_TUPLES_OUT: u8 = 0x84;
+/// L_TAKEN: two registers, low word first.
+pub const REG_L_TAKEN: u8 = 0x86;
 
 /// STATUS register bits.
 pub mod status_bits {
@@ -99,8 +88,19 @@ fn register_words<const BITS: usize>(bits: Bits<BITS>, count: usize) -> Vec<u16>
     (0..count).map(|i| (v >> (16 * i)) as u16).collect()
 }
 
+/// The HM adapters' settings for one step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HmSettings {
+    /// Minimum cycles between words on the HM side, both adapters (0, 1: full rate).
+    pub pace: u8,
+    /// HM adapter IN's diagnostic fault: the data word (of each stream) whose parity it
+    /// inverts.
+    pub parity_fault: Option<u16>,
+}
+
 /// The register writes (address, data) that set up one step: the relation's sort, the
-/// merger command and its output formats, and the input pacing. The settings are
+/// merger command and its output formats, and the HM adapters' pacing and diagnostic
+/// fault. The settings are
 /// validated first, as `EngineCoreTop::apply` does (the output formats against the larger,
 /// `delta`, tuple memories; [configure] checks them against the engine's own). No clear:
 /// pulse CONTROL separately ([pulse_clear]) when a fresh start is wanted — it empties
@@ -108,7 +108,7 @@ fn register_words<const BITS: usize>(bits: Bits<BITS>, count: usize) -> Vec<u16>
 pub fn register_writes(
     sort: &PipelineSettings,
     merge: &MergerConfig,
-    pace: u8,
+    hm: HmSettings,
 ) -> Result<Vec<(u8, u16)>> {
     sort.validate()?;
     merge.validate(MergerDelta::TUPLE_MEMORY_WORDS)?;
@@ -119,7 +119,9 @@ pub fn register_writes(
         sort.input.tuple_words
     );
     let mut writes = vec![
-        (REG_PACE, pace as u16),
+        (REG_PACE, hm.pace as u16),
+        (REG_FAULT_ENABLE, hm.parity_fault.is_some() as u16),
+        (REG_FAULT_WORD, hm.parity_fault.unwrap_or(0)),
         (REG_NEW_TID, merge.output.new_tid as u16),
         (REG_TID_BASE, merge.output.tid_base as u16),
         (REG_TID_BASE + 1, (merge.output.tid_base >> 16) as u16),
@@ -131,7 +133,7 @@ pub fn register_writes(
         ),
         (
             REG_MERGE_SETTINGS,
-            register_words(Bits::<50>::from(merge.command_settings()), 4),
+            register_words(Bits::<51>::from(merge.command_settings()), 4),
         ),
         (
             REG_U_FORMAT,
@@ -176,11 +178,11 @@ pub fn configure<T: RdbeTop>(
     h: &mut Harness<T>,
     sort: &PipelineSettings,
     merge: &MergerConfig,
-    pace: u8,
+    hm: HmSettings,
 ) -> Result<()> {
     sort.input.validate_for(T::max_tuple_words())?;
     merge.validate(T::tuple_memory_words())?;
-    for (addr, data) in register_writes(sort, merge, pace)? {
+    for (addr, data) in register_writes(sort, merge, hm)? {
         write_register(h, addr, data);
     }
     Ok(())
@@ -221,6 +223,8 @@ pub fn status_from_registers<T: RdbeTop>(h: &mut Harness<T>) -> (CoreStatus, u32
         u_overflow: flags & U_OVERFLOW != 0,
         l_overflow: flags & L_OVERFLOW != 0,
         u_tuples: read_register(h, REG_U_TUPLES) as usize,
+        l_taken: read_register(h, REG_L_TAKEN) as u32
+            | (read_register(h, REG_L_TAKEN + 1) as u32) << 16,
     };
     let low = read_register(h, REG_TUPLES_OUT) as u32;
     let high = read_register(h, REG_TUPLES_OUT + 1) as u32;
@@ -237,6 +241,8 @@ macro_rules! define_rdbe {
             pub data_in: TupleStreamIn,
             /// The step's result from HM adapter OUT.
             pub data_out: TupleStreamOut,
+            /// To the HM: end the current input transfer now (HM adapter IN's cut).
+            pub hm_stop: Signal<Out, Bit>,
             pub reg_address: Signal<In, Bits<8>>,
             pub reg_write_data: Signal<In, Bits<16>>,
             pub reg_write: Signal<In, Bit>,
@@ -247,6 +253,8 @@ macro_rules! define_rdbe {
             pub hm_adapter_out: HmAdapterOut,
             pace_r: DFF<Bits<8>>,
             new_tid_r: DFF<Bit>,
+            fault_enable_r: DFF<Bit>,
+            fault_word_r: DFF<Bits<16>>,
             clear_r: DFF<Bit>,
             tid_r0: DFF<Bits<16>>,
             tid_r1: DFF<Bits<16>>,
@@ -270,7 +278,7 @@ macro_rules! define_rdbe {
             lfmt_r4: DFF<Bits<16>>,
             read_r: DFF<Bits<16>>,
             sort_bits: Signal<Local, Bits<61>>,
-            merge_bits: Signal<Local, Bits<50>>,
+            merge_bits: Signal<Local, Bits<51>>,
             ufmt_bits: Signal<Local, Bits<71>>,
             lfmt_bits: Signal<Local, Bits<71>>,
             flags: Signal<Local, Bits<16>>,
@@ -280,7 +288,7 @@ macro_rules! define_rdbe {
             #[hdl_gen]
             fn update(&mut self) {
                 dff_setup!(
-                    self, clock, pace_r, new_tid_r, clear_r, tid_r0, tid_r1, sort_r0, sort_r1,
+                    self, clock, pace_r, new_tid_r, fault_enable_r, fault_word_r, clear_r, tid_r0, tid_r1, sort_r0, sort_r1,
                     sort_r2, sort_r3, merge_r0, merge_r1, merge_r2, merge_r3, ufmt_r0, ufmt_r1,
                     ufmt_r2, ufmt_r3, ufmt_r4, lfmt_r0, lfmt_r1, lfmt_r2, lfmt_r3, lfmt_r4, read_r
                 );
@@ -308,8 +316,14 @@ macro_rules! define_rdbe {
                     if self.reg_address.val() == 0x02 {
                         self.new_tid_r.d.next = self.reg_write_data.val().get_bit(0);
                     }
+                    if self.reg_address.val() == 0x03 {
+                        self.fault_enable_r.d.next = self.reg_write_data.val().get_bit(0);
+                    }
                     if self.reg_address.val() == 0x04 {
                         self.tid_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x06 {
+                        self.fault_word_r.d.next = self.reg_write_data.val();
                     }
                     if self.reg_address.val() == 0x05 {
                         self.tid_r1.d.next = self.reg_write_data.val();
@@ -375,10 +389,10 @@ macro_rules! define_rdbe {
                     | (bit_cast::<61, 16>(self.sort_r2.q.val()) << 32)
                     | (bit_cast::<61, 16>(self.sort_r1.q.val()) << 16)
                     | bit_cast::<61, 16>(self.sort_r0.q.val());
-                self.merge_bits.next = (bit_cast::<50, 16>(self.merge_r3.q.val()) << 48)
-                    | (bit_cast::<50, 16>(self.merge_r2.q.val()) << 32)
-                    | (bit_cast::<50, 16>(self.merge_r1.q.val()) << 16)
-                    | bit_cast::<50, 16>(self.merge_r0.q.val());
+                self.merge_bits.next = (bit_cast::<51, 16>(self.merge_r3.q.val()) << 48)
+                    | (bit_cast::<51, 16>(self.merge_r2.q.val()) << 32)
+                    | (bit_cast::<51, 16>(self.merge_r1.q.val()) << 16)
+                    | bit_cast::<51, 16>(self.merge_r0.q.val());
                 self.ufmt_bits.next = (bit_cast::<71, 16>(self.ufmt_r4.q.val()) << 64)
                     | (bit_cast::<71, 16>(self.ufmt_r3.q.val()) << 48)
                     | (bit_cast::<71, 16>(self.ufmt_r2.q.val()) << 32)
@@ -409,6 +423,7 @@ macro_rules! define_rdbe {
                 self.engine_core.merge_settings.next.second_nullable = self.merge_bits.val().get_bit(43);
                 self.engine_core.merge_settings.next.second_null_bit = self.merge_bits.val().get_bits::<4>(44);
                 self.engine_core.merge_settings.next.second_type = self.merge_bits.val().get_bits::<2>(48);
+                self.engine_core.merge_settings.next.u_partial = self.merge_bits.val().get_bit(50);
                 // OutputFormat, U side and L side.
                 self.engine_core.u_format.next.tuple_words = self.ufmt_bits.val().get_bits::<12>(0);
                 self.engine_core.u_format.next.key_offset = self.ufmt_bits.val().get_bits::<12>(12);
@@ -432,6 +447,11 @@ macro_rules! define_rdbe {
                 self.engine_core.clear.next = self.clear_r.q.val();
                 self.hm_adapter_out.clear.next = self.clear_r.q.val();
                 self.hm_adapter_in.pace.next = self.pace_r.q.val();
+                self.hm_adapter_out.pace.next = self.pace_r.q.val();
+                self.hm_adapter_in.fault_enable.next = self.fault_enable_r.q.val();
+                self.hm_adapter_in.fault_word.next = self.fault_word_r.q.val();
+                self.hm_adapter_in.cut.next = self.engine_core.input_unneeded.val();
+                self.hm_stop.next = self.hm_adapter_in.hm_stop.val();
 
                 // ---- status word and registered reads
                 self.flags.next = 0.into();
@@ -466,8 +486,14 @@ macro_rules! define_rdbe {
                 if (self.reg_address.val() == 0x02) & self.new_tid_r.q.val() {
                     self.read_r.d.next = 1.into();
                 }
+                if (self.reg_address.val() == 0x03) & self.fault_enable_r.q.val() {
+                    self.read_r.d.next = 1.into();
+                }
                 if self.reg_address.val() == 0x04 {
                     self.read_r.d.next = self.tid_r0.q.val();
+                }
+                if self.reg_address.val() == 0x06 {
+                    self.read_r.d.next = self.fault_word_r.q.val();
                 }
                 if self.reg_address.val() == 0x05 {
                     self.read_r.d.next = self.tid_r1.q.val();
@@ -544,6 +570,12 @@ macro_rules! define_rdbe {
                 if self.reg_address.val() == 0x85 {
                     self.read_r.d.next = self.hm_adapter_out.tuples.val().get_bits::<16>(16);
                 }
+                if self.reg_address.val() == 0x86 {
+                    self.read_r.d.next = self.engine_core.l_taken.val().get_bits::<16>(0);
+                }
+                if self.reg_address.val() == 0x87 {
+                    self.read_r.d.next = self.engine_core.l_taken.val().get_bits::<16>(16);
+                }
                 self.reg_read_data.next = self.read_r.q.val();
             }
         }
@@ -576,7 +608,23 @@ macro_rules! define_rdbe {
             }
         }
 
-        crate::impl_stream_block!($name);
+        impl crate::harness::Clocked for $name {
+            fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
+                &mut self.clock
+            }
+        }
+
+        impl crate::harness::StreamBlock for $name {
+            fn stream_in(&mut self) -> &mut TupleStreamIn {
+                &mut self.data_in
+            }
+            fn stream_out(&mut self) -> &mut TupleStreamOut {
+                &mut self.data_out
+            }
+            fn transfer_stopped(&self) -> bool {
+                self.hm_stop.val()
+            }
+        }
     };
 }
 
@@ -598,14 +646,14 @@ define_rdbe!(
 
 // Keep the struct widths the registers assume in one place.
 const _: () = assert!(<PipelinePort as Synth>::BITS == 61);
-const _: () = assert!(<CommandSettings as Synth>::BITS == 50);
+const _: () = assert!(<CommandSettings as Synth>::BITS == 51);
 const _: () = assert!(<OutputFormat as Synth>::BITS == 71);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine_core::tests::relation;
-    use crate::engine_core::{core_step_model, core_step_model_with_dup};
+    use crate::engine_core::{core_step_l_taken, core_step_model, core_step_model_with_dup};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerSettings};
@@ -667,11 +715,15 @@ mod tests {
             command: MergerCommand::Load,
             ..cmd
         };
+        let hm = HmSettings {
+            pace,
+            ..Default::default()
+        };
         pulse_clear(h);
-        configure(h, &sort, &load, pace).unwrap();
+        configure(h, &sort, &load, hm).unwrap();
         let r = h.run_stream(&compact_beats(u), pacing, 400_000);
         assert_eq!(r.output, vec![Beat::eos()], "LOAD outputs nothing");
-        configure(h, &sort, &cmd, pace).unwrap();
+        configure(h, &sort, &cmd, hm).unwrap();
         let r = h.run_stream(&compact_beats(l), pacing, 400_000);
         assert!(!h.uut.status().error(), "{:?}", h.uut.status());
         assert!(dp_constant_per_tuple(&r.output));
@@ -713,6 +765,7 @@ mod tests {
             (c.get_my_offset_second_nullable(), 43),
             (c.get_my_offset_second_null_bit(), 44),
             (c.get_my_offset_second_type(), 48),
+            (c.get_my_offset_u_partial(), 50),
         ];
         let f = OutputFormat::default();
         let format = [
@@ -762,6 +815,7 @@ mod tests {
                     second_offset: 0,
                     second_null_bit: Some(rng.gen_range(0..16)),
                     second_type: KeyType::Signed,
+                    u_partial: command == MergerCommand::SortEx,
                 },
                 tuple_words: n,
                 output: OutputSettings {
@@ -774,12 +828,15 @@ mod tests {
                     })
                 },
             };
-            let pace = rng.gen();
-            if register_writes(&sort, &cfg, pace).is_err() {
+            let hm = HmSettings {
+                pace: rng.gen(),
+                parity_fault: rng.gen_bool(0.5).then(|| rng.gen()),
+            };
+            if register_writes(&sort, &cfg, hm).is_err() {
                 continue;
             }
             checked += 1;
-            configure(&mut h, &sort, &cfg, pace).unwrap();
+            configure(&mut h, &sort, &cfg, hm).unwrap();
             h.cycle();
             let core = &h.uut.engine_core;
             assert_eq!(core.sort_settings.val(), sort.port());
@@ -788,9 +845,17 @@ mod tests {
             assert_eq!(core.l_format.val(), cfg.output.l.to_bits());
             assert_eq!(core.new_tid.val(), cfg.output.new_tid);
             assert_eq!(core.tid_base.val().to_u32(), cfg.output.tid_base);
-            assert_eq!(h.uut.hm_adapter_in.pace.val().index(), pace as usize);
+            assert_eq!(h.uut.hm_adapter_in.pace.val().index(), hm.pace as usize);
+            assert_eq!(h.uut.hm_adapter_out.pace.val().index(), hm.pace as usize);
+            assert_eq!(
+                h.uut.hm_adapter_in.fault_enable.val(),
+                hm.parity_fault.is_some()
+            );
+            if let Some(word) = hm.parity_fault {
+                assert_eq!(h.uut.hm_adapter_in.fault_word.val().index(), word as usize);
+            }
             // Every register reads back what was written.
-            for (addr, data) in register_writes(&sort, &cfg, pace).unwrap() {
+            for (addr, data) in register_writes(&sort, &cfg, hm).unwrap() {
                 assert_eq!(read_register(&mut h, addr), data, "register {addr:#04x}");
             }
         }
@@ -801,11 +866,12 @@ mod tests {
     fn register_writes_validate_first() {
         let mut cfg = merge(MergerCommand::JoinEq);
         cfg.tuple_words = 5;
-        let e = register_writes(&sort(), &cfg, 0).unwrap_err().to_string();
+        let hm = HmSettings::default();
+        let e = register_writes(&sort(), &cfg, hm).unwrap_err().to_string();
         assert!(e.contains("differs") || e.contains("5-word"), "{e}");
         let mut s = sort();
         s.input.key_offset = 9;
-        assert!(register_writes(&s, &merge(MergerCommand::Pass1), 0).is_err());
+        assert!(register_writes(&s, &merge(MergerCommand::Pass1), hm).is_err());
         // A tuple longer than the small IN module takes is refused by configure.
         let mut h = Harness::new(SmallRdbe::default());
         let long = InConfig {
@@ -824,8 +890,8 @@ mod tests {
             output: OutputSettings::both(SideFormat::whole(&long, 1)),
             ..merge(MergerCommand::Pass1)
         };
-        assert!(register_writes(&s, &cfg, 0).is_ok());
-        assert!(configure(&mut h, &s, &cfg, 0).is_err());
+        assert!(register_writes(&s, &cfg, hm).is_ok());
+        assert!(configure(&mut h, &s, &cfg, hm).is_err());
     }
 
     #[test]
@@ -881,7 +947,8 @@ mod tests {
         write_register(&mut h, REG_MERGE_SETTINGS, 31);
         h.run_stream(&compact_beats(&l), Pacing::FULL_RATE, 10_000);
         // A relation whose `last` disagrees with the tuple length: framing error.
-        configure(&mut h, &sort(), &merge(MergerCommand::Pass1), 0).unwrap();
+        let hm = HmSettings::default();
+        configure(&mut h, &sort(), &merge(MergerCommand::Pass1), hm).unwrap();
         let mut beats = compact_beats(&l[..2]);
         beats[1].last = true;
         h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
@@ -933,21 +1000,129 @@ mod tests {
     }
 
     #[test]
-    fn pace_3_takes_about_3_cycles_per_input_word() {
+    fn pace_3_takes_about_3_cycles_per_word_on_both_hm_sides() {
         let mut rng = ChaCha8Rng::seed_from_u64(75);
         let l = relation(&mut rng, 30);
         let beats = compact_beats(&l);
         for (pace, low, high) in [(0u8, 1.0, 1.1), (3, 2.99, 3.1)] {
             let mut h = Harness::new(SmallRdbe::default());
-            configure(&mut h, &sort(), &merge(MergerCommand::Pass1), pace).unwrap();
+            let hm = HmSettings {
+                pace,
+                ..Default::default()
+            };
+            configure(&mut h, &sort(), &merge(MergerCommand::Pass1), hm).unwrap();
             let r = h.run_stream(&beats, Pacing::FULL_RATE, 20_000);
-            let c = &r.input_cycles;
-            let per_word = (c[c.len() - 1] - c[0]) as f64 / (c.len() - 1) as f64;
-            assert!(
-                (low..=high).contains(&per_word),
-                "pace {pace}: {per_word:.3} cycles per input word"
-            );
+            for (what, c) in [("input", &r.input_cycles), ("output", &r.output_cycles)] {
+                let per_word = (c[c.len() - 1] - c[0]) as f64 / (c.len() - 1) as f64;
+                assert!(
+                    (low..=high).contains(&per_word),
+                    "pace {pace}: {per_word:.3} cycles per {what} word"
+                );
+            }
             assert_eq!(split_tuples_with_dup(&r.output).len(), 30);
+        }
+    }
+
+    /// A sorted run: compact tuples in the order the sorter gives (signed keys, nulls
+    /// last, stable).
+    fn sorted_run(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
+        let mut r = relation(rng, n);
+        r.sort_by_key(sort_key);
+        r
+    }
+
+    /// The sorter's order of the compact tuples of `relation`: nulls last, all equal.
+    fn sort_key(t: &Vec<u16>) -> (bool, i16) {
+        let null = t[0] & 2 != 0;
+        (null, if null { 0 } else { t[2] as i16 })
+    }
+
+    #[test]
+    fn partial_sort_ex_cuts_the_input_and_reports_l_taken_over_the_bus() {
+        // Case 3's two-way merge of runs A and B with A in chunks of 12 tuples: each chunk
+        // but the last is merged with the rest of B in partial-U mode; the core stops
+        // taking B when the chunk runs out, HM adapter IN cuts B's transfer, and L_TAKEN
+        // says where B resumes.
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        let (a, b) = (sorted_run(&mut rng, 60), sorted_run(&mut rng, 200));
+        let mut h = Harness::new(SmallRdbe::default());
+        let cells = SmallRdbe::cell_address_bits();
+        let hm = HmSettings::default();
+        let presorted = PipelineSettings {
+            sort_enable: false,
+            ..sort()
+        };
+        let mut merged = vec![];
+        let mut resume = 0;
+        let mut cuts = 0;
+        let chunks: Vec<&[Vec<u16>]> = a.chunks(12).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let partial = i + 1 < chunks.len();
+            let mut cmd = merge(MergerCommand::SortEx);
+            cmd.output.new_tid = false;
+            let load = MergerConfig {
+                command: MergerCommand::Load,
+                ..cmd
+            };
+            cmd.settings.u_partial = partial;
+            pulse_clear(&mut h);
+            configure(&mut h, &presorted, &load, hm).unwrap();
+            h.run_stream(&compact_beats(chunk), Pacing::FULL_RATE, 20_000);
+            configure(&mut h, &presorted, &cmd, hm).unwrap();
+            let rest = &b[resume..];
+            let beats = compact_beats(rest);
+            let r = h.run_stream(&beats, Pacing::FULL_RATE, 40_000);
+            let (status, _) = status_from_registers(&mut h);
+            assert!(!status.error(), "{status:?}");
+            let u = sort_pipeline_model(cells, &presorted, chunk).tuples;
+            let want = core_step_model(cells, &presorted, rest, &cmd, &u).unwrap();
+            let want_taken = core_step_l_taken(cells, &presorted, rest, &cmd, &u).unwrap();
+            let got: Vec<Vec<u16>> = split_tuples_with_dup(&r.output)
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect();
+            assert_eq!(got, want, "chunk {i}");
+            assert_eq!(status.l_taken as usize, want_taken, "chunk {i}");
+            if partial && want_taken + 80 < rest.len() {
+                // L-memory (64 tuples) and the pipeline hold what was taken in flight.
+                assert!(
+                    r.input_cycles.len() < beats.len(),
+                    "chunk {i}: the transfer of B was not cut"
+                );
+                cuts += 1;
+            }
+            merged.extend(got);
+            resume += status.l_taken as usize;
+        }
+        // The chunked merge is the stable merge of A and B (A first on equal keys).
+        assert!(cuts >= 2, "{cuts} cut transfers");
+        let mut want: Vec<Vec<u16>> = [a, b].concat();
+        want.sort_by_key(sort_key);
+        assert_eq!(merged, want);
+    }
+
+    #[test]
+    fn diagnostic_fault_reaches_the_core_parity_checker() {
+        let mut rng = ChaCha8Rng::seed_from_u64(76);
+        let l = relation(&mut rng, 10);
+        let mut h = Harness::new(SmallRdbe::default());
+        let pass = merge(MergerCommand::Pass1);
+        for (fault, flagged) in [(None, false), (Some(13), true), (Some(40), false)] {
+            pulse_clear(&mut h);
+            let hm = HmSettings {
+                pace: 0,
+                parity_fault: fault,
+            };
+            configure(&mut h, &sort(), &pass, hm).unwrap();
+            let r = h.run_stream(&compact_beats(&l), Pacing::FULL_RATE, 20_000);
+            assert_eq!(split_tuples_with_dup(&r.output).len(), 10);
+            let flags = read_register(&mut h, REG_STATUS);
+            assert_eq!(
+                flags & status_bits::CORE_PARITY_ERROR != 0,
+                flagged,
+                "fault {fault:?} (the stream has 40 words): {flags:#06x}"
+            );
+            assert_eq!(flags & status_bits::ANY_ERROR != 0, flagged);
         }
     }
 

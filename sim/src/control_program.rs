@@ -24,11 +24,10 @@ use crate::engine::{Engine, Limits, Profile};
 use crate::expr;
 use crate::relation::{decode_tuple, encode_tuple, Field, FieldType, Relation, Schema, Value};
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use rdbe_rtl::in_module::{in_module_model, InConfig, KeyType};
+use rdbe_rtl::in_module::{InConfig, KeyType};
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings, Relop};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sort_pipeline::PipelineSettings;
-use rdbe_rtl::sorting_cell::model::sort_order;
 use rdbe_rtl::tuple_stream::compact_beats;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -109,12 +108,13 @@ impl Report {
     }
 }
 
-/// A faults plan for tests and fault campaigns: flip a parity bit of word `word` of the
-/// input of the `step`-th engine step (counted from 0 over the program's life).
+/// A faults plan for tests and fault campaigns: HM adapter IN's diagnostic fault
+/// (`rdbe_top`'s FAULT registers) inverts a parity bit of data word `word` of the input of
+/// the `step`-th engine step (counted from 0 over the program's life).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InjectedFault {
     pub step: u64,
-    pub word: usize,
+    pub word: u16,
 }
 
 /// A key as the engine sees it: one field, or the whole tuple (every field, then the tags).
@@ -143,6 +143,8 @@ struct StepSpec<'a> {
 struct StepResult {
     tuples: Vec<Vec<u16>>,
     dup: Vec<bool>,
+    /// The merger's L_TAKEN: input tuples its command advanced past.
+    l_taken: usize,
 }
 
 /// A retryable engine error: the status lines flagged a fault.
@@ -295,18 +297,14 @@ impl ControlProgram {
 
     /// One engine step: stream, check status, count.
     fn step(&mut self, spec: StepSpec) -> Result<StepResult> {
-        let mut beats = compact_beats(spec.input);
+        let beats = compact_beats(spec.input);
         let index = self.steps_total;
         self.steps_total += 1;
-        for f in self.faults.iter().filter(|f| f.step == index) {
-            if let Some(b) = beats.get_mut(f.word).filter(|b| !b.eos) {
-                b.parity ^= 1;
-            }
-        }
+        let fault = self.faults.iter().find(|f| f.step == index).map(|f| f.word);
         self.faults.retain(|f| f.step != index);
         let tw = spec.sort.input.tuple_words;
         self.report.pages_read += pages(spec.input.len(), tw);
-        let out = self.engine.step(&spec.sort, &spec.merge, &beats)?;
+        let out = self.engine.step(&spec.sort, &spec.merge, &beats, fault)?;
         self.report.steps += 1;
         self.report.cycles += out.cycles;
         if let Some(cb) = self.on_step.as_mut() {
@@ -350,6 +348,7 @@ impl ControlProgram {
         Ok(StepResult {
             tuples: out.tuples,
             dup: out.dup,
+            l_taken: out.status.l_taken as usize,
         })
     }
 
@@ -366,6 +365,10 @@ impl ControlProgram {
             command: MergerCommand::Load,
             delete: false,
             tuple_words: sort.input.tuple_words,
+            settings: MergerSettings {
+                u_partial: false,
+                ..like.settings
+            },
             ..*like
         };
         self.step(StepSpec {
@@ -562,11 +565,13 @@ impl ControlProgram {
         }
     }
 
-    /// Two-way merge of two sorted runs of any length (case 3). U-memory holds a chunk of
-    /// run `a` at a time; the CPU, which moves the runs from HM, compares the chunk's last
-    /// key with `b`'s head keys and supplies the part of `b` that sorts before it, so the
-    /// relation supplied next is chosen by where the merge stands (§5.1). The last chunk
-    /// takes all of `b` that is left. Equal keys keep `a` first: the merge is stable.
+    /// Two-way merge of two sorted runs of any length (case 3), demand-driven (§5.1: "the
+    /// relation to be supplied to the engine core is determined dynamically according to
+    /// the state of the engine core"). U-memory holds a chunk of run `a` at a time; the
+    /// rest of `b` streams through SORT-EX in partial-U mode. When the chunk runs out the
+    /// core ends the command, HM adapter IN cuts `b`'s transfer, and L_TAKEN tells the CPU
+    /// where `b` resumes with the next chunk. The last chunk merges with all of `b` that is
+    /// left. Equal keys keep `a` first: the merge is stable. The CPU compares no keys.
     fn merge_runs(
         &mut self,
         cfg: &InConfig,
@@ -576,7 +581,6 @@ impl ControlProgram {
         b: Vec<Vec<u16>>,
     ) -> Result<Vec<Vec<u16>>> {
         let ucap = self.limits.u_capacity(cfg.tuple_words);
-        let b_internal = in_module_model(cfg, &b);
         let merge = MergerConfig {
             command: MergerCommand::SortEx,
             settings: MergerSettings {
@@ -587,30 +591,31 @@ impl ControlProgram {
         };
         let sort = pipeline(cfg, descending, false, 0);
         let mut out = Vec::with_capacity(a.len() + b.len());
-        let mut ib = 0;
+        let mut resume = 0;
         let chunks: Vec<&[Vec<u16>]> = a.chunks(ucap).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            let last = in_module_model(cfg, &chunk[chunk.len() - 1..]).remove(0);
-            let mut jb = ib;
-            if i + 1 == chunks.len() {
-                jb = b.len();
-            } else {
-                while jb < b.len()
-                    && sort_order(&b_internal[jb], &last, cfg.key_words, descending)
-                        == Ordering::Less
-                {
-                    jb += 1;
-                }
-            }
-            let part = &b[ib..jb];
+            let partial = i + 1 < chunks.len();
+            let merge = MergerConfig {
+                settings: MergerSettings {
+                    u_partial: partial,
+                    ..merge.settings
+                },
+                ..merge
+            };
             let r = self.load_stream_unit(
-                "two-way merge of runs (LOAD + SORT-EX)",
+                "two-way merge of runs (LOAD + SORT-EX, partial U)",
                 (&sort, chunk, true),
                 merge,
-                (&sort, part, true),
+                (&sort, &b[resume..], true),
             )?;
             out.extend(r.tuples);
-            ib = jb;
+            resume = if partial { resume + r.l_taken } else { b.len() };
+            ensure!(
+                resume <= b.len(),
+                "the engine reports {} tuples taken of the {} left in the run",
+                r.l_taken,
+                b.len()
+            );
         }
         Ok(out)
     }

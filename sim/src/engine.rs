@@ -4,19 +4,28 @@
 //! HM adapter OUT, with status lines to check afterwards.
 //!
 //! Two backends implement [Engine] and must give identical tuples for every step:
-//! * [RtlEngine]: the rust-hdl simulation of the engine core top (`DeltaEngineCore` or
-//!   `SmallEngineCore`), clock edge by clock edge; it reports simulated cycles.
-//! * [ModelEngine]: the pure reference models of the same modules (IN module, sorter,
-//!   sorting checker, merger, output control part), holding U-memory in software.
+//! * [RtlEngine]: the rust-hdl simulation of the whole RDBE top (`DeltaRdbe` or
+//!   `SmallRdbe`: HM adapter IN → engine core → HM adapter OUT), clock edge by clock edge,
+//!   set up and read through its register bus as the control program's CPU does
+//!   (`rdbe_top::configure`, `rdbe_top::status_from_registers`); it reports simulated
+//!   cycles, bus cycles included.
+//! * [ModelEngine]: the pure reference models of the same modules (HM adapter IN, IN
+//!   module, sorter, sorting checker, merger, output control part), holding U-memory in
+//!   software.
 //!
-//! The profile sets the HM pacing: `modern` offers and accepts a word every cycle;
+//! The profile sets the HM adapters' PACE register: `modern` moves a word every cycle;
 //! `delta1984` paces both HM adapters to the 1984 machine's 3 MB/s at its 220 ns cycle
-//! (one 16-bit word per 666 ns, i.e. one word every three cycles).
+//! (one 16-bit word per 666 ns, i.e. one word every three cycles). The HM side of the
+//! simulation itself is always ready: the adapters do the pacing, as in the machine.
 use crate::sort_job::EngineConfig;
 use anyhow::{anyhow, bail, Result};
-use rdbe_rtl::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore};
+use rdbe_rtl::engine_core::CoreStatus;
 use rdbe_rtl::harness::{Harness, Pacing};
+use rdbe_rtl::hm_adapter::model::hm_in_model;
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSmall};
+use rdbe_rtl::rdbe_top::{
+    configure, pulse_clear, status_from_registers, DeltaRdbe, HmSettings, RdbeTop, SmallRdbe,
+};
 use rdbe_rtl::sort_pipeline::{model::sort_pipeline_model, PipelineSettings};
 use rdbe_rtl::sorter::capacity_tuples;
 use rdbe_rtl::tuple_stream::{split_tuples_with_dup, Beat, StreamTuple};
@@ -42,19 +51,12 @@ impl Profile {
             Profile::Delta1984 => 220.0,
         }
     }
-    /// HM adapter pacing: the chance per cycle that a word is offered (IN) or accepted
-    /// (OUT). 3 MB/s of 2-byte words at 220 ns per cycle is 0.33 words per cycle.
-    pub fn pacing(self) -> Pacing {
+    /// The HM adapters' PACE register: minimum cycles per word on the HM side. 3 MB/s of
+    /// 2-byte words is a word per 667 ns, 3.03 cycles of 220 ns: pace 3.
+    pub fn pace(self) -> u8 {
         match self {
-            Profile::Modern => Pacing::FULL_RATE,
-            Profile::Delta1984 => {
-                let words_per_cycle = 3.0e6 / 2.0 * 220e-9;
-                Pacing {
-                    source_duty: words_per_cycle,
-                    sink_duty: words_per_cycle,
-                    seed: 1984,
-                }
-            }
+            Profile::Modern => 0,
+            Profile::Delta1984 => (2.0 / 3.0e6 / 220e-9_f64).round() as u8,
         }
     }
 }
@@ -76,20 +78,17 @@ pub struct Limits {
 impl Limits {
     pub fn of(config: EngineConfig) -> Limits {
         match config {
-            EngineConfig::Delta => Limits {
-                config,
-                cells: DeltaEngineCore::cell_address_bits(),
-                memory_words: MergerDelta::MEMORY_WORDS,
-                max_tuple_words: 2047,
-                tuple_memory_words: MergerDelta::TUPLE_MEMORY_WORDS,
-            },
-            EngineConfig::Small => Limits {
-                config,
-                cells: SmallEngineCore::cell_address_bits(),
-                memory_words: MergerSmall::MEMORY_WORDS,
-                max_tuple_words: 128,
-                tuple_memory_words: MergerSmall::TUPLE_MEMORY_WORDS,
-            },
+            EngineConfig::Delta => Limits::of_top::<DeltaRdbe>(config, MergerDelta::MEMORY_WORDS),
+            EngineConfig::Small => Limits::of_top::<SmallRdbe>(config, MergerSmall::MEMORY_WORDS),
+        }
+    }
+    fn of_top<T: RdbeTop>(config: EngineConfig, memory_words: usize) -> Limits {
+        Limits {
+            config,
+            cells: T::cell_address_bits(),
+            memory_words,
+            max_tuple_words: T::max_tuple_words(),
+            tuple_memory_words: T::tuple_memory_words(),
         }
     }
     /// Tuples the sorter sorts in one pass (the paper's C, in tuples).
@@ -123,13 +122,16 @@ pub trait Engine {
     fn limits(&self) -> Limits;
     fn backend_name(&self) -> &'static str;
     /// Set the core up for `merge` on a relation laid out as `sort` says, stream `input`
-    /// (HM compact beats ending with the end-of-stream beat) and collect the result. The
-    /// status flags are those after this step (the control program clears them before).
+    /// (raw HM words ending with the end-of-stream beat; their parity lines are ignored)
+    /// and collect the result. `parity_fault`: HM adapter IN's diagnostic fault inverts
+    /// the parity of this data word of the stream. The status flags are those after this
+    /// step (the control program clears them before).
     fn step(
         &mut self,
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
+        parity_fault: Option<u16>,
     ) -> Result<StepOutput>;
     /// Pulse the clear line: status flags and U-memory are cleared (after an error).
     fn clear(&mut self);
@@ -147,23 +149,21 @@ pub trait Engine {
     }
 }
 
-/// The rust-hdl simulation of an engine core top.
-pub struct RtlEngine<T: EngineCoreTop> {
+/// The rust-hdl simulation of an RDBE top, driven through its register bus.
+pub struct RtlEngine<T: RdbeTop> {
     harness: Harness<T>,
     limits: Limits,
-    pacing: Pacing,
-    /// Per-step pacing seeds differ so the 1984 pacing does not repeat one pattern.
-    steps: u64,
+    /// The PACE register's value.
+    pace: u8,
     trace: Option<(PathBuf, PathBuf)>,
 }
 
-impl<T: EngineCoreTop> RtlEngine<T> {
+impl<T: RdbeTop> RtlEngine<T> {
     pub fn new(config: EngineConfig, profile: Profile) -> RtlEngine<T> {
         RtlEngine {
             harness: Harness::new(T::default()),
             limits: Limits::of(config),
-            pacing: profile.pacing(),
-            steps: 0,
+            pace: profile.pace(),
             trace: None,
         }
     }
@@ -193,7 +193,7 @@ impl<T: EngineCoreTop> RtlEngine<T> {
     }
 }
 
-impl<T: EngineCoreTop> Drop for RtlEngine<T> {
+impl<T: RdbeTop> Drop for RtlEngine<T> {
     fn drop(&mut self) {
         let _ = self.end_trace(false);
     }
@@ -201,12 +201,11 @@ impl<T: EngineCoreTop> Drop for RtlEngine<T> {
 
 /// Cycle budget for a stream: generous, since a JOIN's output can be quadratic in its
 /// input; beyond it the step is reported as hung rather than simulated for ever.
-fn cycle_budget(input_words: usize, output_hint: usize, pacing: Pacing) -> u64 {
-    let slow = (1.0 / pacing.source_duty.min(pacing.sink_duty)).ceil() as u64;
-    (20_000 + 30 * (input_words + output_hint) as u64) * slow
+fn cycle_budget(input_words: usize, output_hint: usize, pace: u8) -> u64 {
+    (20_000 + 30 * (input_words + output_hint) as u64) * pace.max(1) as u64
 }
 
-impl<T: EngineCoreTop> Engine for RtlEngine<T> {
+impl<T: RdbeTop> Engine for RtlEngine<T> {
     fn limits(&self) -> Limits {
         self.limits
     }
@@ -218,22 +217,25 @@ impl<T: EngineCoreTop> Engine for RtlEngine<T> {
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
+        parity_fault: Option<u16>,
     ) -> Result<StepOutput> {
-        self.harness.uut.apply(sort, merge)?;
-        let u_words = self.harness.uut.status().u_tuples * merge.tuple_words.max(1);
+        let start = self.harness.cycles;
+        let hm = HmSettings {
+            pace: self.pace,
+            parity_fault,
+        };
+        configure(&mut self.harness, sort, merge, hm)?;
+        // The simulation's own bound on the step (not something the CPU reads).
+        let u_tuples = self.harness.uut.status().u_tuples;
         let output_hint = if merge.command.uses_u() {
-            input.len() * (self.harness.uut.status().u_tuples + 1) + u_words
+            input.len() * (u_tuples + 1) + u_tuples * merge.tuple_words.max(1)
         } else {
             input.len()
         };
-        let mut pacing = self.pacing;
-        pacing.seed = pacing.seed.wrapping_add(self.steps);
-        self.steps += 1;
-        let budget = cycle_budget(input.len(), output_hint, pacing);
-        let start = self.harness.cycles;
+        let budget = cycle_budget(input.len(), output_hint, self.pace);
         let harness = &mut self.harness;
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            harness.run_stream(input, pacing, budget)
+            harness.run_stream(input, Pacing::FULL_RATE, budget)
         }));
         let run = match run {
             Ok(run) => run,
@@ -247,11 +249,12 @@ impl<T: EngineCoreTop> Engine for RtlEngine<T> {
             }
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
+        let (status, _tuples_output) = status_from_registers(&mut self.harness);
         Ok(StepOutput {
             tuples,
             dup,
             cycles: self.harness.cycles - start,
-            status: self.harness.uut.status(),
+            status,
         })
     }
     fn trace_to(&mut self, path: &Path) -> Result<()> {
@@ -261,10 +264,7 @@ impl<T: EngineCoreTop> Engine for RtlEngine<T> {
         self.end_trace(keep)
     }
     fn clear(&mut self) {
-        self.harness.uut.set_clear(true);
-        self.harness.cycle();
-        self.harness.uut.set_clear(false);
-        self.harness.cycle();
+        pulse_clear(&mut self.harness);
     }
 }
 
@@ -298,12 +298,15 @@ impl Engine for ModelEngine {
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
+        parity_fault: Option<u16>,
     ) -> Result<StepOutput> {
         sort.validate()?;
         merge.validate(self.limits.tuple_memory_words)?;
-        // The IN module checks the parity of every data word.
+        // HM adapter IN generates the parity (and the diagnostic fault); the IN module
+        // checks it on every data word.
+        let input = hm_in_model(input, parity_fault);
         self.parity_error |= input.iter().any(|b| !b.eos && !b.parity_ok());
-        let compact = split_tuples_with_dup(input)
+        let compact = split_tuples_with_dup(&input)
             .into_iter()
             .map(|(t, _)| t)
             .collect::<Vec<_>>();
@@ -316,6 +319,11 @@ impl Engine for ModelEngine {
             ..Default::default()
         };
         let loads = merge.command == MergerCommand::Load && !merge.delete;
+        status.l_taken = if loads {
+            report.tuples.len() as u32
+        } else {
+            merge.model_l_taken(&self.u, &report.tuples)? as u32
+        };
         let (tuples, dup) = if loads {
             // A relation that does not fit leaves U empty, as in the RTL.
             if report.tuples.len() * merge.tuple_words > self.limits.memory_words {
@@ -355,10 +363,10 @@ pub fn new_engine(
     match (backend, config) {
         (Backend::Model, _) => Box::new(ModelEngine::new(config)),
         (Backend::Rtl, EngineConfig::Delta) => {
-            Box::new(RtlEngine::<DeltaEngineCore>::new(config, profile))
+            Box::new(RtlEngine::<DeltaRdbe>::new(config, profile))
         }
         (Backend::Rtl, EngineConfig::Small) => {
-            Box::new(RtlEngine::<SmallEngineCore>::new(config, profile))
+            Box::new(RtlEngine::<SmallRdbe>::new(config, profile))
         }
     }
 }

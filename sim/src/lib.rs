@@ -10,3 +10,4 @@ pub mod relation;
 pub mod run;
 pub mod sort_job;
 pub mod verilog_export;
+pub mod waveform;

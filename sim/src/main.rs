@@ -25,9 +25,11 @@ struct Cli {
 enum Command {
     /// The lecture's photos/users/cameras query (join, restrict, project) and its access-log
     /// `sort | uniq -c | sort -rn | head -5` pipeline, as Delta commands on the engine core;
-    /// prints the results and writes a VCD of the first join.
+    /// prints the results and writes a VCD of the first join and an SVG picture of its
+    /// stream ports.
     Demo {
-        /// Where to write the waveform of the photos sort.
+        /// Where to write the waveform of the first join; its SVG picture goes next to it
+        /// (same name, `.svg`).
         #[arg(long, default_value = "rdbe-demo.vcd")]
         vcd: PathBuf,
         #[arg(long, value_enum, default_value_t = EngineConfig::Delta)]
@@ -140,6 +142,17 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
         println!(
             "waveform of the first join (whole engine core): {}",
             vcd.display()
+        );
+        // A picture of its top-level stream ports, next to the VCD.
+        let mut svg = vcd.with_extension("svg");
+        if svg == vcd {
+            svg = vcd.with_extension("svg.svg");
+        }
+        rdbe_sim::waveform::render_stream_ports(&vcd, &svg)
+            .with_context(|| format!("drawing the waveform of {}", vcd.display()))?;
+        println!(
+            "picture of its stream ports (first words in, first results out): {}",
+            svg.display()
         );
     }
     Ok(())

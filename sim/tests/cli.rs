@@ -16,7 +16,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd() {
+fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd_and_an_svg() {
     let dir = scratch("demo");
     let vcd = dir.join("demo.vcd");
     let out = rdbe(&["demo", "--vcd", vcd.to_str().unwrap()]);
@@ -48,6 +48,11 @@ fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd() {
     );
     let vcd_text = std::fs::read_to_string(&vcd).unwrap();
     assert!(vcd_text.contains("$enddefinitions") && vcd_text.contains("clock"));
+    let svg = std::fs::read_to_string(dir.join("demo.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("data_in.valid") && svg.contains("data_out"),
+        "the waveform picture"
+    );
 }
 
 #[test]

@@ -442,8 +442,9 @@ impl rdbe_sim::engine::Engine for StuckAtZero {
         sort: &rdbe_rtl::sort_pipeline::PipelineSettings,
         merge: &rdbe_rtl::merger::MergerConfig,
         input: &[rdbe_rtl::tuple_stream::Beat],
+        parity_fault: Option<u16>,
     ) -> anyhow::Result<rdbe_sim::engine::StepOutput> {
-        let mut out = self.0.step(sort, merge, input)?;
+        let mut out = self.0.step(sort, merge, input, parity_fault)?;
         for t in &mut out.tuples {
             *t.last_mut().unwrap() &= !1;
         }
@@ -469,4 +470,34 @@ fn the_self_check_refuses_a_faulty_engine() {
         e.contains("self check failed") && e.contains("test 1"),
         "{e}"
     );
+}
+
+#[test]
+fn the_delta1984_profile_paces_the_hm_adapters_to_three_cycles_a_word() {
+    // PASS streams the relation once in and once out: the paced HM adapters take three
+    // cycles a word on both sides, so the step costs about 2 more cycles per word than at
+    // full rate (the register set-up, the status reads and the pipeline latency are the
+    // same in both profiles).
+    let r = relation("r", 300, 9);
+    let words = 300 * 5;
+    let script = parse_script("t", "p = PASS r").unwrap();
+    let mut cycles = vec![];
+    for profile in [Profile::Modern, Profile::Delta1984] {
+        let mut cp = ControlProgram::new(
+            new_engine(EngineConfig::Small, Backend::Rtl, profile),
+            profile,
+        )
+        .unwrap();
+        cp.hm.relations.insert("r".into(), r.clone());
+        let report = cp.execute(&script[0]).unwrap();
+        assert_eq!(report.steps, 1);
+        assert_eq!(cp.hm.relations["p"].tuples, r.tuples);
+        cycles.push(report.cycles as f64);
+    }
+    let extra_per_word = (cycles[1] - cycles[0]) / words as f64;
+    assert!(
+        (1.95..=2.1).contains(&extra_per_word),
+        "{cycles:?}: {extra_per_word:.3} extra cycles per word"
+    );
+    assert!(cycles[0] < words as f64 * 1.2, "{cycles:?}");
 }

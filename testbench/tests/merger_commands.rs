@@ -48,6 +48,7 @@ fn config(command: MergerCommand, tuple_words: usize) -> MergerConfig {
             second_offset: 1,
             second_null_bit: Some(0),
             second_type: KeyType::Unsigned,
+            u_partial: false,
         },
         tuple_words,
         output: OutputSettings {

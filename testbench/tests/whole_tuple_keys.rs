@@ -63,6 +63,7 @@ fn whole_tuple_keys_in_the_rtl_merger_equal_the_model() {
                     second_offset: 0,
                     second_null_bit: None,
                     second_type: KeyType::Unsigned,
+                    u_partial: false,
                 },
                 tuple_words: 3,
                 output: OutputSettings {
