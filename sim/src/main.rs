@@ -140,7 +140,7 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
     }
     if backend == Backend::Rtl {
         println!(
-            "waveform of the first join (whole engine core): {}",
+            "waveform of the first join (the whole RDBE: HM adapters, engine core, register bus): {}",
             vcd.display()
         );
         // A picture of its top-level stream ports, next to the VCD.
@@ -155,6 +155,14 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
             svg.display()
         );
     }
+    // The Verilog of what ran: every module of this configuration, the RDBE top included.
+    let dir = vcd.with_file_name(format!(
+        "{}-verilog",
+        vcd.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    let files = rdbe_sim::verilog_export::write_all(config, &dir)
+        .with_context(|| format!("writing Verilog to {}", dir.display()))?;
+    println!("Verilog ({} modules, top `rdbe`): {}", files.len(), dir.display());
     Ok(())
 }
 

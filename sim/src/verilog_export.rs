@@ -3,6 +3,8 @@
 use crate::sort_job::EngineConfig;
 use anyhow::{Context, Result};
 use rdbe_rtl::engine_core::{DeltaEngineCore, SmallEngineCore};
+use rdbe_rtl::hm_adapter::{HmAdapterIn, HmAdapterOut};
+use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
 use rdbe_rtl::merger::{MergerDelta, MergerSmall};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
@@ -21,6 +23,8 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             "sorting_cell_first".to_string(),
             export(SortingCell::<3, 4>::default()),
         ),
+        ("hm_adapter_in".to_string(), export(HmAdapterIn::default())),
+        ("hm_adapter_out".to_string(), export(HmAdapterOut::default())),
     ];
     match config {
         EngineConfig::Delta => {
@@ -37,6 +41,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
             v.push(("merger".into(), export(MergerDelta::default())));
             v.push(("engine_core".into(), export(DeltaEngineCore::default())));
+            v.push(("rdbe".into(), export(DeltaRdbe::default())));
         }
         EngineConfig::Small => {
             v.push((
@@ -52,6 +57,7 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
             v.push(("merger".into(), export(MergerSmall::default())));
             v.push(("engine_core".into(), export(SmallEngineCore::default())));
+            v.push(("rdbe".into(), export(SmallRdbe::default())));
         }
     }
     v.into_iter()

@@ -48,6 +48,8 @@ fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd_and_an_svg() {
     );
     let vcd_text = std::fs::read_to_string(&vcd).unwrap();
     assert!(vcd_text.contains("$enddefinitions") && vcd_text.contains("clock"));
+    let top = std::fs::read_to_string(dir.join("demo-verilog").join("rdbe.v")).unwrap();
+    assert!(top.contains("module rdbe(") && top.contains("hm_stop"));
     let svg = std::fs::read_to_string(dir.join("demo.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("data_in.valid") && svg.contains("data_out"),
@@ -80,6 +82,9 @@ fn verilog_writes_every_module_for_both_configurations() {
             "sort_pipeline",
             "merger",
             "engine_core",
+            "hm_adapter_in",
+            "hm_adapter_out",
+            "rdbe",
         ] {
             let v = std::fs::read_to_string(dir.join(format!("{m}.v"))).unwrap();
             assert!(v.contains(&format!("module {m}(")), "{config}/{m}");
