@@ -895,6 +895,7 @@ mod delta_tests {
 #[cfg(test)]
 mod rdbe_tests {
     use super::*;
+    use crate::engine_core::tests::{relation, sorted_run};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerConfig, MergerSettings};
@@ -903,31 +904,8 @@ mod rdbe_tests {
     use crate::sort_pipeline::PipelineSettings;
     use crate::tuple_stream::compact_beats;
     use crate::verilog::export;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-
-    /// Compact tuples `[tag, payload, signed key, index]`, sorted as the sorter sorts them
-    /// when `sorted` (nulls last).
-    fn tuples(rng: &mut ChaCha8Rng, n: usize, sorted: bool) -> Vec<Vec<u16>> {
-        let mut v: Vec<Vec<u16>> = (0..n)
-            .map(|i| {
-                let null = rng.gen_bool(0.1);
-                vec![
-                    (null as u16) << 1,
-                    rng.gen(),
-                    rng.gen_range(0..8u16).wrapping_sub(4),
-                    i as u16,
-                ]
-            })
-            .collect();
-        if sorted {
-            v.sort_by_key(|t| {
-                let null = t[0] & 2 != 0;
-                (null, if null { 0 } else { t[2] as i16 })
-            });
-        }
-        v
-    }
 
     #[test]
     fn small_rdbe_verilog_matches_rust_hdl_through_the_register_bus() {
@@ -979,15 +957,15 @@ mod rdbe_tests {
             name: "small_rdbe".into(),
             verilog: export(SmallRdbe::default()),
             statics: vec![],
-            beats: compact_beats(&tuples(&mut rng, 10, true)),
+            beats: compact_beats(&sorted_run(&mut rng, 10)),
             more_phases: vec![
                 CosimPhase {
                     statics: vec![],
-                    beats: compact_beats(&tuples(&mut rng, 120, true)),
+                    beats: compact_beats(&sorted_run(&mut rng, 120)),
                 },
                 CosimPhase {
                     statics: vec![],
-                    beats: compact_beats(&tuples(&mut rng, 20, false)),
+                    beats: compact_beats(&relation(&mut rng, 20)),
                 },
             ],
             bus_writes: vec![

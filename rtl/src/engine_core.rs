@@ -353,6 +353,20 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The sorter's order of [relation]'s compact tuples: signed keys, nulls last (all
+    /// equal), for `sort_by_key` (stable).
+    pub(crate) fn sort_key(t: &Vec<u16>) -> (bool, i16) {
+        let null = t[0] & 2 != 0;
+        (null, if null { 0 } else { t[2] as i16 })
+    }
+
+    /// A sorted run of [relation]'s tuples, in the order the sorter gives them.
+    pub(crate) fn sorted_run(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
+        let mut r = relation(rng, n);
+        r.sort_by_key(sort_key);
+        r
+    }
+
     #[test]
     fn small_core_runs_loads_and_commands_like_the_model() {
         let mut rng = ChaCha8Rng::seed_from_u64(41);

@@ -652,7 +652,7 @@ const _: () = assert!(<OutputFormat as Synth>::BITS == 71);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine_core::tests::relation;
+    use crate::engine_core::tests::{relation, sort_key, sorted_run};
     use crate::engine_core::{core_step_l_taken, core_step_model, core_step_model_with_dup};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
@@ -1021,20 +1021,6 @@ mod tests {
             }
             assert_eq!(split_tuples_with_dup(&r.output).len(), 30);
         }
-    }
-
-    /// A sorted run: compact tuples in the order the sorter gives (signed keys, nulls
-    /// last, stable).
-    fn sorted_run(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
-        let mut r = relation(rng, n);
-        r.sort_by_key(sort_key);
-        r
-    }
-
-    /// The sorter's order of the compact tuples of `relation`: nulls last, all equal.
-    fn sort_key(t: &Vec<u16>) -> (bool, i16) {
-        let null = t[0] & 2 != 0;
-        (null, if null { 0 } else { t[2] as i16 })
     }
 
     #[test]

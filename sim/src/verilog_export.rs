@@ -4,9 +4,9 @@ use crate::sort_job::EngineConfig;
 use anyhow::{Context, Result};
 use rdbe_rtl::engine_core::{DeltaEngineCore, SmallEngineCore};
 use rdbe_rtl::hm_adapter::{HmAdapterIn, HmAdapterOut};
-use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
 use rdbe_rtl::merger::{MergerDelta, MergerSmall};
+use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
 use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
 use rdbe_rtl::sorting_cell::SortingCell;
@@ -24,7 +24,10 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             export(SortingCell::<3, 4>::default()),
         ),
         ("hm_adapter_in".to_string(), export(HmAdapterIn::default())),
-        ("hm_adapter_out".to_string(), export(HmAdapterOut::default())),
+        (
+            "hm_adapter_out".to_string(),
+            export(HmAdapterOut::default()),
+        ),
     ];
     match config {
         EngineConfig::Delta => {
