@@ -4,9 +4,12 @@
 //! for the CPU's auxiliary processing ([crate::expr]), and runs them on an [Engine] (the
 //! RTL simulation or the reference model).
 //!
-//! Relations live in the hierarchical memory ([Hm]) as pages of compact tuples. Every
-//! engine step goes through [ControlProgram::step]: it streams tuples through the core,
-//! checks the status lines and, on a parity or sort-check error, clears the core and
+//! Relations live in the hierarchical memory ([Hm]) as pages of compact tuples
+//! ([StoredRelation]): each command reads its operands from their pages and stores its
+//! result as pages; its [Report] counts the pages read and written.
+//!
+//! Every engine step goes through [ControlProgram::step]: it streams tuples through the
+//! core, checks the status lines and, on a parity or sort-check error, clears the core and
 //! restarts the operation's current unit from its retry point (§5.3), at most
 //! [MAX_RETRIES] times. [ControlProgram::new] runs the power-up self check (§5.4) first and
 //! refuses to start if the core fails it.
@@ -29,6 +32,7 @@ use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings, Relop};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::sort_pipeline::PipelineSettings;
 use rdbe_rtl::tuple_stream::compact_beats;
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
@@ -36,39 +40,276 @@ use std::collections::BTreeMap;
 pub const MAX_RETRIES: usize = 3;
 /// Bytes per HM page (the unit of HM transfers and of DELETE).
 pub const PAGE_BYTES: usize = 4096;
+/// 16-bit words per HM page.
+pub const PAGE_WORDS: usize = PAGE_BYTES / 2;
 
-/// The hierarchical memory: relations by name (each command's `Report` counts its page
-/// transfers).
+/// Whole tuples of `tuple_words` words that fit one HM page (a tuple is never split across
+/// pages; [crate::relation::MAX_TUPLE_BYTES] keeps it under a page).
+pub fn tuples_per_page(tuple_words: usize) -> usize {
+    (PAGE_WORDS / tuple_words.max(1)).max(1)
+}
+
+/// Names of HM work buffers begin with this; a user relation's name cannot (no file stem
+/// and no script name holds a `/`).
+const WORK_BUFFER_PREFIX: &str = "/work/";
+
+/// A relation as the HM stores it: its schema and its pages. Each page is a `Vec<u16>` of
+/// at most [PAGE_WORDS] words holding whole tuples in HM compact format (the tag word with
+/// the null bits, then the fields: exactly what [Relation::encode] gives per tuple), one
+/// after another; every page but the last holds [tuples_per_page] tuples, the last the
+/// rest. An empty relation has no pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRelation {
+    schema: Schema,
+    pages: Vec<Vec<u16>>,
+    tuples: usize,
+}
+
+impl StoredRelation {
+    /// Lay out compact `tuples` of `schema` in pages. Refuses a schema the HM cannot hold
+    /// (a tuple of 4 KB or more, among [Schema::validate]'s checks) and a tuple whose length
+    /// is not the schema's, naming relation `name`.
+    pub fn paginate(name: &str, schema: &Schema, tuples: &[Vec<u16>]) -> Result<StoredRelation> {
+        schema
+            .validate()
+            .map_err(|e| anyhow!("relation '{name}' cannot be stored in the HM: {e}"))?;
+        let tw = schema.tuple_words();
+        let per_page = tuples_per_page(tw);
+        let mut pages = Vec::with_capacity(tuples.len().div_ceil(per_page));
+        for (p, chunk) in tuples.chunks(per_page).enumerate() {
+            let mut page = Vec::with_capacity(chunk.len() * tw);
+            for (i, t) in chunk.iter().enumerate() {
+                ensure!(
+                    t.len() == tw,
+                    "relation '{name}', tuple {}: {} words, the schema's tuples have {tw}",
+                    p * per_page + i + 1,
+                    t.len()
+                );
+                page.extend_from_slice(t);
+            }
+            pages.push(page);
+        }
+        Ok(StoredRelation {
+            schema: schema.clone(),
+            pages,
+            tuples: tuples.len(),
+        })
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Tuples stored.
+    pub fn len(&self) -> usize {
+        self.tuples
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tuples == 0
+    }
+
+    /// Pages the relation occupies.
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Words per tuple (tag word included).
+    pub fn tuple_words(&self) -> usize {
+        self.schema.tuple_words()
+    }
+
+    /// Tuples per full page.
+    pub fn tuples_per_page(&self) -> usize {
+        tuples_per_page(self.tuple_words())
+    }
+}
+
+/// The HM pages of one relation, read one at a time: each page the iterator yields is
+/// counted as read from the HM ([Hm::pages_read]).
+pub struct Pages<'a> {
+    pages: std::slice::Iter<'a, Vec<u16>>,
+    tuple_words: usize,
+    read: &'a Cell<u64>,
+}
+
+impl<'a> Pages<'a> {
+    /// Words per tuple: a page splits into tuples with `page.chunks_exact(tuple_words)`.
+    pub fn tuple_words(&self) -> usize {
+        self.tuple_words
+    }
+}
+
+impl<'a> Iterator for Pages<'a> {
+    type Item = &'a [u16];
+    fn next(&mut self) -> Option<&'a [u16]> {
+        let page = self.pages.next()?;
+        self.read.set(self.read.get() + 1);
+        Some(page)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.pages.size_hint()
+    }
+}
+
+/// The hierarchical memory: relations by name, each stored as pages of compact tuples
+/// ([StoredRelation]), with counters of the pages transferred (cumulative; each command's
+/// [Report] gives its share). The control program reads its operands from the pages and
+/// stores its results as pages; external sort case 3 keeps its runs in work buffers here.
 #[derive(Default)]
 pub struct Hm {
-    pub relations: BTreeMap<String, Relation>,
+    relations: BTreeMap<String, StoredRelation>,
+    next_work_buffer: usize,
+    pages_read: Cell<u64>,
+    pages_written: u64,
 }
 
 impl Hm {
-    pub fn get(&self, r: &RelationRef) -> Result<&Relation> {
+    /// Store a typed relation under its name (encoded and laid out in pages), replacing a
+    /// relation of that name.
+    pub fn store(&mut self, r: &Relation) -> Result<()> {
+        let tuples = r
+            .encode()
+            .with_context(|| format!("relation '{}'", r.name))?;
+        self.store_tuples(&r.name, &r.schema, &tuples)
+    }
+
+    /// Store compact tuples of `schema` under `name`, replacing a relation of that name.
+    pub fn store_tuples(&mut self, name: &str, schema: &Schema, tuples: &[Vec<u16>]) -> Result<()> {
+        ensure!(
+            !name.starts_with(WORK_BUFFER_PREFIX),
+            "relation name '{name}': '{WORK_BUFFER_PREFIX}…' names the HM's work buffers"
+        );
+        self.put(name, StoredRelation::paginate(name, schema, tuples)?);
+        Ok(())
+    }
+
+    fn put(&mut self, name: &str, stored: StoredRelation) {
+        self.pages_written += stored.page_count() as u64;
+        self.relations.insert(name.to_string(), stored);
+    }
+
+    /// Read relation `name` back typed (every page is read and decoded).
+    pub fn relation(&self, name: &str) -> Result<Relation> {
+        let schema = self.schema(name)?.clone();
+        let tuples = self
+            .read_tuples(name)?
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                decode_tuple(&schema, t)
+                    .with_context(|| format!("relation '{name}', tuple {}", i + 1))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Relation {
+            name: name.to_string(),
+            schema,
+            tuples,
+        })
+    }
+
+    /// The names of the relations stored (not the work buffers), in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.relations
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with(WORK_BUFFER_PREFIX))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.relations.contains_key(name)
+    }
+
+    pub fn schema(&self, name: &str) -> Result<&Schema> {
+        Ok(self.stored(name)?.schema())
+    }
+
+    /// The stored relation `name` (its schema and page layout; reading no page).
+    pub fn stored(&self, name: &str) -> Result<&StoredRelation> {
+        self.relations
+            .get(name)
+            .ok_or_else(|| anyhow!("unknown relation '{name}' (known: {})", self.known()))
+    }
+
+    /// The relation a command names; the error gives the place in the script and the
+    /// relations there are.
+    pub fn get(&self, r: &RelationRef) -> Result<&StoredRelation> {
         self.relations.get(&r.name).ok_or_else(|| {
-            let known: Vec<_> = self.relations.keys().map(String::as_str).collect();
             anyhow!(
                 "{}: unknown relation '{}' (known: {})",
                 r.at(),
                 r.name,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
+                self.known()
             )
         })
     }
-}
 
-/// Tuples per HM page for a tuple length.
-pub fn tuples_per_page(tuple_words: usize) -> usize {
-    (PAGE_BYTES / (2 * tuple_words)).max(1)
-}
+    fn known(&self) -> String {
+        let known: Vec<_> = self.names().collect();
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    }
 
-fn pages(tuples: usize, tuple_words: usize) -> u64 {
-    tuples.div_ceil(tuples_per_page(tuple_words)) as u64
+    /// Read relation `name` page by page.
+    pub fn pages(&self, name: &str) -> Result<Pages<'_>> {
+        let stored = self.stored(name)?;
+        Ok(Pages {
+            pages: stored.pages.iter(),
+            tuple_words: stored.tuple_words(),
+            read: &self.pages_read,
+        })
+    }
+
+    /// Every compact tuple of relation `name`, read page by page.
+    pub fn read_tuples(&self, name: &str) -> Result<Vec<Vec<u16>>> {
+        let pages = self.pages(name)?;
+        let tw = pages.tuple_words();
+        let mut tuples = Vec::with_capacity(self.stored(name)?.len());
+        for page in pages {
+            tuples.extend(page.chunks_exact(tw).map(<[u16]>::to_vec));
+        }
+        Ok(tuples)
+    }
+
+    /// Remove relation `name` (no page is transferred).
+    pub fn remove(&mut self, name: &str) -> Option<StoredRelation> {
+        self.relations.remove(name)
+    }
+
+    /// Pages read from the HM so far.
+    pub fn pages_read(&self) -> u64 {
+        self.pages_read.get()
+    }
+
+    /// Pages written to the HM so far.
+    pub fn pages_written(&self) -> u64 {
+        self.pages_written
+    }
+
+    /// Write compact tuples to a new work buffer; returns its name (which no user relation
+    /// can have).
+    fn store_work_buffer(&mut self, schema: &Schema, tuples: &[Vec<u16>]) -> Result<String> {
+        let name = format!("{WORK_BUFFER_PREFIX}{}", self.next_work_buffer);
+        self.next_work_buffer += 1;
+        self.put(&name, StoredRelation::paginate(&name, schema, tuples)?);
+        Ok(name)
+    }
+
+    /// Read a work buffer back and free it.
+    fn take_work_buffer(&mut self, name: &str) -> Result<Vec<Vec<u16>>> {
+        let tuples = self.read_tuples(name)?;
+        self.relations.remove(name);
+        Ok(tuples)
+    }
+
+    /// Free every work buffer (after an external sort, whether it succeeded or not).
+    fn free_work_buffers(&mut self) {
+        self.relations
+            .retain(|n, _| !n.starts_with(WORK_BUFFER_PREFIX));
+    }
 }
 
 /// What the control program did for one command.
@@ -82,7 +323,10 @@ pub struct Report {
     pub steps: usize,
     pub retries: usize,
     pub cycles: u64,
+    /// HM pages read: the command's operands and, in external sort case 3, the runs read
+    /// back from the HM work buffers.
     pub pages_read: u64,
+    /// HM pages written: the command's result and the case-3 runs kept in work buffers.
     pub pages_written: u64,
     /// Operations of compiled CPU code executed (auxiliary processing).
     pub cpu_ops: u64,
@@ -122,6 +366,14 @@ pub struct InjectedFault {
 enum Key {
     Field(usize),
     Whole,
+}
+
+/// A relation in the control program's memory as compact tuples: an operand read from the
+/// HM pages, or a result on its way to them.
+struct CompactRelation {
+    name: String,
+    schema: Schema,
+    tuples: Vec<Vec<u16>>,
 }
 
 /// A relation's compact tuples ready to stream: already in key order (`sorted`) or to be
@@ -228,8 +480,9 @@ impl ControlProgram {
                 row(Some(-5), 8),
             ],
         )?;
-        let sorted = self.sort_relation(&test, &[(0, false)])?;
-        let order: Vec<u64> = sorted
+        let compact = test.encode()?;
+        let sorted = self.sort_relation(&test.schema, compact.clone(), &[(0, false)])?;
+        let order: Vec<u64> = decode_all(&test.schema, &sorted)?
             .iter()
             .map(|t| match t[1] {
                 Value::Unsigned(v) => v,
@@ -240,19 +493,19 @@ impl ControlProgram {
             order == [6, 2, 8, 5, 1, 4, 7, 3],
             "test 1 (sort of signed keys with nulls): got order {order:?}"
         );
-        let joined = self.join_eq_count(&test)?;
+        let joined = self.join_eq_count(&test.schema, &compact)?;
         ensure!(
             joined == 11,
             "test 2 (JOIN-EQ of the test relation with itself): {joined} pairs, expected 11"
         );
-        let unique = self.unique_whole(&test)?;
+        let unique = self.unique(&test.schema, compact.clone(), Key::Whole)?;
         ensure!(
             unique.len() == 8,
             "test 3 (duplicate elimination): {} tuples, expected 8",
             unique.len()
         );
         let feed = Feed {
-            tuples: test.encode()?,
+            tuples: compact,
             sorted: false,
         };
         let range =
@@ -265,11 +518,10 @@ impl ControlProgram {
         Ok(())
     }
 
-    fn join_eq_count(&mut self, r: &Relation) -> Result<usize> {
-        let compact = r.encode()?;
-        let cfg = in_config(&r.schema, Key::Field(0));
+    fn join_eq_count(&mut self, schema: &Schema, compact: &[Vec<u16>]) -> Result<usize> {
+        let cfg = in_config(schema, Key::Field(0));
         let sort = pipeline(&cfg, false, true, compact.len());
-        let whole = SideFormat::whole(&cfg, r.schema.fields.len());
+        let whole = SideFormat::whole(&cfg, schema.fields.len());
         let join = MergerConfig {
             command: MergerCommand::JoinEq,
             delete: false,
@@ -284,9 +536,9 @@ impl ControlProgram {
         };
         let out = self.load_stream_unit(
             "self check join",
-            (&sort, &compact, true),
+            (&sort, compact, true),
             join,
-            (&sort, &compact, true),
+            (&sort, compact, true),
         )?;
         Ok(out.tuples.len())
     }
@@ -302,8 +554,6 @@ impl ControlProgram {
         self.steps_total += 1;
         let fault = self.faults.iter().find(|f| f.step == index).map(|f| f.word);
         self.faults.retain(|f| f.step != index);
-        let tw = spec.sort.input.tuple_words;
-        self.report.pages_read += pages(spec.input.len(), tw);
         let out = self.engine.step(&spec.sort, &spec.merge, &beats, fault)?;
         self.report.steps += 1;
         self.report.cycles += out.cycles;
@@ -342,9 +592,6 @@ impl ControlProgram {
             "a group of equal keys (or a DELETE page) is larger than L-memory ({} words)",
             self.limits.memory_words
         );
-        if let Some(first) = out.tuples.first() {
-            self.report.pages_written += pages(out.tuples.len(), first.len());
-        }
         Ok(StepResult {
             tuples: out.tuples,
             dup: out.dup,
@@ -512,55 +759,91 @@ impl ControlProgram {
                 .stream_unit("sort (case 1)", &sort, pass, &compact, true)?
                 .tuples);
         }
-        // Runs of up to two blocks, each sorted and merged through U-memory.
-        let mut runs: Vec<Vec<Vec<u16>>> = vec![];
-        for chunk in compact.chunks(2 * block) {
-            let (first, second) = chunk.split_at(chunk.len().min(block));
-            let run = self.load_stream_unit(
-                "sort of one run (LOAD + SORT-EX)",
-                (&pipeline(&cfg, descending, true, first.len()), first, true),
-                MergerConfig {
-                    command: MergerCommand::SortEx,
-                    settings: MergerSettings {
-                        descending,
-                        ..pass.settings
-                    },
-                    ..pass
-                },
-                (
-                    &pipeline(&cfg, descending, true, second.len()),
-                    second,
-                    true,
-                ),
-            )?;
-            runs.push(run.tuples);
-        }
         let blocks = n.div_ceil(block);
-        if runs.len() == 1 {
+        if n <= 2 * block {
+            let run = self.sort_run(&cfg, &pass, descending, &compact)?;
             self.note_case(2, blocks);
-            return Ok(runs.pop().unwrap());
+            return Ok(run);
+        }
+        let result = self.sort_case_3(&cfg, &pass, schema, descending, &compact);
+        self.hm.free_work_buffers();
+        let (sorted, merges) = result?;
+        self.note_case(3, blocks * (merges + 1));
+        Ok(sorted)
+    }
+
+    /// One run of up to two blocks: the first block sorted into U-memory (LOAD), the second
+    /// sorted in the stream and merged with it (SORT-EX).
+    fn sort_run(
+        &mut self,
+        cfg: &InConfig,
+        pass: &MergerConfig,
+        descending: bool,
+        tuples: &[Vec<u16>],
+    ) -> Result<Vec<Vec<u16>>> {
+        let block = self.limits.block_capacity(cfg.tuple_words);
+        let (first, second) = tuples.split_at(tuples.len().min(block));
+        let run = self.load_stream_unit(
+            "sort of one run (LOAD + SORT-EX)",
+            (&pipeline(cfg, descending, true, first.len()), first, true),
+            MergerConfig {
+                command: MergerCommand::SortEx,
+                settings: MergerSettings {
+                    descending,
+                    ..pass.settings
+                },
+                ..*pass
+            },
+            (&pipeline(cfg, descending, true, second.len()), second, true),
+        )?;
+        Ok(run.tuples)
+    }
+
+    /// Case 3: runs of two blocks, each written to an HM work buffer; then merge passes,
+    /// two runs at a time, each run read back from its buffer (and the buffer freed) and
+    /// the merged run written to a new one, until the last pass, whose run is the result.
+    /// Returns the sorted tuples and the number of merge passes. The caller frees the
+    /// buffers left by an error.
+    fn sort_case_3(
+        &mut self,
+        cfg: &InConfig,
+        pass: &MergerConfig,
+        schema: &Schema,
+        descending: bool,
+        tuples: &[Vec<u16>],
+    ) -> Result<(Vec<Vec<u16>>, usize)> {
+        let block = self.limits.block_capacity(cfg.tuple_words);
+        let mut runs = vec![];
+        for chunk in tuples.chunks(2 * block) {
+            let run = self.sort_run(cfg, pass, descending, chunk)?;
+            runs.push(self.hm.store_work_buffer(schema, &run)?);
         }
         let mut merges = 0;
-        while runs.len() > 1 {
+        loop {
             merges += 1;
+            let last = runs.len() <= 2;
             let mut next = vec![];
             let mut it = runs.into_iter();
             while let Some(a) = it.next() {
-                match it.next() {
-                    Some(b) => {
-                        next.push(self.merge_runs(&cfg, schema.fields.len(), descending, a, b)?)
-                    }
-                    None => next.push(a),
+                let Some(b) = it.next() else {
+                    // An odd run stays in its buffer for the next pass.
+                    next.push(a);
+                    continue;
+                };
+                let a = self.hm.take_work_buffer(&a)?;
+                let b = self.hm.take_work_buffer(&b)?;
+                let merged = self.merge_runs(cfg, schema.fields.len(), descending, a, b)?;
+                if last {
+                    return Ok((merged, merges));
                 }
+                next.push(self.hm.store_work_buffer(schema, &merged)?);
             }
             runs = next;
         }
-        self.note_case(3, blocks * (merges + 1));
-        Ok(runs.pop().unwrap())
     }
 
     fn note_case(&mut self, case: u8, blocks: usize) {
-        if self.report.sort_case.map_or(true, |(c, _)| c < case) {
+        if self.report.sort_case.is_none_or(|(c, _)| c < case) {
             self.report.sort_case = Some((case, blocks));
         }
     }
@@ -620,14 +903,18 @@ impl ControlProgram {
         Ok(out)
     }
 
-    /// Sort a typed relation by several keys (most significant first): one stable sort per
-    /// key, least significant first.
-    fn sort_relation(&mut self, r: &Relation, keys: &[(usize, bool)]) -> Result<Vec<Vec<Value>>> {
-        let mut compact = r.encode()?;
+    /// Sort compact tuples of `schema` by several keys (most significant first): one stable
+    /// sort per key, least significant first.
+    fn sort_relation(
+        &mut self,
+        schema: &Schema,
+        mut compact: Vec<Vec<u16>>,
+        keys: &[(usize, bool)],
+    ) -> Result<Vec<Vec<u16>>> {
         for &(field, descending) in keys.iter().rev() {
-            compact = self.external_sort(&r.schema, compact, Key::Field(field), descending)?;
+            compact = self.external_sort(schema, compact, Key::Field(field), descending)?;
         }
-        decode_all(&r.schema, &compact)
+        Ok(compact)
     }
 
     /// The relation sorted by `key` with the DP line of each tuple (a PASS-1 over the
@@ -649,10 +936,6 @@ impl ControlProgram {
             &feed.tuples,
             true,
         )
-    }
-
-    fn unique_whole(&mut self, r: &Relation) -> Result<Vec<Vec<u16>>> {
-        self.unique(&r.schema, r.encode()?, Key::Whole)
     }
 
     /// PASS-2 (UNQ-IN): the first tuple of each group of equal keys.
@@ -790,44 +1073,46 @@ impl ControlProgram {
             operation: s.operation.name().to_string(),
             ..Default::default()
         };
-        let result = self
-            .run(s)
-            .with_context(|| format!("line {}: {}", s.line, s.operation.name()))?;
+        let (read, written) = (self.hm.pages_read(), self.hm.pages_written());
+        let result = self.run(s);
+        self.hm.free_work_buffers();
+        let result = result.with_context(|| format!("line {}: {}", s.line, s.operation.name()))?;
         self.report.tuples = result.tuples.len();
-        self.hm.relations.insert(
-            s.target.clone(),
-            Relation {
-                name: s.target.clone(),
-                ..result
-            },
-        );
+        self.hm
+            .store_tuples(&s.target, &result.schema, &result.tuples)
+            .with_context(|| format!("line {}: {}", s.line, s.operation.name()))?;
+        self.report.pages_read = self.hm.pages_read() - read;
+        self.report.pages_written = self.hm.pages_written() - written;
         Ok(std::mem::take(&mut self.report))
+    }
+
+    /// Read an operand of a command from its HM pages.
+    fn read(&self, r: &RelationRef) -> Result<CompactRelation> {
+        let schema = self.hm.get(r)?.schema().clone();
+        Ok(CompactRelation {
+            name: r.name.clone(),
+            tuples: self.hm.read_tuples(&r.name)?,
+            schema,
+        })
     }
 
     fn plan(&mut self, text: impl Into<String>) {
         self.report.plan.push(text.into());
     }
 
-    fn run(&mut self, s: &Statement) -> Result<Relation> {
+    fn run(&mut self, s: &Statement) -> Result<CompactRelation> {
         match &s.operation {
             Operation::Pass { relation, project } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let cfg = in_config(&r.schema, Key::Field(0));
                 self.plan("PASS-1 (no sort)");
-                let out = self.single_pass(
-                    &r.encode()?,
+                let tuples = self.single_pass(
+                    &r.tuples,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
                 )?;
-                let rel = relation_of(&r.schema, &out)?;
-                project_relation(
-                    Relation {
-                        name: r.name.clone(),
-                        ..rel
-                    },
-                    project.as_deref(),
-                )
+                project_relation(CompactRelation { tuples, ..r }, project.as_deref())
             }
             Operation::Join {
                 left,
@@ -840,18 +1125,12 @@ impl ControlProgram {
                 condition,
                 project,
             } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 let out = self.restrict(&r, condition)?;
-                project_relation(
-                    Relation {
-                        name: r.name.clone(),
-                        ..out
-                    },
-                    project.as_deref(),
-                )
+                project_relation(out, project.as_deref())
             }
             Operation::Sort { relation, keys } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let mut k = vec![];
                 for (c, desc) in keys {
@@ -861,8 +1140,8 @@ impl ControlProgram {
                     "{} stable sort pass(es), least significant key first",
                     k.len()
                 ));
-                let tuples = self.sort_relation(&r, &k)?;
-                Relation::new(&r.name, r.schema.clone(), tuples)
+                let tuples = self.sort_relation(&r.schema, r.tuples, &k)?;
+                Ok(CompactRelation { tuples, ..r })
             }
             Operation::Aggregate {
                 relation,
@@ -870,15 +1149,15 @@ impl ControlProgram {
                 items,
             } => self.aggregate(relation, by.as_ref(), items),
             Operation::Unique { relation, by } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let key = match by {
                     Some(c) => Key::Field(field_of(&r, c)?),
                     None => Key::Whole,
                 };
                 self.plan("PASS-2 (UNQ-IN) on the sorted stream");
-                let out = self.unique(&r.schema, r.encode()?, key)?;
-                relation_of(&r.schema, &out)
+                let tuples = self.unique(&r.schema, r.tuples, key)?;
+                Ok(CompactRelation { tuples, ..r })
             }
             Operation::Set {
                 operation,
@@ -897,11 +1176,11 @@ impl ControlProgram {
                 boolean_relation("contains", contains)
             }
             Operation::Compare { relation, a, op, b } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 self.compare(&r, a, *op, b)
             }
             Operation::ZoneSort { relation, by, zone } => {
-                let r = self.hm.get(relation)?.clone();
+                let r = self.read(relation)?;
                 self.check_tuple_length(&r.schema, &r.name)?;
                 let f = field_of(&r, by)?;
                 let zone = zone.unwrap_or_else(|| tuples_per_page(r.schema.tuple_words()));
@@ -909,7 +1188,7 @@ impl ControlProgram {
                     "sort by {} with DP; zones of ≥ {zone} tuples cut at group ends",
                     by.name
                 ));
-                let sorted = self.sorted_with_dp(&r.schema, r.encode()?, Key::Field(f))?;
+                let sorted = self.sorted_with_dp(&r.schema, r.tuples, Key::Field(f))?;
                 let mut fields = r.schema.fields.clone();
                 fields.push(Field {
                     name: "zone".into(),
@@ -922,14 +1201,18 @@ impl ControlProgram {
                 for (t, dup) in sorted.tuples.iter().zip(&sorted.dup) {
                     let mut v = decode_tuple(&r.schema, t)?;
                     v.push(Value::Unsigned(z));
-                    tuples.push(v);
+                    tuples.push(encode_tuple(&schema, &v)?);
                     in_zone += 1;
                     if in_zone >= zone && !dup {
                         z += 1;
                         in_zone = 0;
                     }
                 }
-                Relation::new(&r.name, schema, tuples)
+                Ok(CompactRelation {
+                    name: r.name,
+                    schema,
+                    tuples,
+                })
             }
             Operation::Delete {
                 relation,
@@ -945,9 +1228,9 @@ impl ControlProgram {
         right: &RelationRef,
         on: Option<&(ColumnRef, Relop, ColumnRef)>,
         project: Option<&[ColumnRef]>,
-    ) -> Result<Relation> {
-        let a = self.hm.get(left)?.clone();
-        let b = self.hm.get(right)?.clone();
+    ) -> Result<CompactRelation> {
+        let a = self.read(left)?;
+        let b = self.read(right)?;
         ensure!(
             a.name != b.name,
             "{}: a join of '{}' with itself needs a copy under another name (`c = PASS {}`)",
@@ -961,7 +1244,7 @@ impl ControlProgram {
             None => (0, 0, MergerCommand::JoinAll),
             Some((x, op, y)) => {
                 // Either side may be named first.
-                let in_rel = |c: &ColumnRef, r: &Relation| {
+                let in_rel = |c: &ColumnRef, r: &CompactRelation| {
                     c.field_of(&r.name)
                         .is_some_and(|f| r.schema.field_index(f).is_ok())
                 };
@@ -989,7 +1272,7 @@ impl ControlProgram {
         };
         // Which fields of each side the result needs; the engine projects the covering run
         // of fields of each side (P1..P2, Fig. 7b), the CPU the rest.
-        let needed = |r: &Relation, side: usize| -> Result<Vec<usize>> {
+        let needed = |r: &CompactRelation, side: usize| -> Result<Vec<usize>> {
             match project {
                 None => Ok((0..r.schema.fields.len()).collect()),
                 Some(cols) => {
@@ -1014,25 +1297,26 @@ impl ControlProgram {
         let (ra, rb) = (range(&na), range(&nb));
         let cfg_a = in_config(&a.schema, Key::Field(ka));
         let cfg_b = in_config(&b.schema, Key::Field(kb));
-        let fmt = |r: &Relation, cfg: &InConfig, (first, count): (usize, usize)| -> SideFormat {
-            let first_word = r.schema.word_offset(first);
-            let end_word = if count == 0 {
-                first_word
-            } else {
-                r.schema.word_offset(first + count - 1)
-                    + r.schema.fields[first + count - 1].ty.words()
+        let fmt =
+            |r: &CompactRelation, cfg: &InConfig, (first, count): (usize, usize)| -> SideFormat {
+                let first_word = r.schema.word_offset(first);
+                let end_word = if count == 0 {
+                    first_word
+                } else {
+                    r.schema.word_offset(first + count - 1)
+                        + r.schema.fields[first + count - 1].ty.words()
+                };
+                SideFormat {
+                    tuple_words: cfg.tuple_words,
+                    key_offset: cfg.key_offset,
+                    key_words: cfg.key_words,
+                    key_type: cfg.key_type,
+                    first_word,
+                    end_word,
+                    first_field: first,
+                    fields: count,
+                }
             };
-            SideFormat {
-                tuple_words: cfg.tuple_words,
-                key_offset: cfg.key_offset,
-                key_words: cfg.key_words,
-                key_type: cfg.key_type,
-                first_word,
-                end_word,
-                first_field: first,
-                fields: count,
-            }
-        };
         // Result fields keep their names; a name both sides have is qualified `rel.field`.
         let mut fields = vec![];
         let mut origin = vec![];
@@ -1067,8 +1351,8 @@ impl ControlProgram {
             },
         };
         let cartesian = command == MergerCommand::JoinAll;
-        let a_compact = a.encode()?;
-        let b_compact = b.encode()?;
+        let a_compact = a.tuples.clone();
+        let b_compact = b.tuples.clone();
         let feed_b = if cartesian {
             Feed {
                 tuples: b_compact,
@@ -1114,7 +1398,11 @@ impl ControlProgram {
             )?;
             out.extend(r.tuples);
         }
-        let rel = relation_of(&engine_schema, &out)?;
+        let rel = CompactRelation {
+            name: String::new(),
+            schema: engine_schema,
+            tuples: out,
+        };
         match project {
             None => Ok(rel),
             Some(cols) => {
@@ -1133,7 +1421,7 @@ impl ControlProgram {
         }
     }
 
-    fn restrict(&mut self, r: &Relation, condition: &[Token]) -> Result<Relation> {
+    fn restrict(&mut self, r: &CompactRelation, condition: &[Token]) -> Result<CompactRelation> {
         self.check_tuple_length(&r.schema, &r.name)?;
         let conjuncts = split_conjuncts(condition);
         // Request analysis: the first conjunct the engine can evaluate goes to the engine,
@@ -1149,7 +1437,7 @@ impl ControlProgram {
             }
             rest.push(c);
         }
-        let compact = r.encode()?;
+        let compact = r.tuples.clone();
         let out = match engine_part {
             Some(EngineCondition::Values {
                 field,
@@ -1193,7 +1481,7 @@ impl ControlProgram {
                 )?
             }
         };
-        let mut rel = relation_of(&r.schema, &out)?;
+        let mut out = out;
         if !rest.is_empty() {
             let text = rest
                 .iter()
@@ -1205,24 +1493,28 @@ impl ControlProgram {
                 .with_context(|| format!("{}: condition", condition[0].at()))?;
             self.plan(format!("CPU: {text} compiled to {} ops", program.len()));
             let mut kept = vec![];
-            for t in rel.tuples {
+            for t in out {
                 self.report.cpu_ops += program.len() as u64;
-                if program.eval_condition(&t)? {
+                if program.eval_condition(&decode_tuple(&r.schema, &t)?)? {
                     kept.push(t);
                 }
             }
-            rel.tuples = kept;
+            out = kept;
         }
-        Ok(rel)
+        Ok(CompactRelation {
+            name: r.name.clone(),
+            schema: r.schema.clone(),
+            tuples: out,
+        })
     }
 
     fn compare(
         &mut self,
-        r: &Relation,
+        r: &CompactRelation,
         a: &ColumnRef,
         op: Relop,
         b: &ColumnRef,
-    ) -> Result<Relation> {
+    ) -> Result<CompactRelation> {
         self.check_tuple_length(&r.schema, &r.name)?;
         let (fa, fb) = (field_of(r, a)?, field_of(r, b)?);
         let (ta, tb) = (r.schema.fields[fa].ty, r.schema.fields[fb].ty);
@@ -1233,7 +1525,7 @@ impl ControlProgram {
             a.name,
             b.name
         );
-        let compact = r.encode()?;
+        let compact = &r.tuples;
         // COMPARE ATTRIBUTES reads the tag as the internal tuple's last word: the key must
         // be the first field. Otherwise the CPU compares.
         let hw = if fa == 0 {
@@ -1247,13 +1539,13 @@ impl ControlProgram {
             Some((k, op, s)) if k != s => {
                 let command = compare_command(op);
                 self.plan(format!("{} (COMPARE ATTRIBUTES)", command.name()));
-                self.one_pass_condition(&r.schema, &compact, k, command, Some(s))?
+                self.one_pass_condition(&r.schema, compact, k, command, Some(s))?
             }
             _ => {
                 self.plan("PASS-1; the CPU compares the attributes (neither is the first field)");
                 let cfg = in_config(&r.schema, Key::Field(0));
                 let out = self.single_pass(
-                    &compact,
+                    compact,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
                 )?;
@@ -1271,7 +1563,11 @@ impl ControlProgram {
                 kept
             }
         };
-        relation_of(&r.schema, &out)
+        Ok(CompactRelation {
+            name: r.name.clone(),
+            schema: r.schema.clone(),
+            tuples: out,
+        })
     }
 
     fn aggregate(
@@ -1279,8 +1575,8 @@ impl ControlProgram {
         relation: &RelationRef,
         by: Option<&ColumnRef>,
         items: &[crate::command::AggregateItem],
-    ) -> Result<Relation> {
-        let r = self.hm.get(relation)?.clone();
+    ) -> Result<CompactRelation> {
+        let r = self.read(relation)?;
         self.check_tuple_length(&r.schema, &r.name)?;
         let columns = columns_of(&r.schema, &r.name);
         let mut programs = vec![];
@@ -1301,14 +1597,14 @@ impl ControlProgram {
                     "sort by {} (SORT-IN); the CPU ends a group where DP is off",
                     r.schema.fields[g].name
                 ));
-                let s = self.sorted_with_dp(&r.schema, r.encode()?, Key::Field(g))?;
+                let s = self.sorted_with_dp(&r.schema, r.tuples.clone(), Key::Field(g))?;
                 (s.tuples, s.dup)
             }
             None => {
                 self.plan("PASS-1; one group");
                 let cfg = in_config(&r.schema, Key::Field(0));
                 let t = self.single_pass(
-                    &r.encode()?,
+                    &r.tuples,
                     &cfg,
                     single_config(MergerCommand::Pass1, &cfg, r.schema.fields.len()),
                 )?;
@@ -1369,7 +1665,7 @@ impl ControlProgram {
                 {
                     t.push(a.result(item.function, f.ty)?);
                 }
-                out.push(t);
+                out.push(encode_tuple(&schema, &t)?);
                 acc = items.iter().map(|_| Accumulator::default()).collect();
             }
         }
@@ -1379,19 +1675,23 @@ impl ControlProgram {
                 .zip(&schema.fields)
                 .map(|(item, f)| Accumulator::default().result(item.function, f.ty))
                 .collect::<Result<Vec<_>>>()?;
-            out.push(t);
+            out.push(encode_tuple(&schema, &t)?);
         }
-        Relation::new(&r.name, schema, out)
+        Ok(CompactRelation {
+            name: r.name,
+            schema,
+            tuples: out,
+        })
     }
 
     fn set_operands(
         &self,
         left: &RelationRef,
         right: &RelationRef,
-    ) -> Result<(Relation, Relation)> {
-        let a = self.hm.get(left)?.clone();
-        let b = self.hm.get(right)?.clone();
-        let types = |r: &Relation| r.schema.fields.iter().map(|f| f.ty).collect::<Vec<_>>();
+    ) -> Result<(CompactRelation, CompactRelation)> {
+        let a = self.read(left)?;
+        let b = self.read(right)?;
+        let types = |r: &CompactRelation| r.schema.fields.iter().map(|f| f.ty).collect::<Vec<_>>();
         ensure!(
             types(&a) == types(&b),
             "{}: '{}' and '{}' are not union-compatible: field types ({}) and ({})",
@@ -1417,12 +1717,12 @@ impl ControlProgram {
 
     /// Tuples of `a` that are not in `b` (whole-tuple keys): `b` in U-memory chunk by
     /// chunk, `a` streamed through REST-NE against each chunk.
-    fn difference(&mut self, a: &Relation, b: &Relation) -> Result<Vec<Vec<u16>>> {
+    fn difference(&mut self, a: &CompactRelation, b: &CompactRelation) -> Result<Vec<Vec<u16>>> {
         let cfg = in_config(&a.schema, Key::Whole);
         let chunk = self.limits.block_capacity(cfg.tuple_words);
-        let b_compact = b.encode()?;
+        let b_compact = &b.tuples;
         let merge = single_config(MergerCommand::RestNe, &cfg, a.schema.fields.len());
-        let mut feed = self.feed(&a.schema, a.encode()?, Key::Whole, false)?;
+        let mut feed = self.feed(&a.schema, a.tuples.clone(), Key::Whole, false)?;
         self.plan(format!(
             "REST-NE of {} against {} in U ({} chunk(s))",
             a.name,
@@ -1451,12 +1751,12 @@ impl ControlProgram {
         operation: SetOperation,
         left: &RelationRef,
         right: &RelationRef,
-    ) -> Result<Relation> {
+    ) -> Result<CompactRelation> {
         let (a, b) = self.set_operands(left, right)?;
         let cfg = in_config(&a.schema, Key::Whole);
         let out = match operation {
             SetOperation::Union => {
-                let (ac, bc) = (a.encode()?, b.encode()?);
+                let (ac, bc) = (a.tuples.clone(), b.tuples.clone());
                 if ac.len() <= self.limits.block_capacity(cfg.tuple_words)
                     && bc.len() <= self.limits.sort_capacity(cfg.tuple_words)
                 {
@@ -1482,8 +1782,8 @@ impl ControlProgram {
             }
             SetOperation::Intersection => {
                 let chunk = self.limits.block_capacity(cfg.tuple_words);
-                let ac = a.encode()?;
-                let feed = self.feed(&b.schema, b.encode()?, Key::Whole, false)?;
+                let ac = &a.tuples;
+                let feed = self.feed(&b.schema, b.tuples.clone(), Key::Whole, false)?;
                 self.plan(format!(
                     "REST-EQ of {} against {} in U, then PASS-2",
                     b.name, a.name
@@ -1509,7 +1809,7 @@ impl ControlProgram {
                 self.unique(&a.schema, d, Key::Whole)?
             }
         };
-        relation_of(&a.schema, &out)
+        Ok(CompactRelation { tuples: out, ..a })
     }
 
     fn delete(
@@ -1517,8 +1817,13 @@ impl ControlProgram {
         relation: &RelationRef,
         field: &ColumnRef,
         values: &[Token],
-    ) -> Result<Relation> {
-        let r = self.hm.get(relation)?.clone();
+    ) -> Result<CompactRelation> {
+        let stored = self.hm.get(relation)?;
+        let r = CompactRelation {
+            name: relation.name.clone(),
+            schema: stored.schema().clone(),
+            tuples: vec![],
+        };
         self.check_tuple_length(&r.schema, &r.name)?;
         let f = field_of(&r, field)?;
         let ty = r.schema.fields[f].ty;
@@ -1540,19 +1845,24 @@ impl ControlProgram {
         let vsort = pipeline(&vcfg, false, true, vtuples.len());
         let cfg = in_config(&r.schema, Key::Field(f));
         let tw = cfg.tuple_words;
-        // A page must fit the sorter and L-memory (the whole page is held there).
-        let page = tuples_per_page(tw)
+        // Each HM page goes through delete mode; a page larger than the sorter or L-memory
+        // (the whole part is held there) goes in parts.
+        let part = tuples_per_page(tw)
             .min(self.limits.sort_capacity(tw))
             .min((self.limits.memory_words - 1) / tw);
         let merge = MergerConfig {
             delete: true,
             ..single_config(MergerCommand::RestEq, &cfg, r.schema.fields.len())
         };
-        self.plan(format!("LOAD {} condition value(s); each page of ≤ {page} tuples through delete mode (DELETE-KEEP, then REST-EQ replay)", vals.len()));
-        let compact = r.encode()?;
+        self.plan(format!("LOAD {} condition value(s); each page (in parts of ≤ {part} tuples) through delete mode (DELETE-KEEP, then REST-EQ replay)", vals.len()));
+        let pages: Vec<Vec<Vec<u16>>> = self
+            .hm
+            .pages(&r.name)?
+            .map(|page| page.chunks_exact(tw).map(<[u16]>::to_vec).collect())
+            .collect();
         let mut kept = vec![];
         let mut deleted = 0;
-        for part in compact.chunks(page) {
+        for part in pages.iter().flat_map(|page| page.chunks(part)) {
             let sort = pipeline(&cfg, false, true, part.len());
             let out = self.load_stream_unit(
                 "DELETE page (LOAD + delete mode)",
@@ -1570,12 +1880,12 @@ impl ControlProgram {
                 }) {
                     deleted += 1;
                 } else {
-                    kept.push(v);
+                    kept.push(t);
                 }
             }
         }
         self.plan(format!("{deleted} tuple(s) deleted"));
-        Relation::new(&r.name, r.schema.clone(), kept)
+        Ok(CompactRelation { tuples: kept, ..r })
     }
 }
 
@@ -1680,24 +1990,18 @@ fn decode_all(schema: &Schema, compact: &[Vec<u16>]) -> Result<Vec<Vec<Value>>> 
         .collect()
 }
 
-fn relation_of(schema: &Schema, compact: &[Vec<u16>]) -> Result<Relation> {
-    Ok(Relation {
+fn boolean_relation(name: &str, value: bool) -> Result<CompactRelation> {
+    let schema = Schema::new(&[(name, FieldType::U16)])?;
+    let tuple = encode_tuple(&schema, &[Value::Unsigned(value as u64)])?;
+    Ok(CompactRelation {
         name: String::new(),
-        schema: schema.clone(),
-        tuples: decode_all(schema, compact)?,
+        schema,
+        tuples: vec![tuple],
     })
 }
 
-fn boolean_relation(name: &str, value: bool) -> Result<Relation> {
-    Relation::new(
-        "",
-        Schema::new(&[(name, FieldType::U16)])?,
-        vec![vec![Value::Unsigned(value as u64)]],
-    )
-}
-
 /// The field a column names in `r` (bare, or qualified by `r`'s name).
-fn field_of(r: &Relation, c: &ColumnRef) -> Result<usize> {
+fn field_of(r: &CompactRelation, c: &ColumnRef) -> Result<usize> {
     // A field whose own name holds a dot (a join result's `users.user_id`) first.
     if let Ok(i) = r.schema.field_index(&c.name) {
         return Ok(i);
@@ -1716,7 +2020,11 @@ fn field_of(r: &Relation, c: &ColumnRef) -> Result<usize> {
 }
 
 /// A join's column: (side, field index); it must name a field of exactly one side.
-fn resolve_in_join(c: &ColumnRef, a: &Relation, b: &Relation) -> Result<(usize, usize)> {
+fn resolve_in_join(
+    c: &ColumnRef,
+    a: &CompactRelation,
+    b: &CompactRelation,
+) -> Result<(usize, usize)> {
     let hits: Vec<(usize, usize)> = [a, b]
         .iter()
         .enumerate()
@@ -1741,23 +2049,44 @@ fn resolve_in_join(c: &ColumnRef, a: &Relation, b: &Relation) -> Result<(usize, 
     }
 }
 
-fn select_fields(r: &Relation, idx: &[usize]) -> Relation {
-    Relation {
+/// The CPU's projection of compact tuples: fields `idx` in that order, each with its null
+/// bit moved to its new place in the tag word.
+fn select_fields(r: &CompactRelation, idx: &[usize]) -> CompactRelation {
+    let spans: Vec<(usize, usize)> = idx
+        .iter()
+        .map(|&i| {
+            let at = r.schema.word_offset(i);
+            (at, at + r.schema.fields[i].ty.words())
+        })
+        .collect();
+    let tuples = r
+        .tuples
+        .iter()
+        .map(|t| {
+            let mut tag = 0u16;
+            let mut out = vec![0];
+            for (j, (&i, &(from, to))) in idx.iter().zip(&spans).enumerate() {
+                if t[0] & (1 << i) != 0 {
+                    tag |= 1 << j;
+                }
+                out.extend_from_slice(&t[from..to]);
+            }
+            out[0] = tag;
+            out
+        })
+        .collect();
+    CompactRelation {
         name: r.name.clone(),
         schema: Schema {
             fields: idx.iter().map(|&i| r.schema.fields[i].clone()).collect(),
         },
-        tuples: r
-            .tuples
-            .iter()
-            .map(|t| idx.iter().map(|&i| t[i].clone()).collect())
-            .collect(),
+        tuples,
     }
 }
 
 /// PROJECT for single-relation commands (CPU: select and order fields); columns resolve
 /// against `r`'s name.
-fn project_relation(r: Relation, project: Option<&[ColumnRef]>) -> Result<Relation> {
+fn project_relation(r: CompactRelation, project: Option<&[ColumnRef]>) -> Result<CompactRelation> {
     let Some(cols) = project else { return Ok(r) };
     let idx = cols
         .iter()
@@ -1907,7 +2236,7 @@ fn step_value(v: &Value, up: bool) -> Option<Value> {
 
 /// Can the engine evaluate this conjunct? (field op literal, IN, BETWEEN, IS [NOT] NULL,
 /// field op field.)
-fn analyse_conjunct(r: &Relation, c: &[Token]) -> Result<Option<EngineCondition>> {
+fn analyse_conjunct(r: &CompactRelation, c: &[Token]) -> Result<Option<EngineCondition>> {
     let field = |t: &Token| -> Option<usize> {
         if t.kind != TokenKind::Name {
             return None;
@@ -2091,14 +2420,14 @@ impl Accumulator {
         if self
             .best_max
             .as_ref()
-            .map_or(true, |m| compare_values(&v, m) == Ordering::Greater)
+            .is_none_or(|m| compare_values(&v, m) == Ordering::Greater)
         {
             self.best_max = Some(v.clone());
         }
         if self
             .best_min
             .as_ref()
-            .map_or(true, |m| compare_values(&v, m) == Ordering::Less)
+            .is_none_or(|m| compare_values(&v, m) == Ordering::Less)
         {
             self.best_min = Some(v);
         }

@@ -100,7 +100,7 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
     // Trace the first command (the join) when simulating the RTL.
     let statements = parse_script("demo", DEMO_SCRIPT)?;
     for r in relations {
-        cp.hm.relations.insert(r.name.clone(), r);
+        cp.hm.store(&r)?;
     }
     println!("Delta RDBE demo on the {backend:?} backend, {config:?} configuration\n");
     for (i, s) in statements.iter().enumerate() {
@@ -123,7 +123,7 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
         for p in &report.plan {
             println!("   {p}");
         }
-        let r = &cp.hm.relations[&s.target];
+        let r = &cp.hm.relation(&s.target)?;
         let shown = Relation {
             tuples: r.tuples[..r
                 .tuples
@@ -154,15 +154,19 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
             "picture of its stream ports (first words in, first results out): {}",
             svg.display()
         );
+        // The Verilog of what ran: every module of this configuration, the RDBE top too.
+        let dir = vcd.with_file_name(format!(
+            "{}-verilog",
+            vcd.file_stem().unwrap_or_default().to_string_lossy()
+        ));
+        let files = rdbe_sim::verilog_export::write_all(config, &dir)
+            .with_context(|| format!("writing Verilog to {}", dir.display()))?;
+        println!(
+            "Verilog ({} modules, top `rdbe`): {}",
+            files.len(),
+            dir.display()
+        );
     }
-    // The Verilog of what ran: every module of this configuration, the RDBE top included.
-    let dir = vcd.with_file_name(format!(
-        "{}-verilog",
-        vcd.file_stem().unwrap_or_default().to_string_lossy()
-    ));
-    let files = rdbe_sim::verilog_export::write_all(config, &dir)
-        .with_context(|| format!("writing Verilog to {}", dir.display()))?;
-    println!("Verilog ({} modules, top `rdbe`): {}", files.len(), dir.display());
     Ok(())
 }
 

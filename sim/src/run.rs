@@ -97,8 +97,8 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
     }
     let mut reports = vec![];
     let mut targets: Vec<String> = vec![];
-    for r in relations {
-        cp.hm.relations.insert(r.name.clone(), r);
+    for r in &relations {
+        cp.hm.store(r)?;
     }
     let mut outcome = Ok(());
     for s in &statements {
@@ -123,8 +123,11 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
     }
     cp.engine().finish_trace(outcome.is_ok())?;
     outcome?;
-    let results: Vec<&Relation> = targets.iter().map(|t| &cp.hm.relations[t]).collect();
-    let files = write_results(&opts.out, &results)?;
+    let results = targets
+        .iter()
+        .map(|t| cp.hm.relation(t))
+        .collect::<Result<Vec<Relation>>>()?;
+    let files = write_results(&opts.out, &results.iter().collect::<Vec<_>>())?;
     Ok((reports, files))
 }
 
@@ -161,6 +164,10 @@ pub fn summary(reports: &[Report], profile: Profile) -> String {
         if let Some((case, blocks)) = r.sort_case {
             s += &format!("        external sort case {case} ({blocks} block passes)\n");
         }
+        s += &format!(
+            "        HM pages: {} read, {} written\n",
+            r.pages_read, r.pages_written
+        );
     }
     let cycles: u64 = reports.iter().map(|r| r.cycles).sum();
     let ms: f64 = reports.iter().map(|r| r.modelled_ms(profile)).sum();

@@ -4,11 +4,12 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdbe_sim::command::parse_script;
-use rdbe_sim::control_program::{compare_values, ControlProgram, InjectedFault};
+use rdbe_sim::control_program::{compare_values, tuples_per_page, ControlProgram, InjectedFault};
 use rdbe_sim::engine::{new_engine, Profile};
 use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// r(k i16 nullable, v u16, s char(2)): small domains so keys repeat.
 fn relation(name: &str, n: usize, seed: u64) -> Relation {
@@ -48,9 +49,17 @@ fn program(backend: Backend, config: EngineConfig, relations: &[&Relation]) -> C
     )
     .unwrap();
     for r in relations {
-        cp.hm.relations.insert(r.name.clone(), (*r).clone());
+        cp.hm.store(r).unwrap();
     }
     cp
+}
+
+/// Every relation in the HM, read back typed.
+fn relations(cp: &ControlProgram) -> BTreeMap<String, Relation> {
+    cp.hm
+        .names()
+        .map(|n| (n.to_string(), cp.hm.relation(n).unwrap()))
+        .collect()
 }
 
 fn run(cp: &mut ControlProgram, script: &str) {
@@ -126,17 +135,16 @@ fn every_operation_rtl_equals_model_and_the_oracles() {
     let mut model = program(Backend::Model, EngineConfig::Small, &[&r, &q, &r2]);
     run(&mut rtl, SCRIPT);
     run(&mut model, SCRIPT);
-    for (name, rel) in &model.hm.relations {
+    let h = &relations(&model);
+    let hr = relations(&rtl);
+    assert_eq!(hr.keys().collect::<Vec<_>>(), h.keys().collect::<Vec<_>>());
+    for (name, rel) in h {
         assert_eq!(
-            &rtl.hm.relations[name].tuples, &rel.tuples,
+            &hr[name].tuples, &rel.tuples,
             "relation {name}: RTL differs from model"
         );
-        assert_eq!(
-            &rtl.hm.relations[name].schema, &rel.schema,
-            "relation {name}"
-        );
+        assert_eq!(&hr[name].schema, &rel.schema, "relation {name}");
     }
-    let h = &model.hm.relations;
     let rt = &r.tuples;
     let qt = &q.tuples;
     let null = |v: &Value| matches!(v, Value::Null);
@@ -305,20 +313,35 @@ fn external_sorts_case_2_and_case_3_on_both_backends() {
             let r2 = cp.execute(&s[1]).unwrap();
             assert_eq!(r1.sort_case.map(|c| c.0), Some(case), "N = {n}, C = {c}");
             assert_eq!(r2.sort_case.map(|c| c.0), Some(case));
+            let s_tuples = cp.hm.relation("s").unwrap().tuples;
             assert_eq!(
-                cp.hm.relations["s"].tuples,
+                s_tuples,
                 stable_sort_by_k(&big.tuples, true),
                 "{backend:?} N = {n}"
             );
             assert_eq!(
-                cp.hm.relations["a"].tuples,
+                cp.hm.relation("a").unwrap().tuples,
                 stable_sort_by_k(&big.tuples, false),
                 "{backend:?} N = {n}"
+            );
+            // The runs went through HM work buffers (written and read back), which are
+            // gone afterwards.
+            let pages = |t: usize| t.div_ceil(tuples_per_page(big.schema.tuple_words())) as u64;
+            if case == 3 {
+                assert!(r1.pages_written > pages(n), "{r1:?}");
+                assert!(r1.pages_read > pages(n), "{r1:?}");
+            } else {
+                assert_eq!((r1.pages_read, r1.pages_written), (pages(n), pages(n)));
+            }
+            assert_eq!(
+                cp.hm.names().collect::<Vec<_>>(),
+                ["a", "big", "s"],
+                "no work buffer left"
             );
             if backend == Backend::Rtl {
                 assert!(r1.cycles > 0);
             }
-            results.push(cp.hm.relations["s"].tuples.clone());
+            results.push(s_tuples);
         }
         assert_eq!(results[0], results[1]);
     }
@@ -342,13 +365,11 @@ un = UNION big, r
     let mut model = program(Backend::Model, EngineConfig::Small, &[&big, &r]);
     run(&mut rtl, script);
     run(&mut model, script);
-    for (name, rel) in &model.hm.relations {
-        assert_eq!(
-            &rtl.hm.relations[name].tuples, &rel.tuples,
-            "relation {name}"
-        );
+    let h = &relations(&model);
+    let hr = relations(&rtl);
+    for (name, rel) in h {
+        assert_eq!(&hr[name].tuples, &rel.tuples, "relation {name}");
     }
-    let h = &model.hm.relations;
     let keys = distinct(big.tuples.iter().map(|t| vec![t[0].clone()]).collect());
     assert_eq!(h["u"].tuples.len(), keys.len());
     assert_eq!(h["ag"].tuples.len(), keys.len());
@@ -407,8 +428,8 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
         let got = faulty.execute(&script[0]).unwrap();
         assert_eq!(got.retries, 1, "{backend:?}");
         assert_eq!(
-            faulty.hm.relations["j"].tuples,
-            clean.hm.relations["j"].tuples
+            faulty.hm.relation("j").unwrap(),
+            clean.hm.relation("j").unwrap()
         );
         assert_eq!(want.retries, 0);
         // A fault on every attempt: bounded retries, then a clear error.
@@ -423,7 +444,7 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
             e.contains("parity") && e.contains("after 3 retries") && e.contains("line 1"),
             "{e}"
         );
-        assert!(!broken.hm.relations.contains_key("j"), "no partial result");
+        assert!(!broken.hm.contains("j"), "no partial result");
     }
 }
 
@@ -488,10 +509,10 @@ fn the_delta1984_profile_paces_the_hm_adapters_to_three_cycles_a_word() {
             profile,
         )
         .unwrap();
-        cp.hm.relations.insert("r".into(), r.clone());
+        cp.hm.store(&r).unwrap();
         let report = cp.execute(&script[0]).unwrap();
         assert_eq!(report.steps, 1);
-        assert_eq!(cp.hm.relations["p"].tuples, r.tuples);
+        assert_eq!(cp.hm.relation("p").unwrap().tuples, r.tuples);
         cycles.push(report.cycles as f64);
     }
     let extra_per_word = (cycles[1] - cycles[0]) / words as f64;

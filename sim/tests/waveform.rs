@@ -243,5 +243,6 @@ fn the_demo_on_the_model_backend_draws_no_picture() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!vcd.exists() && !dir.join("demo.svg").exists());
+    assert!(!dir.join("demo-verilog").exists(), "no Verilog: no RTL ran");
     let _ = std::fs::remove_dir_all(&dir);
 }
