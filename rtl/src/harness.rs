@@ -199,8 +199,14 @@ impl<B: StreamBlock> Harness<B> {
     /// the block says so ([StreamBlock::transfer_stopped]); `input_cycles` tells how many
     /// beats were taken. Panics after `max_cycles`.
     pub fn run_stream(&mut self, beats: &[Beat], pacing: Pacing, max_cycles: u64) -> StreamRun {
-        let schedule = Schedule::from_pacing(pacing, max_cycles as usize);
-        self.run_scheduled(beats, &schedule)
+        // The same handshakes as `Schedule::from_pacing(pacing, max_cycles)`, drawn cycle by
+        // cycle: a generous bound costs no memory (a bound of 10^9 cycles would otherwise
+        // allocate 2 GB up front).
+        let mut rng = XorShift(pacing.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        self.run_with(beats, 0, max_cycles, move |_| {
+            let offer = rng.chance(pacing.source_duty);
+            (offer, rng.chance(pacing.sink_duty))
+        })
     }
 
     /// As [Harness::run_stream], with an explicit per-cycle schedule (shared with the
@@ -217,11 +223,28 @@ impl<B: StreamBlock> Harness<B> {
         schedule: &Schedule,
         start: u64,
     ) -> StreamRun {
+        let max_cycles = schedule.offer.len() as u64;
+        self.run_with(beats, start, max_cycles, |cycle| {
+            (
+                schedule.offer[cycle as usize],
+                schedule.take[cycle as usize],
+            )
+        })
+    }
+
+    /// The stream loop: `handshake(cycle)` says whether the source offers and the sink
+    /// takes in that cycle; called once per cycle, in order, from `start` to `max_cycles`.
+    fn run_with(
+        &mut self,
+        beats: &[Beat],
+        start: u64,
+        max_cycles: u64,
+        mut handshake: impl FnMut(u64) -> (bool, bool),
+    ) -> StreamRun {
         assert!(
             beats.last().map(|b| b.eos).unwrap_or(false),
             "stream must end with eos"
         );
-        let max_cycles = schedule.offer.len() as u64;
         let mut next_in = 0usize;
         let mut run = StreamRun {
             output: vec![],
@@ -231,8 +254,8 @@ impl<B: StreamBlock> Harness<B> {
         };
         let mut stopped = false;
         for cycle in start..max_cycles {
-            let offer = !stopped && next_in < beats.len() && schedule.offer[cycle as usize];
-            let take = schedule.take[cycle as usize];
+            let (offered, take) = handshake(cycle);
+            let offer = !stopped && next_in < beats.len() && offered;
             {
                 let input = self.uut.stream_in();
                 input.valid.next = offer;

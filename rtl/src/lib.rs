@@ -11,6 +11,7 @@ pub mod merger;
 pub mod operation_part;
 pub mod output_control_part;
 pub mod rdbe_top;
+pub mod self_check;
 pub mod sort_pipeline;
 pub mod sorter;
 pub mod sorting_cell;

@@ -467,6 +467,16 @@ impl MergerCommand {
         )
     }
 
+    /// The JOIN commands: the only ones whose output can exceed their input plus U-memory
+    /// (every L tuple may pair with every U tuple).
+    pub fn is_join(self) -> bool {
+        use MergerCommand::*;
+        matches!(
+            self,
+            JoinAll | JoinNull | JoinNonull | JoinEq | JoinNe | JoinLt | JoinGt | JoinLe | JoinGe
+        )
+    }
+
     /// Whether the command reads U-memory (a relation or condition values stored before).
     pub fn uses_u(self) -> bool {
         use MergerCommand::*;

@@ -30,7 +30,9 @@
 //! [register_writes] packs a step's settings (validated first) into register writes;
 //! [RdbeTop] is what the drivers need of a configuration, and [configure] clocks the writes
 //! into a harnessed engine one per cycle; [read_register], [status_from_registers] and
-//! [pulse_clear] do the rest of what a control program does on the bus.
+//! [pulse_clear] do the rest of what a control program does on the bus. The same sequences
+//! over any [RegisterBus] (the harness, or the `sim` crate's Verilator model process):
+//! [configure_bus], [status_over_bus], [clear_over_bus].
 use crate::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore};
 use crate::harness::{Harness, StreamBlock};
 use crate::hm_adapter::{HmAdapterIn, HmAdapterOut};
@@ -172,20 +174,76 @@ pub trait RdbeTop: StreamBlock + Default {
     fn tuple_memory_words() -> usize;
 }
 
-/// Set up a harnessed engine for one step: validate for this configuration, then clock
-/// [register_writes] in, one write per cycle. The bus is idle afterwards.
+/// The register bus as the control program's CPU drives it, one bus cycle per register
+/// write or read: the rust-hdl [Harness] of an [RdbeTop] and the Verilator backend's
+/// driver process implement it, so [configure_bus], [status_over_bus] and [clear_over_bus]
+/// make the same cycles on both.
+pub trait RegisterBus {
+    /// What can go wrong on the bus ([std::convert::Infallible] for the harness).
+    type Error;
+    /// One register write per clock cycle, in order, as [write_register] makes it.
+    fn write_registers(&mut self, writes: &[(u8, u16)]) -> Result<(), Self::Error>;
+    /// One registered read per clock cycle, in order, as [read_register] makes it.
+    fn read_registers(&mut self, addresses: &[u8]) -> Result<Vec<u16>, Self::Error>;
+    /// Clock cycles with the inputs unchanged.
+    fn idle_cycles(&mut self, cycles: u64) -> Result<(), Self::Error>;
+    /// Longest tuple (words, tag included) the engine's IN module takes.
+    fn max_tuple_words(&self) -> usize;
+    /// Words of each of the engine's output control part tuple memories.
+    fn tuple_memory_words(&self) -> usize;
+}
+
+impl<T: RdbeTop> RegisterBus for Harness<T> {
+    type Error = std::convert::Infallible;
+    fn write_registers(&mut self, writes: &[(u8, u16)]) -> Result<(), Self::Error> {
+        for &(addr, data) in writes {
+            write_register(self, addr, data);
+        }
+        Ok(())
+    }
+    fn read_registers(&mut self, addresses: &[u8]) -> Result<Vec<u16>, Self::Error> {
+        Ok(addresses.iter().map(|&a| read_register(self, a)).collect())
+    }
+    fn idle_cycles(&mut self, cycles: u64) -> Result<(), Self::Error> {
+        for _ in 0..cycles {
+            self.cycle();
+        }
+        Ok(())
+    }
+    fn max_tuple_words(&self) -> usize {
+        T::max_tuple_words()
+    }
+    fn tuple_memory_words(&self) -> usize {
+        T::tuple_memory_words()
+    }
+}
+
+/// Set up an engine for one step over its register bus: validate for this configuration,
+/// then clock [register_writes] in, one write per cycle. The bus is idle afterwards.
+pub fn configure_bus<B: RegisterBus>(
+    bus: &mut B,
+    sort: &PipelineSettings,
+    merge: &MergerConfig,
+    hm: HmSettings,
+) -> Result<()>
+where
+    anyhow::Error: From<B::Error>,
+{
+    sort.input.validate_for(bus.max_tuple_words())?;
+    merge.validate(bus.tuple_memory_words())?;
+    let writes = register_writes(sort, merge, hm)?;
+    bus.write_registers(&writes)?;
+    Ok(())
+}
+
+/// Set up a harnessed engine for one step ([configure_bus] on the rust-hdl simulation).
 pub fn configure<T: RdbeTop>(
     h: &mut Harness<T>,
     sort: &PipelineSettings,
     merge: &MergerConfig,
     hm: HmSettings,
 ) -> Result<()> {
-    sort.input.validate_for(T::max_tuple_words())?;
-    merge.validate(T::tuple_memory_words())?;
-    for (addr, data) in register_writes(sort, merge, hm)? {
-        write_register(h, addr, data);
-    }
-    Ok(())
+    configure_bus(h, sort, merge, hm)
 }
 
 /// One register write (one cycle).
@@ -202,33 +260,61 @@ pub fn read_register<T: RdbeTop>(h: &mut Harness<T>, addr: u8) -> u16 {
     h.uut.register_read_data()
 }
 
-/// Pulse `clear` through the CONTROL register (and let it act).
-pub fn pulse_clear<T: RdbeTop>(h: &mut Harness<T>) {
-    write_register(h, REG_CONTROL, 1);
-    h.cycle();
+/// Pulse `clear` through the CONTROL register and let it act (two cycles).
+pub fn clear_over_bus<B: RegisterBus>(bus: &mut B) -> Result<(), B::Error> {
+    bus.write_registers(&[(REG_CONTROL, 1)])?;
+    bus.idle_cycles(1)
 }
 
-/// The status as the CPU reads it over the bus: (status, tuples output). The STATUS
-/// register's two parity bits are folded into `parity_error`.
-pub fn status_from_registers<T: RdbeTop>(h: &mut Harness<T>) -> (CoreStatus, u32) {
+/// Pulse `clear` through the CONTROL register (and let it act).
+pub fn pulse_clear<T: RdbeTop>(h: &mut Harness<T>) {
+    match clear_over_bus(h) {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+}
+
+/// The registers [status_over_bus] reads, in the order it reads them.
+pub const STATUS_READS: [u8; 8] = [
+    REG_STATUS,
+    REG_CAPACITY,
+    REG_VIOLATIONS,
+    REG_U_TUPLES,
+    REG_L_TAKEN,
+    REG_L_TAKEN + 1,
+    REG_TUPLES_OUT,
+    REG_TUPLES_OUT + 1,
+];
+
+/// The status as the CPU reads it over the bus (one cycle per register of
+/// [STATUS_READS]): (status, tuples output). The STATUS register's two parity bits are
+/// folded into `parity_error`.
+pub fn status_over_bus<B: RegisterBus>(bus: &mut B) -> Result<(CoreStatus, u32), B::Error> {
     use status_bits::*;
-    let flags = read_register(h, REG_STATUS);
+    let r = bus.read_registers(&STATUS_READS)?;
+    let flags = r[0];
     let status = CoreStatus {
-        capacity_tuples: read_register(h, REG_CAPACITY) as usize,
+        capacity_tuples: r[1] as usize,
         parity_error: flags & (CORE_PARITY_ERROR | OUT_PARITY_ERROR) != 0,
         framing_error: flags & FRAMING_ERROR != 0,
         sort_error: flags & SORT_ERROR != 0,
-        violations: read_register(h, REG_VIOLATIONS) as u32,
+        violations: r[2] as u32,
         command_error: flags & COMMAND_ERROR != 0,
         u_overflow: flags & U_OVERFLOW != 0,
         l_overflow: flags & L_OVERFLOW != 0,
-        u_tuples: read_register(h, REG_U_TUPLES) as usize,
-        l_taken: read_register(h, REG_L_TAKEN) as u32
-            | (read_register(h, REG_L_TAKEN + 1) as u32) << 16,
+        u_tuples: r[3] as usize,
+        l_taken: r[4] as u32 | (r[5] as u32) << 16,
     };
-    let low = read_register(h, REG_TUPLES_OUT) as u32;
-    let high = read_register(h, REG_TUPLES_OUT + 1) as u32;
-    (status, high << 16 | low)
+    Ok((status, (r[7] as u32) << 16 | r[6] as u32))
+}
+
+/// The status as the CPU reads it over the bus, on the rust-hdl simulation
+/// ([status_over_bus]).
+pub fn status_from_registers<T: RdbeTop>(h: &mut Harness<T>) -> (CoreStatus, u32) {
+    match status_over_bus(h) {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
 }
 
 macro_rules! define_rdbe {

@@ -1,6 +1,7 @@
 //! Verilog export and the checks every exported module must pass: yosys' `read; hierarchy;
-//! proc` (rust-hdl's `yosys_validate`) and `verilator --lint-only -Wall` with the waivers in
-//! `rtl/verilator_waivers.vlt` (each one justified there).
+//! proc` (rust-hdl's `yosys_validate`), `verilator --lint-only -Wall` with the waivers in
+//! `rtl/verilator_waivers.vlt` (each one justified there), and Icarus Verilog's `-g2005`
+//! compile.
 use anyhow::{bail, Context, Result};
 use rust_hdl::prelude::*;
 use std::path::{Path, PathBuf};
@@ -53,9 +54,32 @@ pub fn verilator_lint(name: &str, verilog: &str) -> Result<()> {
     Ok(())
 }
 
-/// Both checks: yosys parse/elaborate and Verilator lint.
+/// Compile a module whose top is `top` with Icarus Verilog as plain Verilog-2005
+/// (`iverilog -g2005`): the exported Verilog needs no SystemVerilog.
+pub fn icarus_compile(name: &str, verilog: &str) -> Result<()> {
+    let dir = scratch_dir(&format!("{name}_icarus"))?;
+    let file = dir.join("top.v");
+    std::fs::write(&file, verilog)?;
+    let out = Command::new("iverilog")
+        .current_dir(&dir)
+        .args(["-g2005", "-Wall", "-s", "top", "-o", "top.vvp", "top.v"])
+        .output()
+        .context("running iverilog (apt-get install iverilog)")?;
+    if !out.status.success() {
+        bail!(
+            "iverilog -g2005 of {name} failed (kept in {}):\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The three checks: yosys parse/elaborate, Verilator lint, Icarus `-g2005` compile.
 pub fn check_module(name: &str, verilog: &str) -> Result<()> {
     yosys_validate(&format!("rdbe_{name}_{}", std::process::id()), verilog)
         .map_err(|e| anyhow::anyhow!("yosys_validate({name}): {e:?}"))?;
-    verilator_lint(name, verilog)
+    verilator_lint(name, verilog)?;
+    icarus_compile(name, verilog)
 }

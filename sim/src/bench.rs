@@ -238,6 +238,23 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         unit: "passes",
         what: "whole-design settling passes per simulated clock (what the simulation speed depends on)".into(),
     });
+    if !quick {
+        // Builds the Verilated model on first use (about 30 s), so not in --quick.
+        progress("Verilator backend: PASS-1 of 200,000 tuples through the small RDBE top");
+        let (cycles, seconds) = crate::verilator_backend::measure_cycles_per_second(
+            crate::sort_job::EngineConfig::Small,
+            200_000,
+        )?;
+        figures.push(Figure {
+            key: "sim_cycles_per_s_verilator",
+            value: (cycles as f64 / seconds).round(),
+            unit: "cycles/s",
+            what: format!(
+                "Verilated small RDBE top (rdbe run --backend verilator), {cycles} cycles in \
+                 {seconds:.2} s; target 2,000,000"
+            ),
+        });
+    }
     Ok(figures)
 }
 
@@ -258,5 +275,354 @@ pub fn report(figures: &[Figure]) -> String {
         obj.insert(f.key.to_string(), json!(f.value));
     }
     out += &serde_json::Value::Object(obj).to_string();
+    out
+}
+
+// ----------------------------------------------------------------------------------------
+// `rdbe bench --paper`: the 1984 machine's sort timing against the paper's §6 formulas.
+// ----------------------------------------------------------------------------------------
+
+/// Tuple length of every `--paper` relation, bytes: seven u16 fields and the tag word
+/// (HM compact format, `Schema::tuple_bytes`), as in the paper's Fig. 11 (L = 16).
+pub const PAPER_TUPLE_BYTES: usize = 16;
+
+/// §6's effective sorter capacity C in bytes: min(4096·L, 2^16).
+pub fn paper_c_bytes(l_bytes: usize) -> usize {
+    (4096 * l_bytes).min(1 << 16)
+}
+
+/// What §6's formula gives for N tuples of L bytes. Only for comparison: the modelled time
+/// never uses it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PaperEstimate {
+    /// 1, 2 or 3, by NL/C.
+    pub case: u8,
+    /// Case 3's i (2^i < NL/C ≤ 2^(i+1)), else 0.
+    pub i: u32,
+    /// The engine-core term (case 1: NL/1500; case 2: NL/1500 + C/3000; case 3:
+    /// (2.5 + 1.5i)·NL/3000), ms.
+    pub engine_ms: f64,
+    /// The rest (12; 20; 10(i+1)·NL/C + 10), ms: request analysis and driving the devices.
+    pub cpu_ms: f64,
+}
+
+impl PaperEstimate {
+    pub fn total_ms(&self) -> f64 {
+        self.engine_ms + self.cpu_ms
+    }
+}
+
+/// §6's estimate T for sorting `n` tuples of `l_bytes` bytes.
+pub fn paper_estimate(n: usize, l_bytes: usize) -> PaperEstimate {
+    let c = paper_c_bytes(l_bytes);
+    let nl = n * l_bytes;
+    let (ncf, nlf) = (c as f64, nl as f64);
+    if nl <= c {
+        PaperEstimate {
+            case: 1,
+            i: 0,
+            engine_ms: nlf / 1500.0,
+            cpu_ms: 12.0,
+        }
+    } else if nl <= 2 * c {
+        PaperEstimate {
+            case: 2,
+            i: 0,
+            engine_ms: nlf / 1500.0 + ncf / 3000.0,
+            cpu_ms: 20.0,
+        }
+    } else {
+        // The i with 2^i·C < NL ≤ 2^(i+1)·C.
+        let mut i = 1u32;
+        while nl > (c << (i + 1)) {
+            i += 1;
+        }
+        PaperEstimate {
+            case: 3,
+            i,
+            engine_ms: (2.5 + 1.5 * i as f64) * nlf / 3000.0,
+            cpu_ms: 10.0 * (i + 1) as f64 * nlf / ncf + 10.0,
+        }
+    }
+}
+
+/// One `r = SORT t BY k` run by the control program on the Delta RDBE top (RTL backend,
+/// `delta1984` profile), with §6's estimate for the same N and L.
+#[derive(Clone, Debug)]
+pub struct PaperSort {
+    pub n: usize,
+    pub l_bytes: usize,
+    /// The control program's `Report.sort_case`: (case, blocks counted for its overhead).
+    pub sort_case: Option<(u8, usize)>,
+    /// Simulated cycles of the whole command (register bus, HM adapters, engine core).
+    pub cycles: u64,
+    /// Simulated cycles of each engine step, in order.
+    pub step_cycles: Vec<u64>,
+    /// `Report::modelled_ms(Profile::Delta1984)`.
+    pub modelled_ms: f64,
+    pub estimate: PaperEstimate,
+    /// Wall-clock seconds of the command's simulation.
+    pub wall_s: f64,
+}
+
+impl PaperSort {
+    pub fn nl(&self) -> usize {
+        self.n * self.l_bytes
+    }
+    pub fn nl_over_c(&self) -> f64 {
+        self.nl() as f64 / paper_c_bytes(self.l_bytes) as f64
+    }
+    /// Simulated cycles × 220 ns, ms.
+    pub fn core_ms(&self) -> f64 {
+        self.cycles as f64 * crate::engine::Profile::Delta1984.cycle_ns() * 1e-6
+    }
+    /// Modelled time over §6's estimate.
+    pub fn ratio(&self) -> f64 {
+        self.modelled_ms / self.estimate.total_ms()
+    }
+    /// Simulated engine time over §6's engine-core term.
+    pub fn engine_ratio(&self) -> f64 {
+        self.core_ms() / self.estimate.engine_ms
+    }
+}
+
+/// The relation `t` of the `--paper` runs: `n` tuples of seven u16 fields (16 bytes with
+/// the tag word), key `k` random (seeded), `seq` the tuple's position (to check stability),
+/// the rest random.
+pub fn paper_relation(n: usize, seed: u64) -> Result<crate::relation::Relation> {
+    use crate::relation::{FieldType, Relation, Schema, Value};
+    use rand::Rng;
+    ensure!(n <= 1 << 16, "at most 65536 tuples (seq is a u16)");
+    let names = ["k", "seq", "a", "b", "c", "d", "e"];
+    let fields: Vec<(&str, FieldType)> = names.iter().map(|n| (*n, FieldType::U16)).collect();
+    let schema = Schema::new(&fields)?;
+    ensure!(
+        schema.tuple_bytes() == PAPER_TUPLE_BYTES,
+        "the --paper schema has {}-byte tuples",
+        schema.tuple_bytes()
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tuples = (0..n)
+        .map(|i| {
+            let mut t = vec![Value::Unsigned(rng.gen::<u16>() as u64)];
+            t.push(Value::Unsigned(i as u64));
+            t.extend((0..5).map(|_| Value::Unsigned(rng.gen::<u16>() as u64)));
+            t
+        })
+        .collect();
+    Relation::new("t", schema, tuples)
+}
+
+/// Run `r = SORT t BY k` through the control program (`ControlProgram::execute`, its
+/// external sort included) on the Delta RDBE top, RTL backend, `delta1984` profile, and
+/// check the result: sorted by k, the same multiset of tuples, and in the order of a stable
+/// sort. Fails if the result is wrong.
+pub fn paper_sort(n: usize, seed: u64) -> Result<PaperSort> {
+    use crate::command::parse_script;
+    use crate::control_program::ControlProgram;
+    use crate::engine::Profile;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let profile = Profile::Delta1984;
+    let t = paper_relation(n, seed)?;
+    let engine = crate::engine::new_engine(
+        crate::sort_job::EngineConfig::Delta,
+        crate::sort_job::Backend::Rtl,
+        profile,
+    );
+    let mut cp = ControlProgram::new(engine, profile)?;
+    cp.hm.store(&t)?;
+    let input = cp.hm.read_tuples("t")?;
+    let after_step = Rc::new(RefCell::new(Vec::<u64>::new()));
+    let record = after_step.clone();
+    cp.on_step = Some(Box::new(move |cycles| record.borrow_mut().push(cycles)));
+    let statements = parse_script("bench --paper", "r = SORT t BY k")?;
+    let t0 = Instant::now();
+    let report = cp.execute(&statements[0])?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    cp.on_step = None;
+
+    // The key is the first field: word 1 of a compact tuple (word 0 is the tag).
+    let out = cp.hm.read_tuples("r")?;
+    ensure!(
+        out.len() == n,
+        "SORT of {n} tuples returned {} tuples",
+        out.len()
+    );
+    if let Some(w) = out.windows(2).position(|w| w[0][1] > w[1][1]) {
+        anyhow::bail!(
+            "SORT of {n} tuples: result not sorted by k at position {w} ({} then {})",
+            out[w][1],
+            out[w + 1][1]
+        );
+    }
+    let (mut a, mut b) = (input.clone(), out.clone());
+    a.sort();
+    b.sort();
+    ensure!(
+        a == b,
+        "SORT of {n} tuples: result is not the same multiset"
+    );
+    let mut stable = input;
+    stable.sort_by_key(|t| t[1]);
+    ensure!(
+        stable == out,
+        "SORT of {n} tuples: equal keys not in input order (the sort is not stable)"
+    );
+
+    let cumulative = after_step.borrow();
+    let mut step_cycles = Vec::with_capacity(cumulative.len());
+    let mut previous = 0;
+    for &c in cumulative.iter() {
+        step_cycles.push(c - previous);
+        previous = c;
+    }
+    Ok(PaperSort {
+        n,
+        l_bytes: PAPER_TUPLE_BYTES,
+        sort_case: report.sort_case,
+        cycles: report.cycles,
+        step_cycles,
+        modelled_ms: report.modelled_ms(profile),
+        estimate: paper_estimate(n, PAPER_TUPLE_BYTES),
+        wall_s,
+    })
+}
+
+/// Relation sizes of `rdbe bench --paper` (L = 16 bytes, C = 4096 tuples): case 1 at a
+/// quarter and at all of C, case 2 at 1.5 C and 2 C, case 3 with i = 1 at 3 C and 4 C and
+/// (unless `quick`) with i = 2 at 8 C.
+pub fn paper_sizes(quick: bool) -> Vec<usize> {
+    let mut sizes = vec![1024, 4096, 6144, 8192, 12288, 16384];
+    if !quick {
+        sizes.push(32768);
+    }
+    sizes
+}
+
+/// Measure every size of [paper_sizes].
+pub fn run_paper(quick: bool, progress: impl Fn(&str)) -> Result<Vec<PaperSort>> {
+    let mut rows = vec![];
+    for (i, n) in paper_sizes(quick).into_iter().enumerate() {
+        let e = paper_estimate(n, PAPER_TUPLE_BYTES);
+        progress(&format!(
+            "SORT of {n} x {PAPER_TUPLE_BYTES}-byte tuples (§6 case {}), delta1984, RTL",
+            e.case
+        ));
+        rows.push(paper_sort(n, 1984 + i as u64)?);
+    }
+    Ok(rows)
+}
+
+/// The sorter's capacity against §6's C, one sentence.
+pub fn paper_capacity_note(l_bytes: usize) -> String {
+    use crate::engine::Limits;
+    use crate::sort_job::EngineConfig;
+    let limits = Limits::of(EngineConfig::Delta);
+    let words = l_bytes / 2;
+    let cap = limits.sort_capacity(words);
+    let block = limits.block_capacity(words);
+    let c = paper_c_bytes(l_bytes);
+    let same = if cap * l_bytes == c {
+        "the same"
+    } else {
+        "they DIFFER"
+    };
+    format!(
+        "§6: C = min(4096·L, 2^16) = {c} bytes = {} tuples of {l_bytes} bytes; the delta sorter \
+         (Limits::sort_capacity) sorts {cap} tuples = {} bytes: {same}. A block of the \
+         external sort (sorter and U-memory): {block} tuples.",
+        c / l_bytes,
+        cap * l_bytes
+    )
+}
+
+/// The table, the cycles of every engine step, and as the last line one JSON object.
+pub fn paper_report(rows: &[PaperSort]) -> String {
+    let l = rows.first().map_or(PAPER_TUPLE_BYTES, |r| r.l_bytes);
+    let mut out = paper_capacity_note(l) + "\n";
+    out += "Modelled = simulated cycles x 220 ns + the CPU overhead of Report::modelled_ms; \
+            §6 = the paper's formula (engine term + CPU term).\n\n";
+    out += &format!(
+        "{:>6} {:>7} {:>5} {:>9} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6} {:>7} {:>7}\n",
+        "N",
+        "NL",
+        "NL/C",
+        "case",
+        "steps",
+        "cycles",
+        "core ms",
+        "§6 eng",
+        "model ms",
+        "§6 ms",
+        "ratio",
+        "eng rt",
+        "wall s"
+    );
+    for r in rows {
+        let case = match r.sort_case {
+            Some((c, blocks)) => format!("{c} ({blocks})"),
+            None => "-".into(),
+        };
+        let formula_case = if r.estimate.case == 3 {
+            format!("3, i={}", r.estimate.i)
+        } else {
+            r.estimate.case.to_string()
+        };
+        out += &format!(
+            "{:>6} {:>7} {:>5.2} {:>9} {:>5} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>6.3} {:>7.3} {:>7.1}   (§6 case {formula_case})\n",
+            r.n,
+            r.nl(),
+            r.nl_over_c(),
+            case,
+            r.step_cycles.len(),
+            r.cycles,
+            r.core_ms(),
+            r.estimate.engine_ms,
+            r.modelled_ms,
+            r.estimate.total_ms(),
+            r.ratio(),
+            r.engine_ratio(),
+            r.wall_s
+        );
+    }
+    out += "\ncase: Report.sort_case (case, blocks); ratio = model ms / §6 ms; eng rt = core ms / §6's engine term.\n";
+    out += "cycles of each engine step:\n";
+    for r in rows {
+        let steps: Vec<String> = r.step_cycles.iter().map(u64::to_string).collect();
+        out += &format!("  N = {:>5}: {}\n", r.n, steps.join(" "));
+    }
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "n": r.n,
+                "l_bytes": r.l_bytes,
+                "nl": r.nl(),
+                "nl_over_c": r.nl_over_c(),
+                "sort_case": r.sort_case.map(|(c, _)| c),
+                "sort_case_blocks": r.sort_case.map(|(_, b)| b),
+                "paper_case": r.estimate.case,
+                "paper_i": r.estimate.i,
+                "steps": r.step_cycles.len(),
+                "cycles": r.cycles,
+                "core_ms": r.core_ms(),
+                "modelled_ms": r.modelled_ms,
+                "paper_engine_ms": r.estimate.engine_ms,
+                "paper_ms": r.estimate.total_ms(),
+                "ratio": r.ratio(),
+                "engine_ratio": r.engine_ratio(),
+                "wall_s": r.wall_s,
+            })
+        })
+        .collect();
+    out += &json!({
+        "paper_c_bytes": paper_c_bytes(l),
+        "sort_capacity_tuples": crate::engine::Limits::of(crate::sort_job::EngineConfig::Delta)
+            .sort_capacity(l / 2),
+        "paper_sort": json_rows,
+    })
+    .to_string();
     out
 }

@@ -199,9 +199,18 @@ impl<T: RdbeTop> Drop for RtlEngine<T> {
     }
 }
 
-/// Cycle budget for a stream: generous, since a JOIN's output can be quadratic in its
-/// input; beyond it the step is reported as hung rather than simulated for ever.
-fn cycle_budget(input_words: usize, output_hint: usize, pace: u8) -> u64 {
+/// The simulation's bound on one step (not something the CPU reads), shared by the `rtl`
+/// and `verilator` backends: generous, since a JOIN's output can be quadratic in its input
+/// (the only command whose output can exceed its input plus U-memory); beyond it the step
+/// is reported as hung rather than simulated for ever.
+pub fn step_budget(merge: &MergerConfig, input_words: usize, u_tuples: usize, pace: u8) -> u64 {
+    let output_hint = if merge.command.is_join() {
+        input_words * (u_tuples + 1) + u_tuples * merge.tuple_words.max(1)
+    } else if merge.command.uses_u() {
+        input_words + u_tuples * merge.tuple_words.max(1)
+    } else {
+        input_words
+    };
     (20_000 + 30 * (input_words + output_hint) as u64) * pace.max(1) as u64
 }
 
@@ -225,14 +234,8 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
             parity_fault,
         };
         configure(&mut self.harness, sort, merge, hm)?;
-        // The simulation's own bound on the step (not something the CPU reads).
         let u_tuples = self.harness.uut.status().u_tuples;
-        let output_hint = if merge.command.uses_u() {
-            input.len() * (u_tuples + 1) + u_tuples * merge.tuple_words.max(1)
-        } else {
-            input.len()
-        };
-        let budget = cycle_budget(input.len(), output_hint, self.pace);
+        let budget = step_budget(merge, input.len(), u_tuples, self.pace);
         let harness = &mut self.harness;
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             harness.run_stream(input, Pacing::FULL_RATE, budget)
@@ -368,5 +371,9 @@ pub fn new_engine(
         (Backend::Rtl, EngineConfig::Small) => {
             Box::new(RtlEngine::<SmallRdbe>::new(config, profile))
         }
+        // Built (or found in the cache) and started at its first step.
+        (Backend::Verilator, _) => Box::new(crate::verilator_backend::VerilatorEngine::new(
+            config, profile,
+        )),
     }
 }

@@ -9,5 +9,7 @@ pub mod expr;
 pub mod relation;
 pub mod run;
 pub mod sort_job;
+pub mod synth;
+pub mod verilator_backend;
 pub mod verilog_export;
 pub mod waveform;

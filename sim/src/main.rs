@@ -7,7 +7,7 @@ use rdbe_sim::engine::{new_engine, Profile};
 use rdbe_sim::relation::Relation;
 use rdbe_sim::run::{run, summary, RunOptions};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
-use rdbe_sim::{bench, demo_data, verilog_export};
+use rdbe_sim::{bench, demo_data, synth, verilog_export};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -66,11 +66,35 @@ enum Command {
         #[arg(long, value_enum, default_value_t = EngineConfig::Delta)]
         config: EngineConfig,
     },
+    /// Synthesise (yosys), place and route (nextpnr) and pack a bitstream of one top for an
+    /// FPGA; print LUTs, flip-flops, block RAMs and Fmax (the last line is JSON). Targets:
+    /// hx8k (iCE40HX8K ct256, default 50 MHz), up5k (iCE40UP5K sg48, 25 MHz), ecp5-85
+    /// (LFE5U-85F CABGA381 speed 6, 100 MHz).
+    Synth {
+        #[arg(long, value_enum)]
+        target: synth::Target,
+        #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
+        config: EngineConfig,
+        /// `core` (engine core), `rdbe` (register-bus top with the HM adapters) or any
+        /// module `rdbe verilog` writes (e.g. `sorting_cell_first`).
+        #[arg(long, default_value = "rdbe")]
+        top: synth::SynthTop,
+        /// Results go to OUT/<target>-<config>-<top>/.
+        #[arg(long, default_value = "rdbe-synth")]
+        out: PathBuf,
+        /// Requested clock frequency in MHz (default: the target's, above).
+        #[arg(long)]
+        freq: Option<f64>,
+    },
     /// Measure cycles per word, sort cycles and simulation speed; the last line is JSON.
     Bench {
-        /// Measure simulation speed on a shorter run.
+        /// Measure simulation speed on a shorter run (with `--paper`: skip case 3, i = 2).
         #[arg(long)]
         quick: bool,
+        /// Instead: SORT through the control program on the Delta RDBE top (RTL,
+        /// `delta1984` profile), §6's three cases, against the paper's formulas.
+        #[arg(long)]
+        paper: bool,
     },
 }
 
@@ -212,9 +236,33 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { quick } => {
-            let figures = bench::run(quick, |what| eprintln!("measuring: {what}"))?;
-            println!("{}", bench::report(&figures));
+        Command::Synth {
+            target,
+            config,
+            top,
+            out,
+            freq,
+        } => {
+            let opts = synth::SynthOptions {
+                target,
+                config,
+                top,
+                out,
+                freq,
+            };
+            let result = synth::run(&opts, |what| eprintln!("{what}"))?;
+            print!("{}", result.table());
+            println!("{}", result.to_json());
+            Ok(())
+        }
+        Command::Bench { quick, paper } => {
+            if paper {
+                let rows = bench::run_paper(quick, |what| eprintln!("measuring: {what}"))?;
+                println!("{}", bench::paper_report(&rows));
+            } else {
+                let figures = bench::run(quick, |what| eprintln!("measuring: {what}"))?;
+                println!("{}", bench::report(&figures));
+            }
             Ok(())
         }
     }

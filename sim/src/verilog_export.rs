@@ -7,6 +7,7 @@ use rdbe_rtl::hm_adapter::{HmAdapterIn, HmAdapterOut};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
 use rdbe_rtl::merger::{MergerDelta, MergerSmall};
 use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
+use rdbe_rtl::self_check::{SelfCheckBoard, SelfCheckSmall};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
 use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
 use rdbe_rtl::sorting_cell::SortingCell;
@@ -61,6 +62,13 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             v.push(("merger".into(), export(MergerSmall::default())));
             v.push(("engine_core".into(), export(SmallEngineCore::default())));
             v.push(("rdbe".into(), export(SmallRdbe::default())));
+            // The power-up self check (§5.4) and its board tops: the small core only.
+            v.push(("self_check".into(), export(SelfCheckSmall::default())));
+            v.push(("self_check_board".into(), export(SelfCheckBoard::default())));
+            v.push((
+                "self_check_board_icebreaker".into(),
+                export(SelfCheckBoard::icebreaker()),
+            ));
         }
     }
     v.into_iter()

@@ -1,0 +1,270 @@
+// Driver for the Verilated RDBE top (`SmallRdbe` or `DeltaRdbe`, exported by rust-hdl and
+// flattened by yosys). The Rust side (sim/src/verilator_backend.rs) starts this program
+// once and speaks a binary protocol with it over stdin/stdout; every clock cycle is driven
+// here exactly as rust-hdl's `Harness` drives the same top (rtl/src/harness.rs, `cycle`
+// and `run_with`; rtl/src/rdbe_top.rs, `write_register` and `read_register`), so cycle
+// counts and outputs are identical to the `rtl` backend's.
+//
+// Protocol (all integers little-endian):
+//   start-up       -> 'H' u32 PROTOCOL_VERSION
+//   'W' u32 n, n x (u8 addr, u16 data)
+//                  one register write per cycle -> 'K' u64 cycles
+//   'R' u32 n, n x u8 addr
+//                  one registered read per cycle -> 'K' u64 cycles, n x u16
+//   'I' u32 n      n idle clock cycles (inputs unchanged) -> 'K' u64 cycles
+//   'S' u32 n, u64 max_cycles, n x u32 packed beat (22 bits: data 15:0, parity 17:16,
+//                  null 18, dup 19, last 20, eos 21)
+//                  stream the beats (source always offers, sink always ready, the source
+//                  stops when the top raises hm_stop) until the end-of-stream beat leaves,
+//                  at most max_cycles cycles
+//                  -> 'K' (done) or 'T' (max_cycles reached), u64 cycles, u64 stream
+//                     cycles, u32 beats taken, u32 n_out, n_out x u32 packed beat
+//   'X'            a fresh model (power-up state) -> 'K' u64 cycles (0)
+//   'Q'            exit
+// "cycles" is the number of rising clock edges since the model was created.
+// Anything else, or a short read, ends the program with a message on stderr and exit
+// status 2.
+#include "Vtop.h"
+#include "verilated.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+static const uint32_t PROTOCOL_VERSION = 1;
+
+// Port names as Verilator mangles rust-hdl's `$` separators.
+#define IN_WORD data_in__024word
+#define IN_VALID data_in__024valid
+#define IN_READY data_in__024ready
+#define OUT_WORD data_out__024word
+#define OUT_VALID data_out__024valid
+#define OUT_READY data_out__024ready
+
+static const uint32_t EOS_BIT = 1u << 21;
+
+namespace {
+
+[[noreturn]] void fail(const char* what) {
+    std::fprintf(stderr, "rdbe_driver: %s\n", what);
+    std::exit(2);
+}
+
+void read_exact(void* buffer, size_t n) {
+    if (n != 0 && std::fread(buffer, 1, n, stdin) != n) fail("short read on stdin");
+}
+
+uint8_t read_u8() {
+    uint8_t v;
+    read_exact(&v, 1);
+    return v;
+}
+
+uint16_t read_u16() {
+    uint8_t b[2];
+    read_exact(b, 2);
+    return uint16_t(b[0] | b[1] << 8);
+}
+
+uint32_t read_u32() {
+    uint8_t b[4];
+    read_exact(b, 4);
+    return uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
+}
+
+uint64_t read_u64() {
+    uint64_t lo = read_u32();
+    uint64_t hi = read_u32();
+    return lo | hi << 32;
+}
+
+std::vector<uint8_t> out_buffer;
+
+void put_u8(uint8_t v) { out_buffer.push_back(v); }
+void put_u16(uint16_t v) {
+    out_buffer.push_back(uint8_t(v));
+    out_buffer.push_back(uint8_t(v >> 8));
+}
+void put_u32(uint32_t v) {
+    for (int i = 0; i < 4; i++) out_buffer.push_back(uint8_t(v >> (8 * i)));
+}
+void put_u64(uint64_t v) {
+    for (int i = 0; i < 8; i++) out_buffer.push_back(uint8_t(v >> (8 * i)));
+}
+void flush_reply() {
+    if (!out_buffer.empty() &&
+        std::fwrite(out_buffer.data(), 1, out_buffer.size(), stdout) != out_buffer.size())
+        fail("write to stdout failed");
+    if (std::fflush(stdout) != 0) fail("flush of stdout failed");
+    out_buffer.clear();
+}
+
+struct Sim {
+    std::unique_ptr<VerilatedContext> context;
+    std::unique_ptr<Vtop> top;
+    uint64_t cycles = 0;
+
+    // `Harness::new`: every input low (rust-hdl's defaults), settled.
+    void power_up() {
+        top.reset();
+        context.reset(new VerilatedContext);
+        top.reset(new Vtop{context.get()});
+        cycles = 0;
+        top->clock = 0;
+        top->IN_WORD = 0;
+        top->IN_VALID = 0;
+        top->OUT_READY = 0;
+        top->reg_address = 0;
+        top->reg_write_data = 0;
+        top->reg_write = 0;
+        top->eval();
+    }
+
+    // `Harness::cycle`: settle the inputs, rising edge, falling edge.
+    void cycle() {
+        top->clock = 0;
+        top->eval();
+        top->clock = 1;
+        top->eval();
+        top->clock = 0;
+        top->eval();
+        cycles++;
+    }
+
+    // `rdbe_top::write_register`: one cycle with the write strobe, then the strobe and the
+    // data low again (the address stays, as `set_register_write(addr, 0, false)` leaves it).
+    void write_register(uint8_t address, uint16_t data) {
+        top->reg_address = address;
+        top->reg_write_data = data;
+        top->reg_write = 1;
+        cycle();
+        top->reg_write_data = 0;
+        top->reg_write = 0;
+    }
+
+    // `rdbe_top::read_register`: address the register for one cycle, sample after it.
+    uint16_t read_register(uint8_t address) {
+        top->reg_address = address;
+        top->reg_write_data = 0;
+        top->reg_write = 0;
+        cycle();
+        top->eval();
+        return uint16_t(top->reg_read_data);
+    }
+};
+
+// `Harness::run_with` at full rate: per cycle drive the source's beat and the sink's ready
+// with the clock low, settle, sample both handshakes and hm_stop, rising edge. The input
+// word keeps its last value while the source offers nothing (the harness sets it only when
+// it offers).
+void stream(Sim& sim) {
+    const uint32_t n = read_u32();
+    const uint64_t max_cycles = read_u64();
+    std::vector<uint32_t> beats(n);
+    for (uint32_t i = 0; i < n; i++) beats[i] = read_u32();
+    std::vector<uint32_t> output;
+    Vtop* top = sim.top.get();
+    uint32_t next_in = 0;
+    bool stopped = false;
+    bool done = false;
+    uint64_t cycle = 0;
+    for (; cycle < max_cycles; cycle++) {
+        const bool offer = !stopped && next_in < n;
+        top->IN_VALID = offer;
+        if (offer) top->IN_WORD = beats[next_in];
+        top->OUT_READY = 1;
+        top->clock = 0;
+        top->eval();
+        const bool in_fire = offer && top->IN_READY;
+        if (top->hm_stop) stopped = true;
+        const bool out_fire = top->OUT_VALID;
+        const uint32_t out_word = top->OUT_WORD;
+        top->clock = 1;
+        top->eval();
+        sim.cycles++;
+        if (in_fire) next_in++;
+        if (out_fire) {
+            output.push_back(out_word);
+            if (out_word & EOS_BIT) {
+                top->IN_VALID = 0;
+                top->OUT_READY = 0;
+                top->clock = 0;
+                top->eval();
+                done = true;
+                cycle++;
+                break;
+            }
+        }
+    }
+    put_u8(done ? 'K' : 'T');
+    put_u64(sim.cycles);
+    put_u64(cycle);
+    put_u32(next_in);
+    put_u32(uint32_t(output.size()));
+    for (uint32_t w : output) put_u32(w);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Verilated::commandArgs(argc, argv);
+    static char in_buffer[1 << 16];
+    std::setvbuf(stdin, in_buffer, _IOFBF, sizeof in_buffer);
+    Sim sim;
+    sim.power_up();
+    put_u8('H');
+    put_u32(PROTOCOL_VERSION);
+    flush_reply();
+    for (;;) {
+        int op = std::fgetc(stdin);
+        if (op == EOF || op == 'Q') break;
+        switch (op) {
+            case 'W': {
+                const uint32_t n = read_u32();
+                for (uint32_t i = 0; i < n; i++) {
+                    const uint8_t address = read_u8();
+                    const uint16_t data = read_u16();
+                    sim.write_register(address, data);
+                }
+                put_u8('K');
+                put_u64(sim.cycles);
+                break;
+            }
+            case 'R': {
+                const uint32_t n = read_u32();
+                std::vector<uint16_t> values(n);
+                for (uint32_t i = 0; i < n; i++) values[i] = sim.read_register(read_u8());
+                put_u8('K');
+                put_u64(sim.cycles);
+                for (uint16_t v : values) put_u16(v);
+                break;
+            }
+            case 'I': {
+                const uint32_t n = read_u32();
+                for (uint32_t i = 0; i < n; i++) sim.cycle();
+                put_u8('K');
+                put_u64(sim.cycles);
+                break;
+            }
+            case 'S':
+                stream(sim);
+                break;
+            case 'X':
+                sim.power_up();
+                put_u8('K');
+                put_u64(sim.cycles);
+                break;
+            default: {
+                char message[64];
+                std::snprintf(message, sizeof message, "unknown request byte 0x%02x", op);
+                fail(message);
+            }
+        }
+        flush_reply();
+    }
+    sim.top->final();
+    return 0;
+}
