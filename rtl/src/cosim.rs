@@ -336,6 +336,15 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Run the Icarus simulation compiled into `dir/sim.vvp` and read what it wrote.
+fn run_vvp(dir: &Path) -> Result<SimOutput> {
+    run(
+        Command::new("vvp").current_dir(dir).args(["-n", "sim.vvp"]),
+        "vvp",
+    )?;
+    read_output(dir)
+}
+
 /// Simulate the case's Verilog in Icarus Verilog (`iverilog -g2005`).
 pub fn run_icarus(case: &CosimCase) -> Result<SimOutput> {
     let dir = scratch(case, "icarus");
@@ -346,13 +355,7 @@ pub fn run_icarus(case: &CosimCase) -> Result<SimOutput> {
             .args(["-g2005", "-o", "sim.vvp", "tb.v", "top.v"]),
         "iverilog (apt-get install iverilog)",
     )?;
-    run(
-        Command::new("vvp")
-            .current_dir(&dir)
-            .args(["-n", "sim.vvp"]),
-        "vvp",
-    )?;
-    let out = read_output(&dir)?;
+    let out = run_vvp(&dir)?;
     clean_up(&dir);
     Ok(out)
 }
@@ -416,13 +419,7 @@ pub fn run_icarus_gate_level(case: &CosimCase) -> Result<(SimOutput, usize)> {
         ]),
         "iverilog of the gate-level netlist",
     )?;
-    run(
-        Command::new("vvp")
-            .current_dir(&dir)
-            .args(["-n", "sim.vvp"]),
-        "vvp",
-    )?;
-    let out = read_output(&dir)?;
+    let out = run_vvp(&dir)?;
     clean_up(&dir);
     Ok((out, cell_count))
 }
