@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the HDL tools the tests call when they
 # are missing (Debian/Ubuntu, as root or with sudo; the ECP5 tools from PyPI), then runs
-# every test of the workspace, and beside it the three place-and-route runs of
-# `rdbe synth` (HX8K, UP5K, ECP5-85), which take minutes on one core each.
+# every test of the workspace, and beside it the four place-and-route runs of
+# `rdbe synth` (HX8K core and board, UP5K board, ECP5-85 core), minutes on one core each.
 set -euo pipefail
 cd "$(dirname "$0")"
 

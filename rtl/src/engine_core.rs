@@ -18,14 +18,14 @@
 //! merger's operation part (see `docs/MERGER.md`); the register top and the HM adapter do
 //! not use them yet.
 use crate::harness::StreamBlock;
-use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
+use crate::merger::{Merger, MergerConfig, MergerDelta, MergerSmall};
 use crate::operation_part::CommandSettings;
 use crate::output_control_part::OutputFormat;
 use crate::sort_pipeline::{
     model::sort_pipeline_model, DeltaSortPipeline, PipelinePort, PipelineSettings,
-    SmallSortPipeline,
+    SmallSortPipeline, TinySortPipeline,
 };
-use crate::sorter::{DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS};
+use crate::sorter::{DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS, TINY_CELL_ADDRESS_BITS};
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
 use anyhow::Result;
 use rust_hdl::prelude::*;
@@ -210,6 +210,20 @@ define_engine_core!(
     &SMALL_CELL_ADDRESS_BITS
 );
 
+/// The tiny core's merger: 128-word U- and L-memories (the tiny sorter's string of 8
+/// tuples of 16 words) and 16-word tuple memories (one tuple of the longest length the
+/// tiny pipeline takes).
+pub type MergerTiny = Merger<7, 8, 4, 5>;
+
+define_engine_core!(
+    /// The iCEBreaker (UP5K) engine core for the self check: 3-cell sorter, tuples up to
+    /// 16 words, 128-word merger memories.
+    TinyEngineCore,
+    TinySortPipeline,
+    MergerTiny,
+    &TINY_CELL_ADDRESS_BITS
+);
+
 /// Reference model of one engine-core step: `l_compact` sorted by `l_sort` and merged
 /// against `u` (the internal tuples U-memory holds) by `merge`.
 pub fn core_step_model(
@@ -390,6 +404,32 @@ pub(crate) mod tests {
             let (got, expected) = step(&mut h, command, &u, &l, pacing);
             assert_eq!(got, expected, "{}", command.name());
         }
+    }
+
+    #[test]
+    fn tiny_core_runs_loads_and_commands_like_the_model() {
+        // The iCEBreaker's core (3-cell sorter: 8 tuples, 128-word U-memory), relations
+        // within its capacity (beyond it, the sorting checker flags the unsorted strings).
+        let mut rng = ChaCha8Rng::seed_from_u64(45);
+        let mut h = Harness::new(TinyEngineCore::default());
+        for command in [
+            MergerCommand::JoinEq,
+            MergerCommand::SortEx,
+            MergerCommand::Pass1,
+            MergerCommand::RestNe,
+        ] {
+            let (nu, nl) = (rng.gen_range(0..=8), rng.gen_range(0..=8));
+            let u = relation(&mut rng, nu);
+            let l = relation(&mut rng, nl);
+            let pacing = Pacing {
+                source_duty: rng.gen_range(0.5..=1.0),
+                sink_duty: rng.gen_range(0.5..=1.0),
+                seed: rng.gen(),
+            };
+            let (got, expected) = step(&mut h, command, &u, &l, pacing);
+            assert_eq!(got, expected, "{}", command.name());
+        }
+        assert_eq!(h.uut.status().capacity_tuples, 8);
     }
 
     #[test]

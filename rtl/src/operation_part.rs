@@ -218,7 +218,14 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_mark: DFF<Bits<P>>,
     l_eos_written: DFF<Bit>,
     rd_l: DFF<Bits<P>>,
-    head_ok_l: DFF<Bit>,
+    /// `l_write` as it was before the last clock edge: the words the read register can
+    /// hold (a word written at the edge that also read its address is not in it).
+    l_write_seen: DFF<Bits<P>>,
+    /// L's read register holds a word written before it was read. Worked out from
+    /// registers at the start of the cycle rather than registered at the end of the
+    /// previous one, which kept two carry chains off the comparator → control ROM →
+    /// next read address path (the small core's critical path, 27.8 ns on the HX8K).
+    head_ok_l: Signal<Local, Bit>,
     // ---- errors
     command_error_flag: DFF<Bit>,
     u_overflow_flag: DFF<Bit>,
@@ -323,6 +330,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_eos_written: Default::default(),
             rd_l: Default::default(),
             head_ok_l: Default::default(),
+            l_write_seen: Default::default(),
             command_error_flag: Default::default(),
             u_overflow_flag: Default::default(),
             l_overflow_flag: Default::default(),
@@ -399,7 +407,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_mark,
             l_eos_written,
             rd_l,
-            head_ok_l,
+            l_write_seen,
             command_error_flag,
             u_overflow_flag,
             l_overflow_flag
@@ -430,6 +438,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
         self.l_full.next = (self.l_write.q.val() - self.l_mark.q.val()) == self.capacity.val();
         self.l_starved.next = self.rd_l.q.val() == self.l_write.q.val();
+        // The reader (and LADR* with it) may jump past the writer when it skips a tuple
+        // that has not arrived yet: a word is there when the writer was 1..=2^A words
+        // ahead of it at the read.
+        // (The distance goes through a P-bit signal: Verilog would compute it 32 bits wide.)
+        self.l_write_seen.d.next = self.l_write.q.val();
+        self.l_distance.next = self.l_write_seen.q.val() - self.rd_l.q.val();
+        self.head_ok_l.next =
+            (self.l_distance.val() != 0) & (self.l_distance.val() <= self.capacity.val());
 
         // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
         self.memory_l.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
@@ -586,7 +602,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.rom_word.next = self.control.data.val();
         }
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
-            & self.head_ok_l.q.val()
+            & self.head_ok_l.val()
             & self.decided.val();
         if self.deciding.val() {
             self.act.next = self.rom_word.val();
@@ -624,11 +640,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 self.emit_fire.next = self.selected.ready.val();
             }
             OperationState::EmitL => {
-                self.selected.valid.next = self.head_ok_l.q.val();
+                self.selected.valid.next = self.head_ok_l.val();
                 self.selected.word.next = self.word_l.val();
                 self.selected.from_u.next = false;
                 self.selected.unit_end.next = self.word_l.val().last;
-                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.q.val();
+                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.val();
             }
             OperationState::Finish => {
                 self.selected.valid.next = true;
@@ -703,7 +719,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             OperationState::Load => {}
             OperationState::CompareTag => {
                 self.next_rd_l.next = self.l_base.q.val();
-                if self.head_ok_l.q.val() & self.word_l.val().eos {
+                if self.head_ok_l.val() & self.word_l.val().eos {
                     // No L tuple left: the comparison stage sees the end.
                     self.state.d.next = OperationState::Compare;
                 } else if (self.l_write.q.val() - self.l_base.q.val()) >= self.l_len.val() {
@@ -728,7 +744,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 self.state.d.next = OperationState::Compare;
             }
             OperationState::Compare => {
-                if !self.head_ok_l.q.val() {
+                if !self.head_ok_l.val() {
                     self.wait_for_l.next = true;
                 } else if self.deciding.val() {
                     if (self.act_output.val() == 0) | self.act.val().get_bit(12) {
@@ -774,7 +790,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::EmitL => {
-                if !self.head_ok_l.q.val() {
+                if !self.head_ok_l.val() {
                     self.wait_for_l.next = true;
                 } else if self.emit_fire.val() {
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
@@ -856,13 +872,6 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.memory_l.read_enable.next = true;
         self.memory_u.read_address.next = bit_cast::<A, P>(self.next_rd_u.val());
         self.memory_l.read_address.next = bit_cast::<A, P>(self.next_rd_l.val());
-        // The reader (and LADR* with it) may jump past the writer when it skips a tuple
-        // that has not arrived yet: a word is there when the writer is 1..=2^A words
-        // ahead of it.
-        // (The distance goes through a P-bit signal: Verilog would compute it 32 bits wide.)
-        self.l_distance.next = self.l_write.q.val() - self.next_rd_l.val();
-        self.head_ok_l.d.next =
-            (self.l_distance.val() != 0) & (self.l_distance.val() <= self.capacity.val());
 
         if self.clear.val() {
             self.state.d.next = OperationState::Idle;

@@ -56,10 +56,13 @@
 //!
 //! # Configurations
 //! [define_self_check] builds the block around any engine core configuration;
-//! [SelfCheckSmall] uses [SmallEngineCore] (the iCE40-sized core, the one for the boards)
-//! with a `SortingChecker<4, 5>` (tuples up to 8 words, i.e. the paper's 16-byte tuples;
-//! its 16-word ring in block RAM: on iCE40 that costs 3 blocks but about 200 LUTs and 170
-//! flip-flops less than an 8-word ring in logic).
+//! [SelfCheckSmall] uses [SmallEngineCore] (the iCE40-sized core, the HX8K breakout's and
+//! the ULX3S's) with a `SortingChecker<4, 5>` (tuples up to 8 words, i.e. the paper's
+//! 16-byte tuples; its 16-word ring in block RAM: on iCE40 that costs 3 blocks but about
+//! 200 LUTs and 170 flip-flops less than an 8-word ring in logic). [SelfCheckTiny] uses
+//! [TinyEngineCore] (3-cell sorter, 8 tuples of up to 16 words) with the same checker and
+//! [SelfCheckParams::tiny]: the iCEBreaker's, since the small core does not fit its UP5K.
+//! `define_self_check_board!` builds the board tops ([SelfCheckBoard], [SelfCheckTinyBoard]).
 //!
 //! # Verification
 //! A pure-Rust reference model ([model::self_check_model]: the generator, the fault, the
@@ -68,14 +71,15 @@
 //! parity-consistent flip of a payload or key word fails with checksum, of the tag word
 //! with order, of a tag bit the output drops passes; a short watchdog times out), random
 //! tests over seeds, sizes and faults against the model, the board top's LEDs in both
-//! polarities, and the exported Verilog of both tops through yosys and `verilator -Wall`.
-use crate::engine_core::SmallEngineCore;
+//! polarities, and the exported Verilog of the tops through yosys and `verilator -Wall`;
+//! the tiny configuration through the same helpers ([SelfCheckTop], [SelfCheckLeds]).
+use crate::engine_core::{MergerTiny, SmallEngineCore, TinyEngineCore};
 use crate::in_module::{InConfig, KeyType};
 use crate::merger::{MergerCommand, MergerConfig, MergerSettings, MergerSmall};
 use crate::operation_part::CommandSettings;
 use crate::output_control_part::{OutputFormat, OutputSettings, SideFormat};
 use crate::sort_pipeline::{PipelinePort, PipelineSettings};
-use crate::sorter::{capacity_tuples, SMALL_CELL_ADDRESS_BITS};
+use crate::sorter::{capacity_tuples, SMALL_CELL_ADDRESS_BITS, TINY_CELL_ADDRESS_BITS};
 use crate::sorting_checker::SortingChecker;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, TupleStreamOut};
@@ -102,8 +106,8 @@ pub struct SelfCheckParams {
 }
 
 impl Default for SelfCheckParams {
-    /// The boards' parameters: 32 tuples of 4 words (the small sorter's capacity), keys
-    /// from 256 values.
+    /// The small core's board parameters (HX8K, ULX3S): 32 tuples of 4 words (the small
+    /// sorter's capacity), keys from 256 values.
     fn default() -> Self {
         SelfCheckParams {
             tuples: 32,
@@ -124,6 +128,22 @@ pub const SETTLE_CYCLES: u8 = 4;
 pub const MIX_STEP: u16 = 0x9E37;
 
 impl SelfCheckParams {
+    /// The tiny core's board parameters (the iCEBreaker, [SelfCheckTiny]): 8 tuples (the
+    /// tiny sorter's capacity, so every cell sorts) of 8 words (the paper's 16-byte tuples:
+    /// a round of 64 words, and the self check's checker takes up to 8), keys from 16
+    /// values (8 keys from 16 values repeat in about 88 % of rounds, so DP is exercised as
+    /// with the small core's 32 keys from 256), the heartbeat on bit 15 of the round count
+    /// (rounds of 207 cycles, shorter than the small core's 326: about 0.9 Hz at 12 MHz).
+    pub fn tiny() -> Self {
+        SelfCheckParams {
+            tuples: 8,
+            tuple_words: 8,
+            key_mask: 0x000F,
+            heartbeat_log2: 15,
+            ..SelfCheckParams::default()
+        }
+    }
+
     /// The IN module's view of the test relation: the key is field 1 (one unsigned word),
     /// never null.
     pub fn in_config(&self) -> InConfig {
@@ -250,6 +270,41 @@ pub struct Fault {
     pub fix_parity: bool,
 }
 
+/// The outputs of a self-check block at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelfCheckOutputs {
+    pub done: bool,
+    pub pass: bool,
+    pub fail: bool,
+    pub failed_test: FailedTest,
+    pub heartbeat: bool,
+}
+
+/// What testbenches need of a self-check configuration (every [define_self_check] block).
+pub trait SelfCheckTop: crate::harness::Clocked + Sized {
+    /// The block for `params` (panics when they do not fit: see [SelfCheckTop::validate]).
+    fn with_params(params: SelfCheckParams) -> Self;
+    /// This configuration's board parameters (its `Default`).
+    fn default_params() -> SelfCheckParams;
+    /// Check `params` against this configuration.
+    fn validate(params: &SelfCheckParams) -> Result<()>;
+    /// Address bits of the core's sorter cells (for the model).
+    fn cell_address_bits() -> &'static [usize];
+    /// Drive the fault-injection inputs (`None`: no fault).
+    fn set_fault(&mut self, fault: Option<Fault>);
+    fn outputs(&self) -> SelfCheckOutputs;
+    /// Rounds passed so far (wrapping at 2^16).
+    fn rounds_passed(&self) -> u64;
+    /// The sequencer's state.
+    fn state(&self) -> SelfCheckState;
+}
+
+/// What testbenches need of a board top ([SelfCheckBoard], [SelfCheckTinyBoard]).
+pub trait SelfCheckLeds: crate::harness::Clocked {
+    /// The pin levels of `led_pass`, `led_fail`, `led_heartbeat`, `led_code0..2`.
+    fn leds(&self) -> [bool; 6];
+}
+
 /// The self check's sequencer.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
 pub enum SelfCheckState {
@@ -273,10 +328,12 @@ pub enum SelfCheckState {
 ///
 /// `$core`: the engine core; `$checker`: this block's sorting checker (tuples up to its
 /// `MAX_TUPLE_WORDS`); `$merger`: the core's merger type (for its tuple memory size);
-/// `$cells`: the core's sorter cells (address bits).
+/// `$cells`: the core's sorter cells (address bits); `$defaults`: the parameters of its
+/// `Default` (the board's).
 #[macro_export]
 macro_rules! define_self_check {
-    ($(#[$meta:meta])* $name:ident, $core:ty, $checker:ty, $merger:ty, $cells:expr) => {
+    ($(#[$meta:meta])* $name:ident, $core:ty, $checker:ty, $merger:ty, $cells:expr,
+     $defaults:expr) => {
         $(#[$meta])*
         #[derive(LogicBlock)]
         pub struct $name {
@@ -497,7 +554,48 @@ macro_rules! define_self_check {
 
         impl Default for $name {
             fn default() -> Self {
-                Self::new(SelfCheckParams::default())
+                Self::new($defaults)
+            }
+        }
+
+        impl SelfCheckTop for $name {
+            fn with_params(params: SelfCheckParams) -> Self {
+                Self::new(params)
+            }
+            fn default_params() -> SelfCheckParams {
+                $defaults
+            }
+            fn validate(params: &SelfCheckParams) -> anyhow::Result<()> {
+                params.validate($cells, <$merger>::TUPLE_MEMORY_WORDS, Self::MAX_TUPLE_WORDS)
+            }
+            fn cell_address_bits() -> &'static [usize] {
+                $cells
+            }
+            fn set_fault(&mut self, fault: Option<Fault>) {
+                let f = fault.unwrap_or(Fault {
+                    word: 0,
+                    bit: 0,
+                    fix_parity: false,
+                });
+                self.fault_inject.next = fault.is_some();
+                self.fault_word.next = (f.word as u64).into();
+                self.fault_bit.next = (f.bit as u64).into();
+                self.fault_fix_parity.next = f.fix_parity;
+            }
+            fn outputs(&self) -> SelfCheckOutputs {
+                SelfCheckOutputs {
+                    done: self.done.val(),
+                    pass: self.pass.val(),
+                    fail: self.fail.val(),
+                    failed_test: FailedTest::from_code(self.failed_test.val().to_u64()),
+                    heartbeat: self.heartbeat.val(),
+                }
+            }
+            fn rounds_passed(&self) -> u64 {
+                self.rounds.q.val().to_u64()
+            }
+            fn state(&self) -> SelfCheckState {
+                self.state.q.val()
             }
         }
 
@@ -759,54 +857,129 @@ macro_rules! define_self_check {
 }
 
 define_self_check!(
-    /// The self check of the iCE40-sized engine core ([SmallEngineCore]): the boards' one.
+    /// The self check of the iCE40-sized engine core ([SmallEngineCore]): the HX8K
+    /// breakout's and the ULX3S's.
     SelfCheckSmall,
     SmallEngineCore,
     SortingChecker<4, 5>,
     MergerSmall,
-    &SMALL_CELL_ADDRESS_BITS
+    &SMALL_CELL_ADDRESS_BITS,
+    SelfCheckParams::default()
 );
 
-/// The board top: the small engine core's self check with its verdict on LEDs, for the
-/// iCE40-HX8K breakout board, the iCEBreaker (UP5K) and the ULX3S (ECP5-85); pins in
-/// `constraints/*-selfcheck.*`, LED meanings in `docs/SELF_CHECK.md`.
-///
-/// `led_pass` and `led_fail` are active high, or active low when the block is built with
-/// [SelfCheckBoard::new]`(_, true)` (the iCEBreaker's red and green LEDs); the other LEDs
-/// are active high on every board. `led_heartbeat` blinks while rounds keep passing,
-/// `led_code0..2` show `failed_test` once a verdict is reached.
-#[derive(LogicBlock)]
-pub struct SelfCheckBoard {
-    pub clock: Signal<In, Clock>,
-    pub led_pass: Signal<Out, Bit>,
-    pub led_fail: Signal<Out, Bit>,
-    pub led_heartbeat: Signal<Out, Bit>,
-    pub led_code0: Signal<Out, Bit>,
-    pub led_code1: Signal<Out, Bit>,
-    pub led_code2: Signal<Out, Bit>,
-    check: SelfCheckSmall,
-    status_active_low: Constant<Bit>,
-    code: Signal<Local, Bits<3>>,
+define_self_check!(
+    /// The self check of the tiny engine core ([TinyEngineCore]: 3-cell sorter, 8 tuples of
+    /// up to 16 words), the iCEBreaker's (the small core's does not fit the UP5K). Its
+    /// checker is the small one's `SortingChecker<4, 5>` (tuples up to 8 words, the 16-word
+    /// ring in block RAM), its parameters [SelfCheckParams::tiny].
+    SelfCheckTiny,
+    TinyEngineCore,
+    SortingChecker<4, 5>,
+    MergerTiny,
+    &TINY_CELL_ADDRESS_BITS,
+    SelfCheckParams::tiny()
+);
+
+/// Builds a board top around a self-check configuration `$check`: its verdict on six LEDs
+/// (`led_pass` and `led_fail` active high, or active low when the block is built with
+/// `new(_, true)`; the other LEDs active high on every board), no fault injection.
+macro_rules! define_self_check_board {
+    ($(#[$meta:meta])* $name:ident, $check:ty) => {
+        $(#[$meta])*
+        #[derive(LogicBlock)]
+        pub struct $name {
+            pub clock: Signal<In, Clock>,
+            pub led_pass: Signal<Out, Bit>,
+            pub led_fail: Signal<Out, Bit>,
+            pub led_heartbeat: Signal<Out, Bit>,
+            pub led_code0: Signal<Out, Bit>,
+            pub led_code1: Signal<Out, Bit>,
+            pub led_code2: Signal<Out, Bit>,
+            check: $check,
+            status_active_low: Constant<Bit>,
+            code: Signal<Local, Bits<3>>,
+        }
+
+        impl $name {
+            /// A board top running `params`; `status_active_low` inverts `led_pass` and
+            /// `led_fail`.
+            pub fn new(params: SelfCheckParams, status_active_low: bool) -> $name {
+                $name {
+                    clock: Default::default(),
+                    led_pass: Default::default(),
+                    led_fail: Default::default(),
+                    led_heartbeat: Default::default(),
+                    led_code0: Default::default(),
+                    led_code1: Default::default(),
+                    led_code2: Default::default(),
+                    check: <$check>::new(params),
+                    status_active_low: Constant::new(status_active_low),
+                    code: Default::default(),
+                }
+            }
+        }
+
+        impl Logic for $name {
+            #[hdl_gen]
+            fn update(&mut self) {
+                clock!(self, clock, check);
+                // No fault injection on the board.
+                self.check.fault_inject.next = false;
+                self.check.fault_word.next = 0.into();
+                self.check.fault_bit.next = 0.into();
+                self.check.fault_fix_parity.next = false;
+                self.led_pass.next = self.check.pass.val() ^ self.status_active_low.val();
+                self.led_fail.next = self.check.fail.val() ^ self.status_active_low.val();
+                self.led_heartbeat.next = self.check.heartbeat.val() & !self.check.fail.val();
+                self.code.next = 0.into();
+                if self.check.done.val() {
+                    self.code.next = self.check.failed_test.val();
+                }
+                self.led_code0.next = self.code.val().get_bit(0);
+                self.led_code1.next = self.code.val().get_bit(1);
+                self.led_code2.next = self.code.val().get_bit(2);
+            }
+        }
+
+        impl crate::harness::Clocked for $name {
+            fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
+                &mut self.clock
+            }
+        }
+
+        impl SelfCheckLeds for $name {
+            fn leds(&self) -> [bool; 6] {
+                [
+                    self.led_pass.val(),
+                    self.led_fail.val(),
+                    self.led_heartbeat.val(),
+                    self.led_code0.val(),
+                    self.led_code1.val(),
+                    self.led_code2.val(),
+                ]
+            }
+        }
+    };
 }
 
-impl SelfCheckBoard {
-    /// A board top running `params`; `status_active_low` inverts `led_pass` and `led_fail`.
-    pub fn new(params: SelfCheckParams, status_active_low: bool) -> SelfCheckBoard {
-        SelfCheckBoard {
-            clock: Default::default(),
-            led_pass: Default::default(),
-            led_fail: Default::default(),
-            led_heartbeat: Default::default(),
-            led_code0: Default::default(),
-            led_code1: Default::default(),
-            led_code2: Default::default(),
-            check: SelfCheckSmall::new(params),
-            status_active_low: Constant::new(status_active_low),
-            code: Default::default(),
-        }
-    }
+define_self_check_board!(
+    /// The board top of the small engine core's self check ([SelfCheckSmall]) for the
+    /// iCE40-HX8K breakout board and the ULX3S (ECP5-85); pins in
+    /// `constraints/*-selfcheck.*`, LED meanings in `docs/SELF_CHECK.md`.
+    ///
+    /// `led_pass` and `led_fail` are active high, or active low when the block is built with
+    /// [SelfCheckBoard::new]`(_, true)` ([SelfCheckBoard::icebreaker]: the iCEBreaker's red
+    /// and green LEDs; but the small core does not fit its UP5K, whose top is
+    /// [SelfCheckTinyBoard]); the other LEDs are active high on every board.
+    /// `led_heartbeat` blinks while rounds keep passing, `led_code0..2` show `failed_test`
+    /// once a verdict is reached.
+    SelfCheckBoard,
+    SelfCheckSmall
+);
 
-    /// The iCEBreaker's top: active-low pass and fail LEDs.
+impl SelfCheckBoard {
+    /// The small core's self check with the iCEBreaker's active-low pass and fail LEDs
+    /// (it does not fit the UP5K: [SelfCheckTinyBoard::icebreaker] is the one to build).
     pub fn icebreaker() -> SelfCheckBoard {
         SelfCheckBoard::new(SelfCheckParams::default(), true)
     }
@@ -819,31 +992,26 @@ impl Default for SelfCheckBoard {
     }
 }
 
-impl Logic for SelfCheckBoard {
-    #[hdl_gen]
-    fn update(&mut self) {
-        clock!(self, clock, check);
-        // No fault injection on the board.
-        self.check.fault_inject.next = false;
-        self.check.fault_word.next = 0.into();
-        self.check.fault_bit.next = 0.into();
-        self.check.fault_fix_parity.next = false;
-        self.led_pass.next = self.check.pass.val() ^ self.status_active_low.val();
-        self.led_fail.next = self.check.fail.val() ^ self.status_active_low.val();
-        self.led_heartbeat.next = self.check.heartbeat.val() & !self.check.fail.val();
-        self.code.next = 0.into();
-        if self.check.done.val() {
-            self.code.next = self.check.failed_test.val();
-        }
-        self.led_code0.next = self.code.val().get_bit(0);
-        self.led_code1.next = self.code.val().get_bit(1);
-        self.led_code2.next = self.code.val().get_bit(2);
+define_self_check_board!(
+    /// The board top of the tiny engine core's self check ([SelfCheckTiny]) for the
+    /// iCEBreaker (iCE40UP5K): `constraints/up5k-selfcheck.pcf`, LEDs as [SelfCheckBoard]'s
+    /// (`docs/SELF_CHECK.md`).
+    SelfCheckTinyBoard,
+    SelfCheckTiny
+);
+
+impl SelfCheckTinyBoard {
+    /// The iCEBreaker's top: [SelfCheckParams::tiny], active-low pass and fail LEDs (the
+    /// board's green LEDG_N and red LEDR_N).
+    pub fn icebreaker() -> SelfCheckTinyBoard {
+        SelfCheckTinyBoard::new(SelfCheckParams::tiny(), true)
     }
 }
 
-impl crate::harness::Clocked for SelfCheckBoard {
-    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
-        &mut self.clock
+impl Default for SelfCheckTinyBoard {
+    /// [SelfCheckTinyBoard::icebreaker]: the tiny core is the iCEBreaker's.
+    fn default() -> Self {
+        SelfCheckTinyBoard::icebreaker()
     }
 }
 
@@ -990,38 +1158,31 @@ mod tests {
         failed: FailedTest,
     }
 
-    fn set_fault(h: &mut Harness<SelfCheckSmall>, fault: Option<Fault>) {
-        let f = fault.unwrap_or(Fault {
-            word: 0,
-            bit: 0,
-            fix_parity: false,
-        });
-        h.uut.fault_inject.next = fault.is_some();
-        h.uut.fault_word.next = (f.word as u64).into();
-        h.uut.fault_bit.next = (f.bit as u64).into();
-        h.uut.fault_fix_parity.next = f.fix_parity;
-    }
-
-    /// Run the RTL from power up until `rounds` rounds have passed or it fails; checks the
-    /// outputs' consistency on the way. Returns the outcome and the cycles taken.
-    fn run(p: SelfCheckParams, fault: Option<Fault>, rounds: usize) -> (Outcome, u64) {
-        let mut h = Harness::new(SelfCheckSmall::new(p));
-        set_fault(&mut h, fault);
+    /// Run the RTL of configuration `T` from power up until `rounds` rounds have passed or
+    /// it fails; checks the outputs' consistency on the way. Returns the outcome and the
+    /// cycles taken.
+    fn run_on<T: SelfCheckTop>(
+        p: SelfCheckParams,
+        fault: Option<Fault>,
+        rounds: usize,
+    ) -> (Outcome, u64) {
+        let mut h = Harness::new(T::with_params(p));
+        h.uut.set_fault(fault);
         let limit = (rounds as u64 + 1) * (p.watchdog_cycles as u64 + 300);
         for _ in 0..limit {
             h.cycle();
-            let (done, pass, fail) = (h.uut.done.val(), h.uut.pass.val(), h.uut.fail.val());
-            let code = FailedTest::from_code(h.uut.failed_test.val().to_u64());
-            assert_eq!(pass, done && !fail);
-            assert!(!fail || done, "fail implies done");
+            let o = h.uut.outputs();
+            let (fail, code) = (o.fail, o.failed_test);
+            assert_eq!(o.pass, o.done && !fail);
+            assert!(!fail || o.done, "fail implies done");
             assert_eq!(fail, code != FailedTest::None, "code {code:?}");
             if fail || h.uut.rounds_passed() as usize >= rounds {
                 // A failure halts the block: the verdict stays.
                 for _ in 0..50 {
                     h.cycle();
                 }
-                assert_eq!(h.uut.fail.val(), fail);
-                assert_eq!(h.uut.failed_test.val().to_u64(), code.code());
+                assert_eq!(h.uut.outputs().fail, fail);
+                assert_eq!(h.uut.outputs().failed_test, code);
                 let r = h.uut.rounds_passed() as usize;
                 if fail {
                     assert_eq!(h.uut.state(), SelfCheckState::Halt);
@@ -1038,10 +1199,71 @@ mod tests {
         panic!("no verdict in {limit} cycles");
     }
 
-    fn expect(p: &SelfCheckParams, fault: Option<Fault>, rounds: usize) -> Outcome {
-        let (r, failed) =
-            self_check_model(p, SelfCheckSmall::cell_address_bits(), fault, rounds).unwrap();
+    /// [run_on] the small configuration.
+    fn run(p: SelfCheckParams, fault: Option<Fault>, rounds: usize) -> (Outcome, u64) {
+        run_on::<SelfCheckSmall>(p, fault, rounds)
+    }
+
+    /// The model's outcome for configuration `T`.
+    fn expect_on<T: SelfCheckTop>(
+        p: &SelfCheckParams,
+        fault: Option<Fault>,
+        rounds: usize,
+    ) -> Outcome {
+        let (r, failed) = self_check_model(p, T::cell_address_bits(), fault, rounds).unwrap();
         Outcome { rounds: r, failed }
+    }
+
+    fn expect(p: &SelfCheckParams, fault: Option<Fault>, rounds: usize) -> Outcome {
+        expect_on::<SelfCheckSmall>(p, fault, rounds)
+    }
+
+    /// Cycles from power up to the first verdict of `T` with parameters `p` and no fault
+    /// (which must be a pass).
+    fn first_verdict<T: SelfCheckTop>(p: SelfCheckParams, limit: u64) -> u64 {
+        let mut h = Harness::new(T::with_params(p));
+        h.uut.set_fault(None);
+        while !h.uut.outputs().done {
+            h.cycle();
+            assert!(h.cycles < limit, "no verdict in {limit} cycles");
+        }
+        assert!(h.uut.outputs().pass, "{:?}", h.uut.outputs());
+        h.cycles
+    }
+
+    /// `cases` random parameter sets (seeds, sizes up to the capacity of `T`, key masks,
+    /// start delays) and faults, two rounds each, the RTL of `T` against the model; the
+    /// verdicts seen.
+    fn random_cases_match_the_model<T: SelfCheckTop>(
+        seed: u64,
+        cases: usize,
+    ) -> std::collections::HashSet<FailedTest> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut seen = std::collections::HashSet::new();
+        for case in 0..cases {
+            let tuple_words = rng.gen_range(2..=8);
+            let cap = capacity_tuples(T::cell_address_bits(), tuple_words);
+            let p = SelfCheckParams {
+                tuples: rng.gen_range(1..=cap),
+                tuple_words,
+                seed: rng.gen_range(1..=u16::MAX),
+                key_mask: [0x0003, 0x00FF, 0xFFFF][rng.gen_range(0..3)],
+                start_delay: rng.gen_range(1..=20),
+                ..SelfCheckParams::default()
+            };
+            let words = (p.tuples * p.tuple_words) as u16;
+            let fault = rng.gen_bool(0.75).then(|| Fault {
+                // Now and then a word past the round's end: no fault at all.
+                word: rng.gen_range(0..words + 2),
+                bit: rng.gen_range(0..16),
+                fix_parity: rng.gen_bool(0.7),
+            });
+            let got = run_on::<T>(p, fault, 2).0;
+            let want = expect_on::<T>(&p, fault, 2);
+            assert_eq!(got, want, "case {case}: {p:?} {fault:?}");
+            seen.insert(got.failed);
+        }
+        seen
     }
 
     #[test]
@@ -1125,14 +1347,7 @@ mod tests {
         let p = SelfCheckParams::default();
         let t = std::time::Instant::now();
         // The first verdict: start delay, clear, 128 words in, the sort, 128 words out.
-        let mut h = Harness::new(SelfCheckSmall::new(p));
-        set_fault(&mut h, None);
-        while !h.uut.done.val() {
-            h.cycle();
-            assert!(h.cycles < 2_000, "no verdict");
-        }
-        assert!(h.uut.pass.val());
-        let first = h.cycles;
+        let first = first_verdict::<SelfCheckSmall>(p, 2_000);
         assert!(
             first > 2 * 128,
             "{first} cycles: the round cannot be shorter"
@@ -1280,32 +1495,8 @@ mod tests {
 
     #[test]
     fn self_check_random_seeds_sizes_and_faults_match_the_model() {
-        let mut rng = ChaCha8Rng::seed_from_u64(55);
-        let mut seen = std::collections::HashSet::new();
         let t = std::time::Instant::now();
-        for case in 0..30 {
-            let tuple_words = rng.gen_range(2..=8);
-            let cap = capacity_tuples(SelfCheckSmall::cell_address_bits(), tuple_words);
-            let p = SelfCheckParams {
-                tuples: rng.gen_range(1..=cap),
-                tuple_words,
-                seed: rng.gen_range(1..=u16::MAX),
-                key_mask: [0x0003, 0x00FF, 0xFFFF][rng.gen_range(0..3)],
-                start_delay: rng.gen_range(1..=20),
-                ..SelfCheckParams::default()
-            };
-            let words = (p.tuples * p.tuple_words) as u16;
-            let fault = rng.gen_bool(0.75).then(|| Fault {
-                // Now and then a word past the round's end: no fault at all.
-                word: rng.gen_range(0..words + 2),
-                bit: rng.gen_range(0..16),
-                fix_parity: rng.gen_bool(0.7),
-            });
-            let got = run(p, fault, 2).0;
-            let want = expect(&p, fault, 2);
-            assert_eq!(got, want, "case {case}: {p:?} {fault:?}");
-            seen.insert(got.failed);
-        }
+        let seen = random_cases_match_the_model::<SelfCheckSmall>(55, 30);
         eprintln!(
             "30 random cases: {:.1} s, verdicts {seen:?}",
             t.elapsed().as_secs_f64()
@@ -1318,38 +1509,30 @@ mod tests {
 
     /// Run a board top until `cycles` and return the LED levels then, and whether the
     /// heartbeat LED changed on the way.
-    fn board_leds(board: SelfCheckBoard, cycles: u64) -> ([bool; 6], bool) {
+    fn board_leds<B: SelfCheckLeds>(board: B, cycles: u64) -> ([bool; 6], bool) {
         let mut h = Harness::new(board);
-        let mut last_heartbeat = h.uut.led_heartbeat.val();
+        let mut last_heartbeat = h.uut.leds()[2];
         let mut blinked = false;
         for _ in 0..cycles {
             h.cycle();
-            blinked |= h.uut.led_heartbeat.val() != last_heartbeat;
-            last_heartbeat = h.uut.led_heartbeat.val();
+            blinked |= h.uut.leds()[2] != last_heartbeat;
+            last_heartbeat = h.uut.leds()[2];
         }
-        let u = &h.uut;
-        (
-            [
-                u.led_pass.val(),
-                u.led_fail.val(),
-                u.led_heartbeat.val(),
-                u.led_code0.val(),
-                u.led_code1.val(),
-                u.led_code2.val(),
-            ],
-            blinked,
-        )
+        (h.uut.leds(), blinked)
     }
 
-    #[test]
-    fn self_check_board_shows_pass_in_both_polarities_and_blinks() {
-        // Short rounds and a fast heartbeat so a few thousand cycles show everything.
+    /// A board top built by `new` with short rounds (`p`, 4 tuples) and a fast heartbeat:
+    /// pass lit and fail dark in both polarities, no code, the heartbeat blinks.
+    fn board_shows_pass_in_both_polarities<B: SelfCheckLeds>(
+        new: fn(SelfCheckParams, bool) -> B,
+        p: SelfCheckParams,
+    ) {
         let p = SelfCheckParams {
             tuples: 4,
             heartbeat_log2: 1,
-            ..SelfCheckParams::default()
+            ..p
         };
-        let (leds, blinked) = board_leds(SelfCheckBoard::new(p, false), 3000);
+        let (leds, blinked) = board_leds(new(p, false), 3000);
         assert_eq!(&leds[..2], &[true, false], "pass lit, fail dark: {leds:?}");
         assert_eq!(
             &leds[3..],
@@ -1357,7 +1540,7 @@ mod tests {
             "no failed test: {leds:?}"
         );
         assert!(blinked, "heartbeat");
-        let (leds, _) = board_leds(SelfCheckBoard::new(p, true), 3000);
+        let (leds, _) = board_leds(new(p, true), 3000);
         assert_eq!(
             &leds[..2],
             &[false, true],
@@ -1365,20 +1548,34 @@ mod tests {
         );
     }
 
-    #[test]
-    fn self_check_board_shows_a_timeout_on_the_code_leds() {
+    /// A board top built by `new` whose watchdog fires: fail lit, code 1, no heartbeat.
+    fn board_shows_a_timeout<B: SelfCheckLeds>(
+        new: fn(SelfCheckParams, bool) -> B,
+        p: SelfCheckParams,
+    ) {
         let p = SelfCheckParams {
             tuples: 4,
             watchdog_cycles: 10,
-            ..SelfCheckParams::default()
+            ..p
         };
-        let (leds, blinked) = board_leds(SelfCheckBoard::new(p, false), 200);
+        let (leds, blinked) = board_leds(new(p, false), 200);
         assert_eq!(
             leds,
             [false, true, false, true, false, false],
             "code 1: {leds:?}"
         );
         assert!(!blinked);
+    }
+
+    #[test]
+    fn self_check_board_shows_pass_in_both_polarities_and_blinks() {
+        // Short rounds and a fast heartbeat so a few thousand cycles show everything.
+        board_shows_pass_in_both_polarities(SelfCheckBoard::new, SelfCheckParams::default());
+    }
+
+    #[test]
+    fn self_check_board_shows_a_timeout_on_the_code_leds() {
+        board_shows_a_timeout(SelfCheckBoard::new, SelfCheckParams::default());
     }
 
     #[test]
@@ -1396,5 +1593,108 @@ mod tests {
             let v = crate::verilog::export(board);
             crate::verilog::check_module(name, &v).unwrap();
         }
+    }
+
+    // ---- The tiny configuration (the iCEBreaker's): the same checks on its core.
+
+    #[test]
+    fn self_check_tiny_parameters_are_checked_against_the_tiny_core() {
+        let ok = SelfCheckParams::tiny();
+        SelfCheckTiny::validate(&ok).unwrap();
+        assert_eq!(SelfCheckTiny::default_params(), ok);
+        assert_eq!(
+            capacity_tuples(SelfCheckTiny::cell_address_bits(), ok.tuple_words),
+            ok.tuples,
+            "a round fills the tiny sorter"
+        );
+        for (bad, what) in [
+            // The tiny sorter's capacity is 8 tuples of up to 16 words.
+            (SelfCheckParams { tuples: 9, ..ok }, "capacity"),
+            // The self check's checker takes up to 8 words.
+            (
+                SelfCheckParams {
+                    tuple_words: 9,
+                    ..ok
+                },
+                "tuple_words",
+            ),
+            // The small core's default (32 tuples) does not fit the tiny one.
+            (SelfCheckParams::default(), "capacity"),
+        ] {
+            let e = SelfCheckTiny::validate(&bad).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        }
+    }
+
+    #[test]
+    fn self_check_tiny_passes_on_a_good_core_and_reports_injected_faults() {
+        let p = SelfCheckParams::tiny();
+        let t = std::time::Instant::now();
+        // Start delay, clear, 64 words in, the sort, 64 words out.
+        let first = first_verdict::<SelfCheckTiny>(p, 1_000);
+        assert!(
+            first > 2 * 64,
+            "{first} cycles: the round cannot be shorter"
+        );
+        let (got, cycles) = run_on::<SelfCheckTiny>(p, None, 3);
+        assert_eq!(got, expect_on::<SelfCheckTiny>(&p, None, 3));
+        assert_eq!(
+            got,
+            Outcome {
+                rounds: 3,
+                failed: FailedTest::None
+            }
+        );
+        // 8-word tuples: word 8 is tuple 1's tag word, 9 its key, 10 its payload.
+        for (word, bit, fix_parity, failed) in [
+            (0u16, 0u8, false, FailedTest::Parity),
+            (63, 15, false, FailedTest::Parity),
+            (10, 3, true, FailedTest::Checksum),
+            (9, 2, true, FailedTest::Checksum),
+            (8, 0, true, FailedTest::Order),
+        ] {
+            let f = Some(Fault {
+                word,
+                bit,
+                fix_parity,
+            });
+            let got = run_on::<SelfCheckTiny>(p, f, 2).0;
+            assert_eq!(got, expect_on::<SelfCheckTiny>(&p, f, 2), "{f:?}");
+            assert_eq!(got, Outcome { rounds: 0, failed }, "{f:?}");
+        }
+        eprintln!(
+            "tiny: first verdict after {first} cycles; 3 rounds of {} x {} words: {cycles} \
+             cycles; with the faults {:.1} s",
+            p.tuples,
+            p.tuple_words,
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    #[test]
+    fn self_check_tiny_random_seeds_sizes_and_faults_match_the_model() {
+        let seen = random_cases_match_the_model::<SelfCheckTiny>(57, 20);
+        assert!(
+            seen.contains(&FailedTest::None) && seen.len() >= 3,
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn self_check_tiny_board_shows_its_verdict_on_the_icebreaker_leds() {
+        board_shows_pass_in_both_polarities(SelfCheckTinyBoard::new, SelfCheckParams::tiny());
+        board_shows_a_timeout(SelfCheckTinyBoard::new, SelfCheckParams::tiny());
+        // The exported top (the iCEBreaker's): the board's parameters, LEDG_N and LEDR_N
+        // active low, so a pass drives led_pass low and led_fail high.
+        let (leds, _) = board_leds(SelfCheckTinyBoard::default(), 1_000);
+        assert_eq!(leds, [false, true, false, false, false, false], "{leds:?}");
+    }
+
+    #[test]
+    fn self_check_tiny_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(SelfCheckTiny::default());
+        crate::verilog::check_module("self_check_tiny", &v).unwrap();
+        let v = crate::verilog::export(SelfCheckTinyBoard::icebreaker());
+        crate::verilog::check_module("self_check_tiny_board_icebreaker", &v).unwrap();
     }
 }

@@ -7,12 +7,13 @@
 //! transformation come after it; until then software undoes them
 //! ([crate::in_module::rotate_to_compact], [crate::in_module::undo_transform_key]).
 use crate::harness::{Harness, Pacing, StreamBlock};
-use crate::in_module::{InConfig, InModuleDelta, InModuleSmall};
+use crate::in_module::{InConfig, InModule, InModuleDelta, InModuleSmall};
 use crate::sorter::{
-    DeltaSorter, SmallSorter, SortSettings, DELTA_CELL_ADDRESS_BITS, SMALL_CELL_ADDRESS_BITS,
+    DeltaSorter, SmallSorter, SortSettings, TinySorter, DELTA_CELL_ADDRESS_BITS,
+    SMALL_CELL_ADDRESS_BITS, TINY_CELL_ADDRESS_BITS,
 };
 use crate::sorting_checker::CheckerReport;
-use crate::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
+use crate::sorting_checker::{SortingChecker, SortingCheckerDelta, SortingCheckerSmall};
 use crate::tuple_stream::from_beats;
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
@@ -267,6 +268,22 @@ define_pipeline!(
     &SMALL_CELL_ADDRESS_BITS
 );
 
+/// The tiny pipeline's IN module: tuples up to 16 words, the longest the tiny sorter sorts
+/// (a double buffer of 32 words).
+pub type InModuleTiny = InModule<4, 5>;
+/// The tiny pipeline's sorting checker: tuples up to 16 words (a 32-word ring).
+pub type SortingCheckerTiny = SortingChecker<5, 6>;
+
+define_pipeline!(
+    /// The iCEBreaker's (UP5K) pipeline for the self check: tuples up to 16 words, 3-cell
+    /// sorter (8 tuples of ≤ 32 bytes).
+    TinySortPipeline,
+    InModuleTiny,
+    TinySorter,
+    SortingCheckerTiny,
+    &TINY_CELL_ADDRESS_BITS
+);
+
 /// Pure-Rust reference model of the whole pipeline.
 pub mod model {
     use super::PipelineSettings;
@@ -372,6 +389,27 @@ mod tests {
                     "a relation within capacity leaves sorted"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn tiny_pipeline_matches_model() {
+        // Tuples up to 16 words (the IN module's limit), which all three cells sort;
+        // relations beyond 8 tuples leave in sorted strings of 8.
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let mut h = Harness::new(TinySortPipeline::default());
+        for case in 0..12 {
+            let (s, tuples) = random_case(&mut rng, 16, 30);
+            let pacing = Pacing {
+                source_duty: [1.0, 0.6][case % 2],
+                sink_duty: [1.0, 0.7][(case / 2) % 2],
+                seed: case as u64,
+            };
+            let run = run_pipeline(&mut h, &s, &tuples, pacing).unwrap();
+            let model = model_output::<TinySortPipeline>(&s, &tuples);
+            assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
+            assert_eq!(run.status.violations, model.violations.min(0xffff));
+            assert!(!run.status.parity_error && !run.status.framing_error);
         }
     }
 

@@ -16,8 +16,9 @@
 //!   other four cells take 16 of the part's 32 block RAMs (see docs/ARCHITECTURE.md).
 //!
 //! Each cell works out its own mode from the tuple length, and passes the length of the
-//! strings it emits to the next cell (`run_out` → `run_in`); the first cell receives strings
-//! of one tuple. A relation larger than the capacity comes out as consecutive sorted
+//! strings it emits to the next cell (`run_out` → `run_in`, registered in each cell so the
+//! chain is no combinational path: cell *k* has it *k* cycles after the settings change,
+//! before any beat can reach it); the first cell receives strings of one tuple. A relation larger than the capacity comes out as consecutive sorted
 //! strings of `capacity_tuples` tuples each: the block sort that external sort (§6 cases 2
 //! and 3) starts from.
 use crate::sorting_cell::SortingCell;
@@ -28,6 +29,13 @@ use rust_hdl::prelude::*;
 pub const DELTA_CELL_ADDRESS_BITS: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 /// Address bits of the cells of the iCE40-sized sorter.
 pub const SMALL_CELL_ADDRESS_BITS: [usize; 5] = [3, 4, 5, 6, 7];
+/// Address bits of the cells of the tiny sorter (the iCEBreaker's self check,
+/// `docs/SELF_CHECK.md`): three cells of 16, 32 and 64 words per memory. It starts at 16
+/// words, not 8, because on iCE40 an 8-word memory is built from flip-flops (the small
+/// sorter's cell 1: about 530 flip-flops) while 16 to 256 words cost the same two block RAMs
+/// per memory; three cells (12 block RAMs) leave the UP5K's logic cells room for the
+/// merger and the self check. Capacity: 8 tuples of up to 16 words (32 bytes).
+pub const TINY_CELL_ADDRESS_BITS: [usize; 3] = [4, 5, 6];
 
 /// Builds a sorter type from a list of cells: `field: address_bits`, in chain order.
 macro_rules! define_sorter {
@@ -118,6 +126,18 @@ define_sorter!(
     last = cell_05
 );
 
+define_sorter!(
+    /// The iCEBreaker's (UP5K) sorter for the self check: 3 cells of 16 to 64 words, 8
+    /// tuples of up to 32 bytes ([TINY_CELL_ADDRESS_BITS]).
+    TinySorter,
+    cell_01: 4,
+    [
+        cell_02 <- cell_01: 5,
+        cell_03 <- cell_02: 6
+    ],
+    last = cell_03
+);
+
 /// A cell sorts (rather than passes) when one tuple fits in one of its memories.
 pub fn cell_active(cell_address_bits: usize, tuple_words: usize) -> bool {
     tuple_words <= 1 << cell_address_bits
@@ -191,6 +211,7 @@ macro_rules! sorter_settings {
 }
 sorter_settings!(DeltaSorter);
 sorter_settings!(SmallSorter);
+sorter_settings!(TinySorter);
 
 /// Pure-Rust reference model of the sorter: the cell model applied cell by cell.
 pub mod model {
@@ -441,7 +462,12 @@ mod tests {
             tuple_words: 16,
             ..s
         });
-        h.settle();
+        // Each cell registers its `run_out`: the capacity settles one cycle per cell.
+        for _ in 0..DELTA_CELL_ADDRESS_BITS.len() - 1 {
+            h.cycle();
+            assert_eq!(h.uut.capacity_tuples.val().index(), 4096, "not settled yet");
+        }
+        h.cycle();
         assert_eq!(h.uut.capacity_tuples.val().index(), 2048);
     }
 

@@ -69,8 +69,13 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// it such cells would hold the whole relation until its end arrives, one after another.
     pub run_limit: Signal<In, Bits<16>>,
     /// Length in tuples of the strings this cell emits (`2 × run_in`, or `run_in` in pass
-    /// mode); feeds the next cell's `run_in`.
+    /// mode); feeds the next cell's `run_in`. Registered, so the chain of cells does not
+    /// form one combinational path from the first cell's settings to the last cell's
+    /// memories: cell *k* sees its `run_in` *k* cycles after the settings change, never later
+    /// than the first beat can reach it (every cell delays the stream by at least its output
+    /// slice's cycle).
     pub run_out: Signal<Out, Bits<16>>,
+    run_out_reg: DFF<Bits<16>>,
     /// Memory words per FIFO, as a constant for the fit test.
     capacity_words: Constant<Bits<16>>,
     /// The same, as an occupancy (pointer-width) value.
@@ -150,6 +155,7 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             run_in: Default::default(),
             run_limit: Default::default(),
             run_out: Default::default(),
+            run_out_reg: Default::default(),
             capacity_words: Constant::new((1u64 << A).into()),
             full_level: Constant::new((1u64 << A).into()),
             occupancy_a: Default::default(),
@@ -233,7 +239,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             head_ok_a,
             head_ok_b,
             taken_a,
-            taken_b
+            taken_b,
+            run_out_reg
         );
         clock!(self, clock, memory_a, memory_b, out_slice);
         self.data_out.word.next = self.out_slice.data_out.word.val();
@@ -244,10 +251,11 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.is_pass.next = !self.sort_enable.val()
             | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val())
             | ((self.run_limit.val() != 0) & (self.run_in.val() >= self.run_limit.val()));
+        self.run_out.next = self.run_out_reg.q.val();
         if self.is_pass.val() {
-            self.run_out.next = self.run_in.val();
+            self.run_out_reg.d.next = self.run_in.val();
         } else {
-            self.run_out.next = self.run_in.val() + self.run_in.val();
+            self.run_out_reg.d.next = self.run_in.val() + self.run_in.val();
         }
 
         // ---- write side

@@ -173,18 +173,43 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
             cycles as f64 / 32768.0
         ),
     });
+    for f in crate::baseline::RECORDED_FMAX {
+        figures.push(Figure {
+            key: f.key,
+            value: f.mhz,
+            unit: "MHz",
+            what: format!(
+                "{:?} engine core on the {}, as recorded (not measured by this run): {}",
+                f.config, f.target, f.source
+            ),
+        });
+    }
+    let delta_fmax = crate::baseline::recorded_fmax(crate::sort_job::EngineConfig::Delta);
+    let cycles_per_word = cycles as f64 / 32768.0;
+    figures.push(Figure {
+        key: "sort_mb_per_s_at_fmax",
+        value: delta_fmax.mhz / cycles_per_word * 2.0,
+        unit: "MB/s",
+        what: format!(
+            "Delta sorter at {} MHz ({}'s recorded Fmax): 2 bytes a word / {cycles_per_word:.3} \
+             simulated cycles a word (sorter_cycles_4096x16, fill and drain)",
+            delta_fmax.mhz, delta_fmax.target
+        ),
+    });
     let (sim_cycles, sim_wall) = if quick {
         let (_, c, w, _) = delta_sort(512, 4)?;
         (c, w)
     } else {
         (total, wall)
     };
-    figures.push(Figure {
-        key: "sim_cycles_per_s",
-        value: (sim_cycles as f64 / sim_wall).round(),
-        unit: "cycles/s",
-        what: format!("rust-hdl simulation of the 12-cell Delta sorter, {sim_cycles} cycles in {sim_wall:.2} s (single thread)"),
-    });
+    for key in ["sim_cycles_per_s", "sim_cycles_per_s_rtl"] {
+        figures.push(Figure {
+            key,
+            value: (sim_cycles as f64 / sim_wall).round(),
+            unit: "cycles/s",
+            what: format!("rust-hdl simulation of the 12-cell Delta sorter, {sim_cycles} cycles in {sim_wall:.2} s (single thread)"),
+        });
+    }
     let rom = rdbe_rtl::control_rom::contents();
     let widest = rom.iter().copied().max().unwrap_or(0);
     figures.push(Figure {
@@ -346,12 +371,15 @@ pub fn paper_estimate(n: usize, l_bytes: usize) -> PaperEstimate {
     }
 }
 
-/// One `r = SORT t BY k` run by the control program on the Delta RDBE top (RTL backend,
-/// `delta1984` profile), with §6's estimate for the same N and L.
+/// One `r = SORT t BY k` run by the control program on the Delta RDBE top (`rtl` or
+/// `verilator` backend: the same cycles; `delta1984` profile), with §6's estimate for the
+/// same N and L.
 #[derive(Clone, Debug)]
 pub struct PaperSort {
     pub n: usize,
     pub l_bytes: usize,
+    /// The backend that simulated it.
+    pub backend: crate::sort_job::Backend,
     /// The control program's `Report.sort_case`: (case, blocks counted for its overhead).
     pub sort_case: Option<(u8, usize)>,
     /// Simulated cycles of the whole command (register bus, HM adapters, engine core).
@@ -414,23 +442,25 @@ pub fn paper_relation(n: usize, seed: u64) -> Result<crate::relation::Relation> 
 }
 
 /// Run `r = SORT t BY k` through the control program (`ControlProgram::execute`, its
-/// external sort included) on the Delta RDBE top, RTL backend, `delta1984` profile, and
-/// check the result: sorted by k, the same multiset of tuples, and in the order of a stable
-/// sort. Fails if the result is wrong.
-pub fn paper_sort(n: usize, seed: u64) -> Result<PaperSort> {
+/// external sort included) on the Delta RDBE top, `delta1984` profile, on `backend` (`rtl`:
+/// the rust-hdl simulation; `verilator`: the same top's Verilog, cycle for cycle the same,
+/// much faster; `model` has no cycles and is refused), and check the result: sorted by k,
+/// the same multiset of tuples, and in the order of a stable sort. Fails if the result is
+/// wrong.
+pub fn paper_sort(n: usize, seed: u64, backend: crate::sort_job::Backend) -> Result<PaperSort> {
     use crate::command::parse_script;
     use crate::control_program::ControlProgram;
     use crate::engine::Profile;
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    ensure!(
+        backend != crate::sort_job::Backend::Model,
+        "the model backend counts no cycles: use rtl or verilator"
+    );
     let profile = Profile::Delta1984;
     let t = paper_relation(n, seed)?;
-    let engine = crate::engine::new_engine(
-        crate::sort_job::EngineConfig::Delta,
-        crate::sort_job::Backend::Rtl,
-        profile,
-    );
+    let engine = crate::engine::new_engine(crate::sort_job::EngineConfig::Delta, backend, profile);
     let mut cp = ControlProgram::new(engine, profile)?;
     cp.hm.store(&t)?;
     let input = cp.hm.read_tuples("t")?;
@@ -481,6 +511,7 @@ pub fn paper_sort(n: usize, seed: u64) -> Result<PaperSort> {
     Ok(PaperSort {
         n,
         l_bytes: PAPER_TUPLE_BYTES,
+        backend,
         sort_case: report.sort_case,
         cycles: report.cycles,
         step_cycles,
@@ -490,27 +521,47 @@ pub fn paper_sort(n: usize, seed: u64) -> Result<PaperSort> {
     })
 }
 
-/// Relation sizes of `rdbe bench --paper` (L = 16 bytes, C = 4096 tuples): case 1 at a
-/// quarter and at all of C, case 2 at 1.5 C and 2 C, case 3 with i = 1 at 3 C and 4 C and
-/// (unless `quick`) with i = 2 at 8 C.
+/// NL/C of the points of `rdbe bench --paper` (L = 16 bytes, C = 4096 tuples): case 1 from
+/// 0.1 to 1, case 2 up to 2, case 3 with i = 1 (up to 4), i = 2 (up to 8) and i = 3 (up to
+/// 16, where N = 65,536, the most `paper_relation` numbers). Each boundary is a point, so
+/// both sides of every jump of the formula are measured (1 and 1.02, 2 and 2.02, ...).
+pub const PAPER_SWEEP_NL_OVER_C: &[f64] = &[
+    0.1, 0.25, 0.5, 0.75, 1.0, 1.02, 1.25, 1.5, 1.75, 2.0, 2.02, 2.5, 3.0, 3.5, 4.0, 4.02, 5.0,
+    6.0, 7.0, 8.0, 8.02, 10.0, 12.0, 14.0, 16.0,
+];
+
+/// NL/C of `rdbe bench --paper --quick`: one or two points per case, i ≤ 2.
+pub const PAPER_QUICK_NL_OVER_C: &[f64] = &[0.25, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
+
+/// Relation sizes (tuples of [PAPER_TUPLE_BYTES]) of `rdbe bench --paper`: N = NL/C · C / L
+/// for each point of [PAPER_SWEEP_NL_OVER_C] (or [PAPER_QUICK_NL_OVER_C] if `quick`).
 pub fn paper_sizes(quick: bool) -> Vec<usize> {
-    let mut sizes = vec![1024, 4096, 6144, 8192, 12288, 16384];
-    if !quick {
-        sizes.push(32768);
-    }
-    sizes
+    let c_tuples = paper_c_bytes(PAPER_TUPLE_BYTES) / PAPER_TUPLE_BYTES;
+    let points = if quick {
+        PAPER_QUICK_NL_OVER_C
+    } else {
+        PAPER_SWEEP_NL_OVER_C
+    };
+    points
+        .iter()
+        .map(|x| (x * c_tuples as f64).round() as usize)
+        .collect()
 }
 
-/// Measure every size of [paper_sizes].
-pub fn run_paper(quick: bool, progress: impl Fn(&str)) -> Result<Vec<PaperSort>> {
+/// Measure every size of [paper_sizes] on `backend`.
+pub fn run_paper(
+    quick: bool,
+    backend: crate::sort_job::Backend,
+    progress: impl Fn(&str),
+) -> Result<Vec<PaperSort>> {
     let mut rows = vec![];
     for (i, n) in paper_sizes(quick).into_iter().enumerate() {
         let e = paper_estimate(n, PAPER_TUPLE_BYTES);
         progress(&format!(
-            "SORT of {n} x {PAPER_TUPLE_BYTES}-byte tuples (§6 case {}), delta1984, RTL",
+            "SORT of {n} x {PAPER_TUPLE_BYTES}-byte tuples (§6 case {}), delta1984, {backend:?}",
             e.case
         ));
-        rows.push(paper_sort(n, 1984 + i as u64)?);
+        rows.push(paper_sort(n, 1984 + i as u64, backend)?);
     }
     Ok(rows)
 }
@@ -538,8 +589,8 @@ pub fn paper_capacity_note(l_bytes: usize) -> String {
     )
 }
 
-/// The table, the cycles of every engine step, and as the last line one JSON object.
-pub fn paper_report(rows: &[PaperSort]) -> String {
+/// The table and the cycles of every engine step (no JSON).
+pub fn paper_table(rows: &[PaperSort]) -> String {
     let l = rows.first().map_or(PAPER_TUPLE_BYTES, |r| r.l_bytes);
     let mut out = paper_capacity_note(l) + "\n";
     out += "Modelled = simulated cycles x 220 ns + the CPU overhead of Report::modelled_ms; \
@@ -593,6 +644,13 @@ pub fn paper_report(rows: &[PaperSort]) -> String {
         let steps: Vec<String> = r.step_cycles.iter().map(u64::to_string).collect();
         out += &format!("  N = {:>5}: {}\n", r.n, steps.join(" "));
     }
+    out
+}
+
+/// The paper-reproduction figures as JSON: `paper_c_bytes`, `sort_capacity_tuples` and
+/// `paper_sort`, one object per row (keys in docs/PERFORMANCE.md).
+pub fn paper_json(rows: &[PaperSort]) -> serde_json::Value {
+    let l = rows.first().map_or(PAPER_TUPLE_BYTES, |r| r.l_bytes);
     let json_rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -601,6 +659,7 @@ pub fn paper_report(rows: &[PaperSort]) -> String {
                 "l_bytes": r.l_bytes,
                 "nl": r.nl(),
                 "nl_over_c": r.nl_over_c(),
+                "backend": format!("{:?}", r.backend).to_lowercase(),
                 "sort_case": r.sort_case.map(|(c, _)| c),
                 "sort_case_blocks": r.sort_case.map(|(_, b)| b),
                 "paper_case": r.estimate.case,
@@ -617,12 +676,95 @@ pub fn paper_report(rows: &[PaperSort]) -> String {
             })
         })
         .collect();
-    out += &json!({
+    json!({
         "paper_c_bytes": paper_c_bytes(l),
         "sort_capacity_tuples": crate::engine::Limits::of(crate::sort_job::EngineConfig::Delta)
             .sort_capacity(l / 2),
         "paper_sort": json_rows,
     })
-    .to_string();
-    out
+}
+
+/// The table, the cycles of every engine step, and as the last line one JSON object.
+pub fn paper_report(rows: &[PaperSort]) -> String {
+    paper_table(rows) + &paper_json(rows).to_string()
+}
+
+// ----------------------------------------------------------------------------------------
+// `rdbe bench`'s command line.
+// ----------------------------------------------------------------------------------------
+
+/// What `rdbe bench` measures.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Shorter runs: the simulation-speed figure on a 512-tuple sort, no Verilator figure;
+    /// with `paper`, [PAPER_QUICK_NL_OVER_C]; with `baselines`, 1024-tuple workloads.
+    pub quick: bool,
+    /// §6's sort timing against the paper's formulas ([run_paper]).
+    pub paper: bool,
+    /// SQLite and Rust's sort beside the engine at its Fmax (`baseline::run_baselines`).
+    pub baselines: bool,
+    /// The default figures, the paper sweep and the baselines, one JSON object.
+    pub all: bool,
+    /// The backend of the paper sweep and the baselines (`rtl` or `verilator`).
+    pub backend: crate::sort_job::Backend,
+    /// With the paper sweep: write its plot (SVG) here.
+    pub plot: Option<std::path::PathBuf>,
+}
+
+/// Run what `o` asks for; returns the tables and, as the last line, one JSON object with
+/// every figure measured.
+pub fn run_cli(o: &BenchOptions, progress: impl Fn(&str)) -> Result<String> {
+    let paper = o.paper || o.all;
+    let baselines = o.baselines || o.all;
+    let default = o.all || !(o.paper || o.baselines);
+    ensure!(
+        o.plot.is_none() || paper,
+        "--plot draws the paper sweep: add --paper"
+    );
+    let mut out = String::new();
+    let mut obj = serde_json::Map::new();
+    if default {
+        let figures = run(o.quick, &progress)?;
+        let text = report(&figures);
+        let (table, json_line) = text.rsplit_once('\n').unwrap_or(("", &text));
+        out += table;
+        out += "\n\n";
+        if let serde_json::Value::Object(m) = serde_json::from_str(json_line)? {
+            obj.extend(m);
+        }
+    }
+    if paper {
+        let t0 = Instant::now();
+        let rows = run_paper(o.quick, o.backend, &progress)?;
+        let sweep_s = t0.elapsed().as_secs_f64();
+        out += &paper_table(&rows);
+        out += &format!(
+            "sweep: {} sorts in {sweep_s:.1} s wall on the {:?} backend\n\n",
+            rows.len(),
+            o.backend
+        );
+        if let serde_json::Value::Object(m) = paper_json(&rows) {
+            obj.extend(m);
+        }
+        obj.insert("paper_sweep_wall_s".into(), json!(sweep_s));
+        if let Some(path) = &o.plot {
+            crate::bench_plot::write_paper_plot(&rows, path)?;
+            out += &format!("plot: {}\n\n", path.display());
+        }
+    }
+    if baselines {
+        let rows = crate::baseline::run_baselines(o.quick, o.backend, &progress)?;
+        out += &crate::baseline::baseline_table(&rows);
+        out += "\n";
+        if let serde_json::Value::Object(m) = crate::baseline::baseline_json(&rows) {
+            obj.extend(m);
+        }
+        if !default {
+            for f in crate::baseline::RECORDED_FMAX {
+                obj.insert(f.key.into(), json!(f.mhz));
+            }
+        }
+    }
+    out += &serde_json::Value::Object(obj).to_string();
+    Ok(out)
 }

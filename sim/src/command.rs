@@ -101,7 +101,7 @@ pub fn tokenize(line_text: &str, line: usize) -> Result<Vec<Token>> {
             } else if "=,()*<>+-/%".contains(c) {
                 i += 1;
             } else {
-                bail!("line {line}, column {column}: unexpected character '{c}'");
+                bail!("line {line}, column {column}: unexpected character {c:?}");
             }
             TokenKind::Symbol
         };
@@ -285,7 +285,29 @@ pub struct Statement {
     pub operation: Operation,
 }
 
-/// Parse a whole script; `origin` names it in errors (e.g. its file name).
+/// Parse a script given as bytes (as read from its file): text that is not UTF-8 (binary
+/// data) is refused with the line and column of the first byte that is not.
+pub fn parse_script_bytes(origin: &str, bytes: &[u8]) -> Result<Vec<Statement>> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_script(origin, text),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+            let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            // The text before the bad byte is valid UTF-8: count its characters.
+            let column =
+                1 + std::str::from_utf8(&good[line_start..]).map_or(0, |t| t.chars().count());
+            bail!(
+                "{origin}: line {line}, column {column}: not UTF-8 text (byte 0x{:02x}): \
+                 is this a script?",
+                bytes[e.valid_up_to()]
+            )
+        }
+    }
+}
+
+/// Parse a whole script; `origin` names it in errors (e.g. its file name). A script without
+/// any command (empty, or only blank lines and comments) is an error.
 pub fn parse_script(origin: &str, text: &str) -> Result<Vec<Statement>> {
     let mut statements = vec![];
     for (i, line_text) in text.lines().enumerate() {
@@ -304,6 +326,15 @@ pub fn parse_script(origin: &str, text: &str) -> Result<Vec<Statement>> {
             .statement()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         statements.push(s);
+    }
+    if statements.is_empty() {
+        bail!(
+            "{origin}: the script has no command ({}, expected `name = COMMAND …` lines)",
+            match text.lines().count() {
+                0 => "it is empty".to_string(),
+                n => format!("its {n} line(s) are blank or comments"),
+            }
+        );
     }
     Ok(statements)
 }
@@ -932,5 +963,27 @@ DELETE FROM r WHERE name = 'bob'
         assert!(err("a.b = PASS r").contains("a result name has no '.'"));
         assert!(err("a = RESTRICT r WHERE").contains("expected a condition"));
         assert!(err("DELETE FROM r WHERE x IN (1,").contains("expected a value"));
+        assert!(err("a = PASS r\0").contains("column 11: unexpected character '\\0'"));
+    }
+
+    #[test]
+    fn an_empty_script_and_binary_data_are_errors() {
+        assert_eq!(
+            err(""),
+            "s.rdbe: the script has no command (it is empty, expected `name = COMMAND …` lines)"
+        );
+        assert!(err("# only\n\n-- comments\n").contains("its 3 line(s) are blank or comments"));
+        let e = format!(
+            "{:#}",
+            parse_script_bytes("s.rdbe", b"a = PASS r\nb = P\xc3\xa9\xffSS r\n").unwrap_err()
+        );
+        assert_eq!(
+            e,
+            "s.rdbe: line 2, column 7: not UTF-8 text (byte 0xff): is this a script?"
+        );
+        assert_eq!(
+            parse_script_bytes("s", b"a = PASS r").unwrap(),
+            parse_script("s", "a = PASS r").unwrap()
+        );
     }
 }

@@ -328,7 +328,10 @@ fn exec(code: &[(Op, usize)], row: &[Value], st: &mut Vec<Val>) -> Result<Val, (
 }
 
 fn at(src: &str, pos: usize, msg: impl fmt::Display) -> anyhow::Error {
-    anyhow!("expression '{src}' at column {pos}: {msg}")
+    // A long expression is shown by its start: the column says where.
+    let shown: String = src.chars().take(60).collect();
+    let more = if shown.len() < src.len() { "…" } else { "" };
+    anyhow!("expression '{shown}{more}' at column {pos}: {msg}")
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -503,7 +506,13 @@ struct Parser<'a> {
     schema: &'a Schema,
     toks: Vec<Token>,
     at: usize,
+    /// Levels of parentheses, calls, NOT and signs open: bounded, so that no expression
+    /// can exhaust the stack of this recursive-descent parser.
+    depth: usize,
 }
+
+/// How deep an expression may nest (parentheses, function calls, NOT, unary signs).
+pub const MAX_NESTING: usize = 100;
 
 impl Parser<'_> {
     fn err(&self, pos: usize, msg: impl fmt::Display) -> anyhow::Error {
@@ -535,7 +544,24 @@ impl Parser<'_> {
         found.ok_or_else(|| self.unexpected(wanted))
     }
 
+    /// Run `f` one nesting level deeper; refuse beyond [MAX_NESTING].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_NESTING {
+            let pos = self.peek().pos;
+            return Err(self.err(
+                pos,
+                format!("the expression nests deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
     fn or(&mut self) -> Result<Frag> {
+        self.nested(Self::or_inner)
+    }
+    fn or_inner(&mut self) -> Result<Frag> {
         let mut l = self.and()?;
         while let Some(pos) = self.kw("OR") {
             let r = self.and()?;
@@ -576,7 +602,7 @@ impl Parser<'_> {
         let Some(pos) = self.kw("NOT") else {
             return self.predicate();
         };
-        let x = self.not()?;
+        let x = self.nested(Self::not)?;
         if !matches!(x.kind, Kind::Bool | Kind::Null) {
             return Err(self.err(
                 pos,
@@ -698,7 +724,7 @@ impl Parser<'_> {
                 None => return self.primary(),
             },
         };
-        let x = self.unary()?;
+        let x = self.nested(Self::unary)?;
         if !numeric(x.kind) {
             return Err(self.err(pos, format!("unary minus needs a number, found {}", x.kind)));
         }
@@ -883,6 +909,7 @@ impl Program {
             schema,
             toks: lex(src)?,
             at: 0,
+            depth: 0,
         };
         let f = p.or()?;
         if p.peek().tok != Tok::End {
@@ -1355,6 +1382,21 @@ mod tests {
             e.to_string().contains("must be true or false, found int"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // Thousands of '(' in a script's condition recursed until the stack ran out: an
+        // abort (SIGSEGV), not an error.
+        for (open, close) in [("(", ")"), ("NOT ", ""), ("- ", ""), ("abs(", ")")] {
+            let deep = format!("{}1{}", open.repeat(10_000), close.repeat(10_000));
+            let e = compile_err(&deep);
+            assert!(e.contains("nests deeper than 100 levels"), "{open}: {e}");
+        }
+        let ok = format!("{}qty{} = 1", "(".repeat(90), ")".repeat(90));
+        assert!(Program::compile_condition(&ok, &schema()).is_ok());
+        let ok = format!("{}qty = 1", "NOT ".repeat(90));
+        assert!(Program::compile_condition(&ok, &schema()).is_ok());
     }
 
     #[test]

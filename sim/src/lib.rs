@@ -1,5 +1,7 @@
 //! The Delta RDBE's control program model (paper §5), reference models and the `rdbe` CLI.
+pub mod baseline;
 pub mod bench;
+pub mod bench_plot;
 pub mod command;
 pub mod control_program;
 pub mod csv_io;

@@ -86,15 +86,30 @@ enum Command {
         #[arg(long)]
         freq: Option<f64>,
     },
-    /// Measure cycles per word, sort cycles and simulation speed; the last line is JSON.
+    /// Measure cycles per word, sort cycles, simulation speed and the recorded Fmax; the
+    /// last line is JSON (keys: docs/PERFORMANCE.md).
     Bench {
-        /// Measure simulation speed on a shorter run (with `--paper`: skip case 3, i = 2).
+        /// Shorter runs (simulation speed on a short sort, no Verilator figure; with
+        /// `--paper` seven sizes up to NL/C = 6; with `--baselines` 1024-tuple workloads).
         #[arg(long)]
         quick: bool,
-        /// Instead: SORT through the control program on the Delta RDBE top (RTL,
-        /// `delta1984` profile), §6's three cases, against the paper's formulas.
+        /// Instead: SORT through the control program on the Delta RDBE top (`delta1984`
+        /// profile), §6's three cases (NL/C 0.1 to 16), against the paper's formulas.
         #[arg(long)]
         paper: bool,
+        /// Instead: the same sorts and joins with SQLite and Rust's sort beside the
+        /// engine's simulated cycles at the recorded Fmax.
+        #[arg(long)]
+        baselines: bool,
+        /// Everything: the default figures, `--paper` and `--baselines`, one JSON line.
+        #[arg(long)]
+        all: bool,
+        /// Backend of `--paper` and `--baselines` (same cycles; verilator is much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Verilator)]
+        backend: Backend,
+        /// With `--paper`: write the plot of time against N (SVG) here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -194,7 +209,16 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+/// Errors go to stderr as one line, `error: ` and the chain of causes (`file: line 3,
+/// column 7: …`), without a backtrace, and the exit code is 1 (clap's usage errors: 2).
+fn main() {
+    if let Err(e) = cli_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn cli_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo {
@@ -255,14 +279,26 @@ fn main() -> Result<()> {
             println!("{}", result.to_json());
             Ok(())
         }
-        Command::Bench { quick, paper } => {
-            if paper {
-                let rows = bench::run_paper(quick, |what| eprintln!("measuring: {what}"))?;
-                println!("{}", bench::paper_report(&rows));
-            } else {
-                let figures = bench::run(quick, |what| eprintln!("measuring: {what}"))?;
-                println!("{}", bench::report(&figures));
-            }
+        Command::Bench {
+            quick,
+            paper,
+            baselines,
+            all,
+            backend,
+            plot,
+        } => {
+            let opts = bench::BenchOptions {
+                quick,
+                paper,
+                baselines,
+                all,
+                backend,
+                plot,
+            };
+            println!(
+                "{}",
+                bench::run_cli(&opts, |what| eprintln!("measuring: {what}"))?
+            );
             Ok(())
         }
     }

@@ -10,6 +10,32 @@ pub const MAX_TUPLE_BYTES: usize = 4094;
 /// Fields per relation: one tag word holds 16 null flags.
 pub const MAX_FIELDS: usize = 16;
 
+/// What the modelled HM holds: 128 MB (32 768 pages of 4 KB). The simulator keeps the HM in
+/// RAM, so it is bounded; the figure is this model's choice, in the order of the
+/// semiconductor memory Delta's HM had in front of its disks. A relation that does not fit
+/// is refused at the CSV line that overflows it, and a script whose results outgrow it
+/// fails at the command that did.
+pub const HM_CAPACITY_BYTES: usize = 128 << 20;
+
+/// The HM's capacity in pages: [HM_CAPACITY_BYTES] unless the environment variable
+/// `RDBE_HM_PAGES` sets a smaller or larger HM (a whole number of pages; tests use it to
+/// reach the limit without 128 MB of data).
+pub fn hm_capacity_pages() -> anyhow::Result<usize> {
+    match std::env::var("RDBE_HM_PAGES") {
+        Err(std::env::VarError::NotPresent) => {
+            Ok(HM_CAPACITY_BYTES / crate::control_program::PAGE_BYTES)
+        }
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(pages) if pages > 0 => Ok(pages),
+            _ => anyhow::bail!(
+                "the environment variable RDBE_HM_PAGES is '{v}', not a positive whole \
+                 number of HM pages"
+            ),
+        },
+        Err(e) => anyhow::bail!("the environment variable RDBE_HM_PAGES: {e}"),
+    }
+}
+
 /// Field data types (§3.3: unsigned and signed integers, single floats; plus fixed-length
 /// character strings, compared byte-wise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

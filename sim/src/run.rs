@@ -1,12 +1,12 @@
 //! `rdbe run`: load CSV relations, run a command script through the control program, and
 //! write every named result as CSV — all of them or none.
-use crate::command::parse_script;
-use crate::control_program::{ControlProgram, Report};
-use crate::csv_io::{read_csv, to_csv};
+use crate::command::parse_script_bytes;
+use crate::control_program::{tuples_per_page, ControlProgram, Report, PAGE_BYTES};
+use crate::csv_io::{read_csv_within, to_csv};
 use crate::engine::{new_engine, Profile};
-use crate::relation::Relation;
+use crate::relation::{hm_capacity_pages, Relation};
 use crate::sort_job::{Backend, EngineConfig};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// What `rdbe run` was asked to do.
@@ -23,7 +23,8 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// Every `*.csv` file of `dir`, as relations named after the files.
+/// Every `*.csv` file of `dir`, as relations named after the files. Together they must fit
+/// the HM ([hm_capacity_pages]): the file that overflows it is refused at its line.
 pub fn load_relations(dir: &Path) -> Result<Vec<Relation>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the data directory {}", dir.display()))?
@@ -31,50 +32,115 @@ pub fn load_relations(dir: &Path) -> Result<Vec<Relation>> {
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| read_csv(p)).collect()
+    let capacity = hm_capacity_pages()?;
+    let mut used = 0;
+    let mut relations = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let r = read_csv_within(p, capacity - used)?;
+        used += pages_of(&r);
+        relations.push(r);
+    }
+    Ok(relations)
 }
 
-/// Write `relations` into `out` as `<name>.csv`: first all into a staging directory, then
-/// renamed into place, so an error leaves no partial output.
+/// HM pages a relation occupies.
+fn pages_of(r: &Relation) -> usize {
+    r.tuples
+        .len()
+        .div_ceil(tuples_per_page(r.schema.tuple_words()))
+}
+
+/// Write `relations` into `out` as `<name>.csv`, all or nothing: every file is first
+/// written into a staging directory, then renamed into place; if a rename fails, the files
+/// already placed are removed and the files they replaced put back, so an error leaves
+/// `out` as it was.
 pub fn write_results(out: &Path, relations: &[&Relation]) -> Result<Vec<PathBuf>> {
+    let created = !out.exists();
     std::fs::create_dir_all(out)
         .with_context(|| format!("creating the output directory {}", out.display()))?;
     let staging = out.join(format!(".rdbe-partial-{}", std::process::id()));
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let staged: Result<Vec<(PathBuf, PathBuf)>> = relations
-        .iter()
-        .map(|r| {
-            let tmp = staging.join(format!("{}.csv", r.name));
-            let text = to_csv(r).with_context(|| format!("result '{}'", r.name))?;
-            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-            Ok((tmp, out.join(format!("{}.csv", r.name))))
-        })
-        .collect();
-    let result = staged.and_then(|files| {
-        let mut done = vec![];
-        for (tmp, path) in files {
-            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-            done.push(path);
-        }
-        Ok(done)
-    });
+    let result = std::fs::create_dir_all(&staging)
+        .with_context(|| format!("creating {}", staging.display()))
+        .and_then(|()| stage_and_place(out, &staging, relations));
     let _ = std::fs::remove_dir_all(&staging);
+    if result.is_err() && created {
+        // Only removes the directory if it is empty, as it was made here.
+        let _ = std::fs::remove_dir(out);
+    }
     result
 }
 
-/// The whole `rdbe run` command. Returns the reports and the files written.
+fn stage_and_place(out: &Path, staging: &Path, relations: &[&Relation]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::with_capacity(relations.len());
+    for r in relations {
+        let tmp = staging.join(format!("{}.csv", r.name));
+        let text = to_csv(r).with_context(|| format!("result '{}'", r.name))?;
+        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+        files.push((tmp, out.join(format!("{}.csv", r.name))));
+    }
+    // Files of `out` about to be replaced are kept in the staging directory until every
+    // new file is in place.
+    let backup = staging.join("replaced");
+    std::fs::create_dir_all(&backup).with_context(|| format!("creating {}", backup.display()))?;
+    let mut placed: Vec<(PathBuf, Option<PathBuf>)> = vec![];
+    let mut place = |tmp: &Path, path: &Path| -> Result<()> {
+        if path.is_dir() {
+            bail!("cannot write {}: it is a directory", path.display());
+        }
+        let old = if path.exists() {
+            let kept = backup.join(path.file_name().unwrap_or_default());
+            std::fs::rename(path, &kept)
+                .with_context(|| format!("moving the old {} aside", path.display()))?;
+            Some(kept)
+        } else {
+            None
+        };
+        let moved =
+            std::fs::rename(tmp, path).with_context(|| format!("writing {}", path.display()));
+        placed.push((path.to_path_buf(), old));
+        moved
+    };
+    let mut outcome = Ok(());
+    for (tmp, path) in &files {
+        outcome = place(tmp, path);
+        if outcome.is_err() {
+            break;
+        }
+    }
+    match outcome {
+        Ok(()) => Ok(files.into_iter().map(|(_, path)| path).collect()),
+        Err(e) => {
+            for (path, old) in placed.into_iter().rev() {
+                let _ = std::fs::remove_file(&path);
+                if let Some(old) = old {
+                    let _ = std::fs::rename(old, &path);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The whole `rdbe run` command. Returns the reports and the files written: every named
+/// result, or, on any error, nothing at all.
 pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
-    let text = std::fs::read_to_string(&opts.script)
+    let bytes = std::fs::read(&opts.script)
         .with_context(|| format!("reading the script {}", opts.script.display()))?;
-    let relations = load_relations(&opts.data)?;
     let origin = opts.script.display().to_string();
-    // Parse before simulating anything: a script error costs nothing.
-    let statements = parse_script(&origin, &text)?;
+    // Parse before loading or simulating anything: a script error costs nothing.
+    let statements = parse_script_bytes(&origin, &bytes)?;
+    let relations = load_relations(&opts.data)?;
     if opts.vcd.is_some() && opts.backend != Backend::Rtl {
         bail!("--vcd needs the rtl backend (the model has no signals)");
     }
     let engine = new_engine(opts.config, opts.backend, opts.profile);
     let mut cp = ControlProgram::new(engine, opts.profile)?;
+    for r in &relations {
+        cp.hm
+            .store(r)
+            .with_context(|| format!("storing {} in the HM", r.name))?;
+    }
+    let capacity = hm_capacity_pages()?;
     let bar = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new(statements.len() as u64);
         bar.set_style(
@@ -97,12 +163,25 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
     }
     let mut reports = vec![];
     let mut targets: Vec<String> = vec![];
-    for r in &relations {
-        cp.hm.store(r)?;
-    }
     let mut outcome = Ok(());
     for s in &statements {
-        match cp.execute(s) {
+        let step = cp.execute(s).and_then(|r| {
+            let used: usize = cp
+                .hm
+                .names()
+                .filter_map(|n| cp.hm.stored(n).ok())
+                .map(|r| r.page_count())
+                .sum();
+            ensure!(
+                used <= capacity,
+                "the relations in the HM now need {used} pages, beyond its capacity of \
+                 {capacity} pages of {PAGE_BYTES} bytes ('{}' has {} tuples)",
+                s.target,
+                cp.hm.stored(&s.target).map_or(0, |r| r.len())
+            );
+            Ok(r)
+        });
+        match step {
             Ok(r) => {
                 if !targets.contains(&s.target) {
                     targets.push(s.target.clone());
@@ -113,7 +192,14 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
                 }
             }
             Err(e) => {
-                outcome = Err(e.context(format!("{origin}: line {}", s.line)));
+                // Errors from the control program already begin with the line (`line 3:
+                // JOIN: …`); others get it here.
+                let at = format!("line {}", s.line);
+                outcome = Err(if e.to_string().starts_with(&at) {
+                    e.context(origin.clone())
+                } else {
+                    e.context(format!("{origin}: {at}"))
+                });
                 break;
             }
         }
@@ -121,8 +207,9 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    cp.engine().finish_trace(outcome.is_ok())?;
+    let finished = cp.engine().finish_trace(outcome.is_ok());
     outcome?;
+    finished?;
     let results = targets
         .iter()
         .map(|t| cp.hm.relation(t))

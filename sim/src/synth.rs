@@ -126,7 +126,9 @@ pub const TARGETS: [TargetSpec; 3] = [
         constraints_file: "up5k.pcf",
         constraints: include_str!("../../constraints/up5k.pcf"),
         default_mhz: 25.0,
-        board_module: "self_check_board_icebreaker",
+        // The tiny core's self check: the small core's needs 5,690 logic cells and all
+        // 30 block RAMs (docs/SELF_CHECK.md).
+        board_module: "self_check_tiny_board_icebreaker",
         board_constraints_file: "up5k-selfcheck.pcf",
         board_constraints: include_str!("../../constraints/up5k-selfcheck.pcf"),
         board_mhz: 12.0,
@@ -175,7 +177,8 @@ pub enum SynthTop {
     Core,
     /// `SmallRdbe` / `DeltaRdbe` (rtl/src/rdbe_top.rs): HM adapters and register bus.
     Rdbe,
-    /// The self-check board top of the target's board (small configuration): its own pins
+    /// The self-check board top of the target's board (`--config small`; on the UP5K the
+    /// tiny core's, which `rdbe verilog --config small` writes too): its own pins
     /// (LEDs, the board's oscillator), no IO wrapper.
     Board,
     /// A module of `rdbe verilog`.
@@ -227,8 +230,8 @@ pub fn top_verilog(
         SynthTop::Board => {
             if config != EngineConfig::Small {
                 bail!(
-                    "--top board is the self check around the small engine core: use \
-                     --config small"
+                    "--top board is the self check around the small engine core (the tiny one \
+                     on up5k): use --config small"
                 );
             }
             target.spec().board_module

@@ -7,7 +7,7 @@ use rdbe_rtl::hm_adapter::{HmAdapterIn, HmAdapterOut};
 use rdbe_rtl::in_module::{InModuleDelta, InModuleSmall};
 use rdbe_rtl::merger::{MergerDelta, MergerSmall};
 use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
-use rdbe_rtl::self_check::{SelfCheckBoard, SelfCheckSmall};
+use rdbe_rtl::self_check::{SelfCheckBoard, SelfCheckSmall, SelfCheckTiny, SelfCheckTinyBoard};
 use rdbe_rtl::sort_pipeline::{DeltaSortPipeline, SmallSortPipeline};
 use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
 use rdbe_rtl::sorting_cell::SortingCell;
@@ -68,6 +68,13 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             v.push((
                 "self_check_board_icebreaker".into(),
                 export(SelfCheckBoard::icebreaker()),
+            ));
+            // The iCEBreaker's: the self check of the tiny core (3-cell sorter), which fits
+            // the UP5K where the small core does not (docs/SELF_CHECK.md).
+            v.push(("self_check_tiny".into(), export(SelfCheckTiny::default())));
+            v.push((
+                "self_check_tiny_board_icebreaker".into(),
+                export(SelfCheckTinyBoard::icebreaker()),
             ));
         }
     }

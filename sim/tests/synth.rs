@@ -142,24 +142,30 @@ fn place_and_route_the_small_engine_core_on_hx8k() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// The small engine core needs more logic cells than the UP5K has (6,608 of the HX8K's
-/// 7,680 after packing), so the UP5K takes the small sort pipeline: IN module, sorter and
-/// sorting checker.
+/// The self-check board top on the iCEBreaker (iCE40UP5K), on its own pins: the tiny
+/// core's (3-cell sorter), since the small core needs more logic cells than the UP5K has
+/// (5,690 of 5,280) and all of its block RAMs. A bitstream to flash, room left on the part,
+/// and timing met at the board's 12 MHz.
 #[test]
-fn place_and_route_the_small_sort_pipeline_on_up5k() {
-    let out = scratch("up5k");
-    let json = synth_ok(
-        &[
-            "--target",
-            "up5k",
-            "--config",
-            "small",
-            "--top",
-            "sort_pipeline",
-        ],
-        &out,
+fn place_and_route_the_self_check_board_for_the_icebreaker() {
+    let out = scratch("up5k_board");
+    let json = synth_ok(&["--target", "up5k", "--top", "board"], &out);
+    assert_eq!(json["module"], "self_check_tiny_board_icebreaker");
+    assert_eq!(json["requested_mhz"].as_f64(), Some(12.0));
+    assert_eq!(json["timing_met"], true, "{json}");
+    assert_eq!(json["wrapper_input_bits"], 0, "no IO wrapper: {json}");
+    let brams = json["design"]["brams"].as_u64().unwrap();
+    assert!(brams > 0 && brams < 30, "block RAMs to spare: {json}");
+    // Routing room: at most 90 % of the logic cells after packing.
+    let lc = &json["nextpnr_utilisation"]["ICESTORM_LC"];
+    let (used, available) = (
+        lc["used"].as_u64().unwrap(),
+        lc["available"].as_u64().unwrap(),
     );
-    assert!(json["design"]["brams"].as_u64().unwrap() > 0, "{json}");
+    assert!(
+        used * 10 <= available * 9,
+        "{used} of {available} logic cells: {json}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
