@@ -381,19 +381,18 @@ pub(crate) mod tests {
         r
     }
 
-    #[test]
-    fn small_core_runs_loads_and_commands_like_the_model() {
-        let mut rng = ChaCha8Rng::seed_from_u64(41);
-        let mut h = Harness::new(SmallEngineCore::default());
-        for command in [
-            MergerCommand::JoinEq,
-            MergerCommand::SortEx,
-            MergerCommand::UnqEx,
-            MergerCommand::RestNe,
-            MergerCommand::Pass2,
-            MergerCommand::JoinGe,
-        ] {
-            let (nu, nl) = (rng.gen_range(0..25), rng.gen_range(0..30));
+    /// LOAD then `command` for each of `commands` on one core, random relations of up to
+    /// `max_u` and `max_l` tuples at random pacing, each step against the model.
+    fn runs_like_the_model<T: EngineCoreTop>(
+        seed: u64,
+        commands: &[MergerCommand],
+        max_u: usize,
+        max_l: usize,
+    ) -> Harness<T> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut h = Harness::new(T::default());
+        for &command in commands {
+            let (nu, nl) = (rng.gen_range(0..=max_u), rng.gen_range(0..=max_l));
             let u = relation(&mut rng, nu);
             let l = relation(&mut rng, nl);
             let pacing = Pacing {
@@ -404,31 +403,26 @@ pub(crate) mod tests {
             let (got, expected) = step(&mut h, command, &u, &l, pacing);
             assert_eq!(got, expected, "{}", command.name());
         }
+        h
+    }
+
+    #[test]
+    fn small_core_runs_loads_and_commands_like_the_model() {
+        use MergerCommand::*;
+        runs_like_the_model::<SmallEngineCore>(
+            41,
+            &[JoinEq, SortEx, UnqEx, RestNe, Pass2, JoinGe],
+            24,
+            29,
+        );
     }
 
     #[test]
     fn tiny_core_runs_loads_and_commands_like_the_model() {
         // The iCEBreaker's core (3-cell sorter: 8 tuples, 128-word U-memory), relations
         // within its capacity (beyond it, the sorting checker flags the unsorted strings).
-        let mut rng = ChaCha8Rng::seed_from_u64(45);
-        let mut h = Harness::new(TinyEngineCore::default());
-        for command in [
-            MergerCommand::JoinEq,
-            MergerCommand::SortEx,
-            MergerCommand::Pass1,
-            MergerCommand::RestNe,
-        ] {
-            let (nu, nl) = (rng.gen_range(0..=8), rng.gen_range(0..=8));
-            let u = relation(&mut rng, nu);
-            let l = relation(&mut rng, nl);
-            let pacing = Pacing {
-                source_duty: rng.gen_range(0.5..=1.0),
-                sink_duty: rng.gen_range(0.5..=1.0),
-                seed: rng.gen(),
-            };
-            let (got, expected) = step(&mut h, command, &u, &l, pacing);
-            assert_eq!(got, expected, "{}", command.name());
-        }
+        use MergerCommand::*;
+        let h = runs_like_the_model::<TinyEngineCore>(45, &[JoinEq, SortEx, Pass1, RestNe], 8, 8);
         assert_eq!(h.uut.status().capacity_tuples, 8);
     }
 

@@ -4,6 +4,7 @@ pub mod block_ram;
 pub mod control_rom;
 pub mod cosim;
 pub mod engine_core;
+pub mod fault_injector;
 pub mod harness;
 pub mod hm_adapter;
 pub mod in_module;

@@ -693,21 +693,31 @@ pub fn paper_report(rows: &[PaperSort]) -> String {
 // `rdbe bench`'s command line.
 // ----------------------------------------------------------------------------------------
 
-/// What `rdbe bench` measures.
-#[derive(Clone, Debug)]
+/// What `rdbe bench` measures (its command-line options).
+#[derive(Clone, Debug, clap::Args)]
 pub struct BenchOptions {
-    /// Shorter runs: the simulation-speed figure on a 512-tuple sort, no Verilator figure;
-    /// with `paper`, [PAPER_QUICK_NL_OVER_C]; with `baselines`, 1024-tuple workloads.
+    /// Shorter runs (simulation speed on a 512-tuple sort, no Verilator figure; with
+    /// `--paper` seven sizes up to NL/C = 6 ([PAPER_QUICK_NL_OVER_C]); with `--baselines`
+    /// 1024-tuple workloads).
+    #[arg(long)]
     pub quick: bool,
-    /// §6's sort timing against the paper's formulas ([run_paper]).
+    /// Instead: SORT through the control program on the Delta RDBE top (`delta1984`
+    /// profile), §6's three cases (NL/C 0.1 to 16), against the paper's formulas
+    /// ([run_paper]).
+    #[arg(long)]
     pub paper: bool,
-    /// SQLite and Rust's sort beside the engine at its Fmax (`baseline::run_baselines`).
+    /// Instead: the same sorts and joins with SQLite and Rust's sort beside the engine's
+    /// simulated cycles at the recorded Fmax (`baseline::run_baselines`).
+    #[arg(long)]
     pub baselines: bool,
-    /// The default figures, the paper sweep and the baselines, one JSON object.
+    /// Everything: the default figures, `--paper` and `--baselines`, one JSON line.
+    #[arg(long)]
     pub all: bool,
-    /// The backend of the paper sweep and the baselines (`rtl` or `verilator`).
+    /// Backend of `--paper` and `--baselines` (same cycles; verilator is much faster).
+    #[arg(long, value_enum, default_value_t = crate::sort_job::Backend::Verilator)]
     pub backend: crate::sort_job::Backend,
-    /// With the paper sweep: write its plot (SVG) here.
+    /// With `--paper`: write the plot of time against N (SVG) here.
+    #[arg(long)]
     pub plot: Option<std::path::PathBuf>,
 }
 

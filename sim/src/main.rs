@@ -88,29 +88,7 @@ enum Command {
     },
     /// Measure cycles per word, sort cycles, simulation speed and the recorded Fmax; the
     /// last line is JSON (keys: docs/PERFORMANCE.md).
-    Bench {
-        /// Shorter runs (simulation speed on a short sort, no Verilator figure; with
-        /// `--paper` seven sizes up to NL/C = 6; with `--baselines` 1024-tuple workloads).
-        #[arg(long)]
-        quick: bool,
-        /// Instead: SORT through the control program on the Delta RDBE top (`delta1984`
-        /// profile), §6's three cases (NL/C 0.1 to 16), against the paper's formulas.
-        #[arg(long)]
-        paper: bool,
-        /// Instead: the same sorts and joins with SQLite and Rust's sort beside the
-        /// engine's simulated cycles at the recorded Fmax.
-        #[arg(long)]
-        baselines: bool,
-        /// Everything: the default figures, `--paper` and `--baselines`, one JSON line.
-        #[arg(long)]
-        all: bool,
-        /// Backend of `--paper` and `--baselines` (same cycles; verilator is much faster).
-        #[arg(long, value_enum, default_value_t = Backend::Verilator)]
-        backend: Backend,
-        /// With `--paper`: write the plot of time against N (SVG) here.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-    },
+    Bench(bench::BenchOptions),
 }
 
 /// The lecture's query and pipeline as Delta commands.
@@ -279,22 +257,7 @@ fn cli_main() -> Result<()> {
             println!("{}", result.to_json());
             Ok(())
         }
-        Command::Bench {
-            quick,
-            paper,
-            baselines,
-            all,
-            backend,
-            plot,
-        } => {
-            let opts = bench::BenchOptions {
-                quick,
-                paper,
-                baselines,
-                all,
-                backend,
-                plot,
-            };
+        Command::Bench(opts) => {
             println!(
                 "{}",
                 bench::run_cli(&opts, |what| eprintln!("measuring: {what}"))?

@@ -59,7 +59,11 @@ fn settings(
 /// is the chain of the cells' combinational `run_out`).
 fn capacity_port(h: &mut Harness<DeltaSorter>, s: &SortSettings) -> usize {
     h.uut.apply(s);
-    h.settle();
+    // Every cell registers the string length it passes on: the port settles one clock
+    // per cell after the settings change.
+    for _ in 0..DELTA_CELL_ADDRESS_BITS.len() {
+        h.cycle();
+    }
     h.uut.capacity_tuples.val().index()
 }
 
