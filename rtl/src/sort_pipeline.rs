@@ -367,19 +367,26 @@ mod tests {
         (s, tuples)
     }
 
-    #[test]
-    fn small_pipeline_matches_model() {
-        let mut rng = ChaCha8Rng::seed_from_u64(21);
-        let mut h = Harness::new(SmallSortPipeline::default());
-        for case in 0..20 {
-            let (s, tuples) = random_case(&mut rng, 12, 150);
+    /// `cases` random relations (tuples of up to `max_words` words, up to `max_tuples`
+    /// tuples) at four pacings through one pipeline, each against the model; a relation
+    /// within the capacity must leave sorted.
+    fn matches_model<T: SortPipelineTop>(
+        seed: u64,
+        cases: usize,
+        max_words: usize,
+        max_tuples: usize,
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut h = Harness::new(T::default());
+        for case in 0..cases {
+            let (s, tuples) = random_case(&mut rng, max_words, max_tuples);
             let pacing = Pacing {
                 source_duty: [1.0, 0.6][case % 2],
                 sink_duty: [1.0, 0.7][(case / 2) % 2],
                 seed: case as u64,
             };
             let run = run_pipeline(&mut h, &s, &tuples, pacing).unwrap();
-            let model = model_output::<SmallSortPipeline>(&s, &tuples);
+            let model = model_output::<T>(&s, &tuples);
             assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
             assert_eq!(run.status.violations, model.violations.min(0xffff));
             assert!(!run.status.parity_error && !run.status.framing_error);
@@ -393,24 +400,15 @@ mod tests {
     }
 
     #[test]
+    fn small_pipeline_matches_model() {
+        matches_model::<SmallSortPipeline>(21, 20, 12, 150);
+    }
+
+    #[test]
     fn tiny_pipeline_matches_model() {
         // Tuples up to 16 words (the IN module's limit), which all three cells sort;
         // relations beyond 8 tuples leave in sorted strings of 8.
-        let mut rng = ChaCha8Rng::seed_from_u64(22);
-        let mut h = Harness::new(TinySortPipeline::default());
-        for case in 0..12 {
-            let (s, tuples) = random_case(&mut rng, 16, 30);
-            let pacing = Pacing {
-                source_duty: [1.0, 0.6][case % 2],
-                sink_duty: [1.0, 0.7][(case / 2) % 2],
-                seed: case as u64,
-            };
-            let run = run_pipeline(&mut h, &s, &tuples, pacing).unwrap();
-            let model = model_output::<TinySortPipeline>(&s, &tuples);
-            assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
-            assert_eq!(run.status.violations, model.violations.min(0xffff));
-            assert!(!run.status.parity_error && !run.status.framing_error);
-        }
+        matches_model::<TinySortPipeline>(22, 12, 16, 30);
     }
 
     #[test]

@@ -31,6 +31,11 @@ fn line<S: Into<ShapeStyle>>(
     ))
 }
 
+/// A curve's legend mark: a short line in its colour.
+fn legend_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+}
+
 /// The SVG text of the plot of `rows` (every row must have the same L).
 pub fn paper_plot_svg(rows: &[PaperSort]) -> Result<String> {
     ensure!(!rows.is_empty(), "nothing to plot: no measured sorts");
@@ -167,9 +172,7 @@ pub fn paper_plot_svg(rows: &[PaperSort]) -> Result<String> {
                 ))
                 .map_err(err)?;
             if k == 0 {
-                total.label(LABEL_PAPER_TOTAL).legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], red.stroke_width(2))
-                });
+                total.label(LABEL_PAPER_TOTAL).legend(legend_mark(red));
             }
             let engine = chart
                 .draw_series(line(
@@ -178,9 +181,7 @@ pub fn paper_plot_svg(rows: &[PaperSort]) -> Result<String> {
                 ))
                 .map_err(err)?;
             if k == 0 {
-                engine.label(LABEL_PAPER_ENGINE).legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], pink.stroke_width(2))
-                });
+                engine.label(LABEL_PAPER_ENGINE).legend(legend_mark(pink));
             }
         }
         chart
@@ -190,7 +191,7 @@ pub fn paper_plot_svg(rows: &[PaperSort]) -> Result<String> {
             ))
             .map_err(err)?
             .label(LABEL_SIM_TOTAL)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], blue.stroke_width(2)));
+            .legend(legend_mark(blue));
         chart
             .draw_series(
                 sim.iter()
@@ -204,9 +205,7 @@ pub fn paper_plot_svg(rows: &[PaperSort]) -> Result<String> {
             ))
             .map_err(err)?
             .label(LABEL_SIM_ENGINE)
-            .legend(move |(x, y)| {
-                PathElement::new([(x, y), (x + 20, y)], light_blue.stroke_width(2))
-            });
+            .legend(legend_mark(light_blue));
         chart
             .draw_series(
                 sim.iter().map(|r| {
