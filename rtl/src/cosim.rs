@@ -21,6 +21,7 @@ pub type TimedBeat = (u64, Beat);
 
 /// A stimulus for a module with ports `clock`, `data_in`, `data_out` (module name `top`),
 /// and for an RDBE top (`rdbe_top`) also its register bus and `hm_stop`.
+#[derive(Clone)]
 pub struct CosimCase {
     pub name: String,
     pub verilog: String,
@@ -56,6 +57,7 @@ impl std::ops::Deref for SimOutput {
 }
 
 /// One further stream of a [CosimCase].
+#[derive(Clone)]
 pub struct CosimPhase {
     pub statics: Vec<(String, u128)>,
     pub beats: Vec<Beat>,
@@ -902,6 +904,16 @@ mod engine_core_tests {
             ("merge_settings".to_string(), packed(merge_bits)),
         ];
         v.extend(output_statics(c));
+        // The fault injectors (test equipment) off, as a synthesis top ties them.
+        for port in [
+            "fault_site",
+            "fault_kind",
+            "fault_target",
+            "fault_line",
+            "fault_restart",
+        ] {
+            v.push((port.to_string(), 0));
+        }
         v
     }
 
@@ -920,7 +932,7 @@ mod engine_core_tests {
     }
 
     /// The engine core's status outputs, compared at the end of every command.
-    const CORE_STATUS: [(&str, usize); 10] = [
+    const CORE_STATUS: [(&str, usize); 13] = [
         ("capacity_tuples", 16),
         ("parity_error", 1),
         ("framing_error", 1),
@@ -931,6 +943,9 @@ mod engine_core_tests {
         ("l_overflow", 1),
         ("u_tuples", 16),
         ("l_taken", 32),
+        ("link_error", 1),
+        ("streams_in", 5),
+        ("streams_merged", 5),
     ];
 
     fn core_status<B: EngineCoreTop>(core: &B) -> Vec<u64> {
@@ -946,6 +961,9 @@ mod engine_core_tests {
             s.l_overflow as u64,
             s.u_tuples as u64,
             s.l_taken as u64,
+            s.link_error as u64,
+            s.streams_in as u64,
+            s.streams_merged as u64,
         ]
     }
 
@@ -1133,6 +1151,7 @@ mod delta_tests {
 mod rdbe_tests {
     use super::*;
     use crate::engine_core::tests::{relation, sorted_run};
+    use crate::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
     use crate::harness::Pacing;
     use crate::in_module::{InConfig, KeyType};
     use crate::merger::{MergerCommand, MergerConfig, MergerSettings};
@@ -1208,7 +1227,20 @@ mod rdbe_tests {
             bus_writes: vec![
                 clear_then_load,
                 register_writes(&sort(false), &partial, full).unwrap(),
-                register_writes(&sort(true), &pass, paced).unwrap(),
+                // ... and the fault injector between the sort pipeline and the merger
+                // flips data line 3 of beat 6 (test equipment, issue 7).
+                {
+                    let mut w = register_writes(&sort(true), &pass, paced).unwrap();
+                    w.extend(crate::rdbe_top::inject_writes(Some(StreamFault {
+                        site: FaultSite::Sorted,
+                        fault: Fault {
+                            kind: FaultKind::FlipData,
+                            target: 6,
+                            line: 3,
+                        },
+                    })));
+                    w
+                },
             ],
             status_ports: vec![],
             schedule: Schedule::from_pacing(
@@ -1223,6 +1255,19 @@ mod rdbe_tests {
         let reference = run_rust_bus(SmallRdbe::default(), &case);
         let ends = reference.iter().filter(|(_, b)| b.eos).count();
         assert_eq!(ends, 3, "three streams");
+        // The injected fault shows in the third stream (and only there).
+        let mut fault_free = case.clone();
+        let armed = fault_free.bus_writes[2].len();
+        fault_free.bus_writes[2].truncate(armed - 3);
+        let beats = |r: &[(u64, Beat)]| r.iter().map(|(_, b)| *b).collect::<Vec<_>>();
+        let clean = beats(&run_rust_bus(SmallRdbe::default(), &fault_free));
+        let faulty = beats(&reference);
+        assert_eq!(clean.len(), faulty.len());
+        let differ: Vec<usize> = (0..clean.len())
+            .filter(|&i| clean[i] != faulty[i])
+            .collect();
+        assert_eq!(differ.len(), 1, "one output word differs: {differ:?}");
+        assert_eq!(clean[differ[0]].data ^ faulty[differ[0]].data, 1 << 3);
         // The partial SORT-EX's output ends well before its 120 input tuples were needed.
         let second: Vec<_> = reference
             .iter()

@@ -17,7 +17,9 @@
 //! tells the HM adapter IN that the rest of the stream will be dropped. Both come from the
 //! merger's operation part (see `docs/MERGER.md`); the register top and the HM adapter do
 //! not use them yet.
+use crate::fault_injector::{Fault, FaultInjector, FaultKind, StreamFault};
 use crate::harness::StreamBlock;
+use crate::link_check::LinkCheck;
 use crate::merger::{Merger, MergerConfig, MergerDelta, MergerSmall};
 use crate::operation_part::CommandSettings;
 use crate::output_control_part::OutputFormat;
@@ -49,9 +51,47 @@ pub struct CoreStatus {
     /// SORT-EX, the index in the L run where the next chunk's SORT-EX resumes (the model's
     /// value: [core_step_l_taken]).
     pub l_taken: u32,
+    /// An armed fault injector has hit its beat (test equipment, not an error).
+    pub fault_injected: bool,
+    /// End-of-stream beats (modulo 32) since `clear` into the sort pipeline, into the
+    /// merger and (RDBE top) out of HM adapter OUT: each must equal the steps since the
+    /// clear, and no beat may wait at the output between steps (`output_pending`).
+    /// [CoreStatus::stream_count_error] checks them.
+    pub streams_in: u8,
+    pub streams_merged: u8,
+    pub streams_out: u8,
+    pub output_pending: bool,
+    /// A link check ([crate::link_check]) found the two ends of a connection disagreeing.
+    pub link_error: bool,
 }
 
+/// The stream counts wrap at this (5-bit counters).
+pub const STREAM_COUNT_MODULUS: u64 = 32;
+
 impl CoreStatus {
+    /// The stream counts against `steps` steps since the last clear: a message when a
+    /// stage saw another number of end-of-stream beats, or a beat waits at the output.
+    pub fn stream_count_error(&self, steps: u64) -> Option<String> {
+        let want = (steps % STREAM_COUNT_MODULUS) as u8;
+        if self.output_pending {
+            return Some(
+                "stream counts: a beat waits at the output after the end of the stream".into(),
+            );
+        }
+        for (count, stage) in [
+            (self.streams_in, "the sort pipeline took"),
+            (self.streams_merged, "the merger took"),
+            (self.streams_out, "HM adapter OUT sent"),
+        ] {
+            if count != want {
+                return Some(format!(
+                    "stream counts: {stage} {count} streams (modulo {STREAM_COUNT_MODULUS}) where {want} were sent"
+                ));
+            }
+        }
+        None
+    }
+
     /// Any error flag.
     pub fn error(&self) -> bool {
         self.parity_error
@@ -68,6 +108,10 @@ pub trait EngineCoreTop: StreamBlock + Default {
     /// Drive the static inputs for one step: the relation's sort and the merger command.
     fn apply(&mut self, sort: &PipelineSettings, merge: &MergerConfig) -> Result<()>;
     fn set_clear(&mut self, clear: bool);
+    /// Drive the fault injectors' ports (`None`: kind Off); they count beats from the
+    /// last `fault_restart` ([EngineCoreTop::set_fault_restart]).
+    fn arm_fault(&mut self, fault: Option<StreamFault>);
+    fn set_fault_restart(&mut self, restart: bool);
     fn status(&self) -> CoreStatus;
     /// Address bits of the sorter's cells, for the model.
     fn cell_address_bits() -> &'static [usize];
@@ -113,17 +157,126 @@ macro_rules! define_engine_core {
             /// end-of-stream beat. Meaningful when the sorter passes the stream through
             /// (`sort_enable` off, as for the runs of a two-way merge).
             pub input_unneeded: Signal<Out, Bit>,
+            /// Test equipment ([crate::fault_injector], issue 7): the stream the fault hits
+            /// ([FaultSite] index: 0 input, 1 sorted, 2 output). A synthesis top ties every
+            /// `fault_*` input to 0 (kind Off) and yosys removes the injectors.
+            pub fault_site: Signal<In, Bits<2>>,
+            pub fault_kind: Signal<In, FaultKind>,
+            /// The beat it hits, counted from 0 on its stream since `fault_restart`.
+            pub fault_target: Signal<In, Bits<32>>,
+            pub fault_line: Signal<In, Bits<4>>,
+            /// Synchronous: the injectors count beats from 0 again and forget their hits.
+            pub fault_restart: Signal<In, Bit>,
+            /// The fault has hit a beat since `fault_restart`.
+            pub fault_injected: Signal<Out, Bit>,
+            /// End-of-stream beats the sort pipeline took since `clear` (modulo 32): one per
+            /// step, or the stream was mis-framed (a duplicated or lost end of stream).
+            pub streams_in: Signal<Out, Bits<5>>,
+            /// End-of-stream beats the merger took since `clear` (modulo 32).
+            pub streams_merged: Signal<Out, Bits<5>>,
+            /// A link check failed: the beats the merger took differ from those the sort
+            /// pipeline sent, or those leaving the core from those the merger sent
+            /// ([crate::link_check]).
+            pub link_error: Signal<Out, Bit>,
+            streams_in_count: DFF<Bits<5>>,
+            streams_merged_count: DFF<Bits<5>>,
             sort_pipeline: $pipeline,
             merger: $merger,
+            injector_input: FaultInjector,
+            injector_sorted: FaultInjector,
+            injector_output: FaultInjector,
+            link_check_sorted: LinkCheck,
+            link_check_output: LinkCheck,
         }
 
         impl Logic for $name {
             #[hdl_gen]
             fn update(&mut self) {
-                clock!(self, clock, sort_pipeline, merger);
-                TupleStreamIn::link(&mut self.data_in, &mut self.sort_pipeline.data_in);
-                TupleStreamOut::join(&mut self.sort_pipeline.data_out, &mut self.merger.data_in);
-                TupleStreamOut::link(&mut self.data_out, &mut self.merger.data_out);
+                dff_setup!(self, clock, streams_in_count, streams_merged_count);
+                clock!(
+                    self,
+                    clock,
+                    sort_pipeline,
+                    merger,
+                    injector_input,
+                    injector_sorted,
+                    injector_output,
+                    link_check_sorted,
+                    link_check_output
+                );
+                TupleStreamIn::link(&mut self.data_in, &mut self.injector_input.data_in);
+                TupleStreamOut::join(
+                    &mut self.injector_input.data_out,
+                    &mut self.sort_pipeline.data_in,
+                );
+                TupleStreamOut::join(
+                    &mut self.sort_pipeline.data_out,
+                    &mut self.injector_sorted.data_in,
+                );
+                TupleStreamOut::join(&mut self.injector_sorted.data_out, &mut self.merger.data_in);
+                TupleStreamOut::join(&mut self.merger.data_out, &mut self.injector_output.data_in);
+                TupleStreamOut::link(&mut self.data_out, &mut self.injector_output.data_out);
+                self.injector_input.kind.next = FaultKind::Off;
+                self.injector_sorted.kind.next = FaultKind::Off;
+                self.injector_output.kind.next = FaultKind::Off;
+                if self.fault_site.val() == 0 {
+                    self.injector_input.kind.next = self.fault_kind.val();
+                }
+                if self.fault_site.val() == 1 {
+                    self.injector_sorted.kind.next = self.fault_kind.val();
+                }
+                if self.fault_site.val() == 2 {
+                    self.injector_output.kind.next = self.fault_kind.val();
+                }
+                self.injector_input.target.next = self.fault_target.val();
+                self.injector_sorted.target.next = self.fault_target.val();
+                self.injector_output.target.next = self.fault_target.val();
+                self.injector_input.line.next = self.fault_line.val();
+                self.injector_sorted.line.next = self.fault_line.val();
+                self.injector_output.line.next = self.fault_line.val();
+                self.injector_input.restart.next = self.fault_restart.val();
+                self.injector_sorted.restart.next = self.fault_restart.val();
+                self.injector_output.restart.next = self.fault_restart.val();
+                // ---- link checks: sort pipeline → merger, merger → the core's output
+                self.link_check_sorted.tx_fire.next =
+                    self.sort_pipeline.data_out.valid.val() & self.sort_pipeline.data_out.ready.val();
+                self.link_check_sorted.tx_word.next = self.sort_pipeline.data_out.word.val();
+                self.link_check_sorted.rx_fire.next =
+                    self.merger.data_in.valid.val() & self.merger.data_in.ready.val();
+                self.link_check_sorted.rx_word.next = self.merger.data_in.word.val();
+                self.link_check_sorted.clear.next = self.clear.val();
+                self.link_check_output.tx_fire.next =
+                    self.merger.data_out.valid.val() & self.merger.data_out.ready.val();
+                self.link_check_output.tx_word.next = self.merger.data_out.word.val();
+                // (The injector's output is the core's `data_out`, linked.)
+                self.link_check_output.rx_fire.next =
+                    self.data_out.valid.val() & self.data_out.ready.val();
+                self.link_check_output.rx_word.next = self.data_out.word.val();
+                self.link_check_output.clear.next = self.clear.val();
+                self.link_error.next =
+                    self.link_check_sorted.error.val() | self.link_check_output.error.val();
+                // ---- stream counts (a framing check beside the paper's)
+                if self.sort_pipeline.data_in.valid.val()
+                    & self.sort_pipeline.data_in.ready.val()
+                    & self.sort_pipeline.data_in.word.val().eos
+                {
+                    self.streams_in_count.d.next = self.streams_in_count.q.val() + 1;
+                }
+                if self.merger.data_in.valid.val()
+                    & self.merger.data_in.ready.val()
+                    & self.merger.data_in.word.val().eos
+                {
+                    self.streams_merged_count.d.next = self.streams_merged_count.q.val() + 1;
+                }
+                if self.clear.val() {
+                    self.streams_in_count.d.next = 0.into();
+                    self.streams_merged_count.d.next = 0.into();
+                }
+                self.streams_in.next = self.streams_in_count.q.val();
+                self.streams_merged.next = self.streams_merged_count.q.val();
+                self.fault_injected.next = self.injector_input.injected.val()
+                    | self.injector_sorted.injected.val()
+                    | self.injector_output.injected.val();
                 self.sort_pipeline.settings.next = self.sort_settings.val();
                 self.sort_pipeline.clear.next = self.clear.val();
                 self.merger.settings.next = self.merge_settings.val();
@@ -171,6 +324,21 @@ macro_rules! define_engine_core {
             fn set_clear(&mut self, clear: bool) {
                 self.clear.next = clear;
             }
+            fn arm_fault(&mut self, fault: Option<StreamFault>) {
+                let site = fault.map_or(0, |f| f.site.index());
+                let f = fault.map(|f| f.fault).unwrap_or(Fault {
+                    kind: FaultKind::Off,
+                    target: 0,
+                    line: 0,
+                });
+                self.fault_site.next = (site as u64).into();
+                self.fault_kind.next = f.kind;
+                self.fault_target.next = (f.target as u64).into();
+                self.fault_line.next = ((f.line & 15) as u64).into();
+            }
+            fn set_fault_restart(&mut self, restart: bool) {
+                self.fault_restart.next = restart;
+            }
             fn status(&self) -> CoreStatus {
                 CoreStatus {
                     capacity_tuples: self.capacity_tuples.val().index(),
@@ -183,6 +351,13 @@ macro_rules! define_engine_core {
                     l_overflow: self.l_overflow.val(),
                     u_tuples: self.u_tuples.val().index(),
                     l_taken: self.l_taken.val().to_u32(),
+                    fault_injected: self.fault_injected.val(),
+                    streams_in: self.streams_in.val().index() as u8,
+                    streams_merged: self.streams_merged.val().index() as u8,
+                    // HM adapter OUT's, in the RDBE top.
+                    streams_out: 0,
+                    output_pending: false,
+                    link_error: self.link_error.val(),
                 }
             }
             fn cell_address_bits() -> &'static [usize] {

@@ -76,6 +76,61 @@ pub struct Fault {
     pub line: u8,
 }
 
+/// Where in the engine core a fault hits: the three injector stages of
+/// [crate::engine_core] (the `fault_site` port's value is the variant's index).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FaultSite {
+    /// The core's input: HM adapter IN → IN module.
+    Input,
+    /// The sort pipeline's output: sorting checker → merger.
+    Sorted,
+    /// The core's output: merger → HM adapter OUT.
+    Output,
+}
+
+impl FaultSite {
+    pub const ALL: [FaultSite; 3] = [FaultSite::Input, FaultSite::Sorted, FaultSite::Output];
+    /// The value of the engine core's `fault_site` port.
+    pub fn index(self) -> u8 {
+        self as u8
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultSite::Input => "input",
+            FaultSite::Sorted => "sorted",
+            FaultSite::Output => "output",
+        }
+    }
+}
+
+/// One fault on one of the engine core's streams, for one step.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StreamFault {
+    pub site: FaultSite,
+    pub fault: Fault,
+}
+
+impl FaultKind {
+    /// The kind's index (the RDBE top's INJECT register, bits 3:0).
+    pub fn index(self) -> u8 {
+        FaultKind::ALL.iter().position(|k| *k == self).unwrap() as u8
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Off => "off",
+            FaultKind::FlipData => "flip data",
+            FaultKind::FlipParity => "flip parity",
+            FaultKind::FlipNull => "flip NL",
+            FaultKind::FlipDup => "flip DP",
+            FaultKind::FlipLast => "flip last",
+            FaultKind::Drop => "drop",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::StuckAt0 => "stuck at 0",
+            FaultKind::StuckAt1 => "stuck at 1",
+        }
+    }
+}
+
 /// The injector: a combinational stage of the tuple stream.
 #[derive(LogicBlock)]
 pub struct FaultInjector {

@@ -8,6 +8,7 @@ pub mod fault_injector;
 pub mod harness;
 pub mod hm_adapter;
 pub mod in_module;
+pub mod link_check;
 pub mod merger;
 pub mod operation_part;
 pub mod output_control_part;

@@ -34,6 +34,7 @@
 //! over any [RegisterBus] (the harness, or the `sim` crate's Verilator model process):
 //! [configure_bus], [status_over_bus], [clear_over_bus].
 use crate::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore};
+use crate::fault_injector::{FaultKind, StreamFault};
 use crate::harness::{Harness, StreamBlock};
 use crate::hm_adapter::{HmAdapterIn, HmAdapterOut};
 use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
@@ -62,6 +63,12 @@ pub const REG_MERGE_SETTINGS: u8 = 0x0C;
 pub const REG_U_FORMAT: u8 = 0x10;
 /// L_FORMAT: five registers of `OutputFormat`.
 pub const REG_L_FORMAT: u8 = 0x18;
+/// INJECT (test equipment, issue 7): bits 3:0 the engine core's fault kind
+/// ([FaultKind::index], 0 = off), 5:4 its site ([crate::fault_injector::FaultSite::index]), 11:8 its line; a write
+/// restarts the injectors' beat counts. See [inject_writes].
+pub const REG_INJECT: u8 = 0x20;
+/// INJECT_TARGET: two registers, low word first: the beat the fault hits.
+pub const REG_INJECT_TARGET: u8 = 0x21;
 pub const REG_STATUS: u8 = 0x80;
 pub const REG_VIOLATIONS: u8 = 0x81;
 pub const REG_U_TUPLES: u8 = 0x82;
@@ -70,6 +77,10 @@ pub const REG_CAPACITY: u8 = 0x83;
 pub const REG_TUPLES_OUT: u8 = 0x84;
 /// L_TAKEN: two registers, low word first.
 pub const REG_L_TAKEN: u8 = 0x86;
+/// STREAMS: end-of-stream beats since the last clear, modulo 32: bits 4:0 into the sort
+/// pipeline, 9:5 into the merger, 14:10 out of HM adapter OUT; bit 15: a beat waits at
+/// the output (`data_out.valid` between steps).
+pub const REG_STREAMS: u8 = 0x88;
 
 /// STATUS register bits.
 pub mod status_bits {
@@ -81,6 +92,10 @@ pub mod status_bits {
     pub const COMMAND_ERROR: u16 = 1 << 5;
     pub const U_OVERFLOW: u16 = 1 << 6;
     pub const L_OVERFLOW: u16 = 1 << 7;
+    /// The armed fault injector hit its beat (test equipment; not an error).
+    pub const FAULT_INJECTED: u16 = 1 << 8;
+    /// A link check in the engine core failed ([crate::link_check]).
+    pub const LINK_ERROR: u16 = 1 << 9;
     pub const ANY_ERROR: u16 = 1 << 15;
 }
 
@@ -152,6 +167,27 @@ pub fn register_writes(
         }
     }
     Ok(writes)
+}
+
+/// The register writes that arm the engine core's fault injectors for the next stream
+/// (`None`: disarm), the INJECT register last (its write restarts the beat counts). The
+/// control program writes them only around a step with a fault, so fault-free steps cost
+/// the bus cycles they always did.
+pub fn inject_writes(fault: Option<StreamFault>) -> [(u8, u16); 3] {
+    let (control, target) = match fault {
+        Some(f) => (
+            f.fault.kind.index() as u16
+                | (f.site.index() as u16) << 4
+                | ((f.fault.line & 15) as u16) << 8,
+            f.fault.target,
+        ),
+        None => (0, 0),
+    };
+    [
+        (REG_INJECT_TARGET, target as u16),
+        (REG_INJECT_TARGET + 1, (target >> 16) as u16),
+        (REG_INJECT, control),
+    ]
 }
 
 /// What the drivers need of an engine with a register interface.
@@ -275,7 +311,7 @@ pub fn pulse_clear<T: RdbeTop>(h: &mut Harness<T>) {
 }
 
 /// The registers [status_over_bus] reads, in the order it reads them.
-pub const STATUS_READS: [u8; 8] = [
+pub const STATUS_READS: [u8; 9] = [
     REG_STATUS,
     REG_CAPACITY,
     REG_VIOLATIONS,
@@ -284,6 +320,7 @@ pub const STATUS_READS: [u8; 8] = [
     REG_L_TAKEN + 1,
     REG_TUPLES_OUT,
     REG_TUPLES_OUT + 1,
+    REG_STREAMS,
 ];
 
 /// The status as the CPU reads it over the bus (one cycle per register of
@@ -304,6 +341,12 @@ pub fn status_over_bus<B: RegisterBus>(bus: &mut B) -> Result<(CoreStatus, u32),
         l_overflow: flags & L_OVERFLOW != 0,
         u_tuples: r[3] as usize,
         l_taken: r[4] as u32 | (r[5] as u32) << 16,
+        fault_injected: flags & FAULT_INJECTED != 0,
+        link_error: flags & LINK_ERROR != 0,
+        streams_in: (r[8] & 31) as u8,
+        streams_merged: (r[8] >> 5 & 31) as u8,
+        streams_out: (r[8] >> 10 & 31) as u8,
+        output_pending: r[8] & 0x8000 != 0,
     };
     Ok((status, (r[7] as u32) << 16 | r[6] as u32))
 }
@@ -363,6 +406,12 @@ macro_rules! define_rdbe {
             lfmt_r3: DFF<Bits<16>>,
             lfmt_r4: DFF<Bits<16>>,
             read_r: DFF<Bits<16>>,
+            inject_r: DFF<Bits<16>>,
+            inject_target_r0: DFF<Bits<16>>,
+            inject_target_r1: DFF<Bits<16>>,
+            inject_restart_r: DFF<Bit>,
+            streams_out_count: DFF<Bits<5>>,
+            streams_word: Signal<Local, Bits<16>>,
             sort_bits: Signal<Local, Bits<61>>,
             merge_bits: Signal<Local, Bits<51>>,
             ufmt_bits: Signal<Local, Bits<71>>,
@@ -376,7 +425,8 @@ macro_rules! define_rdbe {
                 dff_setup!(
                     self, clock, pace_r, new_tid_r, fault_enable_r, fault_word_r, clear_r, tid_r0, tid_r1, sort_r0, sort_r1,
                     sort_r2, sort_r3, merge_r0, merge_r1, merge_r2, merge_r3, ufmt_r0, ufmt_r1,
-                    ufmt_r2, ufmt_r3, ufmt_r4, lfmt_r0, lfmt_r1, lfmt_r2, lfmt_r3, lfmt_r4, read_r
+                    ufmt_r2, ufmt_r3, ufmt_r4, lfmt_r0, lfmt_r1, lfmt_r2, lfmt_r3, lfmt_r4, read_r,
+                    inject_r, inject_target_r0, inject_target_r1, inject_restart_r, streams_out_count
                 );
                 clock!(self, clock, hm_adapter_in, engine_core, hm_adapter_out);
                 TupleStreamIn::link(&mut self.data_in, &mut self.hm_adapter_in.hm_in);
@@ -392,7 +442,18 @@ macro_rules! define_rdbe {
 
                 // ---- register writes
                 self.clear_r.d.next = false;
+                self.inject_restart_r.d.next = false;
                 if self.reg_write.val() {
+                    if self.reg_address.val() == 0x20 {
+                        self.inject_r.d.next = self.reg_write_data.val();
+                        self.inject_restart_r.d.next = true;
+                    }
+                    if self.reg_address.val() == 0x21 {
+                        self.inject_target_r0.d.next = self.reg_write_data.val();
+                    }
+                    if self.reg_address.val() == 0x22 {
+                        self.inject_target_r1.d.next = self.reg_write_data.val();
+                    }
                     if self.reg_address.val() == 0x00 {
                         self.clear_r.d.next = self.reg_write_data.val().get_bit(0);
                     }
@@ -538,6 +599,53 @@ macro_rules! define_rdbe {
                 self.hm_adapter_in.fault_word.next = self.fault_word_r.q.val();
                 self.hm_adapter_in.cut.next = self.engine_core.input_unneeded.val();
                 self.hm_stop.next = self.hm_adapter_in.hm_stop.val();
+                // ---- the fault injectors (test equipment): INJECT's kind index → FaultKind
+                self.engine_core.fault_kind.next = FaultKind::Off;
+                if self.inject_r.q.val().get_bits::<4>(0) == 1 {
+                    self.engine_core.fault_kind.next = FaultKind::FlipData;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 2 {
+                    self.engine_core.fault_kind.next = FaultKind::FlipParity;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 3 {
+                    self.engine_core.fault_kind.next = FaultKind::FlipNull;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 4 {
+                    self.engine_core.fault_kind.next = FaultKind::FlipDup;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 5 {
+                    self.engine_core.fault_kind.next = FaultKind::FlipLast;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 6 {
+                    self.engine_core.fault_kind.next = FaultKind::Drop;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 7 {
+                    self.engine_core.fault_kind.next = FaultKind::Duplicate;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 8 {
+                    self.engine_core.fault_kind.next = FaultKind::StuckAt0;
+                }
+                if self.inject_r.q.val().get_bits::<4>(0) == 9 {
+                    self.engine_core.fault_kind.next = FaultKind::StuckAt1;
+                }
+                self.engine_core.fault_site.next = self.inject_r.q.val().get_bits::<2>(4);
+                self.engine_core.fault_line.next = self.inject_r.q.val().get_bits::<4>(8);
+                self.engine_core.fault_target.next = (bit_cast::<32, 16>(self.inject_target_r1.q.val()) << 16)
+                    | bit_cast::<32, 16>(self.inject_target_r0.q.val());
+                self.engine_core.fault_restart.next = self.inject_restart_r.q.val();
+                // ---- streams out of HM adapter OUT since the clear, and a beat waiting
+                if self.data_out.valid.val() & self.data_out.ready.val() & self.data_out.word.val().eos {
+                    self.streams_out_count.d.next = self.streams_out_count.q.val() + 1;
+                }
+                if self.clear_r.q.val() {
+                    self.streams_out_count.d.next = 0.into();
+                }
+                self.streams_word.next = bit_cast::<16, 5>(self.engine_core.streams_in.val())
+                    | (bit_cast::<16, 5>(self.engine_core.streams_merged.val()) << 5)
+                    | (bit_cast::<16, 5>(self.streams_out_count.q.val()) << 10);
+                if self.data_out.valid.val() {
+                    self.streams_word.next = self.streams_word.val() | 0x8000;
+                }
 
                 // ---- status word and registered reads
                 self.flags.next = 0.into();
@@ -564,6 +672,12 @@ macro_rules! define_rdbe {
                 }
                 if self.engine_core.l_overflow.val() {
                     self.flags.next = self.flags.val() | 0x8080;
+                }
+                if self.engine_core.fault_injected.val() {
+                    self.flags.next = self.flags.val() | 0x0100;
+                }
+                if self.engine_core.link_error.val() {
+                    self.flags.next = self.flags.val() | 0x8200;
                 }
                 self.read_r.d.next = 0.into();
                 if self.reg_address.val() == 0x01 {
@@ -638,6 +752,15 @@ macro_rules! define_rdbe {
                 if self.reg_address.val() == 0x1C {
                     self.read_r.d.next = self.lfmt_r4.q.val();
                 }
+                if self.reg_address.val() == 0x20 {
+                    self.read_r.d.next = self.inject_r.q.val();
+                }
+                if self.reg_address.val() == 0x21 {
+                    self.read_r.d.next = self.inject_target_r0.q.val();
+                }
+                if self.reg_address.val() == 0x22 {
+                    self.read_r.d.next = self.inject_target_r1.q.val();
+                }
                 if self.reg_address.val() == 0x80 {
                     self.read_r.d.next = self.flags.val();
                 }
@@ -662,6 +785,9 @@ macro_rules! define_rdbe {
                 if self.reg_address.val() == 0x87 {
                     self.read_r.d.next = self.engine_core.l_taken.val().get_bits::<16>(16);
                 }
+                if self.reg_address.val() == 0x88 {
+                    self.read_r.d.next = self.streams_word.val();
+                }
                 self.reg_read_data.next = self.read_r.q.val();
             }
         }
@@ -678,6 +804,8 @@ macro_rules! define_rdbe {
             fn status(&self) -> CoreStatus {
                 let mut s = self.engine_core.status();
                 s.parity_error |= self.hm_adapter_out.parity_error.val();
+                s.streams_out = self.streams_out_count.q.val().index() as u8;
+                s.output_pending = self.data_out.valid.val();
                 s
             }
             fn tuples_output(&self) -> u32 {

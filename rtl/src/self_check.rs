@@ -74,6 +74,7 @@
 //! polarities, and the exported Verilog of the tops through yosys and `verilator -Wall`;
 //! the tiny configuration through the same helpers ([SelfCheckTop], [SelfCheckLeds]).
 use crate::engine_core::{MergerTiny, SmallEngineCore, TinyEngineCore};
+use crate::fault_injector::FaultKind;
 use crate::in_module::{InConfig, KeyType};
 use crate::merger::{MergerCommand, MergerConfig, MergerSettings, MergerSmall};
 use crate::operation_part::CommandSettings;
@@ -616,6 +617,12 @@ macro_rules! define_self_check {
                 self.core.l_format.next = self.format_port.val();
                 self.core.new_tid.next = false;
                 self.core.tid_base.next = 0.into();
+                // No fault injection in the self check: the test equipment stays off.
+                self.core.fault_site.next = 0.into();
+                self.core.fault_kind.next = FaultKind::Off;
+                self.core.fault_target.next = 0.into();
+                self.core.fault_line.next = 0.into();
+                self.core.fault_restart.next = false;
                 self.core.clear.next = self.state.q.val() == SelfCheckState::Clear;
                 self.order_checker.tuple_words.next = self.tuple_words.val();
                 self.order_checker.key_words.next = self.check_key_words.val();

@@ -23,7 +23,7 @@ use crate::command::{
     Token, TokenKind,
 };
 use crate::csv_io::parse_value;
-use crate::engine::{Engine, Limits, Profile};
+use crate::engine::{Engine, EngineFault, Limits, Profile, StepFault};
 use crate::expr;
 use crate::relation::{decode_tuple, encode_tuple, Field, FieldType, Relation, Schema, Value};
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -352,13 +352,35 @@ impl Report {
     }
 }
 
-/// A faults plan for tests and fault campaigns: HM adapter IN's diagnostic fault
-/// (`rdbe_top`'s FAULT registers) inverts a parity bit of data word `word` of the input of
-/// the `step`-th engine step (counted from 0 over the program's life).
+/// A faults plan for tests and fault campaigns: `fault` hits the `step`-th engine step
+/// (counted from 0 from [ControlProgram::inject]'s call), that step only (a transient
+/// fault: the retry runs clean).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InjectedFault {
     pub step: u64,
-    pub word: u16,
+    pub fault: StepFault,
+}
+
+impl InjectedFault {
+    /// HM adapter IN's diagnostic fault on data word `word` of step `step`.
+    pub fn hm_parity(step: u64, word: u16) -> InjectedFault {
+        InjectedFault {
+            step,
+            fault: StepFault::HmParity(word),
+        }
+    }
+}
+
+/// The streams of one engine step, in beats (end-of-stream included), as a fault campaign
+/// needs them to aim a fault ([ControlProgram::step_log]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepShape {
+    /// Into the engine core (compact tuples).
+    pub input_beats: usize,
+    /// From the sort pipeline to the merger (internal tuples), if the merger takes all.
+    pub sorted_beats: usize,
+    /// Out of the engine core.
+    pub output_beats: usize,
 }
 
 /// A key as the engine sees it: one field, or the whole tuple (every field, then the tags).
@@ -399,16 +421,6 @@ struct StepResult {
     l_taken: usize,
 }
 
-/// A retryable engine error: the status lines flagged a fault.
-#[derive(Debug)]
-struct EngineFault(String);
-impl std::fmt::Display for EngineFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-impl std::error::Error for EngineFault {}
-
 /// The control program: an engine, the HM and the counters of the current command.
 pub struct ControlProgram {
     engine: Box<dyn Engine>,
@@ -418,6 +430,19 @@ pub struct ControlProgram {
     report: Report,
     steps_total: u64,
     faults: Vec<InjectedFault>,
+    /// A fault on every step (a permanent fault, e.g. a line stuck at 0), until removed.
+    permanent_fault: Option<StepFault>,
+    /// Steps on which an armed fault injector hit its beat (the STATUS register's
+    /// FAULT_INJECTED bit), over the program's life.
+    pub faults_hit: u64,
+    /// When set, every step's stream lengths are appended here (fault campaigns).
+    pub step_log: Option<Vec<StepShape>>,
+    /// Steps since the engine's last reset: each stage's stream count must match it.
+    steps_since_clear: u64,
+    /// Act on the checks this project added to the paper's (stream counts, link checks);
+    /// off only to measure what the paper's own mechanisms catch (`rdbe faults
+    /// --paper-checks-only`).
+    pub added_checks: bool,
     /// Called after every engine step with the cycles so far (progress bars).
     pub on_step: Option<Box<dyn FnMut(u64)>>,
 }
@@ -434,6 +459,11 @@ impl ControlProgram {
             report: Report::default(),
             steps_total: 0,
             faults: vec![],
+            permanent_fault: None,
+            faults_hit: 0,
+            step_log: None,
+            steps_since_clear: 0,
+            added_checks: true,
             on_step: None,
         };
         cp.self_check()
@@ -449,6 +479,29 @@ impl ControlProgram {
             step: base + f.step,
             ..*f
         }));
+    }
+
+    /// Put `fault` on every later step (a permanent fault) or remove it (`None`).
+    pub fn set_permanent_fault(&mut self, fault: Option<StepFault>) {
+        self.permanent_fault = fault;
+    }
+
+    /// Forget the HM's relations and the pending faults, clear the engine: a fresh start
+    /// without a new self check (fault campaigns run many experiments on one engine).
+    pub fn reset(&mut self) {
+        self.hm = Hm::default();
+        self.faults.clear();
+        self.permanent_fault = None;
+        self.report = Report::default();
+        self.reset_engine();
+    }
+
+    /// Back to the engine's power-up state (§5.3's retry point): a clear of the flags and
+    /// U-memory is not enough after a fault, since beats of a mis-framed stream (a
+    /// duplicated end of stream) can wait inside the core and end a later step early.
+    fn reset_engine(&mut self) {
+        self.engine.reset();
+        self.steps_since_clear = 0;
     }
 
     pub fn engine(&mut self) -> &mut dyn Engine {
@@ -481,7 +534,9 @@ impl ControlProgram {
             ],
         )?;
         let compact = test.encode()?;
-        let sorted = self.sort_relation(&test.schema, compact.clone(), &[(0, false)])?;
+        let sorted = self
+            .sort_relation(&test.schema, compact.clone(), &[(0, false)])
+            .context("test 1 (sort of signed keys with nulls)")?;
         let order: Vec<u64> = decode_all(&test.schema, &sorted)?
             .iter()
             .map(|t| match t[1] {
@@ -493,12 +548,16 @@ impl ControlProgram {
             order == [6, 2, 8, 5, 1, 4, 7, 3],
             "test 1 (sort of signed keys with nulls): got order {order:?}"
         );
-        let joined = self.join_eq_count(&test.schema, &compact)?;
+        let joined = self
+            .join_eq_count(&test.schema, &compact)
+            .context("test 2 (JOIN-EQ of the test relation with itself)")?;
         ensure!(
             joined == 11,
             "test 2 (JOIN-EQ of the test relation with itself): {joined} pairs, expected 11"
         );
-        let unique = self.unique(&test.schema, compact.clone(), Key::Whole)?;
+        let unique = self
+            .unique(&test.schema, compact.clone(), Key::Whole)
+            .context("test 3 (duplicate elimination)")?;
         ensure!(
             unique.len() == 8,
             "test 3 (duplicate elimination): {} tuples, expected 8",
@@ -508,8 +567,9 @@ impl ControlProgram {
             tuples: compact,
             sorted: false,
         };
-        let range =
-            self.restrict_range(&test.schema, 0, &feed, Value::Signed(-5), Value::Signed(3))?;
+        let range = self
+            .restrict_range(&test.schema, 0, &feed, Value::Signed(-5), Value::Signed(3))
+            .context("test 4 (REST-RANGE -5..3)")?;
         ensure!(
             range.len() == 5,
             "test 4 (REST-RANGE -5..3): {} tuples, expected 5",
@@ -552,15 +612,37 @@ impl ControlProgram {
         let beats = compact_beats(spec.input);
         let index = self.steps_total;
         self.steps_total += 1;
-        let fault = self.faults.iter().find(|f| f.step == index).map(|f| f.word);
+        let fault = self
+            .faults
+            .iter()
+            .find(|f| f.step == index)
+            .map(|f| f.fault)
+            .or(self.permanent_fault);
         self.faults.retain(|f| f.step != index);
         let out = self.engine.step(&spec.sort, &spec.merge, &beats, fault)?;
+        self.steps_since_clear += 1;
+        self.faults_hit += out.status.fault_injected as u64;
+        if let Some(log) = self.step_log.as_mut() {
+            log.push(StepShape {
+                input_beats: beats.len(),
+                sorted_beats: spec.input.len() * spec.merge.tuple_words + 1,
+                output_beats: out.tuples.iter().map(Vec::len).sum::<usize>() + 1,
+            });
+        }
         self.report.steps += 1;
         self.report.cycles += out.cycles;
         if let Some(cb) = self.on_step.as_mut() {
             cb(self.report.cycles);
         }
         let s = out.status;
+        let counts = match self.added_checks {
+            true if s.link_error => Some("a link check failed".to_string()),
+            true => s.stream_count_error(self.steps_since_clear),
+            false => None,
+        };
+        if let Some(problem) = counts {
+            return Err(EngineFault(format!("{}: {problem}", spec.merge.command.name())).into());
+        }
         if s.parity_error || s.framing_error {
             return Err(EngineFault(format!(
                 "{} reported a {} error",
@@ -675,15 +757,18 @@ impl ControlProgram {
             match f(self) {
                 Ok(v) => return Ok(v),
                 Err(e) if e.downcast_ref::<EngineFault>().is_some() => {
-                    self.engine.clear();
+                    self.reset_engine();
                     if attempt == MAX_RETRIES {
                         bail!("{what}: {e}; still failing after {MAX_RETRIES} retries");
+                    }
+                    if std::env::var_os("RDBE_DEBUG_RETRY").is_some() {
+                        eprintln!("retry {what}: {e:#}");
                     }
                     attempt += 1;
                     self.report.retries += 1;
                 }
                 Err(e) => {
-                    self.engine.clear();
+                    self.reset_engine();
                     return Err(e.context(what.to_string()));
                 }
             }
@@ -1076,7 +1161,7 @@ impl ControlProgram {
         let (read, written) = (self.hm.pages_read(), self.hm.pages_written());
         let result = self.run(s);
         self.hm.free_work_buffers();
-        let result = result.with_context(|| format!("line {}: {}", s.line, s.operation.name()))?;
+        let result = result.map_err(|e| at_statement(e, s))?;
         self.report.tuples = result.tuples.len();
         self.hm
             .store_tuples(&s.target, &result.schema, &result.tuples)
@@ -1894,6 +1979,18 @@ impl ControlProgram {
 // ----------------------------------------------------------------------------------
 
 /// The IN module's layout for `key` of `schema`.
+/// An error of statement `s`, said once where: `line 2, column 13: JOIN: unknown relation
+/// …` when the error names its column on the statement's line, else `line 2: JOIN: …`.
+fn at_statement(e: anyhow::Error, s: &Statement) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if text.starts_with(&format!("line {}, column ", s.line)) {
+        if let Some((position, rest)) = text.split_once(": ") {
+            return anyhow!("{position}: {}: {rest}", s.operation.name());
+        }
+    }
+    e.context(format!("line {}: {}", s.line, s.operation.name()))
+}
+
 fn in_config(schema: &Schema, key: Key) -> InConfig {
     let n = schema.tuple_words();
     match key {

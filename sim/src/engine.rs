@@ -20,11 +20,13 @@
 use crate::sort_job::EngineConfig;
 use anyhow::{anyhow, bail, Result};
 use rdbe_rtl::engine_core::CoreStatus;
+use rdbe_rtl::fault_injector::StreamFault;
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::hm_adapter::model::hm_in_model;
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSmall};
 use rdbe_rtl::rdbe_top::{
-    configure, pulse_clear, status_from_registers, DeltaRdbe, HmSettings, RdbeTop, SmallRdbe,
+    configure, inject_writes, pulse_clear, status_from_registers, write_register, DeltaRdbe,
+    HmSettings, RdbeTop, SmallRdbe,
 };
 use rdbe_rtl::sort_pipeline::{model::sort_pipeline_model, PipelineSettings};
 use rdbe_rtl::sorter::capacity_tuples;
@@ -117,24 +119,68 @@ pub struct StepOutput {
     pub status: CoreStatus,
 }
 
+/// A fault for one step: test equipment for the check mechanisms (issue 7,
+/// `docs/RELIABILITY.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepFault {
+    /// HM adapter IN's diagnostic fault: the parity of this data word of the stream is
+    /// inverted (the FAULT_ENABLE and FAULT_WORD registers).
+    HmParity(u16),
+    /// One of the engine core's fault injectors (the INJECT registers; RTL backends only).
+    Stream(StreamFault),
+}
+
+impl StepFault {
+    /// The HM adapter settings and the injector fault this fault makes.
+    pub(crate) fn split(fault: Option<StepFault>, pace: u8) -> (HmSettings, Option<StreamFault>) {
+        let parity_fault = match fault {
+            Some(StepFault::HmParity(word)) => Some(word),
+            _ => None,
+        };
+        let stream = match fault {
+            Some(StepFault::Stream(f)) => Some(f),
+            _ => None,
+        };
+        (HmSettings { pace, parity_fault }, stream)
+    }
+}
+
+/// A detected engine fault that a retry may cure: the status lines flagged an error, or
+/// the core did not finish its step in time (the watchdog: the engine is started afresh).
+#[derive(Debug)]
+pub struct EngineFault(pub String);
+impl std::fmt::Display for EngineFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl std::error::Error for EngineFault {}
+
 /// One set-up of the engine core and one stream through it.
 pub trait Engine {
     fn limits(&self) -> Limits;
     fn backend_name(&self) -> &'static str;
     /// Set the core up for `merge` on a relation laid out as `sort` says, stream `input`
     /// (raw HM words ending with the end-of-stream beat; their parity lines are ignored)
-    /// and collect the result. `parity_fault`: HM adapter IN's diagnostic fault inverts
-    /// the parity of this data word of the stream. The status flags are those after this
-    /// step (the control program clears them before).
+    /// and collect the result. `fault`: a fault for this step only ([StepFault]). The
+    /// status flags are those after this step (the control program clears them before).
+    /// A step that does not finish within [step_budget] is an [EngineFault].
     fn step(
         &mut self,
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
-        parity_fault: Option<u16>,
+        fault: Option<StepFault>,
     ) -> Result<StepOutput>;
-    /// Pulse the clear line: status flags and U-memory are cleared (after an error).
+    /// Pulse the clear line: status flags, stream counts and U-memory are cleared.
     fn clear(&mut self);
+    /// Back to the power-up state (the control program's retry point after an error):
+    /// every module's state, beats in flight included. The RTL designs have no reset
+    /// flip-flops (their initial values are the FPGA configuration's), so this is a new
+    /// simulation of the same top: on a board, a reconfiguration or a global reset.
+    fn reset(&mut self) {
+        self.clear();
+    }
     /// Trace every signal of the following steps into a VCD file (RTL backend only).
     fn trace_to(&mut self, path: &Path) -> Result<()> {
         bail!(
@@ -156,6 +202,8 @@ pub struct RtlEngine<T: RdbeTop> {
     /// The PACE register's value.
     pace: u8,
     trace: Option<(PathBuf, PathBuf)>,
+    /// The fault injectors are armed (the last step had a fault): disarm before the next.
+    fault_armed: bool,
 }
 
 impl<T: RdbeTop> RtlEngine<T> {
@@ -165,6 +213,7 @@ impl<T: RdbeTop> RtlEngine<T> {
             limits: Limits::of(config),
             pace: profile.pace(),
             trace: None,
+            fault_armed: false,
         }
     }
 
@@ -226,14 +275,17 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
-        parity_fault: Option<u16>,
+        fault: Option<StepFault>,
     ) -> Result<StepOutput> {
         let start = self.harness.cycles;
-        let hm = HmSettings {
-            pace: self.pace,
-            parity_fault,
-        };
+        let (hm, stream_fault) = StepFault::split(fault, self.pace);
         configure(&mut self.harness, sort, merge, hm)?;
+        if stream_fault.is_some() || self.fault_armed {
+            for (addr, data) in inject_writes(stream_fault) {
+                write_register(&mut self.harness, addr, data);
+            }
+            self.fault_armed = stream_fault.is_some();
+        }
         let u_tuples = self.harness.uut.status().u_tuples;
         let budget = step_budget(merge, input.len(), u_tuples, self.pace);
         let harness = &mut self.harness;
@@ -245,10 +297,12 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
             Err(_) => {
                 // The core is in an unknown state: start a fresh one.
                 self.harness = Harness::new(T::default());
-                bail!(
+                self.fault_armed = false;
+                return Err(EngineFault(format!(
                     "the engine core did not finish {} in {budget} cycles",
                     merge.command.name()
-                );
+                ))
+                .into());
             }
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
@@ -269,6 +323,15 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
     fn clear(&mut self) {
         pulse_clear(&mut self.harness);
     }
+    fn reset(&mut self) {
+        if self.trace.is_some() {
+            // The trace follows one simulation: keep it, clear only.
+            pulse_clear(&mut self.harness);
+            return;
+        }
+        self.harness = Harness::new(T::default());
+        self.fault_armed = false;
+    }
 }
 
 /// The reference models of the engine core's modules, U-memory held in software.
@@ -277,6 +340,8 @@ pub struct ModelEngine {
     u: Vec<StreamTuple>,
     /// Sticky flags, as the RTL's.
     parity_error: bool,
+    /// Steps since the last clear: the stream counts the RTL keeps.
+    steps: u64,
 }
 
 impl ModelEngine {
@@ -285,6 +350,7 @@ impl ModelEngine {
             limits: Limits::of(config),
             u: vec![],
             parity_error: false,
+            steps: 0,
         }
     }
 }
@@ -301,8 +367,17 @@ impl Engine for ModelEngine {
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
-        parity_fault: Option<u16>,
+        fault: Option<StepFault>,
     ) -> Result<StepOutput> {
+        let parity_fault = match fault {
+            None => None,
+            Some(StepFault::HmParity(word)) => Some(word),
+            Some(StepFault::Stream(f)) => bail!(
+                "the model backend has no fault injectors ({} on the {} stream): use rtl or verilator",
+                f.fault.kind.name(),
+                f.site.name()
+            ),
+        };
         sort.validate()?;
         merge.validate(self.limits.tuple_memory_words)?;
         // HM adapter IN generates the parity (and the diagnostic fault); the IN module
@@ -314,7 +389,12 @@ impl Engine for ModelEngine {
             .map(|(t, _)| t)
             .collect::<Vec<_>>();
         let report = sort_pipeline_model(self.limits.cells, sort, &compact);
+        self.steps += 1;
+        let streams = (self.steps % rdbe_rtl::engine_core::STREAM_COUNT_MODULUS) as u8;
         let mut status = CoreStatus {
+            streams_in: streams,
+            streams_merged: streams,
+            streams_out: streams,
             capacity_tuples: self.limits.sort_capacity(sort.input.tuple_words),
             parity_error: self.parity_error,
             sort_error: report.violations != 0,
@@ -353,6 +433,7 @@ impl Engine for ModelEngine {
     fn clear(&mut self) {
         self.u.clear();
         self.parity_error = false;
+        self.steps = 0;
     }
 }
 

@@ -8,6 +8,7 @@ pub mod csv_io;
 pub mod demo_data;
 pub mod engine;
 pub mod expr;
+pub mod faults;
 pub mod relation;
 pub mod run;
 pub mod sort_job;

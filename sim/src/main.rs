@@ -7,7 +7,7 @@ use rdbe_sim::engine::{new_engine, Profile};
 use rdbe_sim::relation::Relation;
 use rdbe_sim::run::{run, summary, RunOptions};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
-use rdbe_sim::{bench, demo_data, synth, verilog_export};
+use rdbe_sim::{bench, demo_data, faults, synth, verilog_export};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -89,6 +89,10 @@ enum Command {
     /// Measure cycles per word, sort cycles, simulation speed and the recorded Fmax; the
     /// last line is JSON (keys: docs/PERFORMANCE.md).
     Bench(bench::BenchOptions),
+    /// Fault-injection campaign: single transient faults on the engine core's streams
+    /// (masked / recovered by retry / reported / silent), then stuck-at lines against the
+    /// power-up self check; the last line is JSON (docs/RELIABILITY.md).
+    Faults(faults::FaultOptions),
 }
 
 /// The lecture's query and pipeline as Delta commands.
@@ -253,6 +257,14 @@ fn cli_main() -> Result<()> {
                 freq,
             };
             let result = synth::run(&opts, |what| eprintln!("{what}"))?;
+            print!("{}", result.table());
+            println!("{}", result.to_json());
+            Ok(())
+        }
+        Command::Faults(opts) => {
+            let bar = indicatif::ProgressBar::new(opts.count as u64);
+            let result = faults::run_campaign(&opts, |n| bar.set_position(n as u64))?;
+            bar.finish_and_clear();
             print!("{}", result.table());
             println!("{}", result.to_json());
             Ok(())

@@ -338,9 +338,15 @@ pub fn ports_of(verilog: &str, module: &str) -> Result<Vec<Port>> {
         .collect()
 }
 
+/// Inputs of this prefix are test equipment (the engine core's fault injectors,
+/// `rtl/src/fault_injector.rs`): the wrapper ties them to 0 (fault kind Off), so yosys
+/// removes the injectors and the figures are the engine's alone.
+pub const TEST_EQUIPMENT_PREFIX: &str = "fault_";
+
 /// The shift-register IO wrapper around `module` (see the module documentation). The
-/// input named `clock` is the clock; every other input bit comes from `in_chain`, every
-/// output bit goes to `out_chain`.
+/// input named `clock` is the clock; inputs named `fault_…` ([TEST_EQUIPMENT_PREFIX]) are
+/// tied to 0; every other input bit comes from `in_chain`, every output bit goes to
+/// `out_chain`.
 pub fn wrapper_verilog(module: &str, ports: &[Port]) -> Result<String> {
     if !ports
         .iter()
@@ -350,7 +356,11 @@ pub fn wrapper_verilog(module: &str, ports: &[Port]) -> Result<String> {
     }
     let inputs: Vec<&Port> = ports
         .iter()
-        .filter(|p| p.input && p.name != "clock")
+        .filter(|p| p.input && p.name != "clock" && !p.name.starts_with(TEST_EQUIPMENT_PREFIX))
+        .collect();
+    let tied_off: Vec<&Port> = ports
+        .iter()
+        .filter(|p| p.input && p.name.starts_with(TEST_EQUIPMENT_PREFIX))
         .collect();
     let outputs: Vec<&Port> = ports.iter().filter(|p| !p.input).collect();
     let n_in: usize = inputs.iter().map(|p| p.width).sum();
@@ -406,6 +416,9 @@ module {WRAPPER_TOP}(
     writeln!(v, "    assign scan_out = out_chain[{}];", n_out - 1)?;
     writeln!(v, "    {module} dut (")?;
     let mut connections = vec!["        .clock(clk)".to_string()];
+    for p in &tied_off {
+        connections.push(format!("        .{}({}'d0)", p.name, p.width));
+    }
     let mut at = 0;
     for p in &inputs {
         connections.push(format!(

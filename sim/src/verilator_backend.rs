@@ -31,7 +31,7 @@
 //! build leaves no half-built model behind (only a `.partial-*` directory, never used);
 //! later runs start the cached binary at once. Building takes about 30 s for `small` on
 //! two busy cores.
-use crate::engine::{Engine, Limits, Profile, StepOutput};
+use crate::engine::{Engine, EngineFault, Limits, Profile, StepFault, StepOutput};
 use crate::sort_job::EngineConfig;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rdbe_rtl::cosim::{pack, unpack};
@@ -39,7 +39,8 @@ use rdbe_rtl::in_module::{InConfig, KeyType};
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::rdbe_top::{
-    clear_over_bus, configure_bus, status_over_bus, DeltaRdbe, HmSettings, RegisterBus, SmallRdbe,
+    clear_over_bus, configure_bus, inject_writes, status_over_bus, DeltaRdbe, RegisterBus,
+    SmallRdbe,
 };
 use rdbe_rtl::sort_pipeline::PipelineSettings;
 use rdbe_rtl::tuple_stream::{compact_beats, split_tuples_with_dup, Beat};
@@ -504,6 +505,8 @@ pub struct VerilatorEngine {
     /// Tuples in U-memory after the last step (the STATUS read), for the cycle budget:
     /// the `rtl` backend reads the same count from the core's lines.
     u_tuples: usize,
+    /// The fault injectors are armed (the last step had a fault): disarm before the next.
+    fault_armed: bool,
 }
 
 impl VerilatorEngine {
@@ -518,6 +521,7 @@ impl VerilatorEngine {
             cache: None,
             pending: None,
             u_tuples: 0,
+            fault_armed: false,
         }
     }
 
@@ -540,6 +544,7 @@ impl VerilatorEngine {
         if self.driver.as_ref().map(|d| d.broken).unwrap_or(true) {
             self.driver = None;
             self.u_tuples = 0;
+            self.fault_armed = false;
             let binary = match &self.cache {
                 Some(dir) => model_binary_in(dir, self.config),
                 None => model_binary(self.config),
@@ -572,7 +577,7 @@ impl Engine for VerilatorEngine {
         sort: &PipelineSettings,
         merge: &MergerConfig,
         input: &[Beat],
-        parity_fault: Option<u16>,
+        fault: Option<StepFault>,
     ) -> Result<StepOutput> {
         if let Some(e) = self.pending.take() {
             return Err(e);
@@ -581,23 +586,29 @@ impl Engine for VerilatorEngine {
             input.last().map(|b| b.eos).unwrap_or(false),
             "the input stream must end with an end-of-stream beat"
         );
-        let hm = HmSettings {
-            pace: self.pace,
-            parity_fault,
-        };
+        let (hm, stream_fault) = StepFault::split(fault, self.pace);
         let budget = crate::engine::step_budget(merge, input.len(), self.u_tuples, self.pace);
+        // Start the model first: a fresh one has its injectors disarmed.
+        self.driver()?;
+        let disarm = self.fault_armed;
+        self.fault_armed = stream_fault.is_some();
         let driver = self.driver()?;
         let start = driver.cycles;
         configure_bus(driver, sort, merge, hm)?;
+        if stream_fault.is_some() || disarm {
+            driver.write_registers(&inject_writes(stream_fault))?;
+        }
         let run = driver.stream(input, budget)?;
         if !run.done {
             // The core is in an unknown state: start a fresh one, as the rtl backend does.
             driver.power_up()?;
             self.u_tuples = 0;
-            bail!(
+            self.fault_armed = false;
+            return Err(EngineFault(format!(
                 "the engine core did not finish {} in {budget} cycles",
                 merge.command.name()
-            );
+            ))
+            .into());
         }
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
         let (status, _tuples_output) = status_over_bus(driver)?;
@@ -609,6 +620,20 @@ impl Engine for VerilatorEngine {
             cycles,
             status,
         })
+    }
+    fn reset(&mut self) {
+        let reset = self.driver().and_then(|d| d.power_up());
+        match reset {
+            Ok(()) => {
+                self.u_tuples = 0;
+                self.fault_armed = false;
+            }
+            Err(e) => {
+                if self.pending.is_none() {
+                    self.pending = Some(e.context("resetting the engine"));
+                }
+            }
+        }
     }
     fn clear(&mut self) {
         let cleared = self.driver().and_then(|d| clear_over_bus(d));

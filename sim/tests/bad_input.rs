@@ -308,8 +308,8 @@ fn unknown_relation_in_a_script() {
     f.fails_with(
         &[],
         &[
-            &format!("{script}: line 2"),
-            "line 2, column 13: unknown relation 'nobody' (known: ok, r)",
+            // The line is said once, with its column, then the command.
+            &format!("{script}: line 2, column 13: JOIN (Cartesian product): unknown relation 'nobody' (known: ok, r)"),
         ],
     );
 }
@@ -351,7 +351,7 @@ fn type_mismatch_in_a_comparison() {
         &[],
         &[
             &format!("{script}: line 2"),
-            "line 2, column 26: '5' is a number; the field is char(3)",
+            "line 2, column 26: RESTRICT: '5' is a number; the field is char(3)",
         ],
     );
     let f = fixture(

@@ -424,7 +424,7 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
         let want = clean.execute(&script[0]).unwrap();
         let mut faulty = program(backend, EngineConfig::Small, &[&r, &q]);
         // Step 0 is the LOAD of r, step 1 the JOIN-EQ stream: hit a word of each once.
-        faulty.inject(&[InjectedFault { step: 1, word: 7 }]);
+        faulty.inject(&[InjectedFault::hm_parity(1, 7)]);
         let got = faulty.execute(&script[0]).unwrap();
         assert_eq!(got.retries, 1, "{backend:?}");
         assert_eq!(
@@ -436,7 +436,7 @@ fn a_parity_error_is_recovered_by_retry_with_the_same_result() {
         let mut broken = program(backend, EngineConfig::Small, &[&r, &q]);
         broken.inject(
             &(0..8)
-                .map(|step| InjectedFault { step, word: 3 })
+                .map(|step| InjectedFault::hm_parity(step, 3))
                 .collect::<Vec<_>>(),
         );
         let e = format!("{:#}", broken.execute(&script[0]).unwrap_err());
@@ -463,9 +463,9 @@ impl rdbe_sim::engine::Engine for StuckAtZero {
         sort: &rdbe_rtl::sort_pipeline::PipelineSettings,
         merge: &rdbe_rtl::merger::MergerConfig,
         input: &[rdbe_rtl::tuple_stream::Beat],
-        parity_fault: Option<u16>,
+        fault: Option<rdbe_sim::engine::StepFault>,
     ) -> anyhow::Result<rdbe_sim::engine::StepOutput> {
-        let mut out = self.0.step(sort, merge, input, parity_fault)?;
+        let mut out = self.0.step(sort, merge, input, fault)?;
         for t in &mut out.tuples {
             *t.last_mut().unwrap() &= !1;
         }

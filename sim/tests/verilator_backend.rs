@@ -187,14 +187,14 @@ fn parity_faults_and_retries_match_rtl() {
         };
         let mut cp = program(engine, Profile::Modern, &[&r, &q]);
         // Step 1 is the JOIN-EQ stream: one parity fault, one retry.
-        cp.inject(&[InjectedFault { step: 1, word: 7 }]);
+        cp.inject(&[InjectedFault::hm_parity(1, 7)]);
         let once = cp.execute(&script[0]).unwrap();
         assert_eq!(once.retries, 1, "{backend:?}");
         let joined = cp.hm.relation("j").unwrap();
         // A fault on every attempt: bounded retries, then a clear error.
         cp.inject(
             &(0..8)
-                .map(|step| InjectedFault { step, word: 3 })
+                .map(|step| InjectedFault::hm_parity(step, 3))
                 .collect::<Vec<_>>(),
         );
         let e = format!("{:#}", cp.execute(&script[1]).unwrap_err());

@@ -1,0 +1,453 @@
+//! `rdbe faults`: a fault-injection campaign against the paper's check mechanisms (issue 7,
+//! TR-063 §1, §3.1, §4.2, §5.3, §5.4; results in `docs/RELIABILITY.md`).
+//!
+//! Each **transient experiment** draws a workload (random relations and one Delta command,
+//! see [Workload]) and one single fault: a site (the engine core's input, the sort
+//! pipeline → merger stream, the core's output: `rtl/src/fault_injector.rs`), a kind (a
+//! flipped data, parity, NL, DP or `last` line, a dropped or duplicated beat), the engine
+//! step it hits (drawn from the steps the fault-free run takes) and the beat of that step's
+//! stream (drawn from the stream's length, so the fault lands). The control program runs
+//! the command on the RTL with that fault; the outcome is compared with the reference
+//! model's fault-free result:
+//! * **masked**: no error, no retry, the right result (the corrupted line did not matter);
+//! * **recovered**: an error was detected, the unit retried (§5.3) and the result is right;
+//! * **reported**: the command failed with an error (detected, not recovered);
+//! * **silent**: no error and a wrong result — what must not happen.
+//!
+//! An experiment whose fault never hit a beat (the injector's FAULT_INJECTED bit stayed
+//! off, e.g. a merger command that stopped reading its input early) is not counted; another
+//! is drawn. Before its faults, each workload runs once fault-free on the RTL backend, which
+//! must give the model's result (otherwise the campaign stops: that is a bug, not a fault).
+//!
+//! Each **permanent experiment** puts a data line stuck at 0 or 1 on one site for every
+//! step and runs the power-up self check (§5.4): the engine must refuse work and say which
+//! test failed.
+use crate::command::parse_script;
+use crate::control_program::{ControlProgram, InjectedFault};
+use crate::engine::{new_engine, Profile, StepFault};
+use crate::relation::{FieldType, Relation, Schema, Value};
+use crate::sort_job::{Backend, EngineConfig};
+use anyhow::{bail, ensure, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The transient fault kinds of the campaign (one beat, one step).
+pub const TRANSIENT_KINDS: [FaultKind; 7] = [
+    FaultKind::FlipData,
+    FaultKind::FlipParity,
+    FaultKind::FlipNull,
+    FaultKind::FlipDup,
+    FaultKind::FlipLast,
+    FaultKind::Drop,
+    FaultKind::Duplicate,
+];
+
+/// Faults drawn per workload (the workload's fault-free runs are shared by them).
+const FAULTS_PER_WORKLOAD: usize = 20;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct FaultOptions {
+    /// Transient single-fault experiments (each one's fault hits a beat).
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Seed of the workloads and faults: the same seed gives the same campaign.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// `verilator` (fast) or `rtl` (rust-hdl, ~100× slower); the model has no injectors.
+    #[arg(long, value_enum, default_value_t = Backend::Verilator)]
+    pub backend: Backend,
+    #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
+    pub config: EngineConfig,
+    /// Skip the permanent (stuck-at) experiments on the self check.
+    #[arg(long)]
+    pub no_permanent: bool,
+    /// Act only on the paper's check mechanisms (parity, sorting checker, framing, the
+    /// watchdog), not on the stream counts and link checks added here: the "before" table.
+    #[arg(long)]
+    pub paper_checks_only: bool,
+}
+
+/// What became of one experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Masked,
+    Recovered,
+    Reported,
+    Silent,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Masked,
+        Outcome::Recovered,
+        Outcome::Reported,
+        Outcome::Silent,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Masked => "masked",
+            Outcome::Recovered => "recovered",
+            Outcome::Reported => "reported",
+            Outcome::Silent => "silent",
+        }
+    }
+}
+
+/// One workload: relations `a`, `b` (same schema) and a one-command script.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub relations: Vec<Relation>,
+    pub script: String,
+}
+
+/// The commands a workload draws from (relations `a` and `b`: `k:i16` nullable with
+/// repeated values, `v:u16`, `s:char(3)`). They cover every merger command family: sorts
+/// (in the stream and external), the unique and join families, restrictions, aggregates
+/// (DP line), set operations and delete mode.
+pub const COMMANDS: [&str; 14] = [
+    "x = SORT a BY k",
+    "x = SORT a BY v DESC, k",
+    "x = UNIQUE a BY k",
+    "x = UNIQUE a",
+    "x = JOIN a, b ON a.k = b.k",
+    "x = JOIN a, b ON a.k < b.k",
+    "x = RESTRICT a WHERE k BETWEEN -2 AND 2",
+    "x = RESTRICT a WHERE k = 1",
+    "x = RESTRICT a WHERE k IS NULL",
+    "x = AGGREGATE a BY k COMPUTE count(*) AS n, sum(v) AS t",
+    "x = UNION a, b",
+    "x = DIFFERENCE a, b",
+    "x = INTERSECTION a, b",
+    "DELETE FROM a WHERE k IN (1, 2)",
+];
+
+impl Workload {
+    pub fn random(rng: &mut impl Rng) -> Result<Workload> {
+        let schema = Schema::new(&[
+            ("k", FieldType::I16),
+            ("v", FieldType::U16),
+            ("s", FieldType::Char(3)),
+        ])?;
+        let relation = |name: &str, rng: &mut dyn rand::RngCore| -> Result<Relation> {
+            let n = rng.gen_range(1..=14);
+            let tuples = (0..n)
+                .map(|_| {
+                    let k = if rng.gen_bool(0.15) {
+                        Value::Null
+                    } else {
+                        Value::Signed(rng.gen_range(-4..=4))
+                    };
+                    let s: String = (0..rng.gen_range(0..=3))
+                        .map(|_| (b'a' + rng.gen_range(0..3u8)) as char)
+                        .collect();
+                    vec![k, Value::Unsigned(rng.gen_range(0..6)), Value::Text(s)]
+                })
+                .collect();
+            Relation::new(name, schema.clone(), tuples)
+        };
+        let a = relation("a", rng)?;
+        let b = relation("b", rng)?;
+        let script = COMMANDS[rng.gen_range(0..COMMANDS.len())].to_string();
+        Ok(Workload {
+            relations: vec![a, b],
+            script,
+        })
+    }
+}
+
+/// A workload's result: every statement's result as compact tuples, and the retries.
+struct Run {
+    results: Vec<Vec<Vec<u16>>>,
+    retries: usize,
+}
+
+fn run_workload(cp: &mut ControlProgram, w: &Workload) -> Result<Run> {
+    for r in &w.relations {
+        cp.hm.store(r)?;
+    }
+    let mut run = Run {
+        results: vec![],
+        retries: 0,
+    };
+    for s in parse_script("campaign", &w.script)? {
+        let report = cp.execute(&s)?;
+        run.retries += report.retries;
+        run.results.push(cp.hm.read_tuples(&s.target)?);
+    }
+    Ok(run)
+}
+
+/// One transient experiment's record.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub command: String,
+    pub fault: StreamFault,
+    pub step: u64,
+    pub outcome: Outcome,
+    /// The error of a reported experiment.
+    pub error: Option<String>,
+}
+
+/// What the campaign found.
+#[derive(Default, Debug)]
+pub struct CampaignResult {
+    pub experiments: Vec<Experiment>,
+    /// Drawn faults that never hit a beat (not counted).
+    pub not_injected: usize,
+    pub workloads: usize,
+    /// Permanent faults: (site, kind, line) and the self check's verdict (`Err`: refused,
+    /// with its message).
+    pub permanent: Vec<(StreamFault, std::result::Result<(), String>)>,
+    pub seconds: f64,
+    pub backend: &'static str,
+}
+
+impl CampaignResult {
+    fn tally(&self, filter: impl Fn(&Experiment) -> bool) -> [usize; 4] {
+        let mut t = [0; 4];
+        for e in self.experiments.iter().filter(|e| filter(e)) {
+            t[e.outcome as usize] += 1;
+        }
+        t
+    }
+
+    pub fn totals(&self) -> [usize; 4] {
+        self.tally(|_| true)
+    }
+
+    /// The table: one row per site and kind, then the totals; the permanent faults; and
+    /// the first silent experiments, if any.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} transient single-fault experiments over {} workloads ({} backend, {:.0} s); {} drawn faults never hit a beat and are not counted",
+            self.experiments.len(),
+            self.workloads,
+            self.backend,
+            self.seconds,
+            self.not_injected
+        );
+        let _ = writeln!(
+            s,
+            "| site | fault | experiments | masked | recovered | reported | silent |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+        for site in FaultSite::ALL {
+            for kind in TRANSIENT_KINDS {
+                let t = self.tally(|e| e.fault.site == site && e.fault.fault.kind == kind);
+                let n: usize = t.iter().sum();
+                if n == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {n} | {} | {} | {} | {} |",
+                    site.name(),
+                    kind.name(),
+                    t[0],
+                    t[1],
+                    t[2],
+                    t[3]
+                );
+            }
+        }
+        let t = self.totals();
+        let _ = writeln!(
+            s,
+            "| all | all | {} | {} | {} | {} | {} |",
+            self.experiments.len(),
+            t[0],
+            t[1],
+            t[2],
+            t[3]
+        );
+        if !self.permanent.is_empty() {
+            let refused = self.permanent.iter().filter(|p| p.1.is_err()).count();
+            let _ = writeln!(
+                s,
+                "permanent faults (a data line stuck at 0 or 1 on every step): the self check refused work for {refused} of {}",
+                self.permanent.len()
+            );
+            let mut by_test: BTreeMap<String, usize> = BTreeMap::new();
+            for (_, verdict) in &self.permanent {
+                let key = match verdict {
+                    Ok(()) => "passed (the fault did not show in the self check)".to_string(),
+                    Err(e) => e.split(':').next().unwrap_or(e).to_string(),
+                };
+                *by_test.entry(key).or_default() += 1;
+            }
+            for (test, n) in by_test {
+                let _ = writeln!(s, "  {n:4} {test}");
+            }
+        }
+        for e in self
+            .experiments
+            .iter()
+            .filter(|e| e.outcome == Outcome::Silent)
+            .take(10)
+        {
+            let _ = writeln!(
+                s,
+                "silent: `{}`, step {}, {} on the {} stream, beat {}, line {}",
+                e.command,
+                e.step,
+                e.fault.fault.kind.name(),
+                e.fault.site.name(),
+                e.fault.fault.target,
+                e.fault.fault.line
+            );
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = self.totals();
+        let mut rows = vec![];
+        for site in FaultSite::ALL {
+            for kind in TRANSIENT_KINDS {
+                let t = self.tally(|e| e.fault.site == site && e.fault.fault.kind == kind);
+                rows.push(serde_json::json!({
+                    "site": site.name(), "kind": kind.name(),
+                    "masked": t[0], "recovered": t[1], "reported": t[2], "silent": t[3],
+                }));
+            }
+        }
+        serde_json::json!({
+            "experiments": self.experiments.len(),
+            "masked": t[0],
+            "recovered": t[1],
+            "reported": t[2],
+            "silent": t[3],
+            "not_injected": self.not_injected,
+            "workloads": self.workloads,
+            "backend": self.backend,
+            "seconds": self.seconds,
+            "permanent": self.permanent.len(),
+            "permanent_refused": self.permanent.iter().filter(|p| p.1.is_err()).count(),
+            "by_site_and_kind": rows,
+        })
+    }
+}
+
+/// Run the campaign; `progress` is called after each experiment with the count so far.
+pub fn run_campaign(
+    opts: &FaultOptions,
+    mut progress: impl FnMut(usize),
+) -> Result<CampaignResult> {
+    if opts.backend == Backend::Model {
+        bail!("the model backend has no fault injectors: use --backend verilator or rtl");
+    }
+    let t0 = std::time::Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let profile = Profile::Modern;
+    let mut cp = ControlProgram::new(new_engine(opts.config, opts.backend, profile), profile)?;
+    cp.added_checks = !opts.paper_checks_only;
+    let mut model = ControlProgram::new(new_engine(opts.config, Backend::Model, profile), profile)?;
+    let mut result = CampaignResult {
+        backend: cp.engine().backend_name(),
+        ..Default::default()
+    };
+    while result.experiments.len() < opts.count {
+        let w = Workload::random(&mut rng)?;
+        model.reset();
+        model.step_log = Some(vec![]);
+        let reference = run_workload(&mut model, &w)?;
+        let steps = model.step_log.take().unwrap_or_default();
+        ensure!(!steps.is_empty(), "`{}` took no engine step", w.script);
+        cp.reset();
+        let clean = run_workload(&mut cp, &w)?;
+        ensure!(
+            clean.results == reference.results && clean.retries == 0,
+            "without a fault the {} backend differs from the model on `{}` (the experiment before: {:?}): {} retries, {:?} against the model's {:?} (relations {:?})",
+            result.backend,
+            w.script,
+            result.experiments.last(),
+            clean.retries,
+            clean.results,
+            reference.results,
+            w.relations
+        );
+        result.workloads += 1;
+        for _ in 0..FAULTS_PER_WORKLOAD {
+            if result.experiments.len() >= opts.count {
+                break;
+            }
+            let step = rng.gen_range(0..steps.len());
+            let site = FaultSite::ALL[rng.gen_range(0..FaultSite::ALL.len())];
+            let beats = match site {
+                FaultSite::Input => steps[step].input_beats,
+                FaultSite::Sorted => steps[step].sorted_beats,
+                FaultSite::Output => steps[step].output_beats,
+            };
+            let fault = StreamFault {
+                site,
+                fault: Fault {
+                    kind: TRANSIENT_KINDS[rng.gen_range(0..TRANSIENT_KINDS.len())],
+                    target: rng.gen_range(0..beats as u32),
+                    line: rng.gen_range(0..16),
+                },
+            };
+            cp.reset();
+            cp.inject(&[InjectedFault {
+                step: step as u64,
+                fault: StepFault::Stream(fault),
+            }]);
+            let hits = cp.faults_hit;
+            let run = run_workload(&mut cp, &w);
+            if cp.faults_hit == hits {
+                result.not_injected += 1;
+                continue;
+            }
+            // The next command, fault-free on the same engine (no reset): a fault may leave
+            // something behind (a beat of a mis-framed stream) that only it would meet.
+            cp.hm = Default::default();
+            let next = run_workload(&mut cp, &w);
+            let (outcome, error) = match (run, next) {
+                (Err(e), _) => (Outcome::Reported, Some(format!("{e:#}"))),
+                (Ok(r), _) if r.results != reference.results => (Outcome::Silent, None),
+                (Ok(_), Err(e)) => (Outcome::Reported, Some(format!("the next command: {e:#}"))),
+                (Ok(_), Ok(n)) if n.results != reference.results => (
+                    Outcome::Silent,
+                    Some("the next command's result is wrong".into()),
+                ),
+                (Ok(r), Ok(n)) if r.retries + n.retries > 0 => (Outcome::Recovered, None),
+                (Ok(_), Ok(_)) => (Outcome::Masked, None),
+            };
+            result.experiments.push(Experiment {
+                command: w.script.clone(),
+                fault,
+                step: step as u64,
+                outcome,
+                error,
+            });
+            progress(result.experiments.len());
+        }
+    }
+    if !opts.no_permanent {
+        for site in FaultSite::ALL {
+            for kind in [FaultKind::StuckAt0, FaultKind::StuckAt1] {
+                for line in 0..16 {
+                    let fault = StreamFault {
+                        site,
+                        fault: Fault {
+                            kind,
+                            target: 0,
+                            line,
+                        },
+                    };
+                    cp.reset();
+                    cp.set_permanent_fault(Some(StepFault::Stream(fault)));
+                    let verdict = cp.self_check().map_err(|e| format!("{e:#}"));
+                    cp.set_permanent_fault(None);
+                    result.permanent.push((fault, verdict));
+                }
+            }
+        }
+    }
+    result.seconds = t0.elapsed().as_secs_f64();
+    Ok(result)
+}
