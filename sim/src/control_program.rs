@@ -749,8 +749,8 @@ impl ControlProgram {
         })
     }
 
-    /// Run one unit of work (a retry point, §5.3): on a detected engine fault clear the
-    /// core and run the unit again, at most [MAX_RETRIES] times.
+    /// Run one unit of work (a retry point, §5.3): on a detected engine fault reset the
+    /// engine and run the unit again, at most [MAX_RETRIES] times.
     fn unit<T>(&mut self, what: &str, mut f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
         let mut attempt = 0;
         loop {
@@ -760,9 +760,6 @@ impl ControlProgram {
                     self.reset_engine();
                     if attempt == MAX_RETRIES {
                         bail!("{what}: {e}; still failing after {MAX_RETRIES} retries");
-                    }
-                    if std::env::var_os("RDBE_DEBUG_RETRY").is_some() {
-                        eprintln!("retry {what}: {e:#}");
                     }
                     attempt += 1;
                     self.report.retries += 1;
