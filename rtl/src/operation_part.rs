@@ -56,7 +56,7 @@
 //!   partial-U SORT-EX: where in L the next chunk resumes); `input_unneeded` is high while
 //!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::BlockRam;
-use crate::control_rom::{partial_end_word, Program, RomTable};
+use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
 use crate::tuple_stream::{TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
@@ -176,6 +176,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     memory_l: BlockRam<TupleWord, A>,
     decoder: RomTable<5, 9>,
     control: RomTable<11, 13>,
+    /// The control ROM's words for the situations Less, Equal and Greater (addressed by
+    /// program · DP bits), looked up in parallel with the comparator: its result only
+    /// picks one of them ([crate::control_rom::situation_slice]).
+    control_less: RomTable<7, 13>,
+    control_equal: RomTable<7, 13>,
+    control_greater: RomTable<7, 13>,
     capacity: Constant<Bits<P>>,
     sign16: Constant<Bits<16>>,
     ones16: Constant<Bits<16>>,
@@ -250,6 +256,10 @@ pub struct OperationPart<const A: usize, const P: usize> {
     u_before_l: Signal<Local, Bit>,
     decided: Signal<Local, Bit>,
     situation: Signal<Local, Bits<4>>,
+    /// Both tuples are there with normal keys: the comparison's situation (Less, Equal,
+    /// Greater) and one of the three ROM slices apply.
+    both_normal: Signal<Local, Bit>,
+    slice_address: Signal<Local, Bits<7>>,
     dp_u: Signal<Local, Bit>,
     dp_l: Signal<Local, Bit>,
     dp_bits: Signal<Local, Bits<2>>,
@@ -295,6 +305,9 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             memory_l: Default::default(),
             decoder: RomTable::command_decoder(),
             control: RomTable::control_rom(),
+            control_less: RomTable::control_rom_slice(Situation::Less),
+            control_equal: RomTable::control_rom_slice(Situation::Equal),
+            control_greater: RomTable::control_rom_slice(Situation::Greater),
             capacity: Constant::new((1u64 << A).into()),
             sign16: Constant::new(0x8000.into()),
             ones16: Constant::new(0xffff.into()),
@@ -352,6 +365,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             u_before_l: Default::default(),
             decided: Default::default(),
             situation: Default::default(),
+            both_normal: Default::default(),
+            slice_address: Default::default(),
             dp_u: Default::default(),
             dp_l: Default::default(),
             dp_bits: Default::default(),
@@ -569,13 +584,12 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.situation.next = 4.into();
         } else if self.l_null.val() {
             self.situation.next = 9.into();
-        } else if !self.words_differ.val() {
-            self.situation.next = 6.into();
-        } else if self.u_before_l.val() {
-            self.situation.next = 5.into();
         } else {
-            self.situation.next = 7.into();
+            // Less, Equal or Greater: the slices below (this address is not used).
+            self.situation.next = 6.into();
         }
+        self.both_normal.next =
+            self.u_present.val() & self.l_present.val() & !self.u_null.val() & !self.l_null.val();
         self.dp_u.next = !self.is_comp.q.val() & self.u_present.val() & self.word_u.val().dup;
         self.dp_l.next = self.l_present.val() & self.word_l.val().dup;
         self.dp_bits.next = 0.into();
@@ -589,6 +603,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.control.address.next = (bit_cast::<11, 5>(self.current_program.q.val()) << 6)
             | (bit_cast::<11, 4>(self.situation.val()) << 2)
             | bit_cast::<11, 2>(self.dp_bits.val());
+        self.slice_address.next = (bit_cast::<7, 5>(self.current_program.q.val()) << 2)
+            | bit_cast::<7, 2>(self.dp_bits.val());
+        self.control_less.address.next = self.slice_address.val();
+        self.control_equal.address.next = self.slice_address.val();
+        self.control_greater.address.next = self.slice_address.val();
         // The partial-U gate (control_rom::partial_end): in SORT-EX's partial-U mode, U out
         // of tuples while L has one ends the command instead of emitting L (whose rest may
         // sort after the run's tuples not loaded yet). Only program SORT-EX is gated.
@@ -598,8 +617,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             & self.l_present.val();
         if self.partial_end.val() {
             self.rom_word.next = self.partial_end_word.val();
-        } else {
+        } else if !self.both_normal.val() {
             self.rom_word.next = self.control.data.val();
+        } else if !self.words_differ.val() {
+            self.rom_word.next = self.control_equal.data.val();
+        } else if self.u_before_l.val() {
+            self.rom_word.next = self.control_less.data.val();
+        } else {
+            self.rom_word.next = self.control_greater.data.val();
         }
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
             & self.head_ok_l.val()
