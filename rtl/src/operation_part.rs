@@ -204,8 +204,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     action: DFF<Bits<13>>,
     k: DFF<Bits<12>>,
     second_null: DFF<Bit>,
-    /// The second attribute's first word had its sign bit set (float transform of word 1).
-    second_negative: DFF<Bit>,
+    /// COMPARE ATTRIBUTES: word position in its tuple of the next word written into L- (and
+    /// U-) memory.
+    write_pos: DFF<Bits<12>>,
+    /// The second attribute's first word, as written, had its sign bit set (float
+    /// transform of its second word).
+    write_negative: DFF<Bit>,
     /// L advances of the current command (the `l_taken` output).
     l_taken_count: DFF<Bits<32>>,
     // ---- U-memory
@@ -251,7 +255,10 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_null: Signal<Local, Bit>,
     /// U's word as the comparator sees it (the second attribute transformed).
     u_data: Signal<Local, Bits<16>>,
-    second_mask: Signal<Local, Bits<16>>,
+    /// COMPARE ATTRIBUTES: the transform of the word written into U-memory.
+    write_mask: Signal<Local, Bits<16>>,
+    u_write_word: Signal<Local, TupleWord>,
+    in_data: Signal<Local, Bits<16>>,
     words_differ: Signal<Local, Bit>,
     u_before_l: Signal<Local, Bit>,
     decided: Signal<Local, Bit>,
@@ -326,7 +333,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             action: Default::default(),
             k: Default::default(),
             second_null: Default::default(),
-            second_negative: Default::default(),
+            write_pos: Default::default(),
+            write_negative: Default::default(),
             l_taken_count: Default::default(),
             u_base: Default::default(),
             u_end: Default::default(),
@@ -360,7 +368,9 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             u_null: Default::default(),
             l_null: Default::default(),
             u_data: Default::default(),
-            second_mask: Default::default(),
+            write_mask: Default::default(),
+            u_write_word: Default::default(),
+            in_data: Default::default(),
             words_differ: Default::default(),
             u_before_l: Default::default(),
             decided: Default::default(),
@@ -406,7 +416,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             action,
             k,
             second_null,
-            second_negative,
+            write_pos,
+            write_negative,
             l_taken_count,
             u_base,
             u_end,
@@ -469,6 +480,34 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.memory_u.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
         self.memory_u.write_data.next = self.data_in.word.val();
         self.memory_u.write_enable.next = false;
+        // COMPARE ATTRIBUTES: the second attribute's words go into U-memory transformed as
+        // the IN module transformed the key's (signed: sign bit of word 0; float:
+        // totalOrder on words 0 and 1), so the comparator compares both as unsigned words
+        // straight from the memories (the transform is not on its path). Only the
+        // comparator reads U-memory during COMPARE ATTRIBUTES (the output is L's tuple; the
+        // tag word, read for the null flag, is never transformed).
+        self.in_data.next = self.data_in.word.val().data;
+        self.write_mask.next = 0.into();
+        if !self.data_in.word.val().eos {
+            if self.write_pos.q.val() == self.settings.val().second_offset {
+                if self.settings.val().second_type == 1 {
+                    self.write_mask.next = self.sign16.val();
+                } else if self.settings.val().second_type == 2 {
+                    if self.in_data.val().get_bit(15) {
+                        self.write_mask.next = self.ones16.val();
+                    } else {
+                        self.write_mask.next = self.sign16.val();
+                    }
+                }
+            } else if (self.write_pos.q.val() == self.settings.val().second_offset + 1)
+                & (self.settings.val().second_type == 2)
+                & self.write_negative.q.val()
+            {
+                self.write_mask.next = self.ones16.val();
+            }
+        }
+        self.u_write_word.next = self.data_in.word.val();
+        self.u_write_word.next.data = self.in_data.val() ^ self.write_mask.val();
         self.l_accept.next = (self.state.q.val() != OperationState::Idle)
             & (self.state.q.val() != OperationState::Load)
             & (self.state.q.val() != OperationState::Finish)
@@ -511,6 +550,15 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         } else if self.input_fire.val() {
             self.memory_l.write_enable.next = true;
             self.memory_u.write_enable.next = self.is_comp.q.val();
+            self.memory_u.write_data.next = self.u_write_word.val();
+            if self.data_in.word.val().last | self.data_in.word.val().eos {
+                self.write_pos.d.next = 0.into();
+            } else {
+                self.write_pos.d.next = self.write_pos.q.val() + 1;
+            }
+            if self.write_pos.q.val() == self.settings.val().second_offset {
+                self.write_negative.d.next = self.in_data.val().get_bit(15);
+            }
             self.l_write.d.next = self.l_write.q.val() + 1;
             if self.data_in.word.val().eos {
                 self.l_eos_written.d.next = true;
@@ -528,29 +576,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         self.l_present.next = !self.word_l.val().eos;
         self.l_null.next = self.word_l.val().null;
-        // COMPARE ATTRIBUTES: transform the second attribute's words as the IN module
-        // transformed the key's (signed: sign bit of word 0; float: totalOrder on words 0
-        // and 1), so both compare as unsigned words.
-        self.second_mask.next = 0.into();
-        if self.is_comp.q.val() {
-            if self.k.q.val() == 0 {
-                if self.settings.val().second_type == 1 {
-                    self.second_mask.next = self.sign16.val();
-                } else if self.settings.val().second_type == 2 {
-                    if self.u_word_data.val().get_bit(15) {
-                        self.second_mask.next = self.ones16.val();
-                    } else {
-                        self.second_mask.next = self.sign16.val();
-                    }
-                }
-            } else if (self.k.q.val() == 1)
-                & (self.settings.val().second_type == 2)
-                & self.second_negative.q.val()
-            {
-                self.second_mask.next = self.ones16.val();
-            }
-        }
-        self.u_data.next = self.word_u.val().data ^ self.second_mask.val();
+        // (COMPARE ATTRIBUTES: U-memory holds the second attribute transformed already.)
+        self.u_data.next = self.word_u.val().data;
         self.words_differ.next = self.u_data.val() != self.word_l.val().data;
         if self.is_merge.q.val() & self.settings.val().descending {
             self.u_before_l.next = self.u_data.val() > self.word_l.val().data;
@@ -718,6 +745,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.second_pass.d.next = false;
                     self.l_taken_count.d.next = 0.into();
                     self.k.d.next = 0.into();
+                    self.write_pos.d.next = 0.into();
                     self.u_base.d.next = 0.into();
                     if self.settings.val().delete_mode {
                         self.current_program.d.next = self.delete_keep_program.val();
@@ -797,9 +825,6 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.k.d.next = self.k.q.val() + 1;
                     self.next_rd_u.next = self.rd_u.q.val() + 1;
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
-                    if self.k.q.val() == 0 {
-                        self.second_negative.d.next = self.u_word_data.val().get_bit(15);
-                    }
                 }
             }
             OperationState::EmitU => {
@@ -908,6 +933,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.u_end.d.next = 0.into();
             self.u_count.d.next = 0.into();
             self.l_taken_count.d.next = 0.into();
+            self.write_pos.d.next = 0.into();
             self.is_comp.d.next = false;
             self.command_error_flag.d.next = false;
             self.u_overflow_flag.d.next = false;
