@@ -38,7 +38,9 @@
 //!   written into U-memory too, at the same addresses, so that the comparator reads the
 //!   key from L-memory and the second attribute from U-memory in the same cycle. Its null
 //!   flag is in the tuple's tag word (its last word, read first), so the comparison waits
-//!   for the whole tuple. U's earlier contents are lost (U is empty afterwards).
+//!   for the whole tuple. U's earlier contents are lost (U is empty afterwards). The
+//!   second attribute's words are transformed (signed, float) as they are written into
+//!   U-memory, so nothing stands between the memories and the comparator.
 //! * **Delete mode** (§5.1, Fig. 9): L is kept whole (LADR* does not move); the
 //!   DELETE-KEEP program emits the tuples that match no condition value in U, then both
 //!   memories are replayed from their first tuple under REST-EQ, which emits the matching
@@ -106,8 +108,8 @@ pub struct CommandSettings {
     pub second_nullable: Bit,
     /// … flagged by this bit of the tag word …
     pub second_null_bit: Bits<4>,
-    /// … and its type (`KeyType::code`): its words are transformed on the way into the
-    /// comparator as the IN module transformed the key.
+    /// … and its type (`KeyType::code`): its words are transformed as they are written
+    /// into U-memory, as the IN module transformed the key.
     pub second_type: Bits<2>,
     /// SORT-EX's partial-U mode (`MergerSettings::u_partial`): U holds a chunk of a longer
     /// run, so the command ends when U has no tuple left while L has one (the control ROM's
@@ -253,7 +255,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_present: Signal<Local, Bit>,
     u_null: Signal<Local, Bit>,
     l_null: Signal<Local, Bit>,
-    /// U's word as the comparator sees it (the second attribute transformed).
+    /// U's word as the comparator sees it (for COMPARE ATTRIBUTES, the second attribute,
+    /// transformed when it was written).
     u_data: Signal<Local, Bits<16>>,
     /// COMPARE ATTRIBUTES: the transform of the word written into U-memory.
     write_mask: Signal<Local, Bits<16>>,
