@@ -796,6 +796,18 @@ pub fn decoder_contents() -> Vec<u16> {
         .collect()
 }
 
+/// The control ROM's words for one situation: 128 words addressed by program · DP of U ·
+/// DP of L (the full ROM's address without its situation field). The operation part looks
+/// up the three comparison situations (Less, Equal, Greater) in three such slices while its
+/// comparator's carry chain settles, and picks one with the comparison's result, so the
+/// ROM's depth is not added after the comparator ([crate::operation_part]).
+pub fn situation_slice(situation: Situation) -> Vec<u16> {
+    let rom = contents();
+    (0..(WORDS >> 4))
+        .map(|a| rom[(a >> 2) << 6 | (situation as usize) << 2 | (a & 3)])
+        .collect()
+}
+
 /// A combinational ROM (an `always @*` case table; FPGA tools build it from LUTs, so its
 /// word is there in the same cycle as its address). Used for the control ROM and the
 /// command decoder. `N` address bits, `W` data bits.
@@ -819,6 +831,10 @@ impl<const N: usize, const W: usize> RomTable<N, W> {
     /// The control ROM of §4.3.
     pub fn control_rom() -> Self {
         Self::new(&contents())
+    }
+    /// One situation's slice of the control ROM ([situation_slice]).
+    pub fn control_rom_slice(situation: Situation) -> Self {
+        Self::new(&situation_slice(situation))
     }
     /// The command decoder.
     pub fn command_decoder() -> Self {
@@ -864,6 +880,22 @@ mod tests {
     use crate::sorting_checker::{sorting_checker_model, CheckerConfig};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn situation_slices_hold_the_rules_of_their_situation() {
+        for s in [Situation::Less, Situation::Equal, Situation::Greater] {
+            let slice = situation_slice(s);
+            assert_eq!(slice.len(), 128);
+            for p in Program::ALL {
+                for dp_u in [false, true] {
+                    for dp_l in [false, true] {
+                        let a = (p as usize) << 2 | (dp_u as usize) << 1 | dp_l as usize;
+                        assert_eq!(unpack(slice[a]), rule(p, s, dp_u, dp_l), "{p:?} {s:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_rom_word_decodes_to_its_rule() {

@@ -14,6 +14,7 @@ use crate::operation_part::{CommandSettings, OperationPart};
 use crate::output_control_part::{
     output_dup, output_tuple, OutputControlPart, OutputFormat, OutputSettings,
 };
+use crate::stream_slice::SelectedSlice;
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, ensure, Result};
 use rust_hdl::prelude::*;
@@ -46,6 +47,10 @@ pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize
     /// dropped, so its source may cut it short (the operation part's `input_unneeded`).
     pub input_unneeded: Signal<Out, Bit>,
     operation_part: OperationPart<A, P>,
+    /// A register slice on the selected stream: the operation part's deciding cycle
+    /// (comparator → control ROM → selection) and the output control part's write side
+    /// are in different cycles (one cycle of latency, no throughput cost).
+    selected_slice: SelectedSlice,
     output_control_part: OutputControlPart<B, Q>,
 }
 
@@ -73,6 +78,7 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
             l_taken: Default::default(),
             input_unneeded: Default::default(),
             operation_part: Default::default(),
+            selected_slice: Default::default(),
             output_control_part: Default::default(),
         }
     }
@@ -81,16 +87,27 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Default
 impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for Merger<A, P, B, Q> {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, operation_part, output_control_part);
+        clock!(
+            self,
+            clock,
+            operation_part,
+            selected_slice,
+            output_control_part
+        );
         self.operation_part.data_in.word.next = self.data_in.word.val();
         self.operation_part.data_in.valid.next = self.data_in.valid.val();
         self.data_in.ready.next = self.operation_part.data_in.ready.val();
-        self.output_control_part.data_in.word.next = self.operation_part.selected.word.val();
-        self.output_control_part.data_in.from_u.next = self.operation_part.selected.from_u.val();
+        self.selected_slice.data_in.word.next = self.operation_part.selected.word.val();
+        self.selected_slice.data_in.from_u.next = self.operation_part.selected.from_u.val();
+        self.selected_slice.data_in.unit_end.next = self.operation_part.selected.unit_end.val();
+        self.selected_slice.data_in.valid.next = self.operation_part.selected.valid.val();
+        self.operation_part.selected.ready.next = self.selected_slice.data_in.ready.val();
+        self.output_control_part.data_in.word.next = self.selected_slice.data_out.word.val();
+        self.output_control_part.data_in.from_u.next = self.selected_slice.data_out.from_u.val();
         self.output_control_part.data_in.unit_end.next =
-            self.operation_part.selected.unit_end.val();
-        self.output_control_part.data_in.valid.next = self.operation_part.selected.valid.val();
-        self.operation_part.selected.ready.next = self.output_control_part.data_in.ready.val();
+            self.selected_slice.data_out.unit_end.val();
+        self.output_control_part.data_in.valid.next = self.selected_slice.data_out.valid.val();
+        self.selected_slice.data_out.ready.next = self.output_control_part.data_in.ready.val();
         self.data_out.word.next = self.output_control_part.data_out.word.val();
         self.data_out.valid.next = self.output_control_part.data_out.valid.val();
         self.output_control_part.data_out.ready.next = self.data_out.ready.val();

@@ -38,7 +38,9 @@
 //!   written into U-memory too, at the same addresses, so that the comparator reads the
 //!   key from L-memory and the second attribute from U-memory in the same cycle. Its null
 //!   flag is in the tuple's tag word (its last word, read first), so the comparison waits
-//!   for the whole tuple. U's earlier contents are lost (U is empty afterwards).
+//!   for the whole tuple. U's earlier contents are lost (U is empty afterwards). The
+//!   second attribute's words are transformed (signed, float) as they are written into
+//!   U-memory, so nothing stands between the memories and the comparator.
 //! * **Delete mode** (§5.1, Fig. 9): L is kept whole (LADR* does not move); the
 //!   DELETE-KEEP program emits the tuples that match no condition value in U, then both
 //!   memories are replayed from their first tuple under REST-EQ, which emits the matching
@@ -56,7 +58,7 @@
 //!   partial-U SORT-EX: where in L the next chunk resumes); `input_unneeded` is high while
 //!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::BlockRam;
-use crate::control_rom::{partial_end_word, Program, RomTable};
+use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
 use crate::tuple_stream::{TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
@@ -106,8 +108,8 @@ pub struct CommandSettings {
     pub second_nullable: Bit,
     /// … flagged by this bit of the tag word …
     pub second_null_bit: Bits<4>,
-    /// … and its type (`KeyType::code`): its words are transformed on the way into the
-    /// comparator as the IN module transformed the key.
+    /// … and its type (`KeyType::code`): its words are transformed as they are written
+    /// into U-memory, as the IN module transformed the key.
     pub second_type: Bits<2>,
     /// SORT-EX's partial-U mode (`MergerSettings::u_partial`): U holds a chunk of a longer
     /// run, so the command ends when U has no tuple left while L has one (the control ROM's
@@ -176,6 +178,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     memory_l: BlockRam<TupleWord, A>,
     decoder: RomTable<5, 9>,
     control: RomTable<11, 13>,
+    /// The control ROM's words for the situations Less, Equal and Greater (addressed by
+    /// program · DP bits), looked up in parallel with the comparator: its result only
+    /// picks one of them ([crate::control_rom::situation_slice]).
+    control_less: RomTable<7, 13>,
+    control_equal: RomTable<7, 13>,
+    control_greater: RomTable<7, 13>,
     capacity: Constant<Bits<P>>,
     sign16: Constant<Bits<16>>,
     ones16: Constant<Bits<16>>,
@@ -198,8 +206,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     action: DFF<Bits<13>>,
     k: DFF<Bits<12>>,
     second_null: DFF<Bit>,
-    /// The second attribute's first word had its sign bit set (float transform of word 1).
-    second_negative: DFF<Bit>,
+    /// COMPARE ATTRIBUTES: word position in its tuple of the next word written into L- (and
+    /// U-) memory.
+    write_pos: DFF<Bits<12>>,
+    /// The second attribute's first word, as written, had its sign bit set (float
+    /// transform of its second word).
+    write_negative: DFF<Bit>,
     /// L advances of the current command (the `l_taken` output).
     l_taken_count: DFF<Bits<32>>,
     // ---- U-memory
@@ -243,13 +255,21 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_present: Signal<Local, Bit>,
     u_null: Signal<Local, Bit>,
     l_null: Signal<Local, Bit>,
-    /// U's word as the comparator sees it (the second attribute transformed).
+    /// U's word as the comparator sees it (for COMPARE ATTRIBUTES, the second attribute,
+    /// transformed when it was written).
     u_data: Signal<Local, Bits<16>>,
-    second_mask: Signal<Local, Bits<16>>,
+    /// COMPARE ATTRIBUTES: the transform of the word written into U-memory.
+    write_mask: Signal<Local, Bits<16>>,
+    u_write_word: Signal<Local, TupleWord>,
+    in_data: Signal<Local, Bits<16>>,
     words_differ: Signal<Local, Bit>,
     u_before_l: Signal<Local, Bit>,
     decided: Signal<Local, Bit>,
     situation: Signal<Local, Bits<4>>,
+    /// Both tuples are there with normal keys: the comparison's situation (Less, Equal,
+    /// Greater) and one of the three ROM slices apply.
+    both_normal: Signal<Local, Bit>,
+    slice_address: Signal<Local, Bits<7>>,
     dp_u: Signal<Local, Bit>,
     dp_l: Signal<Local, Bit>,
     dp_bits: Signal<Local, Bits<2>>,
@@ -295,6 +315,9 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             memory_l: Default::default(),
             decoder: RomTable::command_decoder(),
             control: RomTable::control_rom(),
+            control_less: RomTable::control_rom_slice(Situation::Less),
+            control_equal: RomTable::control_rom_slice(Situation::Equal),
+            control_greater: RomTable::control_rom_slice(Situation::Greater),
             capacity: Constant::new((1u64 << A).into()),
             sign16: Constant::new(0x8000.into()),
             ones16: Constant::new(0xffff.into()),
@@ -313,7 +336,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             action: Default::default(),
             k: Default::default(),
             second_null: Default::default(),
-            second_negative: Default::default(),
+            write_pos: Default::default(),
+            write_negative: Default::default(),
             l_taken_count: Default::default(),
             u_base: Default::default(),
             u_end: Default::default(),
@@ -347,11 +371,15 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             u_null: Default::default(),
             l_null: Default::default(),
             u_data: Default::default(),
-            second_mask: Default::default(),
+            write_mask: Default::default(),
+            u_write_word: Default::default(),
+            in_data: Default::default(),
             words_differ: Default::default(),
             u_before_l: Default::default(),
             decided: Default::default(),
             situation: Default::default(),
+            both_normal: Default::default(),
+            slice_address: Default::default(),
             dp_u: Default::default(),
             dp_l: Default::default(),
             dp_bits: Default::default(),
@@ -391,7 +419,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             action,
             k,
             second_null,
-            second_negative,
+            write_pos,
+            write_negative,
             l_taken_count,
             u_base,
             u_end,
@@ -454,6 +483,34 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.memory_u.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
         self.memory_u.write_data.next = self.data_in.word.val();
         self.memory_u.write_enable.next = false;
+        // COMPARE ATTRIBUTES: the second attribute's words go into U-memory transformed as
+        // the IN module transformed the key's (signed: sign bit of word 0; float:
+        // totalOrder on words 0 and 1), so the comparator compares both as unsigned words
+        // straight from the memories (the transform is not on its path). Only the
+        // comparator reads U-memory during COMPARE ATTRIBUTES (the output is L's tuple; the
+        // tag word, read for the null flag, is never transformed).
+        self.in_data.next = self.data_in.word.val().data;
+        self.write_mask.next = 0.into();
+        if !self.data_in.word.val().eos {
+            if self.write_pos.q.val() == self.settings.val().second_offset {
+                if self.settings.val().second_type == 1 {
+                    self.write_mask.next = self.sign16.val();
+                } else if self.settings.val().second_type == 2 {
+                    if self.in_data.val().get_bit(15) {
+                        self.write_mask.next = self.ones16.val();
+                    } else {
+                        self.write_mask.next = self.sign16.val();
+                    }
+                }
+            } else if (self.write_pos.q.val() == self.settings.val().second_offset + 1)
+                & (self.settings.val().second_type == 2)
+                & self.write_negative.q.val()
+            {
+                self.write_mask.next = self.ones16.val();
+            }
+        }
+        self.u_write_word.next = self.data_in.word.val();
+        self.u_write_word.next.data = self.in_data.val() ^ self.write_mask.val();
         self.l_accept.next = (self.state.q.val() != OperationState::Idle)
             & (self.state.q.val() != OperationState::Load)
             & (self.state.q.val() != OperationState::Finish)
@@ -496,6 +553,15 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         } else if self.input_fire.val() {
             self.memory_l.write_enable.next = true;
             self.memory_u.write_enable.next = self.is_comp.q.val();
+            self.memory_u.write_data.next = self.u_write_word.val();
+            if self.data_in.word.val().last | self.data_in.word.val().eos {
+                self.write_pos.d.next = 0.into();
+            } else {
+                self.write_pos.d.next = self.write_pos.q.val() + 1;
+            }
+            if self.write_pos.q.val() == self.settings.val().second_offset {
+                self.write_negative.d.next = self.in_data.val().get_bit(15);
+            }
             self.l_write.d.next = self.l_write.q.val() + 1;
             if self.data_in.word.val().eos {
                 self.l_eos_written.d.next = true;
@@ -513,29 +579,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         self.l_present.next = !self.word_l.val().eos;
         self.l_null.next = self.word_l.val().null;
-        // COMPARE ATTRIBUTES: transform the second attribute's words as the IN module
-        // transformed the key's (signed: sign bit of word 0; float: totalOrder on words 0
-        // and 1), so both compare as unsigned words.
-        self.second_mask.next = 0.into();
-        if self.is_comp.q.val() {
-            if self.k.q.val() == 0 {
-                if self.settings.val().second_type == 1 {
-                    self.second_mask.next = self.sign16.val();
-                } else if self.settings.val().second_type == 2 {
-                    if self.u_word_data.val().get_bit(15) {
-                        self.second_mask.next = self.ones16.val();
-                    } else {
-                        self.second_mask.next = self.sign16.val();
-                    }
-                }
-            } else if (self.k.q.val() == 1)
-                & (self.settings.val().second_type == 2)
-                & self.second_negative.q.val()
-            {
-                self.second_mask.next = self.ones16.val();
-            }
-        }
-        self.u_data.next = self.word_u.val().data ^ self.second_mask.val();
+        // (COMPARE ATTRIBUTES: U-memory holds the second attribute transformed already.)
+        self.u_data.next = self.word_u.val().data;
         self.words_differ.next = self.u_data.val() != self.word_l.val().data;
         if self.is_merge.q.val() & self.settings.val().descending {
             self.u_before_l.next = self.u_data.val() > self.word_l.val().data;
@@ -569,13 +614,12 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.situation.next = 4.into();
         } else if self.l_null.val() {
             self.situation.next = 9.into();
-        } else if !self.words_differ.val() {
-            self.situation.next = 6.into();
-        } else if self.u_before_l.val() {
-            self.situation.next = 5.into();
         } else {
-            self.situation.next = 7.into();
+            // Less, Equal or Greater: the slices below (this address is not used).
+            self.situation.next = 6.into();
         }
+        self.both_normal.next =
+            self.u_present.val() & self.l_present.val() & !self.u_null.val() & !self.l_null.val();
         self.dp_u.next = !self.is_comp.q.val() & self.u_present.val() & self.word_u.val().dup;
         self.dp_l.next = self.l_present.val() & self.word_l.val().dup;
         self.dp_bits.next = 0.into();
@@ -589,6 +633,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.control.address.next = (bit_cast::<11, 5>(self.current_program.q.val()) << 6)
             | (bit_cast::<11, 4>(self.situation.val()) << 2)
             | bit_cast::<11, 2>(self.dp_bits.val());
+        self.slice_address.next = (bit_cast::<7, 5>(self.current_program.q.val()) << 2)
+            | bit_cast::<7, 2>(self.dp_bits.val());
+        self.control_less.address.next = self.slice_address.val();
+        self.control_equal.address.next = self.slice_address.val();
+        self.control_greater.address.next = self.slice_address.val();
         // The partial-U gate (control_rom::partial_end): in SORT-EX's partial-U mode, U out
         // of tuples while L has one ends the command instead of emitting L (whose rest may
         // sort after the run's tuples not loaded yet). Only program SORT-EX is gated.
@@ -598,8 +647,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             & self.l_present.val();
         if self.partial_end.val() {
             self.rom_word.next = self.partial_end_word.val();
-        } else {
+        } else if !self.both_normal.val() {
             self.rom_word.next = self.control.data.val();
+        } else if !self.words_differ.val() {
+            self.rom_word.next = self.control_equal.data.val();
+        } else if self.u_before_l.val() {
+            self.rom_word.next = self.control_less.data.val();
+        } else {
+            self.rom_word.next = self.control_greater.data.val();
         }
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
             & self.head_ok_l.val()
@@ -693,6 +748,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.second_pass.d.next = false;
                     self.l_taken_count.d.next = 0.into();
                     self.k.d.next = 0.into();
+                    self.write_pos.d.next = 0.into();
                     self.u_base.d.next = 0.into();
                     if self.settings.val().delete_mode {
                         self.current_program.d.next = self.delete_keep_program.val();
@@ -772,9 +828,6 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.k.d.next = self.k.q.val() + 1;
                     self.next_rd_u.next = self.rd_u.q.val() + 1;
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
-                    if self.k.q.val() == 0 {
-                        self.second_negative.d.next = self.u_word_data.val().get_bit(15);
-                    }
                 }
             }
             OperationState::EmitU => {
@@ -883,6 +936,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.u_end.d.next = 0.into();
             self.u_count.d.next = 0.into();
             self.l_taken_count.d.next = 0.into();
+            self.write_pos.d.next = 0.into();
             self.is_comp.d.next = false;
             self.command_error_flag.d.next = false;
             self.u_overflow_flag.d.next = false;

@@ -40,17 +40,17 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
-        mhz: 24.26,
+        mhz: 45.83,
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-22, docs/PERFORMANCE.md",
+                 0.4), 2026-11-22 at d2e9517, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
-        mhz: 13.42,
+        mhz: 31.21,
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-22, docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-22 at d2e9517, docs/PERFORMANCE.md",
     },
 ];
 

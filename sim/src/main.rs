@@ -85,6 +85,10 @@ enum Command {
         /// Requested clock frequency in MHz (default: the target's, above).
         #[arg(long)]
         freq: Option<f64>,
+        /// Map LUTs with yosys' timing-driven ABC9 flow (`synth_ice40 -abc9`); off by
+        /// default (yosys 0.23 calls it experimental).
+        #[arg(long)]
+        abc9: bool,
     },
     /// Measure cycles per word, sort cycles, simulation speed and the recorded Fmax; the
     /// last line is JSON (keys: docs/PERFORMANCE.md).
@@ -248,6 +252,7 @@ fn cli_main() -> Result<()> {
             top,
             out,
             freq,
+            abc9,
         } => {
             let opts = synth::SynthOptions {
                 target,
@@ -255,6 +260,7 @@ fn cli_main() -> Result<()> {
                 top,
                 out,
                 freq,
+                abc9,
             };
             let result = synth::run(&opts, |what| eprintln!("{what}"))?;
             print!("{}", result.table());

@@ -526,6 +526,10 @@ pub struct SynthOptions {
     pub out: PathBuf,
     /// MHz; `None`: the target's default.
     pub freq: Option<f64>,
+    /// Map LUTs with yosys' timing-driven ABC9 flow (`synth_ice40 -abc9`, `synth_ecp5
+    /// -abc9`), which knows the carry chains' and block RAMs' delays. Off by default:
+    /// Debian 12's yosys 0.23 calls it experimental.
+    pub abc9: bool,
 }
 
 /// LUTs, flip-flops and block RAMs of a cell count.
@@ -1074,9 +1078,11 @@ fn flow(
     } = top;
     std::fs::write(dir.join("design.v"), &verilog)?;
     std::fs::write(dir.join(constraints_file), constraints)?;
-    let synth = match spec.family {
-        Family::Ice40 => "synth_ice40",
-        Family::Ecp5 => "synth_ecp5",
+    let synth = match (spec.family, opts.abc9) {
+        (Family::Ice40, false) => "synth_ice40",
+        (Family::Ice40, true) => "synth_ice40 -abc9",
+        (Family::Ecp5, false) => "synth_ecp5",
+        (Family::Ecp5, true) => "synth_ecp5 -abc9",
     };
     // Never -retime: it loses the flip-flops' initial values.
     let script = match &wrapper {
