@@ -60,6 +60,16 @@ impl FaultKind {
         FaultKind::StuckAt0,
         FaultKind::StuckAt1,
     ];
+    /// The transient kinds: one beat of one step (fault campaigns draw from these).
+    pub const TRANSIENT: [FaultKind; 7] = [
+        FaultKind::FlipData,
+        FaultKind::FlipParity,
+        FaultKind::FlipNull,
+        FaultKind::FlipDup,
+        FaultKind::FlipLast,
+        FaultKind::Drop,
+        FaultKind::Duplicate,
+    ];
     /// A permanent fault (the power-up self check's business), rather than a transient one.
     pub fn is_permanent(self) -> bool {
         matches!(self, FaultKind::StuckAt0 | FaultKind::StuckAt1)

@@ -215,15 +215,7 @@ mod tests {
                 .map(|_| (0..rng.gen_range(1..4)).map(|_| rng.gen()).collect())
                 .collect();
             let beats = compact_beats(&tuples);
-            let kind = [
-                FaultKind::FlipData,
-                FaultKind::FlipParity,
-                FaultKind::FlipNull,
-                FaultKind::FlipDup,
-                FaultKind::FlipLast,
-                FaultKind::Drop,
-                FaultKind::Duplicate,
-            ][rng.gen_range(0..7)];
+            let kind = FaultKind::TRANSIENT[rng.gen_range(0..FaultKind::TRANSIENT.len())];
             let fault = Fault {
                 kind,
                 target: rng.gen_range(0..beats.len() as u32 - 1),

@@ -747,6 +747,7 @@ macro_rules! define_self_check {
                     | self.order_checker.parity_error.val()
                     | self.out_perr.q.val();
                 self.core_bad.next = self.core.framing_error.val()
+                    | self.core.link_error.val()
                     | self.core.sort_error.val()
                     | (self.core.violations.val() != self.zero16.val())
                     | self.core.command_error.val()

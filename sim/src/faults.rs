@@ -34,17 +34,6 @@ use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The transient fault kinds of the campaign (one beat, one step).
-pub const TRANSIENT_KINDS: [FaultKind; 7] = [
-    FaultKind::FlipData,
-    FaultKind::FlipParity,
-    FaultKind::FlipNull,
-    FaultKind::FlipDup,
-    FaultKind::FlipLast,
-    FaultKind::Drop,
-    FaultKind::Duplicate,
-];
-
 /// Faults drawn per workload (the workload's fault-free runs are shared by them).
 const FAULTS_PER_WORKLOAD: usize = 20;
 
@@ -237,7 +226,7 @@ impl CampaignResult {
         );
         let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
         for site in FaultSite::ALL {
-            for kind in TRANSIENT_KINDS {
+            for kind in FaultKind::TRANSIENT {
                 let t = self.tally(|e| e.fault.site == site && e.fault.fault.kind == kind);
                 let n: usize = t.iter().sum();
                 if n == 0 {
@@ -308,7 +297,7 @@ impl CampaignResult {
         let t = self.totals();
         let mut rows = vec![];
         for site in FaultSite::ALL {
-            for kind in TRANSIENT_KINDS {
+            for kind in FaultKind::TRANSIENT {
                 let t = self.tally(|e| e.fault.site == site && e.fault.fault.kind == kind);
                 rows.push(serde_json::json!({
                     "site": site.name(), "kind": kind.name(),
@@ -386,7 +375,7 @@ pub fn run_campaign(
             let fault = StreamFault {
                 site,
                 fault: Fault {
-                    kind: TRANSIENT_KINDS[rng.gen_range(0..TRANSIENT_KINDS.len())],
+                    kind: FaultKind::TRANSIENT[rng.gen_range(0..FaultKind::TRANSIENT.len())],
                     target: rng.gen_range(0..beats as u32),
                     line: rng.gen_range(0..16),
                 },
