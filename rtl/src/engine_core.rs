@@ -17,7 +17,7 @@
 //! tells the HM adapter IN that the rest of the stream will be dropped. Both come from the
 //! merger's operation part (see `docs/MERGER.md`); the register top and the HM adapter do
 //! not use them yet.
-use crate::fault_injector::{Fault, FaultInjector, FaultKind, StreamFault};
+use crate::fault_injector::{FaultInjector, FaultKind};
 use crate::harness::StreamBlock;
 use crate::link_check::LinkCheck;
 use crate::merger::{Merger, MergerConfig, MergerDelta, MergerSmall};
@@ -108,10 +108,6 @@ pub trait EngineCoreTop: StreamBlock + Default {
     /// Drive the static inputs for one step: the relation's sort and the merger command.
     fn apply(&mut self, sort: &PipelineSettings, merge: &MergerConfig) -> Result<()>;
     fn set_clear(&mut self, clear: bool);
-    /// Drive the fault injectors' ports (`None`: kind Off); they count beats from the
-    /// last `fault_restart` ([EngineCoreTop::set_fault_restart]).
-    fn arm_fault(&mut self, fault: Option<StreamFault>);
-    fn set_fault_restart(&mut self, restart: bool);
     fn status(&self) -> CoreStatus;
     /// Address bits of the sorter's cells, for the model.
     fn cell_address_bits() -> &'static [usize];
@@ -323,21 +319,6 @@ macro_rules! define_engine_core {
             }
             fn set_clear(&mut self, clear: bool) {
                 self.clear.next = clear;
-            }
-            fn arm_fault(&mut self, fault: Option<StreamFault>) {
-                let site = fault.map_or(0, |f| f.site.index());
-                let f = fault.map(|f| f.fault).unwrap_or(Fault {
-                    kind: FaultKind::Off,
-                    target: 0,
-                    line: 0,
-                });
-                self.fault_site.next = (site as u64).into();
-                self.fault_kind.next = f.kind;
-                self.fault_target.next = (f.target as u64).into();
-                self.fault_line.next = ((f.line & 15) as u64).into();
-            }
-            fn set_fault_restart(&mut self, restart: bool) {
-                self.fault_restart.next = restart;
             }
             fn status(&self) -> CoreStatus {
                 CoreStatus {

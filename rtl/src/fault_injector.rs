@@ -70,10 +70,6 @@ impl FaultKind {
         FaultKind::Drop,
         FaultKind::Duplicate,
     ];
-    /// A permanent fault (the power-up self check's business), rather than a transient one.
-    pub fn is_permanent(self) -> bool {
-        matches!(self, FaultKind::StuckAt0 | FaultKind::StuckAt1)
-    }
 }
 
 /// One fault: what, on which beat (counted from 0), which line.

@@ -45,7 +45,7 @@ pub struct FaultOptions {
     /// Seed of the workloads and faults: the same seed gives the same campaign.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// `verilator` (fast) or `rtl` (rust-hdl, ~100× slower); the model has no injectors.
+    /// `verilator` (fast) or `rtl` (rust-hdl, ~70× slower: docs/PERFORMANCE.md); the model has no injectors.
     #[arg(long, value_enum, default_value_t = Backend::Verilator)]
     pub backend: Backend,
     #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
@@ -273,21 +273,27 @@ impl CampaignResult {
                 let _ = writeln!(s, "  {n:4} {test}");
             }
         }
+        // The first few experiments that went wrong, with the error of a reported one.
         for e in self
             .experiments
             .iter()
-            .filter(|e| e.outcome == Outcome::Silent)
+            .filter(|e| matches!(e.outcome, Outcome::Silent | Outcome::Reported))
             .take(10)
         {
             let _ = writeln!(
                 s,
-                "silent: `{}`, step {}, {} on the {} stream, beat {}, line {}",
+                "{}: `{}`, step {}, {} on the {} stream, beat {}, line {}{}",
+                e.outcome.name(),
                 e.command,
                 e.step,
                 e.fault.fault.kind.name(),
                 e.fault.site.name(),
                 e.fault.fault.target,
-                e.fault.fault.line
+                e.fault.fault.line,
+                e.error
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
             );
         }
         s

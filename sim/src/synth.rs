@@ -1431,6 +1431,37 @@ endmodule // top
     }
 
     #[test]
+    fn the_wrapper_ties_the_fault_injector_ports_to_zero() {
+        let ports = [
+            Port {
+                name: "clock".into(),
+                input: true,
+                width: 1,
+            },
+            Port {
+                name: "a".into(),
+                input: true,
+                width: 3,
+            },
+            Port {
+                name: "fault_kind".into(),
+                input: true,
+                width: 4,
+            },
+            Port {
+                name: "fault_injected".into(),
+                input: false,
+                width: 1,
+            },
+        ];
+        let v = wrapper_verilog("m", &ports).unwrap();
+        assert!(v.contains(".fault_kind(4'd0)"), "{v}");
+        // Only `a` comes from the chain; the output is captured as any other.
+        assert!(v.contains("reg [2:0] in_chain"), "{v}");
+        assert!(v.contains(".fault_injected(outs[0:0])"), "{v}");
+    }
+
+    #[test]
     fn a_repeated_lut_input_is_read_once() {
         // For every input pattern, the new table with input q free must equal the old one
         // with q = p.
