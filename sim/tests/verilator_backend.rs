@@ -236,6 +236,25 @@ fn the_model_is_built_once_into_its_cache_entry() {
     assert!(!entry.join("obj_dir").exists());
 }
 
+/// The model's speed depends on Verilator scheduling every clock's logic in one pass: the
+/// isolate_assignments rules of `sim/verilator/rdbe_perf.vlt` must break every false
+/// combinational loop of rust-hdl's Verilog (a new one, or a renamed signal, shows up here
+/// as an UNOPTFLAT warning in the build's log).
+#[test]
+fn both_models_build_without_combinational_loops() {
+    for config in [EngineConfig::Small, EngineConfig::Delta] {
+        let binary = model_binary_in(&cache(), config).unwrap();
+        let log_path = binary
+            .parent()
+            .unwrap()
+            .join(rdbe_sim::verilator_backend::BUILD_LOG);
+        let log = std::fs::read_to_string(&log_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", log_path.display()));
+        let loops: Vec<&str> = log.lines().filter(|l| l.contains("UNOPTFLAT")).collect();
+        assert!(loops.is_empty(), "{config:?}:\n{}", loops.join("\n"));
+    }
+}
+
 #[test]
 fn sim_speed_is_measured_on_a_stream_beyond_the_sorter() {
     let engine =
