@@ -61,7 +61,9 @@ pub struct CoreStatus {
     pub streams_merged: u8,
     pub streams_out: u8,
     pub output_pending: bool,
-    /// A link check ([crate::link_check]) found the two ends of a connection disagreeing.
+    /// A link check ([crate::link_check]) found the two ends of a connection disagreeing,
+    /// or the sorter let out a different number of tuples than it took
+    /// (the sort pipeline's `tuple_count_error`).
     pub link_error: bool,
 }
 
@@ -172,7 +174,8 @@ macro_rules! define_engine_core {
             pub streams_merged: Signal<Out, Bits<5>>,
             /// A link check failed: the beats the merger took differ from those the sort
             /// pipeline sent, or those leaving the core from those the merger sent
-            /// ([crate::link_check]).
+            /// ([crate::link_check]); or the sorter lost or made a tuple (the sort
+            /// pipeline's `tuple_count_error`).
             pub link_error: Signal<Out, Bit>,
             streams_in_count: DFF<Bits<5>>,
             streams_merged_count: DFF<Bits<5>>,
@@ -249,8 +252,9 @@ macro_rules! define_engine_core {
                     self.data_out.valid.val() & self.data_out.ready.val();
                 self.link_check_output.rx_word.next = self.data_out.word.val();
                 self.link_check_output.clear.next = self.clear.val();
-                self.link_error.next =
-                    self.link_check_sorted.error.val() | self.link_check_output.error.val();
+                self.link_error.next = self.link_check_sorted.error.val()
+                    | self.link_check_output.error.val()
+                    | self.sort_pipeline.tuple_count_error.val();
                 // ---- stream counts (a framing check beside the paper's)
                 if self.sort_pipeline.data_in.valid.val()
                     & self.sort_pipeline.data_in.ready.val()
@@ -347,6 +351,15 @@ macro_rules! define_engine_core {
         }
 
         crate::impl_stream_block!($name);
+
+        impl crate::memory_fault::StoredWords for $name {
+            /// The sorter's cells' memories, then the merger's U- and L-memories.
+            fn live_memories(&mut self) -> Vec<crate::memory_fault::LiveMemory<'_>> {
+                let mut all = self.sort_pipeline.sorter.live_memories();
+                all.extend(self.merger.live_memories());
+                all
+            }
+        }
     };
 }
 

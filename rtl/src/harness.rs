@@ -199,14 +199,30 @@ impl<B: StreamBlock> Harness<B> {
     /// the block says so ([StreamBlock::transfer_stopped]); `input_cycles` tells how many
     /// beats were taken. Panics after `max_cycles`.
     pub fn run_stream(&mut self, beats: &[Beat], pacing: Pacing, max_cycles: u64) -> StreamRun {
+        self.run_stream_with(beats, pacing, max_cycles, |_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [Harness::run_stream], calling `after_edge(cycle, block)` after each clock edge
+    /// (cycles counted from 0): test equipment that acts on the block between cycles, such
+    /// as a memory-word fault ([crate::memory_fault]). A stream that does not finish in
+    /// `max_cycles` is an error (the block is left as it is).
+    pub fn run_stream_with(
+        &mut self,
+        beats: &[Beat],
+        pacing: Pacing,
+        max_cycles: u64,
+        after_edge: impl FnMut(u64, &mut B),
+    ) -> Result<StreamRun, String> {
         // The same handshakes as `Schedule::from_pacing(pacing, max_cycles)`, drawn cycle by
         // cycle: a generous bound costs no memory (a bound of 10^9 cycles would otherwise
         // allocate 2 GB up front).
         let mut rng = XorShift(pacing.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        self.run_with(beats, 0, max_cycles, move |_| {
+        let handshake = move |_| {
             let offer = rng.chance(pacing.source_duty);
             (offer, rng.chance(pacing.sink_duty))
-        })
+        };
+        self.run_with(beats, 0, max_cycles, handshake, after_edge)
     }
 
     /// As [Harness::run_stream], with an explicit per-cycle schedule (shared with the
@@ -224,23 +240,27 @@ impl<B: StreamBlock> Harness<B> {
         start: u64,
     ) -> StreamRun {
         let max_cycles = schedule.offer.len() as u64;
-        self.run_with(beats, start, max_cycles, |cycle| {
+        let handshake = |cycle: u64| {
             (
                 schedule.offer[cycle as usize],
                 schedule.take[cycle as usize],
             )
-        })
+        };
+        self.run_with(beats, start, max_cycles, handshake, |_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The stream loop: `handshake(cycle)` says whether the source offers and the sink
     /// takes in that cycle; called once per cycle, in order, from `start` to `max_cycles`.
+    /// `after_edge(cycle - start, block)` follows each clock edge.
     fn run_with(
         &mut self,
         beats: &[Beat],
         start: u64,
         max_cycles: u64,
         mut handshake: impl FnMut(u64) -> (bool, bool),
-    ) -> StreamRun {
+        mut after_edge: impl FnMut(u64, &mut B),
+    ) -> Result<StreamRun, String> {
         assert!(
             beats.last().map(|b| b.eos).unwrap_or(false),
             "stream must end with eos"
@@ -279,6 +299,7 @@ impl<B: StreamBlock> Harness<B> {
             let out_beat: Beat = out.word.val().into();
             self.half_cycle(true);
             self.cycles += 1;
+            after_edge(cycle - start, &mut self.uut);
             if in_fire {
                 next_in += 1;
                 run.input_cycles.push(cycle);
@@ -292,16 +313,16 @@ impl<B: StreamBlock> Harness<B> {
                     input.valid.next = false;
                     self.uut.stream_out().ready.next = false;
                     self.half_cycle(false);
-                    return run;
+                    return Ok(run);
                 }
             }
         }
-        panic!(
+        Err(format!(
             "stream did not finish in {max_cycles} cycles: {} of {} beats in, {} out",
             next_in,
             beats.len(),
             run.output.len()
-        );
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod harness;
 pub mod hm_adapter;
 pub mod in_module;
 pub mod link_check;
+pub mod memory_fault;
 pub mod merger;
 pub mod operation_part;
 pub mod output_control_part;

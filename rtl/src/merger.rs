@@ -10,6 +10,7 @@
 //! The merger takes the sorted stream from the sorting checker (the L input; LOAD stores
 //! it into U-memory instead) and sends compact tuples to the HM adapter (OUT).
 use crate::in_module::{transform_key, KeyType};
+use crate::memory_fault::{LiveMemory, StoredWords};
 use crate::operation_part::{CommandSettings, OperationPart};
 use crate::output_control_part::{
     output_dup, output_tuple, OutputControlPart, OutputFormat, OutputSettings,
@@ -125,7 +126,8 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> Logic for M
         self.busy.next = self.operation_part.busy.val();
         self.l_taken.next = self.operation_part.l_taken.val();
         self.input_unneeded.next = self.operation_part.input_unneeded.val();
-        self.parity_error.next = self.output_control_part.parity_error.val();
+        self.parity_error.next =
+            self.output_control_part.parity_error.val() | self.operation_part.parity_error.val();
         self.framing_error.next = self.output_control_part.framing_error.val();
     }
 }
@@ -138,6 +140,16 @@ crate::impl_stream_block!(
 pub type MergerDelta = Merger<15, 16, 13, 14>;
 /// A merger for the iCE40 HX8K: 256-word U- and L-memories and tuple memories.
 pub type MergerSmall = Merger<8, 9, 8, 9>;
+
+impl<const A: usize, const P: usize, const B: usize, const Q: usize> StoredWords
+    for Merger<A, P, B, Q>
+{
+    /// The operation part's U- and L-memories (the output control part's tuple memories
+    /// hold a tuple for a few cycles only, and are not in the fault campaign).
+    fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        self.operation_part.live_memories()
+    }
+}
 
 impl<const A: usize, const P: usize, const B: usize, const Q: usize> Merger<A, P, B, Q> {
     /// Words of U-memory and of L-memory.
@@ -1487,6 +1499,69 @@ mod merger_block_tests {
             "l_taken of {name} (u_partial {u_partial})\nU {u:?}\nL {l:?}"
         );
         assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
+    }
+
+    /// Issue 7: U-memory holds RESTRICT's condition values, which the comparator reads and
+    /// never outputs. A stored line of one, corrupted after LOAD, is a parity error (the
+    /// stored parity is folded over NL, DP and `last`); without the corruption, none.
+    #[test]
+    fn a_corrupted_u_memory_word_the_comparator_reads_is_a_parity_error() {
+        use crate::memory_fault::{corrupt_memory, MemoryFault};
+        let mut rng = ChaCha8Rng::seed_from_u64(70);
+        let u = random_sorted_operand(&mut rng, 3, 1, false);
+        let l = random_sorted_operand(&mut rng, 6, 1, false);
+        let settings = MergerSettings {
+            key_words: 1,
+            descending: false,
+            second_offset: 1,
+            second_null_bit: Some(2),
+            second_type: KeyType::Unsigned,
+            u_partial: false,
+        };
+        let n = u[0].words.len();
+        let f = format(&mut rng, n, 1);
+        let load = MergerConfig {
+            command: MergerCommand::Load,
+            delete: false,
+            settings,
+            tuple_words: n,
+            output: OutputSettings {
+                u: f,
+                l: f,
+                new_tid: false,
+                tid_base: 0,
+            },
+        };
+        let restrict = MergerConfig {
+            command: MergerCommand::RestEq,
+            ..load
+        };
+        // No line: the fault-free run. Lines 0 and 9: data; 18: NL; 19: DP; 20: last.
+        for line in [None, Some(0), Some(9), Some(18), Some(19), Some(20)] {
+            let mut h = Harness::new(MergerSmall::default());
+            run_command(&mut h, &load, &u, Pacing::FULL_RATE);
+            if let Some(line) = line {
+                // U-memory (the only memory holding live words now), its first word: the
+                // first condition value's key, which the first comparison reads.
+                let fault = MemoryFault {
+                    memory: 0,
+                    word: 0,
+                    line,
+                    cycle: 0,
+                };
+                let hit = corrupt_memory(&mut h.uut, &fault).expect("U holds live words");
+                assert_eq!((hit.memory.as_str(), hit.address), ("U-memory", 0));
+            }
+            let got = run_command(&mut h, &restrict, &l, Pacing::FULL_RATE);
+            assert_eq!(
+                h.uut.parity_error.val(),
+                line.is_some(),
+                "line {line:?}: {got:?}"
+            );
+            if line.is_none() {
+                assert_eq!(got, restrict.model(&u, &l).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -54,11 +54,25 @@
 //!   has no tuple left while L still has one, the command ends (state Drain: the rest of L
 //!   is taken and dropped) instead of emitting L's rest. One gate on the control ROM's
 //!   output does it ([crate::control_rom::partial_end]): the ROM's program field is full.
+//! * **Stored parity** (issue 7, not in the paper): a word is stored in U- and L-memory
+//!   with its low parity line folded over its NL, DP, `last` and end-of-stream lines
+//!   (an end-of-stream beat is stored as data 0 with good parity first), and
+//!   unfolded as it is read, so every stored line is covered by one of the two parity
+//!   lines. Every word the comparator looks at (both head words while comparing) is
+//!   checked (`parity_error`, sticky); words selected for output are checked by the output
+//!   control part, which sees the unfolded word. Without it, a corrupted key word in
+//!   U-memory that changes a comparison (a RESTRICT condition value is compared, never
+//!   output) or a flipped `last` or NL line gave wrong results silently (the fault
+//!   campaign's memory-word experiments, `docs/RELIABILITY.md`). The fold costs no memory
+//!   bit and keeps the XOR off the comparator's path (only the parity lines change).
+//!   COMPARE ATTRIBUTES' U words are not checked (their data was transformed after its
+//!   parity was made).
 //! * **Demand lines**: `l_taken` counts the L advances of the current command (after a
 //!   partial-U SORT-EX: where in L the next chunk resumes); `input_unneeded` is high while
 //!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::BlockRam;
 use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
+use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
 use crate::tuple_stream::{TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
@@ -156,6 +170,8 @@ pub struct OperationPart<const A: usize, const P: usize> {
     /// Sticky: a JOIN-EQ group or a delete-mode page did not fit in L-memory (the command
     /// was cut short).
     pub l_overflow: Signal<Out, Bit>,
+    /// Sticky: a word the comparator read from U- or L-memory had bad (stored) parity.
+    pub parity_error: Signal<Out, Bit>,
     /// Tuples in U-memory.
     pub u_tuples: Signal<Out, Bits<16>>,
     /// A command is running.
@@ -242,6 +258,23 @@ pub struct OperationPart<const A: usize, const P: usize> {
     command_error_flag: DFF<Bit>,
     u_overflow_flag: DFF<Bit>,
     l_overflow_flag: DFF<Bit>,
+    parity_flag: DFF<Bit>,
+    // ---- stored parity (see the module doc)
+    one2: Constant<Bits<2>>,
+    ones2: Constant<Bits<2>>,
+    /// The arriving word's parity (an end-of-stream beat's made good: data 0, parity 11) …
+    in_parity: Signal<Local, Bits<2>>,
+    /// … folded over its lines: what the memories store.
+    stored_parity: Signal<Local, Bits<2>>,
+    /// The words as the memories hold them (parity folded).
+    stored_u: Signal<Local, TupleWord>,
+    stored_l: Signal<Local, TupleWord>,
+    u_check_data: Signal<Local, Bits<16>>,
+    u_check_parity: Signal<Local, Bits<2>>,
+    l_check_data: Signal<Local, Bits<16>>,
+    l_check_parity: Signal<Local, Bits<2>>,
+    u_word_ok: Signal<Local, Bit>,
+    l_word_ok: Signal<Local, Bit>,
     // ---- combinational
     word_u: Signal<Local, TupleWord>,
     word_l: Signal<Local, TupleWord>,
@@ -307,6 +340,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             command_error: Default::default(),
             u_overflow: Default::default(),
             l_overflow: Default::default(),
+            parity_error: Default::default(),
             u_tuples: Default::default(),
             busy: Default::default(),
             l_taken: Default::default(),
@@ -358,6 +392,19 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             command_error_flag: Default::default(),
             u_overflow_flag: Default::default(),
             l_overflow_flag: Default::default(),
+            parity_flag: Default::default(),
+            one2: Constant::new(1.into()),
+            ones2: Constant::new(3.into()),
+            in_parity: Default::default(),
+            stored_parity: Default::default(),
+            stored_u: Default::default(),
+            stored_l: Default::default(),
+            u_check_data: Default::default(),
+            u_check_parity: Default::default(),
+            l_check_data: Default::default(),
+            l_check_parity: Default::default(),
+            u_word_ok: Default::default(),
+            l_word_ok: Default::default(),
             word_u: Default::default(),
             word_l: Default::default(),
             eos_word: Default::default(),
@@ -403,6 +450,30 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
     }
 }
 
+impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
+    /// U-memory's live words: the loaded relation (kept from command to command); L's: from
+    /// LADR* (the words a command may still read again) to the write pointer.
+    fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        let u_end: u64 = self.u_end.q.val().into();
+        let l_mark: u64 = self.l_mark.q.val().into();
+        let l_write: u64 = self.l_write.q.val().into();
+        vec![
+            LiveMemory {
+                name: "U-memory".into(),
+                memory: &mut self.memory_u,
+                first: 0,
+                count: u_end as usize,
+            },
+            LiveMemory {
+                name: "L-memory".into(),
+                memory: &mut self.memory_l,
+                first: l_mark as usize,
+                count: pointer_distance(l_mark, l_write, P),
+            },
+        ]
+    }
+}
+
 impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
     #[hdl_gen]
     fn update(&mut self) {
@@ -439,12 +510,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_write_seen,
             command_error_flag,
             u_overflow_flag,
-            l_overflow_flag
+            l_overflow_flag,
+            parity_flag
         );
         clock!(self, clock, memory_u, memory_l);
         self.command_error.next = self.command_error_flag.q.val();
         self.u_overflow.next = self.u_overflow_flag.q.val();
         self.l_overflow.next = self.l_overflow_flag.q.val();
+        self.parity_error.next = self.parity_flag.q.val();
         self.u_tuples.next = self.u_count.q.val();
         self.busy.next = self.state.q.val() != OperationState::Idle;
         self.l_taken.next = self.l_taken_count.q.val();
@@ -453,8 +526,38 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.decoder.address.next = self.settings.val().command;
 
         // ---- what the memories say
-        self.word_u.next = self.memory_u.read_data.val();
-        self.word_l.next = self.memory_l.read_data.val();
+        // Unfold the stored parity (see the module doc).
+        self.stored_u.next = self.memory_u.read_data.val();
+        self.stored_l.next = self.memory_l.read_data.val();
+        self.word_u.next = self.stored_u.val();
+        if self.stored_u.val().null
+            ^ self.stored_u.val().dup
+            ^ self.stored_u.val().last
+            ^ self.stored_u.val().eos
+        {
+            self.word_u.next.parity = self.stored_u.val().parity ^ self.one2.val();
+        }
+        self.word_l.next = self.stored_l.val();
+        if self.stored_l.val().null
+            ^ self.stored_l.val().dup
+            ^ self.stored_l.val().last
+            ^ self.stored_l.val().eos
+        {
+            self.word_l.next.parity = self.stored_l.val().parity ^ self.one2.val();
+        }
+        // (Through flat signals: Verilog cannot slice a struct's field.)
+        self.u_check_data.next = self.word_u.val().data;
+        self.u_check_parity.next = self.word_u.val().parity;
+        self.l_check_data.next = self.word_l.val().data;
+        self.l_check_parity.next = self.word_l.val().parity;
+        self.u_word_ok.next = (self.u_check_data.val().get_bits::<8>(8).xor()
+            != self.u_check_parity.val().get_bit(1))
+            & (self.u_check_data.val().get_bits::<8>(0).xor()
+                != self.u_check_parity.val().get_bit(0));
+        self.l_word_ok.next = (self.l_check_data.val().get_bits::<8>(8).xor()
+            != self.l_check_parity.val().get_bit(1))
+            & (self.l_check_data.val().get_bits::<8>(0).xor()
+                != self.l_check_parity.val().get_bit(0));
         self.u_word_data.next = self.word_u.val().data;
         self.eos_word.next = self.word_l.val();
         self.eos_word.next.data = 0.into();
@@ -477,11 +580,32 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             (self.l_distance.val() != 0) & (self.l_distance.val() <= self.capacity.val());
 
         // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
+        // Fold the parity (see the module doc): an end-of-stream beat is stored as data 0
+        // with good parity, so that it is checked like any word.
+        if self.data_in.word.val().eos {
+            self.in_parity.next = self.ones2.val();
+        } else {
+            self.in_parity.next = self.data_in.word.val().parity;
+        }
+        if self.data_in.word.val().null
+            ^ self.data_in.word.val().dup
+            ^ self.data_in.word.val().last
+            ^ self.data_in.word.val().eos
+        {
+            self.stored_parity.next = self.in_parity.val() ^ self.one2.val();
+        } else {
+            self.stored_parity.next = self.in_parity.val();
+        }
         self.memory_l.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
         self.memory_l.write_data.next = self.data_in.word.val();
+        self.memory_l.write_data.next.parity = self.stored_parity.val();
+        if self.data_in.word.val().eos {
+            self.memory_l.write_data.next.data = 0.into();
+        }
         self.memory_l.write_enable.next = false;
         self.memory_u.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
         self.memory_u.write_data.next = self.data_in.word.val();
+        self.memory_u.write_data.next.parity = self.stored_parity.val();
         self.memory_u.write_enable.next = false;
         // COMPARE ATTRIBUTES: the second attribute's words go into U-memory transformed as
         // the IN module transformed the key's (signed: sign bit of word 0; float:
@@ -511,6 +635,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         self.u_write_word.next = self.data_in.word.val();
         self.u_write_word.next.data = self.in_data.val() ^ self.write_mask.val();
+        self.u_write_word.next.parity = self.stored_parity.val();
         self.l_accept.next = (self.state.q.val() != OperationState::Idle)
             & (self.state.q.val() != OperationState::Load)
             & (self.state.q.val() != OperationState::Finish)
@@ -659,6 +784,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
             & self.head_ok_l.val()
             & self.decided.val();
+        // Stored parity of the head words the comparator looks at.
+        if (self.state.q.val() == OperationState::Compare)
+            & self.head_ok_l.val()
+            & (!self.l_word_ok.val()
+                | (!self.is_comp.q.val() & self.u_present.val() & !self.u_word_ok.val()))
+        {
+            self.parity_flag.d.next = true;
+        }
         if self.deciding.val() {
             self.act.next = self.rom_word.val();
         } else {
@@ -941,6 +1074,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.command_error_flag.d.next = false;
             self.u_overflow_flag.d.next = false;
             self.l_overflow_flag.d.next = false;
+            self.parity_flag.d.next = false;
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngine
 use crate::fault_injector::{FaultKind, StreamFault};
 use crate::harness::{Harness, StreamBlock};
 use crate::hm_adapter::{HmAdapterIn, HmAdapterOut};
+use crate::memory_fault::{LiveMemory, StoredWords};
 use crate::merger::{MergerConfig, MergerDelta, MergerSmall};
 use crate::operation_part::CommandSettings;
 use crate::output_control_part::OutputFormat;
@@ -191,7 +192,8 @@ pub fn inject_writes(fault: Option<StreamFault>) -> [(u8, u16); 3] {
 }
 
 /// What the drivers need of an engine with a register interface.
-pub trait RdbeTop: StreamBlock + Default {
+/// [StoredWords]: the memories a memory-word fault can hit (fault campaigns, rtl backend).
+pub trait RdbeTop: StreamBlock + Default + StoredWords {
     /// Drive the register bus for the next clock edge: a write of `data` to `addr` when
     /// `write` is high; `addr` also selects the register read.
     fn set_register_write(&mut self, addr: u8, data: u16, write: bool);
@@ -789,6 +791,12 @@ macro_rules! define_rdbe {
                     self.read_r.d.next = self.streams_word.val();
                 }
                 self.reg_read_data.next = self.read_r.q.val();
+            }
+        }
+
+        impl StoredWords for $name {
+            fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+                self.engine_core.live_memories()
             }
         }
 

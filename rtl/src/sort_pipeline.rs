@@ -87,6 +87,8 @@ pub struct PipelineStatus {
     pub framing_error: bool,
     pub sort_error: bool,
     pub violations: u32,
+    /// The sorter let out a different number of tuples than it took.
+    pub tuple_count_error: bool,
 }
 
 /// What the drivers need of a pipeline configuration.
@@ -183,6 +185,15 @@ macro_rules! define_pipeline {
             /// The sorting checker found tuples out of order.
             pub sort_error: Signal<Out, Bit>,
             pub violations: Signal<Out, Bits<16>>,
+            /// Sticky: the sorter let out a different number of tuples in a stream than it
+            /// took (issue 7, not in the paper: a cell's memory word whose end-of-stream
+            /// line flipped ends a string early and loses its tuples, with nothing out of
+            /// order or mis-framed for the checker to see). Compared when the stream's end
+            /// leaves the sorter.
+            pub tuple_count_error: Signal<Out, Bit>,
+            tuples_into_sorter: DFF<Bits<16>>,
+            tuples_out_of_sorter: DFF<Bits<16>>,
+            tuple_count_flag: DFF<Bit>,
             pub in_module: $in_module,
             pub sorter: $sorter,
             pub sorting_checker: $checker,
@@ -191,6 +202,7 @@ macro_rules! define_pipeline {
         impl Logic for $name {
             #[hdl_gen]
             fn update(&mut self) {
+                dff_setup!(self, clock, tuples_into_sorter, tuples_out_of_sorter, tuple_count_flag);
                 clock!(self, clock, in_module, sorter, sorting_checker);
                 TupleStreamIn::link(&mut self.data_in, &mut self.in_module.data_in);
                 TupleStreamOut::join(&mut self.in_module.data_out, &mut self.sorter.data_in);
@@ -218,6 +230,33 @@ macro_rules! define_pipeline {
                 self.framing_error.next = self.in_module.framing_error.val();
                 self.sort_error.next = self.sorting_checker.sort_error.val();
                 self.violations.next = self.sorting_checker.violations.val();
+                // ---- tuples into and out of the sorter, per stream
+                self.tuple_count_error.next = self.tuple_count_flag.q.val();
+                if self.sorter.data_in.valid.val()
+                    & self.sorter.data_in.ready.val()
+                    & self.sorter.data_in.word.val().last
+                    & !self.sorter.data_in.word.val().eos
+                {
+                    self.tuples_into_sorter.d.next = self.tuples_into_sorter.q.val() + 1;
+                }
+                if self.sorter.data_out.valid.val() & self.sorter.data_out.ready.val() {
+                    if self.sorter.data_out.word.val().eos {
+                        // The stream has left the sorter whole (the next one enters only
+                        // after the merger has finished this one).
+                        if self.tuples_into_sorter.q.val() != self.tuples_out_of_sorter.q.val() {
+                            self.tuple_count_flag.d.next = true;
+                        }
+                        self.tuples_into_sorter.d.next = 0.into();
+                        self.tuples_out_of_sorter.d.next = 0.into();
+                    } else if self.sorter.data_out.word.val().last {
+                        self.tuples_out_of_sorter.d.next = self.tuples_out_of_sorter.q.val() + 1;
+                    }
+                }
+                if self.clear.val() {
+                    self.tuples_into_sorter.d.next = 0.into();
+                    self.tuples_out_of_sorter.d.next = 0.into();
+                    self.tuple_count_flag.d.next = false;
+                }
             }
         }
 
@@ -229,6 +268,7 @@ macro_rules! define_pipeline {
                     framing_error: self.framing_error.val(),
                     sort_error: self.sort_error.val(),
                     violations: self.violations.val().index() as u32,
+                    tuple_count_error: self.tuple_count_error.val(),
                 }
             }
             fn cell_address_bits() -> &'static [usize] {
@@ -367,6 +407,65 @@ mod tests {
         (s, tuples)
     }
 
+    /// Issue 7: an end-of-stream line flipped in a sorting cell's memory ends a string
+    /// early and can lose tuples with nothing out of order, mis-framed or of bad parity
+    /// for the checker to see; the tuple count across the sorter catches every loss.
+    #[test]
+    fn tuples_lost_in_a_cell_are_a_tuple_count_error() {
+        use crate::memory_fault::{corrupt_memory, MemoryFault};
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let s = PipelineSettings {
+            input: InConfig {
+                tuple_words: 3,
+                key_offset: 1,
+                key_words: 1,
+                key_type: KeyType::Unsigned,
+                key_null_bit: None,
+            },
+            descending: false,
+            sort_enable: true,
+            tuples_hint: 0,
+        };
+        let tuples: Vec<Vec<u16>> = (0..24)
+            .map(|_| vec![0, rng.gen_range(0..1000), rng.gen()])
+            .collect();
+        let beats = crate::tuple_stream::compact_beats(&tuples);
+        let (mut losses, mut silent_without_count) = (0, 0);
+        for cycle in 0..80u64 {
+            let mut h = Harness::new(SmallSortPipeline::default());
+            h.uut.apply(&s);
+            let fault = MemoryFault {
+                memory: cycle as u16,
+                word: (cycle * 7) as u32,
+                line: 21, // end of stream
+                cycle,
+            };
+            let run = h.run_stream_with(&beats, Pacing::FULL_RATE, 5_000, |c, top| {
+                if c == fault.cycle {
+                    corrupt_memory(&mut top.sorter, &fault);
+                }
+            });
+            // A cell that waits for a string's end for ever: the control program's
+            // watchdog's case, not this test's.
+            let Ok(run) = run else { continue };
+            let status = h.uut.status();
+            let tuples_out = run.output.iter().filter(|b| b.last && !b.eos).count();
+            if tuples_out != tuples.len() {
+                losses += 1;
+                assert!(status.tuple_count_error, "cycle {cycle}: {status:?}");
+                if !status.parity_error && !status.framing_error && !status.sort_error {
+                    silent_without_count += 1;
+                }
+            } else {
+                assert!(!status.tuple_count_error, "cycle {cycle}: {status:?}");
+            }
+        }
+        assert!(
+            silent_without_count > 0,
+            "some losses only the count sees ({losses} losses, {silent_without_count} of them silent without it)"
+        );
+    }
+
     /// `cases` random relations (tuples of up to `max_words` words, up to `max_tuples`
     /// tuples) at four pacings through one pipeline, each against the model; a relation
     /// within the capacity must leave sorted.
@@ -390,6 +489,7 @@ mod tests {
             assert_eq!(run.output, model.tuples, "case {case}: {s:?}");
             assert_eq!(run.status.violations, model.violations.min(0xffff));
             assert!(!run.status.parity_error && !run.status.framing_error);
+            assert!(!run.status.tuple_count_error, "case {case}: {s:?}");
             if tuples.len() <= run.status.capacity_tuples {
                 assert!(
                     !run.status.sort_error,

@@ -90,6 +90,23 @@ macro_rules! define_sorter {
         }
 
         crate::impl_stream_block!($name);
+
+        impl crate::memory_fault::StoredWords for $name {
+            /// Every cell's two FIFO memories, in chain order (`cell_01 memory A`, …).
+            fn live_memories(&mut self) -> Vec<crate::memory_fault::LiveMemory<'_>> {
+                let mut all = vec![];
+                for (cell, memories) in [
+                    (stringify!($first), self.$first.live_memories()),
+                    $((stringify!($cell), self.$cell.live_memories()),)*
+                ] {
+                    for mut m in memories {
+                        m.name = format!("{cell} {}", m.name);
+                        all.push(m);
+                    }
+                }
+                all
+            }
+        }
     };
 }
 

@@ -29,9 +29,18 @@
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
 //!   last Delta cell: two 32 KB memories for strings of 2048 16-byte tuples). The sorter
 //!   only activates cells for which that holds.
+//! * **Stored parity** (issue 7, not in the paper): words are stored with their low parity
+//!   line folded over their NL, DP, `last` and end-of-stream lines and unfolded as they are
+//!   read, so a line flipped in a memory leaves the cell as a parity error for the sorting
+//!   checker, whichever line it is (every stored word leaves the cell, except the
+//!   end-of-stream markers, whose loss the sort pipeline's tuple count sees). Without it an
+//!   NL line flipped in a memory moved a tuple among the nulls with nothing out of order
+//!   (the fault campaign's memory-word experiments, `docs/RELIABILITY.md`). The XOR is on
+//!   the parity lines only, off the comparator's path.
 //! * **Boundaries.** The output goes through a [StreamSlice], and `data_in.ready` depends
 //!   only on this cell's registers, so no combinational path crosses a cell boundary.
 use crate::block_ram::BlockRam;
+use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
@@ -120,6 +129,14 @@ pub struct SortingCell<const A: usize, const P: usize> {
     eos_word: Signal<Local, TupleWord>,
     word_a: Signal<Local, TupleWord>,
     word_b: Signal<Local, TupleWord>,
+    one2: Constant<Bits<2>>,
+    /// The arriving word and the end-of-stream marker as the memories store them (parity
+    /// folded, see the module doc).
+    stored_in: Signal<Local, TupleWord>,
+    stored_eos: Signal<Local, TupleWord>,
+    /// The words as the memories hold them.
+    stored_a: Signal<Local, TupleWord>,
+    stored_b: Signal<Local, TupleWord>,
     run_done_a: Signal<Local, Bit>,
     run_done_b: Signal<Local, Bit>,
     last_of_pair_a: Signal<Local, Bit>,
@@ -187,6 +204,11 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             eos_word: Default::default(),
             word_a: Default::default(),
             word_b: Default::default(),
+            one2: Constant::new(1.into()),
+            stored_in: Default::default(),
+            stored_eos: Default::default(),
+            stored_a: Default::default(),
+            stored_b: Default::default(),
             run_done_a: Default::default(),
             run_done_b: Default::default(),
             last_of_pair_a: Default::default(),
@@ -212,9 +234,29 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
 impl<const A: usize, const P: usize> SortingCell<A, P> {
     /// Words each of the two FIFO memories holds.
     pub const CAPACITY_WORDS: usize = 1 << A;
-    /// Test hook for fault injection: the two FIFO memories.
-    pub fn memories_mut(&mut self) -> (&mut BlockRam<TupleWord, A>, &mut BlockRam<TupleWord, A>) {
-        (&mut self.memory_a, &mut self.memory_b)
+}
+
+impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
+    /// Each FIFO's live words: from the start of its head tuple (the words before it have
+    /// left the cell) to its write pointer.
+    fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        let live = |base: u64, write: u64| (base as usize, pointer_distance(base, write, P));
+        let (first_a, count_a) = live(self.base_a.q.val().into(), self.write_ptr_a.q.val().into());
+        let (first_b, count_b) = live(self.base_b.q.val().into(), self.write_ptr_b.q.val().into());
+        vec![
+            LiveMemory {
+                name: "memory A".into(),
+                memory: &mut self.memory_a,
+                first: first_a,
+                count: count_a,
+            },
+            LiveMemory {
+                name: "memory B".into(),
+                memory: &mut self.memory_b,
+                first: first_b,
+                count: count_b,
+            },
+        ]
     }
 }
 
@@ -275,10 +317,21 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.eos_word.next.dup = false;
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
+        // Fold the low parity line over NL, DP, last and eos (the marker's lines: eos only).
+        self.stored_in.next = self.data_in.word.val();
+        if self.data_in.word.val().null
+            ^ self.data_in.word.val().dup
+            ^ self.data_in.word.val().last
+            ^ self.data_in.word.val().eos
+        {
+            self.stored_in.next.parity = self.data_in.word.val().parity ^ self.one2.val();
+        }
+        self.stored_eos.next = self.eos_word.val();
+        self.stored_eos.next.parity = self.one2.val();
         self.memory_a.write_address.next = bit_cast::<A, P>(self.write_ptr_a.q.val());
         self.memory_b.write_address.next = bit_cast::<A, P>(self.write_ptr_b.q.val());
-        self.memory_a.write_data.next = self.data_in.word.val();
-        self.memory_b.write_data.next = self.data_in.word.val();
+        self.memory_a.write_data.next = self.stored_in.val();
+        self.memory_b.write_data.next = self.stored_in.val();
         self.memory_a.write_enable.next = false;
         self.memory_b.write_enable.next = false;
         self.input_fire.next = false;
@@ -314,13 +367,13 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         } else {
             // Each memory takes its end-of-stream marker as soon as it has room.
             if self.eos_pending_a.q.val() & !self.full_a.val() {
-                self.memory_a.write_data.next = self.eos_word.val();
+                self.memory_a.write_data.next = self.stored_eos.val();
                 self.memory_a.write_enable.next = true;
                 self.write_ptr_a.d.next = self.write_ptr_a.q.val() + 1;
                 self.eos_pending_a.d.next = false;
             }
             if self.eos_pending_b.q.val() & !self.full_b.val() {
-                self.memory_b.write_data.next = self.eos_word.val();
+                self.memory_b.write_data.next = self.stored_eos.val();
                 self.memory_b.write_enable.next = true;
                 self.write_ptr_b.d.next = self.write_ptr_b.q.val() + 1;
                 self.eos_pending_b.d.next = false;
@@ -328,8 +381,25 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         }
 
         // ---- merge side: what the heads say
-        self.word_a.next = self.memory_a.read_data.val();
-        self.word_b.next = self.memory_b.read_data.val();
+        // Unfold the stored parity.
+        self.stored_a.next = self.memory_a.read_data.val();
+        self.stored_b.next = self.memory_b.read_data.val();
+        self.word_a.next = self.stored_a.val();
+        if self.stored_a.val().null
+            ^ self.stored_a.val().dup
+            ^ self.stored_a.val().last
+            ^ self.stored_a.val().eos
+        {
+            self.word_a.next.parity = self.stored_a.val().parity ^ self.one2.val();
+        }
+        self.word_b.next = self.stored_b.val();
+        if self.stored_b.val().null
+            ^ self.stored_b.val().dup
+            ^ self.stored_b.val().last
+            ^ self.stored_b.val().eos
+        {
+            self.word_b.next.parity = self.stored_b.val().parity ^ self.one2.val();
+        }
         self.run_done_a.next = self.taken_a.q.val() == self.run_in.val();
         self.run_done_b.next = self.taken_b.q.val() == self.run_in.val();
         // Taking this side's next tuple completes its string while the other side's string

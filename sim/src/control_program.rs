@@ -381,6 +381,8 @@ pub struct StepShape {
     pub sorted_beats: usize,
     /// Out of the engine core.
     pub output_beats: usize,
+    /// Clock cycles of the step (register bus included; 0 on the model backend).
+    pub cycles: u64,
 }
 
 /// A key as the engine sees it: one field, or the whole tuple (every field, then the tags).
@@ -627,6 +629,7 @@ impl ControlProgram {
                 input_beats: beats.len(),
                 sorted_beats: spec.input.len() * spec.merge.tuple_words + 1,
                 output_beats: out.tuples.iter().map(Vec::len).sum::<usize>() + 1,
+                cycles: out.cycles,
             });
         }
         self.report.steps += 1;

@@ -23,6 +23,7 @@ use rdbe_rtl::engine_core::CoreStatus;
 use rdbe_rtl::fault_injector::StreamFault;
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::hm_adapter::model::hm_in_model;
+use rdbe_rtl::memory_fault::{corrupt_memory, MemoryFault, MemoryHit};
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSmall};
 use rdbe_rtl::rdbe_top::{
     configure, inject_writes, pulse_clear, status_from_registers, write_register, DeltaRdbe,
@@ -128,6 +129,9 @@ pub enum StepFault {
     HmParity(u16),
     /// One of the engine core's fault injectors (the INJECT registers; RTL backends only).
     Stream(StreamFault),
+    /// A stored word of a sorting cell's or the merger's memory corrupted during the step
+    /// (`rtl` backend only: [rdbe_rtl::memory_fault]).
+    Memory(MemoryFault),
 }
 
 impl StepFault {
@@ -193,6 +197,11 @@ pub trait Engine {
     fn finish_trace(&mut self, _keep: bool) -> Result<()> {
         Ok(())
     }
+    /// Where the [StepFault::Memory] faults struck since the last call (none: this backend
+    /// cannot reach its memories).
+    fn take_memory_hits(&mut self) -> Vec<MemoryHit> {
+        vec![]
+    }
 }
 
 /// The rust-hdl simulation of an RDBE top, driven through its register bus.
@@ -204,6 +213,8 @@ pub struct RtlEngine<T: RdbeTop> {
     trace: Option<(PathBuf, PathBuf)>,
     /// The fault injectors are armed (the last step had a fault): disarm before the next.
     fault_armed: bool,
+    /// Where memory faults struck ([Engine::take_memory_hits]).
+    memory_hits: Vec<MemoryHit>,
 }
 
 impl<T: RdbeTop> RtlEngine<T> {
@@ -214,6 +225,7 @@ impl<T: RdbeTop> RtlEngine<T> {
             pace: profile.pace(),
             trace: None,
             fault_armed: false,
+            memory_hits: vec![],
         }
     }
 
@@ -288,13 +300,26 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
         }
         let u_tuples = self.harness.uut.status().u_tuples;
         let budget = step_budget(merge, input.len(), u_tuples, self.pace);
+        let memory_fault = match fault {
+            Some(StepFault::Memory(f)) => Some(f),
+            _ => None,
+        };
+        let mut memory_hit = None;
         let harness = &mut self.harness;
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            harness.run_stream(input, Pacing::FULL_RATE, budget)
+            harness.run_stream_with(input, Pacing::FULL_RATE, budget, |cycle, top| {
+                if let Some(f) = memory_fault.filter(|f| f.cycle == cycle) {
+                    memory_hit = corrupt_memory(top, &f);
+                }
+            })
         }));
+        let struck = memory_hit.is_some();
+        self.memory_hits.extend(memory_hit);
         let run = match run {
-            Ok(run) => run,
-            Err(_) => {
+            Ok(Ok(run)) => run,
+            // A panic inside the simulation (a corrupted word can drive a module into a
+            // state no test reaches) is treated like a hang.
+            Ok(Err(_)) | Err(_) => {
                 // The core is in an unknown state: start a fresh one.
                 self.harness = Harness::new(T::default());
                 self.fault_armed = false;
@@ -306,7 +331,8 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
             }
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
-        let (status, _tuples_output) = status_from_registers(&mut self.harness);
+        let (mut status, _tuples_output) = status_from_registers(&mut self.harness);
+        status.fault_injected |= struck;
         Ok(StepOutput {
             tuples,
             dup,
@@ -322,6 +348,9 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
     }
     fn clear(&mut self) {
         pulse_clear(&mut self.harness);
+    }
+    fn take_memory_hits(&mut self) -> Vec<MemoryHit> {
+        std::mem::take(&mut self.memory_hits)
     }
     fn reset(&mut self) {
         if self.trace.is_some() {
@@ -377,6 +406,9 @@ impl Engine for ModelEngine {
                 f.fault.kind.name(),
                 f.site.name()
             ),
+            Some(StepFault::Memory(_)) => {
+                bail!("the model backend has no memories to corrupt: use rtl")
+            }
         };
         sort.validate()?;
         merge.validate(self.limits.tuple_memory_words)?;

@@ -19,11 +19,19 @@
 //! is drawn. Before its faults, each workload runs once fault-free on the RTL backend, which
 //! must give the model's result (otherwise the campaign stops: that is a bug, not a fault).
 //!
+//! Each **memory-word experiment** (`--memory-count`, always on the `rtl` backend: only the
+//! rust-hdl simulation can reach its block RAMs) draws a workload the same way and one
+//! upset of a stored word ([rdbe_rtl::memory_fault]): the step, the cycle of that step
+//! (from the fault-free run's length), a memory among those holding live words then
+//! (the sorting cells' FIFOs, U-memory, L-memory), a live word of it and one of its 22
+//! stored lines. It is run and judged as above; one that strikes when no memory holds a
+//! live word, or after its step ended, is not counted.
+//!
 //! Each **permanent experiment** puts a data line stuck at 0 or 1 on one site for every
 //! step and runs the power-up self check (§5.4): the engine must refuse work and say which
 //! test failed.
 use crate::command::parse_script;
-use crate::control_program::{ControlProgram, InjectedFault};
+use crate::control_program::{ControlProgram, InjectedFault, StepShape};
 use crate::engine::{new_engine, Profile, StepFault};
 use crate::relation::{FieldType, Relation, Schema, Value};
 use crate::sort_job::{Backend, EngineConfig};
@@ -31,6 +39,7 @@ use anyhow::{bail, ensure, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
+use rdbe_rtl::memory_fault::{stored_line_kind, MemoryFault, STORED_LINES, STORED_LINE_KINDS};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -50,6 +59,11 @@ pub struct FaultOptions {
     pub backend: Backend,
     #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
     pub config: EngineConfig,
+    /// Memory-word experiments: one stored line of one live word of a sorting cell's or
+    /// the merger's memory inverted during a step. Always on the `rtl` backend (Verilator's
+    /// model has no way into its memories), ~70x slower than `verilator`.
+    #[arg(long, default_value_t = 1_000)]
+    pub memory_count: usize,
     /// Skip the permanent (stuck-at) experiments on the self check.
     #[arg(long)]
     pub no_permanent: bool,
@@ -180,12 +194,40 @@ pub struct Experiment {
     pub error: Option<String>,
 }
 
+/// One memory-word experiment's record.
+#[derive(Clone, Debug)]
+pub struct MemoryExperiment {
+    pub command: String,
+    /// The memory it struck (`cell_03 memory B`, `U-memory`, `L-memory`).
+    pub memory: String,
+    pub fault: MemoryFault,
+    pub step: u64,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+/// The memories of the campaign's table: the sorting cells' FIFOs together, U, L.
+pub const MEMORY_CLASSES: [&str; 3] = ["sorting cell", "U-memory", "L-memory"];
+
+/// A memory's row in the table: its class in [MEMORY_CLASSES].
+pub fn memory_class(name: &str) -> &'static str {
+    match name {
+        "U-memory" => MEMORY_CLASSES[1],
+        "L-memory" => MEMORY_CLASSES[2],
+        _ => MEMORY_CLASSES[0],
+    }
+}
+
 /// What the campaign found.
 #[derive(Default, Debug)]
 pub struct CampaignResult {
     pub experiments: Vec<Experiment>,
     /// Drawn faults that never hit a beat (not counted).
     pub not_injected: usize,
+    pub memory_experiments: Vec<MemoryExperiment>,
+    /// Drawn memory faults whose memory held no live word when they struck, or that struck
+    /// after the step had ended (not counted).
+    pub memory_not_injected: usize,
     pub workloads: usize,
     /// Permanent faults: (site, kind, line) and the self check's verdict (`Err`: refused,
     /// with its message).
@@ -205,6 +247,30 @@ impl CampaignResult {
 
     pub fn totals(&self) -> [usize; 4] {
         self.tally(|_| true)
+    }
+
+    fn memory_tally(&self, filter: impl Fn(&MemoryExperiment) -> bool) -> [usize; 4] {
+        let mut t = [0; 4];
+        for e in self.memory_experiments.iter().filter(|e| filter(e)) {
+            t[e.outcome as usize] += 1;
+        }
+        t
+    }
+
+    /// The memory-word table's rows: (memory class, line kind, tally), for kinds hit.
+    fn memory_rows(&self) -> Vec<(&'static str, &'static str, [usize; 4])> {
+        let mut rows = vec![];
+        for class in MEMORY_CLASSES {
+            for kind in STORED_LINE_KINDS {
+                let t = self.memory_tally(|e| {
+                    memory_class(&e.memory) == class && stored_line_kind(e.fault.line) == kind
+                });
+                if t.iter().sum::<usize>() > 0 {
+                    rows.push((class, kind, t));
+                }
+            }
+        }
+        rows
     }
 
     /// The table: one row per site and kind, then the totals; the permanent faults; and
@@ -254,6 +320,37 @@ impl CampaignResult {
             t[2],
             t[3]
         );
+        if !self.memory_experiments.is_empty() {
+            let _ = writeln!(
+                s,
+                "{} memory-word experiments (rtl backend): one stored line of one live word inverted during a step; {} drawn faults found no live word and are not counted",
+                self.memory_experiments.len(),
+                self.memory_not_injected
+            );
+            let _ = writeln!(
+                s,
+                "| memory | line | experiments | masked | recovered | reported | silent |"
+            );
+            let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+            for (class, kind, t) in self.memory_rows() {
+                let n: usize = t.iter().sum();
+                let _ = writeln!(
+                    s,
+                    "| {class} | {kind} | {n} | {} | {} | {} | {} |",
+                    t[0], t[1], t[2], t[3]
+                );
+            }
+            let t = self.memory_tally(|_| true);
+            let _ = writeln!(
+                s,
+                "| all | all | {} | {} | {} | {} | {} |",
+                self.memory_experiments.len(),
+                t[0],
+                t[1],
+                t[2],
+                t[3]
+            );
+        }
         if !self.permanent.is_empty() {
             let refused = self.permanent.iter().filter(|p| p.1.is_err()).count();
             let _ = writeln!(
@@ -296,6 +393,28 @@ impl CampaignResult {
                     .unwrap_or_default()
             );
         }
+        for e in self
+            .memory_experiments
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Silent | Outcome::Reported))
+            .take(10)
+        {
+            let _ = writeln!(
+                s,
+                "{}: `{}`, step {}, cycle {}: {} line {} of a live word of {}{}",
+                e.outcome.name(),
+                e.command,
+                e.step,
+                e.fault.cycle,
+                stored_line_kind(e.fault.line),
+                e.fault.line,
+                e.memory,
+                e.error
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            );
+        }
         s
     }
 
@@ -321,6 +440,13 @@ impl CampaignResult {
             "workloads": self.workloads,
             "backend": self.backend,
             "seconds": self.seconds,
+            "memory_experiments": self.memory_experiments.len(),
+            "memory_silent": self.memory_tally(|_| true)[3],
+            "memory_not_injected": self.memory_not_injected,
+            "memory_by_class_and_line": self.memory_rows().iter().map(|(class, kind, t)| serde_json::json!({
+                "memory": class, "line": kind,
+                "masked": t[0], "recovered": t[1], "reported": t[2], "silent": t[3],
+            })).collect::<Vec<_>>(),
             "permanent": self.permanent.len(),
             "permanent_refused": self.permanent.iter().filter(|p| p.1.is_err()).count(),
             "by_site_and_kind": rows,
@@ -328,7 +454,69 @@ impl CampaignResult {
     }
 }
 
-/// Run the campaign; `progress` is called after each experiment with the count so far.
+/// Run one workload fault-free on the model and on `cp`: the model's results and the
+/// shape of each engine step (from `cp`'s run, cycles included). A difference between the
+/// two is a bug, not a fault: the campaign stops.
+fn reference_run(
+    model: &mut ControlProgram,
+    cp: &mut ControlProgram,
+    w: &Workload,
+) -> Result<(Run, Vec<StepShape>)> {
+    model.reset();
+    let reference = run_workload(model, w)?;
+    cp.reset();
+    cp.step_log = Some(vec![]);
+    let clean = run_workload(cp, w);
+    let steps = cp.step_log.take().unwrap_or_default();
+    let clean = clean?;
+    ensure!(!steps.is_empty(), "`{}` took no engine step", w.script);
+    ensure!(
+        clean.results == reference.results && clean.retries == 0,
+        "without a fault the {} backend differs from the model on `{}`: {} retries, {:?} against the model's {:?} (relations {:?})",
+        cp.engine().backend_name(),
+        w.script,
+        clean.retries,
+        clean.results,
+        reference.results,
+        w.relations
+    );
+    Ok((reference, steps))
+}
+
+/// Run `w` with `fault` from a reset, then once more fault-free on the same engine (no
+/// reset: a fault may leave something behind, such as a beat of a mis-framed stream, that
+/// only the next command would meet), and judge both against `reference`. `None`: the
+/// fault hit nothing.
+fn experiment(
+    cp: &mut ControlProgram,
+    w: &Workload,
+    reference: &Run,
+    fault: InjectedFault,
+) -> Option<(Outcome, Option<String>)> {
+    cp.reset();
+    cp.inject(&[fault]);
+    let hits = cp.faults_hit;
+    let run = run_workload(cp, w);
+    if cp.faults_hit == hits {
+        return None;
+    }
+    cp.hm = Default::default();
+    let next = run_workload(cp, w);
+    Some(match (run, next) {
+        (Err(e), _) => (Outcome::Reported, Some(format!("{e:#}"))),
+        (Ok(r), _) if r.results != reference.results => (Outcome::Silent, None),
+        (Ok(_), Err(e)) => (Outcome::Reported, Some(format!("the next command: {e:#}"))),
+        (Ok(_), Ok(n)) if n.results != reference.results => (
+            Outcome::Silent,
+            Some("the next command's result is wrong".into()),
+        ),
+        (Ok(r), Ok(n)) if r.retries + n.retries > 0 => (Outcome::Recovered, None),
+        (Ok(_), Ok(_)) => (Outcome::Masked, None),
+    })
+}
+
+/// Run the campaign; `progress` is called after each experiment with the count so far
+/// (stream experiments, then memory-word experiments).
 pub fn run_campaign(
     opts: &FaultOptions,
     mut progress: impl FnMut(usize),
@@ -339,8 +527,12 @@ pub fn run_campaign(
     let t0 = std::time::Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let profile = Profile::Modern;
-    let mut cp = ControlProgram::new(new_engine(opts.config, opts.backend, profile), profile)?;
-    cp.added_checks = !opts.paper_checks_only;
+    let new_program = |backend| -> Result<ControlProgram> {
+        let mut cp = ControlProgram::new(new_engine(opts.config, backend, profile), profile)?;
+        cp.added_checks = !opts.paper_checks_only;
+        Ok(cp)
+    };
+    let mut cp = new_program(opts.backend)?;
     let mut model = ControlProgram::new(new_engine(opts.config, Backend::Model, profile), profile)?;
     let mut result = CampaignResult {
         backend: cp.engine().backend_name(),
@@ -348,24 +540,7 @@ pub fn run_campaign(
     };
     while result.experiments.len() < opts.count {
         let w = Workload::random(&mut rng)?;
-        model.reset();
-        model.step_log = Some(vec![]);
-        let reference = run_workload(&mut model, &w)?;
-        let steps = model.step_log.take().unwrap_or_default();
-        ensure!(!steps.is_empty(), "`{}` took no engine step", w.script);
-        cp.reset();
-        let clean = run_workload(&mut cp, &w)?;
-        ensure!(
-            clean.results == reference.results && clean.retries == 0,
-            "without a fault the {} backend differs from the model on `{}` (the experiment before: {:?}): {} retries, {:?} against the model's {:?} (relations {:?})",
-            result.backend,
-            w.script,
-            result.experiments.last(),
-            clean.retries,
-            clean.results,
-            reference.results,
-            w.relations
-        );
+        let (reference, steps) = reference_run(&mut model, &mut cp, &w)?;
         result.workloads += 1;
         for _ in 0..FAULTS_PER_WORKLOAD {
             if result.experiments.len() >= opts.count {
@@ -386,31 +561,13 @@ pub fn run_campaign(
                     line: rng.gen_range(0..16),
                 },
             };
-            cp.reset();
-            cp.inject(&[InjectedFault {
+            let injected = InjectedFault {
                 step: step as u64,
                 fault: StepFault::Stream(fault),
-            }]);
-            let hits = cp.faults_hit;
-            let run = run_workload(&mut cp, &w);
-            if cp.faults_hit == hits {
+            };
+            let Some((outcome, error)) = experiment(&mut cp, &w, &reference, injected) else {
                 result.not_injected += 1;
                 continue;
-            }
-            // The next command, fault-free on the same engine (no reset): a fault may leave
-            // something behind (a beat of a mis-framed stream) that only it would meet.
-            cp.hm = Default::default();
-            let next = run_workload(&mut cp, &w);
-            let (outcome, error) = match (run, next) {
-                (Err(e), _) => (Outcome::Reported, Some(format!("{e:#}"))),
-                (Ok(r), _) if r.results != reference.results => (Outcome::Silent, None),
-                (Ok(_), Err(e)) => (Outcome::Reported, Some(format!("the next command: {e:#}"))),
-                (Ok(_), Ok(n)) if n.results != reference.results => (
-                    Outcome::Silent,
-                    Some("the next command's result is wrong".into()),
-                ),
-                (Ok(r), Ok(n)) if r.retries + n.retries > 0 => (Outcome::Recovered, None),
-                (Ok(_), Ok(_)) => (Outcome::Masked, None),
             };
             result.experiments.push(Experiment {
                 command: w.script.clone(),
@@ -420,6 +577,45 @@ pub fn run_campaign(
                 error,
             });
             progress(result.experiments.len());
+        }
+    }
+    if opts.memory_count > 0 {
+        let mut rtl = new_program(Backend::Rtl)?;
+        while result.memory_experiments.len() < opts.memory_count {
+            let w = Workload::random(&mut rng)?;
+            let (reference, steps) = reference_run(&mut model, &mut rtl, &w)?;
+            result.workloads += 1;
+            for _ in 0..FAULTS_PER_WORKLOAD {
+                if result.memory_experiments.len() >= opts.memory_count {
+                    break;
+                }
+                let step = rng.gen_range(0..steps.len());
+                let fault = MemoryFault {
+                    memory: rng.gen(),
+                    word: rng.gen(),
+                    line: rng.gen_range(0..STORED_LINES),
+                    cycle: rng.gen_range(0..steps[step].cycles.max(1)),
+                };
+                let injected = InjectedFault {
+                    step: step as u64,
+                    fault: StepFault::Memory(fault),
+                };
+                let outcome = experiment(&mut rtl, &w, &reference, injected);
+                let hits = rtl.engine().take_memory_hits();
+                let (Some((outcome, error)), Some(hit)) = (outcome, hits.first()) else {
+                    result.memory_not_injected += 1;
+                    continue;
+                };
+                result.memory_experiments.push(MemoryExperiment {
+                    command: w.script.clone(),
+                    memory: hit.memory.clone(),
+                    fault,
+                    step: step as u64,
+                    outcome,
+                    error,
+                });
+                progress(result.experiments.len() + result.memory_experiments.len());
+            }
         }
     }
     if !opts.no_permanent {

@@ -268,7 +268,7 @@ fn cli_main() -> Result<()> {
             Ok(())
         }
         Command::Faults(opts) => {
-            let bar = indicatif::ProgressBar::new(opts.count as u64);
+            let bar = indicatif::ProgressBar::new((opts.count + opts.memory_count) as u64);
             let result = faults::run_campaign(&opts, |n| bar.set_position(n as u64))?;
             bar.finish_and_clear();
             print!("{}", result.table());

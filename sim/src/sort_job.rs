@@ -173,7 +173,10 @@ fn run_on<T: SortPipelineTop>(
                     .with_context(|| format!("creating VCD file {}", tmp.display()))?;
             }
             let result = run_pipeline(&mut h, &s, &compact, Pacing::FULL_RATE).and_then(|run| {
-                if run.status.parity_error || run.status.framing_error {
+                if run.status.parity_error
+                    || run.status.framing_error
+                    || run.status.tuple_count_error
+                {
                     bail!("engine reported {:?}", run.status);
                 }
                 Ok(run)

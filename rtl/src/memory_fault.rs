@@ -1,0 +1,223 @@
+//! Memory-word faults (issue 7, `docs/RELIABILITY.md`): test equipment that corrupts one
+//! stored line of one word in a sorting cell's FIFO memory (paper §4.2) or the merger's U-
+//! or L-memory (§4.3) in the rust-hdl simulation, as a single-event upset in a block RAM
+//! would. The stream injectors ([crate::fault_injector]) hit the connections between the
+//! modules; these hit what the modules hold.
+//!
+//! Not hardware: nothing here is in the exported Verilog. The rust-hdl simulation reaches
+//! the memories through [crate::block_ram::BlockRam::poke]; the Verilator backend has no
+//! way into its model's memories, so memory faults are an `rtl`-backend experiment.
+//!
+//! A fault strikes after a given cycle of a step's stream, and picks a memory among those
+//! holding **live** words at that moment (words a module may still read: a cell's FIFO
+//! between its head tuple's start and its write pointer, U-memory's loaded relation,
+//! L-memory between LADR* and its write pointer), a live word of it and a line of the stored
+//! word. Free words (already read for the last time) are left alone: corrupting them cannot
+//! matter, and most memories are empty most of the time. A fault that strikes when no
+//! memory holds a live word, or after the stream ended, hits nothing (like an injector
+//! target beyond the stream).
+use crate::block_ram::BlockRam;
+use crate::tuple_stream::TupleWord;
+
+/// A memory of tuple words, whatever its size.
+pub trait TupleMemory {
+    fn words(&self) -> usize;
+    fn peek_word(&self, address: usize) -> TupleWord;
+    fn poke_word(&mut self, address: usize, word: TupleWord);
+}
+
+impl<const A: usize> TupleMemory for BlockRam<TupleWord, A> {
+    fn words(&self) -> usize {
+        Self::WORDS
+    }
+    fn peek_word(&self, address: usize) -> TupleWord {
+        self.peek(address)
+    }
+    fn poke_word(&mut self, address: usize, word: TupleWord) {
+        self.poke(address, word)
+    }
+}
+
+/// One memory and its live words at this moment: `count` words from address `first`,
+/// wrapping around the end (the memories are rings).
+pub struct LiveMemory<'a> {
+    pub name: String,
+    pub memory: &'a mut dyn TupleMemory,
+    pub first: usize,
+    pub count: usize,
+}
+
+/// A block whose memories a fault can hit. The list's order and names are fixed for a
+/// block type (only the live ranges change).
+pub trait StoredWords {
+    fn live_memories(&mut self) -> Vec<LiveMemory<'_>>;
+}
+
+/// Lines of a stored word: data 0–15, parity 16–17, NL 18, DP 19, `last` 20,
+/// end-of-stream 21 (a [TupleWord] as the block RAMs store it).
+pub const STORED_LINES: u8 = 22;
+
+/// The kinds of stored line, for tables: what [stored_line_kind] returns.
+pub const STORED_LINE_KINDS: [&str; 6] = ["data", "parity", "NL", "DP", "last", "end of stream"];
+
+/// What kind of line `line` (0..[STORED_LINES]) is.
+pub fn stored_line_kind(line: u8) -> &'static str {
+    match line {
+        0..=15 => STORED_LINE_KINDS[0],
+        16 | 17 => STORED_LINE_KINDS[1],
+        18 => STORED_LINE_KINDS[2],
+        19 => STORED_LINE_KINDS[3],
+        20 => STORED_LINE_KINDS[4],
+        _ => STORED_LINE_KINDS[5],
+    }
+}
+
+/// `word` with stored line `line` inverted.
+pub fn flip_stored_line(mut word: TupleWord, line: u8) -> TupleWord {
+    match line {
+        0..=15 => word.data = word.data ^ (1u64 << line),
+        16 | 17 => word.parity = word.parity ^ (1u64 << (line - 16)),
+        18 => word.null = !word.null,
+        19 => word.dup = !word.dup,
+        20 => word.last = !word.last,
+        21 => word.eos = !word.eos,
+        _ => panic!("a stored word has {STORED_LINES} lines, not line {line}"),
+    }
+    word
+}
+
+/// One memory-word fault.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryFault {
+    /// Which memory, counted among those holding live words when the fault strikes (in
+    /// [StoredWords::live_memories]' order), modulo their count.
+    pub memory: u16,
+    /// Which live word, counted from the oldest, modulo the live words' count.
+    pub word: u32,
+    /// The stored line (0..[STORED_LINES]).
+    pub line: u8,
+    /// The fault strikes after this many clock cycles of the step's stream.
+    pub cycle: u64,
+}
+
+/// Where a memory fault struck.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryHit {
+    pub memory: String,
+    pub address: usize,
+    pub before: TupleWord,
+}
+
+/// Corrupt the word `fault` names, if a memory holds a live word now.
+pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Option<MemoryHit> {
+    let mut live: Vec<LiveMemory<'_>> = block
+        .live_memories()
+        .into_iter()
+        .filter(|m| m.count > 0)
+        .collect();
+    if live.is_empty() {
+        return None;
+    }
+    let index = fault.memory as usize % live.len();
+    let target = &mut live[index];
+    let size = target.memory.words();
+    let address = (target.first + fault.word as usize % target.count) % size;
+    let before = target.memory.peek_word(address);
+    target
+        .memory
+        .poke_word(address, flip_stored_line(before, fault.line));
+    Some(MemoryHit {
+        memory: target.name.clone(),
+        address,
+        before,
+    })
+}
+
+/// The names of a block type's memories, in [StoredWords::live_memories]' order.
+pub fn memory_names(block: &mut impl StoredWords) -> Vec<String> {
+    block.live_memories().into_iter().map(|m| m.name).collect()
+}
+
+/// A pointer register's value as a memory address (pointers are one bit wider than the
+/// address, to tell full from empty).
+pub(crate) fn pointer_distance(from: u64, to: u64, pointer_bits: usize) -> usize {
+    (to.wrapping_sub(from) & ((1u64 << pointer_bits) - 1)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_flips_exactly_one_line_and_back() {
+        let word = TupleWord {
+            data: 0x1234.into(),
+            parity: 2.into(),
+            ..Default::default()
+        };
+        for line in 0..STORED_LINES {
+            let flipped = flip_stored_line(word, line);
+            assert_ne!(flipped, word, "line {line}");
+            assert_eq!(flip_stored_line(flipped, line), word, "line {line}");
+        }
+        let kinds: std::collections::BTreeSet<_> =
+            (0..STORED_LINES).map(stored_line_kind).collect();
+        assert_eq!(kinds.len(), STORED_LINE_KINDS.len());
+    }
+
+    struct TwoMemories {
+        a: BlockRam<TupleWord, 3>,
+        b: BlockRam<TupleWord, 4>,
+        a_live: usize,
+    }
+    impl StoredWords for TwoMemories {
+        fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+            vec![
+                LiveMemory {
+                    name: "a".into(),
+                    memory: &mut self.a,
+                    first: 6,
+                    count: self.a_live,
+                },
+                LiveMemory {
+                    name: "b".into(),
+                    memory: &mut self.b,
+                    first: 0,
+                    count: 0,
+                },
+            ]
+        }
+    }
+
+    #[test]
+    fn a_fault_hits_a_live_word_of_a_memory_holding_some_wrapping_around() {
+        let mut block = TwoMemories {
+            a: Default::default(),
+            b: Default::default(),
+            a_live: 4,
+        };
+        let fault = MemoryFault {
+            memory: 0,
+            word: 7, // the fourth live word (7 mod 4 = 3): address (6 + 3) mod 8 = 1
+            line: 18,
+            cycle: 0,
+        };
+        let hit = corrupt_memory(&mut block, &fault).unwrap();
+        assert_eq!((hit.memory.as_str(), hit.address), ("a", 1));
+        assert!(block.a.peek(1).null);
+        assert_eq!(
+            (0..8)
+                .filter(|&a| block.a.peek(a) != TupleWord::default())
+                .count(),
+            1
+        );
+        // Memory b holds no live word: every index picks a.
+        let hit = corrupt_memory(&mut block, &MemoryFault { memory: 1, ..fault }).unwrap();
+        assert_eq!((hit.memory.as_str(), hit.address), ("a", 1));
+        assert!(!block.a.peek(1).null, "the second flip restores the word");
+        block.a_live = 0;
+        assert_eq!(corrupt_memory(&mut block, &fault), None, "nothing live");
+        assert_eq!(memory_names(&mut block), ["a", "b"]);
+        assert_eq!(pointer_distance(14, 2, 4), 4);
+    }
+}
