@@ -134,6 +134,18 @@ pub enum StepFault {
     Memory(MemoryFault),
 }
 
+impl From<StreamFault> for StepFault {
+    fn from(fault: StreamFault) -> StepFault {
+        StepFault::Stream(fault)
+    }
+}
+
+impl From<MemoryFault> for StepFault {
+    fn from(fault: MemoryFault) -> StepFault {
+        StepFault::Memory(fault)
+    }
+}
+
 impl StepFault {
     /// The HM adapter settings and the injector fault this fault makes.
     pub(crate) fn split(fault: Option<StepFault>, pace: u8) -> (HmSettings, Option<StreamFault>) {

@@ -54,14 +54,14 @@ pub struct FaultOptions {
     /// Seed of the workloads and faults: the same seed gives the same campaign.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// `verilator` (fast) or `rtl` (rust-hdl, ~70× slower: docs/PERFORMANCE.md); the model has no injectors.
+    /// `verilator` (fast) or `rtl` (rust-hdl, 100x slower or more: docs/PERFORMANCE.md); the model has no injectors.
     #[arg(long, value_enum, default_value_t = Backend::Verilator)]
     pub backend: Backend,
     #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
     pub config: EngineConfig,
     /// Memory-word experiments: one stored line of one live word of a sorting cell's or
     /// the merger's memory inverted during a step. Always on the `rtl` backend (Verilator's
-    /// model has no way into its memories), ~70x slower than `verilator`.
+    /// model has no way into its memories), 100x slower or more than `verilator`.
     #[arg(long, default_value_t = 1_000)]
     pub memory_count: usize,
     /// Skip the permanent (stuck-at) experiments on the self check.
@@ -515,6 +515,48 @@ fn experiment(
     })
 }
 
+/// Run experiments on `cp` until `count` are counted: random workloads, each with
+/// [FAULTS_PER_WORKLOAD] faults, each on a random step of it, drawn by `draw` from that
+/// step's shape; `record` gets each experiment's outcome (`None`: the fault hit nothing)
+/// and says whether it counts. Returns the workloads drawn.
+fn run_experiments<F: Copy + Into<StepFault>>(
+    count: usize,
+    rng: &mut ChaCha8Rng,
+    model: &mut ControlProgram,
+    cp: &mut ControlProgram,
+    mut draw: impl FnMut(&mut ChaCha8Rng, &StepShape) -> F,
+    mut record: impl FnMut(
+        &mut ControlProgram,
+        &Workload,
+        u64,
+        F,
+        Option<(Outcome, Option<String>)>,
+    ) -> bool,
+) -> Result<usize> {
+    let (mut counted, mut workloads) = (0, 0);
+    while counted < count {
+        let w = Workload::random(rng)?;
+        let (reference, steps) = reference_run(model, cp, &w)?;
+        workloads += 1;
+        for _ in 0..FAULTS_PER_WORKLOAD {
+            if counted >= count {
+                break;
+            }
+            let step = rng.gen_range(0..steps.len());
+            let fault = draw(rng, &steps[step]);
+            let injected = InjectedFault {
+                step: step as u64,
+                fault: fault.into(),
+            };
+            let outcome = experiment(cp, &w, &reference, injected);
+            if record(cp, &w, step as u64, fault, outcome) {
+                counted += 1;
+            }
+        }
+    }
+    Ok(workloads)
+}
+
 /// Run the campaign; `progress` is called after each experiment with the count so far
 /// (stream experiments, then memory-word experiments).
 pub fn run_campaign(
@@ -538,85 +580,76 @@ pub fn run_campaign(
         backend: cp.engine().backend_name(),
         ..Default::default()
     };
-    while result.experiments.len() < opts.count {
-        let w = Workload::random(&mut rng)?;
-        let (reference, steps) = reference_run(&mut model, &mut cp, &w)?;
-        result.workloads += 1;
-        for _ in 0..FAULTS_PER_WORKLOAD {
-            if result.experiments.len() >= opts.count {
-                break;
-            }
-            let step = rng.gen_range(0..steps.len());
+    let workloads = run_experiments(
+        opts.count,
+        &mut rng,
+        &mut model,
+        &mut cp,
+        |rng, shape| {
             let site = FaultSite::ALL[rng.gen_range(0..FaultSite::ALL.len())];
             let beats = match site {
-                FaultSite::Input => steps[step].input_beats,
-                FaultSite::Sorted => steps[step].sorted_beats,
-                FaultSite::Output => steps[step].output_beats,
+                FaultSite::Input => shape.input_beats,
+                FaultSite::Sorted => shape.sorted_beats,
+                FaultSite::Output => shape.output_beats,
             };
-            let fault = StreamFault {
+            StreamFault {
                 site,
                 fault: Fault {
                     kind: FaultKind::TRANSIENT[rng.gen_range(0..FaultKind::TRANSIENT.len())],
                     target: rng.gen_range(0..beats as u32),
                     line: rng.gen_range(0..16),
                 },
-            };
-            let injected = InjectedFault {
-                step: step as u64,
-                fault: StepFault::Stream(fault),
-            };
-            let Some((outcome, error)) = experiment(&mut cp, &w, &reference, injected) else {
+            }
+        },
+        |_, w, step, fault, outcome| {
+            let Some((outcome, error)) = outcome else {
                 result.not_injected += 1;
-                continue;
+                return false;
             };
             result.experiments.push(Experiment {
                 command: w.script.clone(),
                 fault,
-                step: step as u64,
+                step,
                 outcome,
                 error,
             });
             progress(result.experiments.len());
-        }
-    }
+            true
+        },
+    )?;
+    result.workloads += workloads;
     if opts.memory_count > 0 {
         let mut rtl = new_program(Backend::Rtl)?;
-        while result.memory_experiments.len() < opts.memory_count {
-            let w = Workload::random(&mut rng)?;
-            let (reference, steps) = reference_run(&mut model, &mut rtl, &w)?;
-            result.workloads += 1;
-            for _ in 0..FAULTS_PER_WORKLOAD {
-                if result.memory_experiments.len() >= opts.memory_count {
-                    break;
-                }
-                let step = rng.gen_range(0..steps.len());
-                let fault = MemoryFault {
-                    memory: rng.gen(),
-                    word: rng.gen(),
-                    line: rng.gen_range(0..STORED_LINES),
-                    cycle: rng.gen_range(0..steps[step].cycles.max(1)),
-                };
-                let injected = InjectedFault {
-                    step: step as u64,
-                    fault: StepFault::Memory(fault),
-                };
-                let outcome = experiment(&mut rtl, &w, &reference, injected);
+        let workloads = run_experiments(
+            opts.memory_count,
+            &mut rng,
+            &mut model,
+            &mut rtl,
+            |rng, shape| MemoryFault {
+                memory: rng.gen(),
+                word: rng.gen(),
+                line: rng.gen_range(0..STORED_LINES),
+                cycle: rng.gen_range(0..shape.cycles.max(1)),
+            },
+            |rtl, w, step, fault, outcome| {
                 let hits = rtl.engine().take_memory_hits();
                 let (Some((outcome, error)), Some(hit)) = (outcome, hits.first()) else {
                     result.memory_not_injected += 1;
-                    continue;
+                    return false;
                 };
                 result.memory_experiments.push(MemoryExperiment {
                     command: w.script.clone(),
                     memory: hit.memory.clone(),
                     fault,
-                    step: step as u64,
+                    step,
                     outcome,
                     error,
                 });
                 progress(result.experiments.len() + result.memory_experiments.len());
-            }
-        }
+                true
+            },
+        )?;
+        result.workloads += workloads;
     }
     if !opts.no_permanent {
         for site in FaultSite::ALL {
