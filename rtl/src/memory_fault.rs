@@ -105,7 +105,6 @@ pub struct MemoryFault {
 pub struct MemoryHit {
     pub memory: String,
     pub address: usize,
-    pub before: TupleWord,
 }
 
 /// Corrupt the word `fault` names, if a memory holds a live word now.
@@ -122,24 +121,18 @@ pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Opti
     let target = &mut live[index];
     let size = target.memory.words();
     let address = (target.first + fault.word as usize % target.count) % size;
-    let before = target.memory.peek_word(address);
+    let word = target.memory.peek_word(address);
     target
         .memory
-        .poke_word(address, flip_stored_line(before, fault.line));
+        .poke_word(address, flip_stored_line(word, fault.line));
     Some(MemoryHit {
         memory: target.name.clone(),
         address,
-        before,
     })
 }
 
-/// The names of a block type's memories, in [StoredWords::live_memories]' order.
-pub fn memory_names(block: &mut impl StoredWords) -> Vec<String> {
-    block.live_memories().into_iter().map(|m| m.name).collect()
-}
-
-/// A pointer register's value as a memory address (pointers are one bit wider than the
-/// address, to tell full from empty).
+/// Words from pointer `from` up to pointer `to` (`pointer_bits` wide: one bit wider than
+/// the address, to tell full from empty), wrapping around.
 pub(crate) fn pointer_distance(from: u64, to: u64, pointer_bits: usize) -> usize {
     (to.wrapping_sub(from) & ((1u64 << pointer_bits) - 1)) as usize
 }
@@ -217,7 +210,6 @@ mod tests {
         assert!(!block.a.peek(1).null, "the second flip restores the word");
         block.a_live = 0;
         assert_eq!(corrupt_memory(&mut block, &fault), None, "nothing live");
-        assert_eq!(memory_names(&mut block), ["a", "b"]);
         assert_eq!(pointer_distance(14, 2, 4), 4);
     }
 }

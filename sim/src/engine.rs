@@ -344,6 +344,7 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
         let (mut status, _tuples_output) = status_from_registers(&mut self.harness);
+        // A memory fault that struck counts as a fault that hit (CoreStatus::fault_injected).
         status.fault_injected |= struck;
         Ok(StepOutput {
             tuples,

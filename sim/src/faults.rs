@@ -218,6 +218,15 @@ pub fn memory_class(name: &str) -> &'static str {
     }
 }
 
+/// Experiments by outcome, in [Outcome::ALL]'s order.
+fn tally(outcomes: impl Iterator<Item = Outcome>) -> [usize; 4] {
+    let mut t = [0; 4];
+    for o in outcomes {
+        t[o as usize] += 1;
+    }
+    t
+}
+
 /// What the campaign found.
 #[derive(Default, Debug)]
 pub struct CampaignResult {
@@ -238,11 +247,12 @@ pub struct CampaignResult {
 
 impl CampaignResult {
     fn tally(&self, filter: impl Fn(&Experiment) -> bool) -> [usize; 4] {
-        let mut t = [0; 4];
-        for e in self.experiments.iter().filter(|e| filter(e)) {
-            t[e.outcome as usize] += 1;
-        }
-        t
+        tally(
+            self.experiments
+                .iter()
+                .filter(|e| filter(e))
+                .map(|e| e.outcome),
+        )
     }
 
     pub fn totals(&self) -> [usize; 4] {
@@ -250,11 +260,12 @@ impl CampaignResult {
     }
 
     fn memory_tally(&self, filter: impl Fn(&MemoryExperiment) -> bool) -> [usize; 4] {
-        let mut t = [0; 4];
-        for e in self.memory_experiments.iter().filter(|e| filter(e)) {
-            t[e.outcome as usize] += 1;
-        }
-        t
+        tally(
+            self.memory_experiments
+                .iter()
+                .filter(|e| filter(e))
+                .map(|e| e.outcome),
+        )
     }
 
     /// The memory-word table's rows: (memory class, line kind, tally), for kinds hit.
