@@ -401,6 +401,17 @@ pub fn run_icarus_gate_level(case: &CosimCase) -> Result<(SimOutput, usize)> {
         ]),
         "yosys synth_ice40",
     )?;
+    // The iCE40's block RAMs power up zeroed (the bitstream holds every block's contents;
+    // nextpnr-ice40 writes an undefined bit as 0), but yosys leaves the INIT parameters of a memory
+    // without initial contents undefined, which the cell model would read as X: a word read
+    // before it is first written (and masked by the logic, as in the rust-hdl simulation,
+    // whose memories are zeroed too) would spread X where no gate would on the FPGA.
+    let gates = std::fs::read_to_string(dir.join("gates.v"))?;
+    let undefined_init = format!("256'h{})", "x".repeat(64));
+    std::fs::write(
+        dir.join("gates.v"),
+        gates.replace(&undefined_init, "256'h0)"),
+    )?;
     let stat = std::fs::read_to_string(dir.join("stat.txt"))?;
     let cell_count = stat
         .lines()
@@ -446,6 +457,14 @@ pub fn run_verilator(case: &CosimCase) -> Result<SimOutput> {
             "-Wno-fatal",
             "-Wno-lint",
             "-Wno-style",
+            // A co-simulation runs for a moment: compile the model unoptimised (the C++
+            // compile is most of a co-simulation's time; -O0 halves it).
+            "-MAKEFLAGS",
+            "OPT_FAST=-O0",
+            "-MAKEFLAGS",
+            "OPT_SLOW=-O0",
+            "-MAKEFLAGS",
+            "OPT_GLOBAL=-O0",
             "--top-module",
             "tb",
             "-o",

@@ -18,12 +18,41 @@
 //! target beyond the stream).
 use crate::block_ram::BlockRam;
 use crate::tuple_stream::TupleWord;
+use rust_hdl::prelude::Bits;
 
 /// A memory of tuple words, whatever its size.
 pub trait TupleMemory {
     fn words(&self) -> usize;
+    /// How many of a [TupleWord]'s lines it stores: the first `lines` of [STORED_LINES].
+    fn lines(&self) -> u8 {
+        STORED_LINES
+    }
     fn peek_word(&self, address: usize) -> TupleWord;
     fn poke_word(&mut self, address: usize, word: TupleWord);
+}
+
+/// A memory of data and parity lines only (the output control part's tuple memories):
+/// bits 15:0 data, 17:16 PT.
+impl<const A: usize> TupleMemory for BlockRam<Bits<18>, A> {
+    fn words(&self) -> usize {
+        Self::WORDS
+    }
+    fn lines(&self) -> u8 {
+        DATA_PARITY_LINES
+    }
+    fn peek_word(&self, address: usize) -> TupleWord {
+        let stored = self.peek(address);
+        TupleWord {
+            data: stored.get_bits::<16>(0),
+            parity: stored.get_bits::<2>(16),
+            ..Default::default()
+        }
+    }
+    fn poke_word(&mut self, address: usize, word: TupleWord) {
+        let data: u64 = word.data.into();
+        let parity: u64 = word.parity.into();
+        self.poke(address, (data | parity << 16).into())
+    }
 }
 
 impl<const A: usize> TupleMemory for BlockRam<TupleWord, A> {
@@ -56,6 +85,13 @@ pub trait StoredWords {
 /// Lines of a stored word: data 0–15, parity 16–17, NL 18, DP 19, `last` 20,
 /// end-of-stream 21 (a [TupleWord] as the block RAMs store it).
 pub const STORED_LINES: u8 = 22;
+
+/// Lines of a word stored as data and parity only (lines 0–17).
+pub const DATA_PARITY_LINES: u8 = 18;
+
+/// Draw [MemoryFault::line] from `0..LINE_DRAWS` for a uniform line in every memory: a
+/// multiple of [STORED_LINES] and of [DATA_PARITY_LINES].
+pub const LINE_DRAWS: u8 = 198;
 
 /// The kinds of stored line, for tables: what [stored_line_kind] returns.
 pub const STORED_LINE_KINDS: [&str; 6] = ["data", "parity", "NL", "DP", "last", "end of stream"];
@@ -94,7 +130,8 @@ pub struct MemoryFault {
     pub memory: u16,
     /// Which live word, counted from the oldest, modulo the live words' count.
     pub word: u32,
-    /// The stored line (0..[STORED_LINES]).
+    /// The stored line, modulo the struck memory's [TupleMemory::lines] (draw it from
+    /// `0..`[LINE_DRAWS]).
     pub line: u8,
     /// The fault strikes after this many clock cycles of the step's stream.
     pub cycle: u64,
@@ -105,6 +142,8 @@ pub struct MemoryFault {
 pub struct MemoryHit {
     pub memory: String,
     pub address: usize,
+    /// The line inverted (0..[STORED_LINES]).
+    pub line: u8,
 }
 
 /// Corrupt the word `fault` names, if a memory holds a live word now.
@@ -121,13 +160,15 @@ pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Opti
     let target = &mut live[index];
     let size = target.memory.words();
     let address = (target.first + fault.word as usize % target.count) % size;
+    let line = fault.line % target.memory.lines();
     let word = target.memory.peek_word(address);
     target
         .memory
-        .poke_word(address, flip_stored_line(word, fault.line));
+        .poke_word(address, flip_stored_line(word, line));
     Some(MemoryHit {
         memory: target.name.clone(),
         address,
+        line,
     })
 }
 
@@ -211,5 +252,49 @@ mod tests {
         block.a_live = 0;
         assert_eq!(corrupt_memory(&mut block, &fault), None, "nothing live");
         assert_eq!(pointer_distance(14, 2, 4), 4);
+    }
+
+    struct DataParityMemory {
+        m: BlockRam<Bits<18>, 2>,
+    }
+    impl StoredWords for DataParityMemory {
+        fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+            vec![LiveMemory {
+                name: "dp".into(),
+                memory: &mut self.m,
+                first: 3,
+                count: 1,
+            }]
+        }
+    }
+
+    #[test]
+    fn a_data_and_parity_memory_has_its_eighteen_lines_drawn_uniformly() {
+        let mut block = DataParityMemory {
+            m: Default::default(),
+        };
+        block.m.poke(3, (0x2_1234u64).into());
+        assert_eq!(
+            block.m.peek_word(3),
+            TupleWord {
+                data: 0x1234.into(),
+                parity: 2.into(),
+                ..Default::default()
+            }
+        );
+        // Line 20 of a draw is line 2 (data) here; line 17 is PT1.
+        for (drawn, line, stored) in [(20u8, 2u8, 0x2_1230u64), (17, 17, 0x0_1230)] {
+            let fault = MemoryFault {
+                memory: 0,
+                word: 0,
+                line: drawn,
+                cycle: 0,
+            };
+            let hit = corrupt_memory(&mut block, &fault).unwrap();
+            assert_eq!((hit.address, hit.line), (3, line));
+            assert_eq!(block.m.peek(3), Bits::<18>::from(stored));
+        }
+        assert_eq!(LINE_DRAWS % STORED_LINES, 0);
+        assert_eq!(LINE_DRAWS % DATA_PARITY_LINES, 0);
     }
 }

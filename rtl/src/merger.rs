@@ -144,10 +144,12 @@ pub type MergerSmall = Merger<8, 9, 8, 9>;
 impl<const A: usize, const P: usize, const B: usize, const Q: usize> StoredWords
     for Merger<A, P, B, Q>
 {
-    /// The operation part's U- and L-memories (the output control part's tuple memories
-    /// hold a tuple for a few cycles only, and are not in the fault campaign).
+    /// The operation part's U- and L-memories, then the output control part's two tuple
+    /// memories.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        self.operation_part.live_memories()
+        let mut memories = self.operation_part.live_memories();
+        memories.extend(self.output_control_part.live_memories());
+        memories
     }
 }
 

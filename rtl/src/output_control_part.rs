@@ -30,8 +30,11 @@
 //!   cycle: the tag word from both memories at once, then each side's selected words in
 //!   compact order, then the NTID; a unit's memory is freed as its last word is read, while
 //!   the next units are being written.
-//! * **Checks.** Parity is checked on every word written (sticky `parity_error`) and
-//!   regenerated for every word sent; a unit must end on a tuple's last word (sticky
+//! * **Checks.** Parity is checked on every word written, and the tuple memories store it
+//!   beside the data (18 bits a word) so that it is checked again on every word read from
+//!   them: a word corrupted while stored (a memory upset, issue 7) is a parity error too
+//!   (sticky `parity_error`). Parity is regenerated for every word sent (the key undo and
+//!   the tag assembly change the data); a unit must end on a tuple's last word (sticky
 //!   `framing_error`). NL is not used: nulls travel in the tag word.
 //! * **DP.** An output tuple made from an L tuple alone carries that L tuple's DP (the
 //!   sorting checker's "key equals the next tuple's key") on every word, tag and NTID
@@ -42,6 +45,7 @@
 //!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
 use crate::block_ram::BlockRam;
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
+use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
 use crate::operation_part::SelectedStreamIn;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamOut};
@@ -105,12 +109,14 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     /// The first new TID of a stream.
     pub tid_base: Signal<In, Bits<32>>,
     pub clear: Signal<In, Bit>,
-    /// Sticky: a word with bad parity reached the output control part.
+    /// Sticky: a word with bad parity reached the output control part, or was read back
+    /// from a tuple memory with bad parity.
     pub parity_error: Signal<Out, Bit>,
     /// Sticky: a unit ended on a word that is not a tuple's last word.
     pub framing_error: Signal<Out, Bit>,
-    memory_u: BlockRam<Bits<16>, A>,
-    memory_l: BlockRam<Bits<16>, A>,
+    /// Each side's tuple memory: bits 15:0 a word's data, 17:16 its PT lines.
+    memory_u: BlockRam<Bits<18>, A>,
+    memory_l: BlockRam<Bits<18>, A>,
     /// The complete units, in order: bits 1:0 their kind (0 end of stream, 1 U, 2 L,
     /// 3 pair), bit 2 the DP line of an L tuple alone.
     unit_queue: BlockRam<Bits<3>, 3>,
@@ -122,6 +128,9 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     par0: Constant<Bits<2>>,
     /// Regenerates PT for the words sent.
     parity_gen: OddParity,
+    /// The PT lines the words read from each tuple memory should have.
+    read_parity_u: OddParity,
+    read_parity_l: OddParity,
     // ---- write side
     write_u: DFF<Bits<P>>,
     write_l: DFF<Bits<P>>,
@@ -161,6 +170,14 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     input_fire: Signal<Local, Bit>,
     in_data: Signal<Local, Bits<16>>,
     in_parity: Signal<Local, Bits<2>>,
+    /// The word written: data and PT.
+    stored_in: Signal<Local, Bits<18>>,
+    /// The data lines of the words read.
+    read_data_u: Signal<Local, Bits<16>>,
+    read_data_l: Signal<Local, Bits<16>>,
+    /// A word read has bad parity (read stage 1).
+    read_bad_u: Signal<Local, Bit>,
+    read_bad_l: Signal<Local, Bit>,
     write_u_after: Signal<Local, Bits<P>>,
     write_l_after: Signal<Local, Bits<P>>,
     kind: Signal<Local, Bits<2>>,
@@ -231,6 +248,8 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             ones16: Constant::new(0xffff.into()),
             par0: Constant::new(0.into()),
             parity_gen: Default::default(),
+            read_parity_u: Default::default(),
+            read_parity_l: Default::default(),
             write_u: Default::default(),
             write_l: Default::default(),
             unit_start_u: Default::default(),
@@ -263,6 +282,11 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             input_fire: Default::default(),
             in_data: Default::default(),
             in_parity: Default::default(),
+            stored_in: Default::default(),
+            read_data_u: Default::default(),
+            read_data_l: Default::default(),
+            read_bad_u: Default::default(),
+            read_bad_l: Default::default(),
             write_u_after: Default::default(),
             write_l_after: Default::default(),
             kind: Default::default(),
@@ -309,6 +333,33 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
         }
     }
 }
+
+impl<const A: usize, const P: usize> StoredWords for OutputControlPart<A, P> {
+    /// Each tuple memory's live words: from the unit being read (its base) to the write
+    /// pointer (the queued units and the one being written).
+    fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        let live = |base: u64, write: u64| (base as usize, pointer_distance(base, write, P));
+        let (first_u, count_u) = live(self.base_u.q.val().into(), self.write_u.q.val().into());
+        let (first_l, count_l) = live(self.base_l.q.val().into(), self.write_l.q.val().into());
+        vec![
+            LiveMemory {
+                name: OUTPUT_TUPLE_MEMORY_NAMES[0].into(),
+                memory: &mut self.memory_u,
+                first: first_u,
+                count: count_u,
+            },
+            LiveMemory {
+                name: OUTPUT_TUPLE_MEMORY_NAMES[1].into(),
+                memory: &mut self.memory_l,
+                first: first_l,
+                count: count_l,
+            },
+        ]
+    }
+}
+
+/// The names [StoredWords::live_memories] gives the two tuple memories.
+pub const OUTPUT_TUPLE_MEMORY_NAMES: [&str; 2] = ["output tuple memory U", "output tuple memory L"];
 
 impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
     #[hdl_gen]
@@ -365,8 +416,10 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         self.input_fire.next = self.data_in.valid.val() & self.input_ready.val();
         self.memory_u.write_address.next = bit_cast::<A, P>(self.write_u.q.val());
         self.memory_l.write_address.next = bit_cast::<A, P>(self.write_l.q.val());
-        self.memory_u.write_data.next = self.in_data.val();
-        self.memory_l.write_data.next = self.in_data.val();
+        self.stored_in.next = bit_cast::<18, 16>(self.in_data.val())
+            | (bit_cast::<18, 2>(self.in_parity.val()) << 16);
+        self.memory_u.write_data.next = self.stored_in.val();
+        self.memory_l.write_data.next = self.stored_in.val();
         self.memory_u.write_enable.next = false;
         self.memory_l.write_enable.next = false;
         self.unit_queue.write_address.next = bit_cast::<3, 4>(self.queue_write.q.val());
@@ -619,11 +672,35 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             self.s1_dup.d.next = self.unit_dup_now.val();
         }
 
-        // ---- read stage 1: selector, key undo, tag assembly, parity
+        // ---- read stage 1: parity check, selector, key undo, tag assembly, parity
+        self.read_data_u.next = self.memory_u.read_data.val().get_bits::<16>(0);
+        self.read_data_l.next = self.memory_l.read_data.val().get_bits::<16>(0);
+        self.read_parity_u.data.next = self.read_data_u.val();
+        self.read_parity_l.data.next = self.read_data_l.val();
+        self.read_bad_u.next =
+            self.read_parity_u.parity.val() != self.memory_u.read_data.val().get_bits::<2>(16);
+        self.read_bad_l.next =
+            self.read_parity_l.parity.val() != self.memory_l.read_data.val().get_bits::<2>(16);
+        // The words this item reads: the tag item both sides' tag words, a U or L item
+        // its side's word.
+        if self.s1_valid.q.val() {
+            if ((self.s1_item.q.val() == OutputItem::UWord)
+                | ((self.s1_item.q.val() == OutputItem::Tag) & self.s1_has_u.q.val()))
+                & self.read_bad_u.val()
+            {
+                self.parity_flag.d.next = true;
+            }
+            if ((self.s1_item.q.val() == OutputItem::LWord)
+                | ((self.s1_item.q.val() == OutputItem::Tag) & self.s1_has_l.q.val()))
+                & self.read_bad_l.val()
+            {
+                self.parity_flag.d.next = true;
+            }
+        }
         if self.s1_item.q.val() == OutputItem::LWord {
-            self.raw.next = self.memory_l.read_data.val();
+            self.raw.next = self.read_data_l.val();
         } else {
-            self.raw.next = self.memory_u.read_data.val();
+            self.raw.next = self.read_data_u.val();
         }
         self.undo_mask.next = 0.into();
         if self.s1_undo.q.val() == 1 {
@@ -642,13 +719,13 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         self.tag_l.next = 0.into();
         self.tag_shift.next = 0.into();
         if self.s1_has_u.q.val() {
-            self.tag_u.next = (self.memory_u.read_data.val()
+            self.tag_u.next = (self.read_data_u.val()
                 >> bit_cast::<16, 4>(self.u_format.val().first_field))
                 & !(self.ones16.val() << bit_cast::<16, 5>(self.u_format.val().fields));
             self.tag_shift.next = self.u_format.val().fields;
         }
         if self.s1_has_l.q.val() {
-            self.tag_l.next = ((self.memory_l.read_data.val()
+            self.tag_l.next = ((self.read_data_l.val()
                 >> bit_cast::<16, 4>(self.l_format.val().first_field))
                 & !(self.ones16.val() << bit_cast::<16, 5>(self.l_format.val().fields)))
                 << bit_cast::<16, 5>(self.tag_shift.val());
@@ -1277,6 +1354,68 @@ mod tests {
         h.cycle();
         h.uut.clear.next = false;
         assert!(!h.uut.parity_error.val());
+    }
+
+    /// Issue 7: the tuple memories store PT beside the data and check it on every word
+    /// read, so a stored line inverted while a unit waits in memory is a parity error.
+    #[test]
+    fn a_word_corrupted_in_a_tuple_memory_is_a_parity_error() {
+        use crate::memory_fault::{corrupt_memory, MemoryFault, StoredWords};
+        let f = SideFormat::unrotated(3);
+        let s = OutputSettings::both(f);
+        let mut rng = ChaCha8Rng::seed_from_u64(77);
+        let mut t = || internal_tuple(&mut rng, &f);
+        let units = vec![
+            Unit::Pair(t(), t()),
+            Unit::Pair(t(), t()),
+            Unit::U(t()),
+            Unit::L(t()),
+        ];
+        let input = unit_beats(&units);
+        let expected = expected_with_dup(&s, &units);
+        // No fault: the right output, no error. Then each memory and line: one word of a
+        // unit after the first (the first unit's tag words are in the read stage already).
+        let faults = (0..2u16).flat_map(|memory| (0..18u8).map(move |line| Some((memory, line))));
+        for fault in std::iter::once(None).chain(faults) {
+            let mut h = Harness::new(SmallOutput::default());
+            s.apply(&mut h.uut);
+            // Everything in while the output stalls: the units wait in the memories.
+            h.uut.data_out.ready.next = false;
+            for &(from_u, end, b) in &input {
+                h.uut.data_in.valid.next = true;
+                h.uut.data_in.from_u.next = from_u;
+                h.uut.data_in.unit_end.next = end;
+                h.uut.data_in.word.next = b.into();
+                h.settle();
+                assert!(
+                    h.uut.data_in.ready.val(),
+                    "the memories hold the whole input"
+                );
+                h.cycle();
+            }
+            h.uut.data_in.valid.next = false;
+            let live: Vec<usize> = h.uut.live_memories().iter().map(|m| m.count).collect();
+            assert_eq!(
+                live,
+                vec![9, 9],
+                "three tuples of three words in each memory"
+            );
+            if let Some((memory, line)) = fault {
+                let fault = MemoryFault {
+                    memory,
+                    word: 3 + u32::from(line) % 6,
+                    line,
+                    cycle: 0,
+                };
+                let hit = corrupt_memory(&mut h.uut, &fault).unwrap();
+                assert_eq!(hit.line, line);
+            }
+            let (out, _) = run(&mut h, &[], Pacing::FULL_RATE);
+            assert_eq!(h.uut.parity_error.val(), fault.is_some(), "{fault:?}");
+            if fault.is_none() {
+                assert_eq!(tuples_with_dup_of(&out), expected);
+            }
+        }
     }
 
     #[test]

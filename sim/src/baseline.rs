@@ -21,7 +21,9 @@ use serde_json::json;
 use std::time::Instant;
 
 /// An Fmax that `rdbe synth` measured, as recorded in docs/PERFORMANCE.md (not measured
-/// again here: a place and route takes 4 to 30 minutes).
+/// again here: a place and route takes 4 to 30 minutes). `verilog_sha256` ties it to the
+/// engine core it measured: a test (`sim/tests/synth.rs`) fails when the core's Verilog
+/// changes and the record is not measured again.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RecordedFmax {
     /// The key of `rdbe bench`'s JSON.
@@ -29,7 +31,11 @@ pub struct RecordedFmax {
     pub config: EngineConfig,
     /// The FPGA, short.
     pub target: &'static str,
+    /// `rdbe synth --target` of the measurement (its top is always `core`).
+    pub synth_target: crate::synth::Target,
     pub mhz: f64,
+    /// The `verilog_sha256` of `rdbe synth`'s JSON: the engine core's Verilog measured.
+    pub verilog_sha256: &'static str,
     /// The command that measured it and when.
     pub source: &'static str,
 }
@@ -40,17 +46,22 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
-        mhz: 45.83,
+        synth_target: crate::synth::Target::Hx8k,
+        mhz: 46.05,
+        verilog_sha256: "b3b86bba3a6ec5964b394e87b2584fcbd1eb293c1bc4a78632e916dcfdfa9b4c",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-22 at d2e9517, docs/PERFORMANCE.md",
+                 0.4), 2026-11-22, the output control part's stored parity, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
-        mhz: 31.21,
+        synth_target: crate::synth::Target::Ecp5_85,
+        mhz: 28.60,
+        verilog_sha256: "3df00d9bbd16766752894f45e67d38bc909a3a8f3fef549ab5eea5b6cedf07ec",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-22 at d2e9517, docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-22, the output control part's stored parity, \
+                 docs/PERFORMANCE.md",
     },
 ];
 

@@ -39,7 +39,10 @@ use anyhow::{bail, ensure, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
-use rdbe_rtl::memory_fault::{stored_line_kind, MemoryFault, STORED_LINES, STORED_LINE_KINDS};
+use rdbe_rtl::memory_fault::{
+    stored_line_kind, MemoryFault, MemoryHit, LINE_DRAWS, STORED_LINE_KINDS,
+};
+use rdbe_rtl::output_control_part::OUTPUT_TUPLE_MEMORY_NAMES;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -198,22 +201,30 @@ pub struct Experiment {
 #[derive(Clone, Debug)]
 pub struct MemoryExperiment {
     pub command: String,
-    /// The memory it struck (`cell_03 memory B`, `U-memory`, `L-memory`).
-    pub memory: String,
+    /// Where it struck: the memory (`cell_03 memory B`, `U-memory`, `L-memory`, `output
+    /// tuple memory U`...), the address and the line inverted.
+    pub hit: MemoryHit,
     pub fault: MemoryFault,
     pub step: u64,
     pub outcome: Outcome,
     pub error: Option<String>,
 }
 
-/// The memories of the campaign's table: the sorting cells' FIFOs together, U, L.
-pub const MEMORY_CLASSES: [&str; 3] = ["sorting cell", "U-memory", "L-memory"];
+/// The memories of the campaign's table: the sorting cells' FIFOs together, U, L, the
+/// output control part's two tuple memories together.
+pub const MEMORY_CLASSES: [&str; 4] = [
+    "sorting cell",
+    "U-memory",
+    "L-memory",
+    "output tuple memory",
+];
 
 /// A memory's row in the table: its class in [MEMORY_CLASSES].
 pub fn memory_class(name: &str) -> &'static str {
     match name {
         "U-memory" => MEMORY_CLASSES[1],
         "L-memory" => MEMORY_CLASSES[2],
+        _ if OUTPUT_TUPLE_MEMORY_NAMES.contains(&name) => MEMORY_CLASSES[3],
         _ => MEMORY_CLASSES[0],
     }
 }
@@ -274,7 +285,7 @@ impl CampaignResult {
         for class in MEMORY_CLASSES {
             for kind in STORED_LINE_KINDS {
                 let t = self.memory_tally(|e| {
-                    memory_class(&e.memory) == class && stored_line_kind(e.fault.line) == kind
+                    memory_class(&e.hit.memory) == class && stored_line_kind(e.hit.line) == kind
                 });
                 if t.iter().sum::<usize>() > 0 {
                     rows.push((class, kind, t));
@@ -417,9 +428,9 @@ impl CampaignResult {
                 e.command,
                 e.step,
                 e.fault.cycle,
-                stored_line_kind(e.fault.line),
-                e.fault.line,
-                e.memory,
+                stored_line_kind(e.hit.line),
+                e.hit.line,
+                e.hit.memory,
                 e.error
                     .as_deref()
                     .map(|m| format!(": {m}"))
@@ -639,7 +650,7 @@ pub fn run_campaign(
             |rng, shape| MemoryFault {
                 memory: rng.gen(),
                 word: rng.gen(),
-                line: rng.gen_range(0..STORED_LINES),
+                line: rng.gen_range(0..LINE_DRAWS),
                 cycle: rng.gen_range(0..shape.cycles.max(1)),
             },
             |rtl, w, step, fault, outcome| {
@@ -650,7 +661,7 @@ pub fn run_campaign(
                 };
                 result.memory_experiments.push(MemoryExperiment {
                     command: w.script.clone(),
-                    memory: hit.memory.clone(),
+                    hit: hit.clone(),
                     fault,
                     step,
                     outcome,

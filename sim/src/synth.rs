@@ -261,6 +261,17 @@ pub fn top_verilog(
         })
 }
 
+/// SHA-256 of a top's Verilog (sub-modules included) in hex: it names the design a
+/// place-and-route result belongs to (the IO wrapper and the constraints follow from the
+/// target and the top's ports).
+pub fn verilog_digest(verilog: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(verilog.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// One port of the top.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port {
@@ -607,6 +618,9 @@ pub struct SynthResult {
     /// iCE40: degenerate carry cells removed and LUTs rewritten before nextpnr
     /// ([fix_duplicate_lut_inputs]).
     pub netlist_fixes: (usize, usize),
+    /// [verilog_digest] of the top's Verilog: what a recorded result
+    /// (`baseline::RECORDED_FMAX`) is checked against.
+    pub verilog_sha256: String,
 }
 
 impl SynthResult {
@@ -639,6 +653,7 @@ impl SynthResult {
             "seconds": {"yosys": self.seconds[0], "nextpnr": self.seconds[1], "pack": self.seconds[2]},
             "tools": {"yosys": self.tools[0], "nextpnr": self.tools[1], "pack": self.tools[2]},
             "netlist_fixes": {"carries_removed": self.netlist_fixes.0, "luts_rewritten": self.netlist_fixes.1},
+            "verilog_sha256": self.verilog_sha256,
         })
     }
 
@@ -745,6 +760,7 @@ impl SynthResult {
             let _ = writeln!(t, "critical path: {ns:.2} ns from {from} to {to}");
         }
         let _ = writeln!(t, "bitstream: {}", self.bitstream.display());
+        let _ = writeln!(t, "Verilog SHA-256: {}", self.verilog_sha256);
         let _ = writeln!(
             t,
             "time: {} {:.0} s, {} {:.0} s, {} {:.0} s",
@@ -1077,6 +1093,7 @@ fn flow(
         n_out,
     } = top;
     std::fs::write(dir.join("design.v"), &verilog)?;
+    let verilog_sha256 = verilog_digest(&verilog);
     std::fs::write(dir.join(constraints_file), constraints)?;
     let synth = match (spec.family, opts.abc9) {
         (Family::Ice40, false) => "synth_ice40",
@@ -1375,6 +1392,7 @@ tee -q -o stat.json stat -json
         seconds: [yosys_s, nextpnr_s, pack_s],
         tools: [yosys.command, nextpnr.command, packer.command],
         netlist_fixes: fixed,
+        verilog_sha256,
     };
     std::fs::write(
         dir.join("summary.json"),
