@@ -51,9 +51,7 @@ pub struct CoreStatus {
     /// SORT-EX, the index in the L run where the next chunk's SORT-EX resumes (the model's
     /// value: [core_step_l_taken]).
     pub l_taken: u32,
-    /// An armed fault injector has hit its beat (test equipment, not an error). The `rtl`
-    /// engine also sets it when a memory-word fault ([crate::memory_fault]) struck, so that
-    /// the control program counts every kind of fault that hit the same way.
+    /// An armed fault injector has hit its beat (test equipment, not an error).
     pub fault_injected: bool,
     /// End-of-stream beats (modulo 32) since `clear` into the sort pipeline, into the
     /// merger and (RDBE top) out of HM adapter OUT: each must equal the steps since the

@@ -435,7 +435,8 @@ pub struct ControlProgram {
     /// A fault on every step (a permanent fault, e.g. a line stuck at 0), until removed.
     permanent_fault: Option<StepFault>,
     /// Steps on which an armed fault injector hit its beat (the STATUS register's
-    /// FAULT_INJECTED bit), over the program's life.
+    /// FAULT_INJECTED bit) or a memory-word fault struck a live word
+    /// ([crate::engine::StepOutput::memory_fault_hit]), over the program's life.
     pub faults_hit: u64,
     /// When set, every step's stream lengths are appended here (fault campaigns).
     pub step_log: Option<Vec<StepShape>>,
@@ -623,7 +624,7 @@ impl ControlProgram {
         self.faults.retain(|f| f.step != index);
         let out = self.engine.step(&spec.sort, &spec.merge, &beats, fault)?;
         self.steps_since_clear += 1;
-        self.faults_hit += out.status.fault_injected as u64;
+        self.faults_hit += (out.status.fault_injected || out.memory_fault_hit) as u64;
         if let Some(log) = self.step_log.as_mut() {
             log.push(StepShape {
                 input_beats: beats.len(),

@@ -118,6 +118,10 @@ pub struct StepOutput {
     /// Simulated clock cycles (0 on the model backend).
     pub cycles: u64,
     pub status: CoreStatus,
+    /// A memory-word fault ([StepFault::Memory]) struck a live word during the step: test
+    /// equipment outside the hardware, so not a status bit (the stream injectors' hits are
+    /// `status.fault_injected`).
+    pub memory_fault_hit: bool,
 }
 
 /// A fault for one step: test equipment for the check mechanisms (issue 7,
@@ -343,14 +347,13 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
             }
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
-        let (mut status, _tuples_output) = status_from_registers(&mut self.harness);
-        // A memory fault that struck counts as a fault that hit (CoreStatus::fault_injected).
-        status.fault_injected |= struck;
+        let (status, _tuples_output) = status_from_registers(&mut self.harness);
         Ok(StepOutput {
             tuples,
             dup,
             cycles: self.harness.cycles - start,
             status,
+            memory_fault_hit: struck,
         })
     }
     fn trace_to(&mut self, path: &Path) -> Result<()> {
@@ -473,6 +476,7 @@ impl Engine for ModelEngine {
             dup,
             cycles: 0,
             status,
+            memory_fault_hit: false,
         })
     }
     fn clear(&mut self) {

@@ -730,6 +730,7 @@ impl Engine for VerilatorEngine {
             dup,
             cycles,
             status,
+            memory_fault_hit: false,
         })
     }
     fn reset(&mut self) {
