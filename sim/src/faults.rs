@@ -229,6 +229,34 @@ pub fn memory_class(name: &str) -> &'static str {
     }
 }
 
+/// One outcome table (the stream faults' and the memory faults'): a row per key pair
+/// with experiments (rows without any are left out), then the totals.
+fn write_outcome_table(
+    s: &mut String,
+    heads: [&str; 2],
+    rows: &[(&str, &str, [usize; 4])],
+    total: [usize; 4],
+) {
+    let _ = writeln!(
+        s,
+        "| {} | {} | experiments | masked | recovered | reported | silent |",
+        heads[0], heads[1]
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+    let row = |s: &mut String, a: &str, b: &str, t: &[usize; 4]| {
+        let n: usize = t.iter().sum();
+        let _ = writeln!(
+            s,
+            "| {a} | {b} | {n} | {} | {} | {} | {} |",
+            t[0], t[1], t[2], t[3]
+        );
+    };
+    for (a, b, t) in rows.iter().filter(|(_, _, t)| t.iter().sum::<usize>() > 0) {
+        row(s, a, b, t);
+    }
+    row(s, "all", "all", &total);
+}
+
 /// Experiments by outcome, in [Outcome::ALL]'s order.
 fn tally(outcomes: impl Iterator<Item = Outcome>) -> [usize; 4] {
     let mut t = [0; 4];
@@ -308,40 +336,14 @@ impl CampaignResult {
             self.seconds,
             self.not_injected
         );
-        let _ = writeln!(
-            s,
-            "| site | fault | experiments | masked | recovered | reported | silent |"
-        );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+        let mut rows = vec![];
         for site in FaultSite::ALL {
             for kind in FaultKind::TRANSIENT {
                 let t = self.tally(|e| e.fault.site == site && e.fault.fault.kind == kind);
-                let n: usize = t.iter().sum();
-                if n == 0 {
-                    continue;
-                }
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {n} | {} | {} | {} | {} |",
-                    site.name(),
-                    kind.name(),
-                    t[0],
-                    t[1],
-                    t[2],
-                    t[3]
-                );
+                rows.push((site.name(), kind.name(), t));
             }
         }
-        let t = self.totals();
-        let _ = writeln!(
-            s,
-            "| all | all | {} | {} | {} | {} | {} |",
-            self.experiments.len(),
-            t[0],
-            t[1],
-            t[2],
-            t[3]
-        );
+        write_outcome_table(&mut s, ["site", "fault"], &rows, self.totals());
         if !self.memory_experiments.is_empty() {
             let _ = writeln!(
                 s,
@@ -349,29 +351,8 @@ impl CampaignResult {
                 self.memory_experiments.len(),
                 self.memory_not_injected
             );
-            let _ = writeln!(
-                s,
-                "| memory | line | experiments | masked | recovered | reported | silent |"
-            );
-            let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
-            for (class, kind, t) in self.memory_rows() {
-                let n: usize = t.iter().sum();
-                let _ = writeln!(
-                    s,
-                    "| {class} | {kind} | {n} | {} | {} | {} | {} |",
-                    t[0], t[1], t[2], t[3]
-                );
-            }
-            let t = self.memory_tally(|_| true);
-            let _ = writeln!(
-                s,
-                "| all | all | {} | {} | {} | {} | {} |",
-                self.memory_experiments.len(),
-                t[0],
-                t[1],
-                t[2],
-                t[3]
-            );
+            let total = self.memory_tally(|_| true);
+            write_outcome_table(&mut s, ["memory", "line"], &self.memory_rows(), total);
         }
         if !self.permanent.is_empty() {
             let refused = self.permanent.iter().filter(|p| p.1.is_err()).count();
