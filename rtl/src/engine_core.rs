@@ -355,8 +355,10 @@ macro_rules! define_engine_core {
         impl crate::memory_fault::StoredWords for $name {
             /// The sorter's cells' memories, then the merger's U- and L-memories.
             fn live_memories(&mut self) -> Vec<crate::memory_fault::LiveMemory<'_>> {
-                let mut all = self.sort_pipeline.sorter.live_memories();
-                all.extend(self.merger.live_memories());
+                let mut all: Vec<_> = (self.sort_pipeline.sorter.live_memories().into_iter())
+                    .map(|m| m.within("sort_pipeline.sorter"))
+                    .collect();
+                all.extend(self.merger.live_memories().into_iter().map(|m| m.within("merger")));
                 all
             }
         }

@@ -5,8 +5,12 @@
 //! modules; these hit what the modules hold.
 //!
 //! Not hardware: nothing here is in the exported Verilog. The rust-hdl simulation reaches
-//! the memories through [crate::block_ram::BlockRam::poke]; the Verilator backend has no
-//! way into its model's memories, so memory faults are an `rtl`-backend experiment.
+//! the memories through [crate::block_ram::BlockRam::poke]. A simulation of the exported
+//! Verilog reaches them by name: each [LiveMemory] also names its memory's instance and the
+//! registers bounding its live words as the Verilog names them ([MemorySite]), and [strike]
+//! chooses the word and line from the registers' values alike in both, so the same fault
+//! strikes the same bit (`sim/src/verilator_backend.rs` reads and writes them through VPI;
+//! its tests compare every outcome with rust-hdl's).
 //!
 //! A fault strikes after a given cycle of a step's stream, and picks a memory among those
 //! holding **live** words at that moment (words a module may still read: a cell's FIFO
@@ -67,13 +71,131 @@ impl<const A: usize> TupleMemory for BlockRam<TupleWord, A> {
     }
 }
 
-/// One memory and its live words at this moment: `count` words from address `first`,
-/// wrapping around the end (the memories are rings).
+/// A register that bounds a memory's live words: its name in the exported Verilog (the
+/// path of its flip-flop from the block, `cell_01.base_a`; the value is that instance's
+/// `q`) and its value now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRegister {
+    pub path: String,
+    pub value: u64,
+}
+
+impl LiveRegister {
+    /// The register at `path` holding `value`.
+    pub fn new(path: &str, value: impl Into<u64>) -> LiveRegister {
+        LiveRegister {
+            path: path.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Which words of a memory are live, from the registers that bound them: one rule for
+/// both simulations (the rust-hdl one reads the registers directly, the Verilated model
+/// through VPI by their paths: `sim/src/verilator_backend.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveRange {
+    /// A ring: from pointer `base` up to (not including) pointer `write`, pointers
+    /// `pointer_bits` wide (one bit wider than the address, to tell full from empty).
+    Ring {
+        base: LiveRegister,
+        write: LiveRegister,
+        pointer_bits: usize,
+    },
+    /// Words 0 up to (not including) `end`.
+    Prefix { end: LiveRegister },
+}
+
+impl LiveRange {
+    /// The first live word's address (before wrapping) and the live words' count.
+    pub fn span(&self) -> (usize, usize) {
+        match self {
+            LiveRange::Ring {
+                base,
+                write,
+                pointer_bits,
+            } => (
+                base.value as usize,
+                pointer_distance(base.value, write.value, *pointer_bits),
+            ),
+            LiveRange::Prefix { end } => (0, end.value as usize),
+        }
+    }
+
+    /// The registers the range is computed from.
+    pub fn registers_mut(&mut self) -> Vec<&mut LiveRegister> {
+        match self {
+            LiveRange::Ring { base, write, .. } => vec![base, write],
+            LiveRange::Prefix { end } => vec![end],
+        }
+    }
+}
+
+/// One memory and its live words at this moment: from address `first` of the range's
+/// [LiveRange::span], wrapping around the end (the memories are rings).
 pub struct LiveMemory<'a> {
     pub name: String,
     pub memory: &'a mut dyn TupleMemory,
-    pub first: usize,
-    pub count: usize,
+    /// The memory's instance in the exported Verilog, from the block (`cell_01.memory_a`):
+    /// a [BlockRam], its words in `mem0` (and `mem1` for a two-lane memory).
+    pub path: String,
+    pub range: LiveRange,
+}
+
+impl LiveMemory<'_> {
+    /// The same memory seen from the block that holds this one's block as its field
+    /// `instance`: the Verilog paths gain the instance's name.
+    pub fn within(mut self, instance: &str) -> Self {
+        self.path = format!("{instance}.{}", self.path);
+        for register in self.range.registers_mut() {
+            register.path = format!("{instance}.{}", register.path);
+        }
+        self
+    }
+
+    /// What the memory is, without it: enough to find it and its live words in the
+    /// exported Verilog.
+    pub fn site(&self) -> MemorySite {
+        MemorySite {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            words: self.memory.words(),
+            lines: self.memory.lines(),
+            range: self.range.clone(),
+        }
+    }
+}
+
+/// A memory a fault can hit, described by names only (for a simulation of the exported
+/// Verilog): [LiveMemory] without the memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemorySite {
+    pub name: String,
+    /// As [LiveMemory::path].
+    pub path: String,
+    pub words: usize,
+    /// Stored lines per word: bit `i` of a stored word is line `i` ([STORED_LINES]).
+    pub lines: u8,
+    /// The registers' values are those of the block the site was taken from.
+    pub range: LiveRange,
+}
+
+impl MemorySite {
+    /// The Verilog arrays of the memory with the stored bits each holds: `(array path,
+    /// lowest stored bit, bits)`, as [crate::block_ram::lanes] splits a deep memory.
+    pub fn arrays(&self) -> Vec<(String, usize, usize)> {
+        let address_bits = self.words.trailing_zeros() as usize;
+        crate::block_ram::lanes(self.lines as usize, address_bits)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (lsb, width))| (format!("{}.mem{i}", self.path), lsb, width))
+            .collect()
+    }
+}
+
+/// Every memory of `block` a fault can hit, as [StoredWords::live_memories] lists them.
+pub fn memory_sites(block: &mut impl StoredWords) -> Vec<MemorySite> {
+    block.live_memories().iter().map(LiveMemory::site).collect()
 }
 
 /// A block whose memories a fault can hit. The list's order and names are fixed for a
@@ -146,21 +268,35 @@ pub struct MemoryHit {
     pub line: u8,
 }
 
-/// Corrupt the word `fault` names, if a memory holds a live word now.
-pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Option<MemoryHit> {
-    let mut live: Vec<LiveMemory<'_>> = block
-        .live_memories()
-        .into_iter()
-        .filter(|m| m.count > 0)
-        .collect();
+/// Which memory, word and line `fault` strikes, given each memory's live words now
+/// (`(first, count, words, lines)` in [StoredWords::live_memories]' order): `(index in
+/// that list, address, line)`, or `None` when no memory holds a live word.
+pub fn strike(
+    memories: &[(usize, usize, usize, u8)],
+    fault: &MemoryFault,
+) -> Option<(usize, usize, u8)> {
+    let live: Vec<usize> = (0..memories.len()).filter(|&i| memories[i].1 > 0).collect();
     if live.is_empty() {
         return None;
     }
-    let index = fault.memory as usize % live.len();
+    let index = live[fault.memory as usize % live.len()];
+    let (first, count, words, lines) = memories[index];
+    let address = (first + fault.word as usize % count) % words;
+    Some((index, address, fault.line % lines))
+}
+
+/// Corrupt the word `fault` names, if a memory holds a live word now.
+pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Option<MemoryHit> {
+    let mut live = block.live_memories();
+    let spans: Vec<_> = live
+        .iter()
+        .map(|m| {
+            let (first, count) = m.range.span();
+            (first, count, m.memory.words(), m.memory.lines())
+        })
+        .collect();
+    let (index, address, line) = strike(&spans, fault)?;
     let target = &mut live[index];
-    let size = target.memory.words();
-    let address = (target.first + fault.word as usize % target.count) % size;
-    let line = fault.line % target.memory.lines();
     let word = target.memory.peek_word(address);
     target
         .memory
@@ -210,14 +346,20 @@ mod tests {
                 LiveMemory {
                     name: "a".into(),
                     memory: &mut self.a,
-                    first: 6,
-                    count: self.a_live,
+                    path: "a".into(),
+                    range: LiveRange::Ring {
+                        base: LiveRegister::new("base_a", 6u64),
+                        write: LiveRegister::new("write_a", (6 + self.a_live as u64) % 16),
+                        pointer_bits: 4,
+                    },
                 },
                 LiveMemory {
                     name: "b".into(),
                     memory: &mut self.b,
-                    first: 0,
-                    count: 0,
+                    path: "b".into(),
+                    range: LiveRange::Prefix {
+                        end: LiveRegister::new("end_b", 0u64),
+                    },
                 },
             ]
         }
@@ -262,8 +404,12 @@ mod tests {
             vec![LiveMemory {
                 name: "dp".into(),
                 memory: &mut self.m,
-                first: 3,
-                count: 1,
+                path: "m".into(),
+                range: LiveRange::Ring {
+                    base: LiveRegister::new("base", 3u64),
+                    write: LiveRegister::new("write", 4u64),
+                    pointer_bits: 3,
+                },
             }]
         }
     }

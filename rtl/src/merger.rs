@@ -147,8 +147,13 @@ impl<const A: usize, const P: usize, const B: usize, const Q: usize> StoredWords
     /// The operation part's U- and L-memories, then the output control part's two tuple
     /// memories.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let mut memories = self.operation_part.live_memories();
-        memories.extend(self.output_control_part.live_memories());
+        let mut memories: Vec<_> = (self.operation_part.live_memories().into_iter())
+            .map(|m| m.within("operation_part"))
+            .collect();
+        memories.extend(
+            (self.output_control_part.live_memories().into_iter())
+                .map(|m| m.within("output_control_part")),
+        );
         memories
     }
 }

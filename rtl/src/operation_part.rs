@@ -72,7 +72,7 @@
 //!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::BlockRam;
 use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
-use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
+use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
 use crate::tuple_stream::{TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
@@ -454,21 +454,24 @@ impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
     /// U-memory's live words: the loaded relation (kept from command to command); L's: from
     /// LADR* (the words a command may still read again) to the write pointer.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let u_end: u64 = self.u_end.q.val().into();
-        let l_mark: u64 = self.l_mark.q.val().into();
-        let l_write: u64 = self.l_write.q.val().into();
         vec![
             LiveMemory {
                 name: "U-memory".into(),
+                range: LiveRange::Prefix {
+                    end: LiveRegister::new("u_end", self.u_end.q.val()),
+                },
                 memory: &mut self.memory_u,
-                first: 0,
-                count: u_end as usize,
+                path: "memory_u".into(),
             },
             LiveMemory {
                 name: "L-memory".into(),
+                range: LiveRange::Ring {
+                    base: LiveRegister::new("l_mark", self.l_mark.q.val()),
+                    write: LiveRegister::new("l_write", self.l_write.q.val()),
+                    pointer_bits: P,
+                },
                 memory: &mut self.memory_l,
-                first: l_mark as usize,
-                count: pointer_distance(l_mark, l_write, P),
+                path: "memory_l".into(),
             },
         ]
     }

@@ -45,7 +45,7 @@
 //!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
 use crate::block_ram::BlockRam;
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
-use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
+use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
 use crate::operation_part::SelectedStreamIn;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamOut};
@@ -338,21 +338,34 @@ impl<const A: usize, const P: usize> StoredWords for OutputControlPart<A, P> {
     /// Each tuple memory's live words: from the unit being read (its base) to the write
     /// pointer (the queued units and the one being written).
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let live = |base: u64, write: u64| (base as usize, pointer_distance(base, write, P));
-        let (first_u, count_u) = live(self.base_u.q.val().into(), self.write_u.q.val().into());
-        let (first_l, count_l) = live(self.base_l.q.val().into(), self.write_l.q.val().into());
+        let ring =
+            |base: &str, base_value: Bits<P>, write: &str, write_value: Bits<P>| LiveRange::Ring {
+                base: LiveRegister::new(base, base_value),
+                write: LiveRegister::new(write, write_value),
+                pointer_bits: P,
+            };
         vec![
             LiveMemory {
                 name: OUTPUT_TUPLE_MEMORY_NAMES[0].into(),
+                range: ring(
+                    "base_u",
+                    self.base_u.q.val(),
+                    "write_u",
+                    self.write_u.q.val(),
+                ),
                 memory: &mut self.memory_u,
-                first: first_u,
-                count: count_u,
+                path: "memory_u".into(),
             },
             LiveMemory {
                 name: OUTPUT_TUPLE_MEMORY_NAMES[1].into(),
+                range: ring(
+                    "base_l",
+                    self.base_l.q.val(),
+                    "write_l",
+                    self.write_l.q.val(),
+                ),
                 memory: &mut self.memory_l,
-                first: first_l,
-                count: count_l,
+                path: "memory_l".into(),
             },
         ]
     }
@@ -1394,7 +1407,12 @@ mod tests {
                 h.cycle();
             }
             h.uut.data_in.valid.next = false;
-            let live: Vec<usize> = h.uut.live_memories().iter().map(|m| m.count).collect();
+            let live: Vec<usize> = h
+                .uut
+                .live_memories()
+                .iter()
+                .map(|m| m.range.span().1)
+                .collect();
             assert_eq!(
                 live,
                 vec![9, 9],

@@ -192,7 +192,9 @@ pub fn inject_writes(fault: Option<StreamFault>) -> [(u8, u16); 3] {
 }
 
 /// What the drivers need of an engine with a register interface.
-/// [StoredWords]: the memories a memory-word fault can hit (fault campaigns, rtl backend).
+/// [StoredWords]: the memories a memory-word fault can hit (fault campaigns; their
+/// [crate::memory_fault::MemorySite]s name them in the exported Verilog, for the Verilator
+/// backend).
 pub trait RdbeTop: StreamBlock + Default + StoredWords {
     /// Drive the register bus for the next clock edge: a write of `data` to `addr` when
     /// `write` is high; `addr` also selects the register read.
@@ -796,7 +798,9 @@ macro_rules! define_rdbe {
 
         impl StoredWords for $name {
             fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-                self.engine_core.live_memories()
+                (self.engine_core.live_memories().into_iter())
+                    .map(|m| m.within("engine_core"))
+                    .collect()
             }
         }
 
@@ -1332,6 +1336,48 @@ mod tests {
             );
             assert_eq!(flags & status_bits::ANY_ERROR != 0, flagged);
         }
+    }
+
+    /// The memory sites a Verilog simulation strikes memory faults by name: every array and
+    /// register they name is in the exported Verilog (rust-hdl names a sub-module after its
+    /// path from the top, and a register's flip-flop is a module with the output `q`).
+    #[test]
+    fn every_memory_site_names_arrays_and_registers_of_the_exported_verilog() {
+        fn check(v: &str, sites: &[crate::memory_fault::MemorySite], memories: usize) {
+            let module = |path: &str| format!("module top${}(", path.replace('.', "$"));
+            assert_eq!(sites.len(), memories);
+            for site in sites {
+                let start = v
+                    .find(&module(&site.path))
+                    .unwrap_or_else(|| panic!("no module for {site:?}"));
+                let body = &v[start..start + v[start..].find("endmodule").unwrap()];
+                for (array, _, width) in site.arrays() {
+                    let var = array.rsplit_once('.').unwrap().1;
+                    let declaration =
+                        format!("reg [{}:0] {var} [0:{}];", width - 1, site.words - 1);
+                    assert!(
+                        body.contains(&declaration),
+                        "{declaration} in {}",
+                        site.path
+                    );
+                }
+                for register in site.range.clone().registers_mut() {
+                    let flip_flop = format!("{}d,q,clock);", module(&register.path));
+                    assert!(v.contains(&flip_flop), "{flip_flop}");
+                }
+            }
+        }
+        let mut small = SmallRdbe::default();
+        let v = crate::verilog::export(SmallRdbe::default());
+        // 5 cells × 2 FIFOs, U and L, the output control part's two.
+        check(&v, &crate::memory_fault::memory_sites(&mut small), 14);
+        let mut delta = DeltaRdbe::default();
+        let v = crate::verilog::export(DeltaRdbe::default());
+        let sites = crate::memory_fault::memory_sites(&mut delta);
+        check(&v, &sites, 28);
+        // The deep memories are two arrays (lanes): U-memory's data and parity, then the rest.
+        let u = sites.iter().find(|s| s.name == "U-memory").unwrap();
+        assert_eq!(u.arrays().len(), 2);
     }
 
     #[test]

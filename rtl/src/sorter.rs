@@ -101,7 +101,7 @@ macro_rules! define_sorter {
                 ] {
                     for mut m in memories {
                         m.name = format!("{cell} {}", m.name);
-                        all.push(m);
+                        all.push(m.within(cell));
                     }
                 }
                 all

@@ -36,11 +36,16 @@
 //!   end-of-stream markers, whose loss the sort pipeline's tuple count sees). Without it an
 //!   NL line flipped in a memory moved a tuple among the nulls with nothing out of order
 //!   (the fault campaign's memory-word experiments, `docs/RELIABILITY.md`). The XOR is on
-//!   the parity lines only, off the comparator's path.
+//!   the parity lines only, off the comparator's path. On a tie the cell emits A's copy of
+//!   the common word, and B's is not read again if B then wins: so two words of equal data
+//!   and different parity count as different (one was corrupted), and each side's words
+//!   leave through that side. Without it a flip that made B's key word equal to A's gave a
+//!   tuple of B A's value with good parity (4 silent wrong results in 10,000 memory-word
+//!   experiments; docs/RELIABILITY.md).
 //! * **Boundaries.** The output goes through a [StreamSlice], and `data_in.ready` depends
 //!   only on this cell's registers, so no combinational path crosses a cell boundary.
 use crate::block_ram::BlockRam;
-use crate::memory_fault::{pointer_distance, LiveMemory, StoredWords};
+use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
@@ -240,21 +245,34 @@ impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
     /// Each FIFO's live words: from the start of its head tuple (the words before it have
     /// left the cell) to its write pointer.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let live = |base: u64, write: u64| (base as usize, pointer_distance(base, write, P));
-        let (first_a, count_a) = live(self.base_a.q.val().into(), self.write_ptr_a.q.val().into());
-        let (first_b, count_b) = live(self.base_b.q.val().into(), self.write_ptr_b.q.val().into());
+        let ring =
+            |base: &str, base_value: Bits<P>, write: &str, write_value: Bits<P>| LiveRange::Ring {
+                base: LiveRegister::new(base, base_value),
+                write: LiveRegister::new(write, write_value),
+                pointer_bits: P,
+            };
         vec![
             LiveMemory {
                 name: "memory A".into(),
+                range: ring(
+                    "base_a",
+                    self.base_a.q.val(),
+                    "write_ptr_a",
+                    self.write_ptr_a.q.val(),
+                ),
                 memory: &mut self.memory_a,
-                first: first_a,
-                count: count_a,
+                path: "memory_a".into(),
             },
             LiveMemory {
                 name: "memory B".into(),
+                range: ring(
+                    "base_b",
+                    self.base_b.q.val(),
+                    "write_ptr_b",
+                    self.write_ptr_b.q.val(),
+                ),
                 memory: &mut self.memory_b,
-                first: first_b,
-                count: count_b,
+                path: "memory_b".into(),
             },
         ]
     }
@@ -416,7 +434,11 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.known_a.next = self.run_done_a.val() | self.head_ok_a.q.val();
         self.known_b.next = self.run_done_b.val() | self.head_ok_b.q.val();
         self.in_key.next = self.k.q.val() < self.key_words.val();
-        self.words_differ.next = self.word_a.val().data != self.word_b.val().data;
+        // Words of equal data differ if their parity does: one of them was corrupted
+        // (stored parity, below). Without this a tie on B's corrupted word would emit A's
+        // good copy in its place.
+        self.words_differ.next = (self.word_a.val().data != self.word_b.val().data)
+            | (self.word_a.val().parity != self.word_b.val().parity);
         // Who leads: an exhausted side always loses; at the head a null key loses to a
         // normal one; otherwise the first differing key word decides (A on a full tie).
         self.b_wins.next = false;
@@ -630,7 +652,7 @@ mod tests {
     use super::model::*;
     use super::*;
     use crate::harness::{random_relation, Harness, Pacing, RelationShape};
-    use crate::tuple_stream::{from_beats, to_beats, StreamTuple};
+    use crate::tuple_stream::{from_beats, to_beats, word_parity, StreamTuple};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -706,6 +728,42 @@ mod tests {
         let (out, _) = run_cell(&mut h, &s, &input, Pacing::FULL_RATE);
         assert_eq!(out, expect);
         assert_eq!(sorting_cell_model(&input, 1, 1, false), expect);
+    }
+
+    /// B's first key word arrives (or is stored) corrupted into A's value, keeping its
+    /// parity: the two heads' data tie, and B wins on the second key word. The corrupted
+    /// word must leave the cell, where the sorting checker sees its parity; A's copy of
+    /// the tied word must not stand in for it.
+    #[test]
+    fn a_corrupted_word_that_ties_leaves_through_its_own_side() {
+        for descending in [false, true] {
+            // B's first word is 4 → 5 (ascending) or 5 → 4 (descending): it wins on word 0
+            // before the flip, on word 1 after it.
+            let (a, b) = match descending {
+                false => ([5, 9], [4, 1]),
+                true => ([4, 1], [5, 9]),
+            };
+            let s = Setup {
+                tuple_words: 2,
+                key_words: 2,
+                descending,
+                run_in: 1,
+                sort: true,
+            };
+            let mut beats = to_beats(&[
+                StreamTuple::new(a.to_vec(), false),
+                StreamTuple::new(b.to_vec(), false),
+            ]);
+            beats[2].data ^= 1;
+            let mut h = Harness::new(SortingCell::<3, 4>::default());
+            configure(&mut h.uut, &s);
+            let run = h.run_stream(&beats, Pacing::FULL_RATE, 200);
+            let bad: Vec<_> = (run.output.iter())
+                .filter(|b| !b.eos && b.parity != word_parity(b.data))
+                .collect();
+            assert_eq!(bad.len(), 1, "descending {descending}: {:?}", run.output);
+            assert_eq!(bad[0].data, a[0], "the corrupted word itself");
+        }
     }
 
     #[test]

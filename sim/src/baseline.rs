@@ -47,20 +47,20 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 46.05,
-        verilog_sha256: "b3b86bba3a6ec5964b394e87b2584fcbd1eb293c1bc4a78632e916dcfdfa9b4c",
+        mhz: 43.82,
+        verilog_sha256: "0811a8ba489428c4168e22e364b0958a9ce20c3df158bf86fbd90f34d4470667",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-22, the output control part's stored parity, docs/PERFORMANCE.md",
+                 0.4), 2026-11-22, the sorting cells' parity-aware tie, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 28.60,
-        verilog_sha256: "3df00d9bbd16766752894f45e67d38bc909a3a8f3fef549ab5eea5b6cedf07ec",
+        mhz: 31.66,
+        verilog_sha256: "4ea9a669d143ef94f7e6e07c7b6489268db4fae93b340e51dcbef3c78aa73062",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-22, the output control part's stored parity, \
+                 nextpnr-ecp5), 2026-11-22, the sorting cells' parity-aware tie, \
                  docs/PERFORMANCE.md",
     },
 ];

@@ -622,7 +622,14 @@ impl ControlProgram {
             .map(|f| f.fault)
             .or(self.permanent_fault);
         self.faults.retain(|f| f.step != index);
-        let out = self.engine.step(&spec.sort, &spec.merge, &beats, fault)?;
+        let out = match self.engine.step(&spec.sort, &spec.merge, &beats, fault) {
+            Ok(out) => out,
+            Err(e) => {
+                let hit = e.downcast_ref::<EngineFault>().is_some_and(|f| f.fault_hit);
+                self.faults_hit += hit as u64;
+                return Err(e);
+            }
+        };
         self.steps_since_clear += 1;
         self.faults_hit += (out.status.fault_injected || out.memory_fault_hit) as u64;
         if let Some(log) = self.step_log.as_mut() {
@@ -645,10 +652,12 @@ impl ControlProgram {
             false => None,
         };
         if let Some(problem) = counts {
-            return Err(EngineFault(format!("{}: {problem}", spec.merge.command.name())).into());
+            return Err(
+                EngineFault::new(format!("{}: {problem}", spec.merge.command.name())).into(),
+            );
         }
         if s.parity_error || s.framing_error {
-            return Err(EngineFault(format!(
+            return Err(EngineFault::new(format!(
                 "{} reported a {} error",
                 spec.merge.command.name(),
                 if s.parity_error { "parity" } else { "framing" }
@@ -656,7 +665,7 @@ impl ControlProgram {
             .into());
         }
         if spec.expect_sorted && s.sort_error {
-            return Err(EngineFault(format!(
+            return Err(EngineFault::new(format!(
                 "the sorting checker found {} tuples out of order in {}",
                 s.violations,
                 spec.merge.command.name()

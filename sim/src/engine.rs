@@ -134,7 +134,8 @@ pub enum StepFault {
     /// One of the engine core's fault injectors (the INJECT registers; RTL backends only).
     Stream(StreamFault),
     /// A stored word of a sorting cell's or the merger's memory corrupted during the step
-    /// (`rtl` backend only: [rdbe_rtl::memory_fault]).
+    /// ([rdbe_rtl::memory_fault]; on the `verilator` backend, its model with public
+    /// memories: `VerilatorEngine::with_memory_access`).
     Memory(MemoryFault),
 }
 
@@ -168,10 +169,32 @@ impl StepFault {
 /// A detected engine fault that a retry may cure: the status lines flagged an error, or
 /// the core did not finish its step in time (the watchdog: the engine is started afresh).
 #[derive(Debug)]
-pub struct EngineFault(pub String);
+pub struct EngineFault {
+    pub message: String,
+    /// A step's test fault ([StepFault]) had struck when the watchdog ended the step: its
+    /// [StepOutput] is lost with the step, so this says it instead (a fault campaign
+    /// counts the experiment).
+    pub fault_hit: bool,
+}
+impl EngineFault {
+    /// A fault the status lines or the control program's checks found.
+    pub fn new(message: String) -> EngineFault {
+        EngineFault {
+            message,
+            fault_hit: false,
+        }
+    }
+    /// The watchdog: the core did not finish `command` in `budget` cycles.
+    pub fn hang(command: &str, budget: u64, fault_hit: bool) -> EngineFault {
+        EngineFault {
+            message: format!("the engine core did not finish {command} in {budget} cycles"),
+            fault_hit,
+        }
+    }
+}
 impl std::fmt::Display for EngineFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}", self.message)
     }
 }
 impl std::error::Error for EngineFault {}
@@ -213,8 +236,8 @@ pub trait Engine {
     fn finish_trace(&mut self, _keep: bool) -> Result<()> {
         Ok(())
     }
-    /// Where the [StepFault::Memory] faults struck since the last call (none: this backend
-    /// cannot reach its memories).
+    /// Where the [StepFault::Memory] faults struck since the last call (by default none: a
+    /// backend that cannot reach its memories).
     fn take_memory_hits(&mut self) -> Vec<MemoryHit> {
         vec![]
     }
@@ -336,14 +359,13 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
             // A panic inside the simulation (a corrupted word can drive a module into a
             // state no test reaches) is treated like a hang.
             Ok(Err(_)) | Err(_) => {
+                // The injectors' flag is read before the core is replaced.
+                let hit =
+                    struck || (stream_fault.is_some() && self.harness.uut.status().fault_injected);
                 // The core is in an unknown state: start a fresh one.
                 self.harness = Harness::new(T::default());
                 self.fault_armed = false;
-                return Err(EngineFault(format!(
-                    "the engine core did not finish {} in {budget} cycles",
-                    merge.command.name()
-                ))
-                .into());
+                return Err(EngineFault::hang(merge.command.name(), budget, hit).into());
             }
         };
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();

@@ -19,13 +19,16 @@
 //! is drawn. Before its faults, each workload runs once fault-free on the RTL backend, which
 //! must give the model's result (otherwise the campaign stops: that is a bug, not a fault).
 //!
-//! Each **memory-word experiment** (`--memory-count`, always on the `rtl` backend: only the
-//! rust-hdl simulation can reach its block RAMs) draws a workload the same way and one
-//! upset of a stored word ([rdbe_rtl::memory_fault]): the step, the cycle of that step
-//! (from the fault-free run's length), a memory among those holding live words then
-//! (the sorting cells' FIFOs, U-memory, L-memory), a live word of it and one of its 22
-//! stored lines. It is run and judged as above; one that strikes when no memory holds a
-//! live word, or after its step ended, is not counted.
+//! Each **memory-word experiment** (`--memory-count`; on `verilator` a model of its own
+//! whose memories are reachable through VPI, `verilator_backend::Model::Signals`) draws a
+//! workload the same way and one upset of a stored word ([rdbe_rtl::memory_fault]): the
+//! step, the cycle of that step (from the fault-free run's length), a memory among those
+//! holding live words then (the sorting cells' FIFOs, U-memory, L-memory, the output
+//! control part's tuple memories), a live word of it and one of its stored lines. It is
+//! run and judged as above; one that strikes when no memory holds a live word, or after
+//! its step ended, is not counted. A fault that struck counts even when the step then
+//! hung and the watchdog ended it ([crate::engine::EngineFault::fault_hit]): its outcome
+//! is what the retry made of it.
 //!
 //! Each **permanent experiment** puts a data line stuck at 0 or 1 on one site for every
 //! step and runs the power-up self check (§5.4): the engine must refuse work and say which
@@ -35,6 +38,7 @@ use crate::control_program::{ControlProgram, InjectedFault, StepShape};
 use crate::engine::{new_engine, Profile, StepFault};
 use crate::relation::{FieldType, Relation, Schema, Value};
 use crate::sort_job::{Backend, EngineConfig};
+use crate::verilator_backend::VerilatorEngine;
 use anyhow::{bail, ensure, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,6 +52,8 @@ use std::fmt::Write as _;
 
 /// Faults drawn per workload (the workload's fault-free runs are shared by them).
 const FAULTS_PER_WORKLOAD: usize = 20;
+/// Drawn faults that did not land, in a row, after which the campaign stops with an error.
+const MAX_MISSES_IN_A_ROW: usize = 1_000;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct FaultOptions {
@@ -63,8 +69,8 @@ pub struct FaultOptions {
     #[arg(long, value_enum, default_value_t = EngineConfig::Small)]
     pub config: EngineConfig,
     /// Memory-word experiments: one stored line of one live word of a sorting cell's or
-    /// the merger's memory inverted during a step. Always on the `rtl` backend (Verilator's
-    /// model has no way into its memories), 100x slower or more than `verilator`.
+    /// the merger's memory inverted during a step. On `verilator`, a model of its own whose
+    /// memories are reachable (built on first use, like the other).
     #[arg(long, default_value_t = 1_000)]
     pub memory_count: usize,
     /// Skip the permanent (stuck-at) experiments on the self check.
@@ -282,6 +288,9 @@ pub struct CampaignResult {
     pub permanent: Vec<(StreamFault, std::result::Result<(), String>)>,
     pub seconds: f64,
     pub backend: &'static str,
+    /// The backend of the memory-word experiments: the stream experiments' one (for
+    /// `verilator`, its model with public memories).
+    pub memory_backend: &'static str,
 }
 
 impl CampaignResult {
@@ -347,8 +356,9 @@ impl CampaignResult {
         if !self.memory_experiments.is_empty() {
             let _ = writeln!(
                 s,
-                "{} memory-word experiments (rtl backend): one stored line of one live word inverted during a step; {} drawn faults found no live word and are not counted",
+                "{} memory-word experiments ({} backend): one stored line of one live word inverted during a step; {} drawn faults found no live word and are not counted",
                 self.memory_experiments.len(),
+                self.memory_backend,
                 self.memory_not_injected
             );
             let total = self.memory_tally(|_| true);
@@ -444,6 +454,7 @@ impl CampaignResult {
             "backend": self.backend,
             "seconds": self.seconds,
             "memory_experiments": self.memory_experiments.len(),
+            "memory_backend": self.memory_backend,
             "memory_silent": self.memory_tally(|_| true)[3],
             "memory_not_injected": self.memory_not_injected,
             "memory_by_class_and_line": self.memory_rows().iter().map(|(class, kind, t)| serde_json::json!({
@@ -536,7 +547,7 @@ fn run_experiments<F: Copy + Into<StepFault>>(
         Option<(Outcome, Option<String>)>,
     ) -> bool,
 ) -> Result<usize> {
-    let (mut counted, mut workloads) = (0, 0);
+    let (mut counted, mut workloads, mut missed_in_a_row) = (0, 0, 0);
     while counted < count {
         let w = Workload::random(rng)?;
         let (reference, steps) = reference_run(model, cp, &w)?;
@@ -552,8 +563,22 @@ fn run_experiments<F: Copy + Into<StepFault>>(
                 fault: fault.into(),
             };
             let outcome = experiment(cp, &w, &reference, injected);
+            let error = outcome.as_ref().and_then(|(_, e)| e.clone());
             if record(cp, &w, step as u64, fault, outcome) {
                 counted += 1;
+                missed_in_a_row = 0;
+            } else {
+                // Many miss (over half of the memory faults find no memory holding a live
+                // word); a thousand in a row means the backend cannot inject them.
+                missed_in_a_row += 1;
+                ensure!(
+                    missed_in_a_row < MAX_MISSES_IN_A_ROW,
+                    "{MAX_MISSES_IN_A_ROW} drawn faults in a row did not land on the {} \
+                     backend: it does not inject them (the last: {:?}, {})",
+                    cp.engine().backend_name(),
+                    injected.fault,
+                    error.as_deref().unwrap_or("no error")
+                );
             }
         }
     }
@@ -572,11 +597,12 @@ pub fn run_campaign(
     let t0 = std::time::Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let profile = Profile::Modern;
-    let new_program = |backend| -> Result<ControlProgram> {
-        let mut cp = ControlProgram::new(new_engine(opts.config, backend, profile), profile)?;
+    let program = |engine| -> Result<ControlProgram> {
+        let mut cp = ControlProgram::new(engine, profile)?;
         cp.added_checks = !opts.paper_checks_only;
         Ok(cp)
     };
+    let new_program = |backend| program(new_engine(opts.config, backend, profile));
     let mut cp = new_program(opts.backend)?;
     let mut model = ControlProgram::new(new_engine(opts.config, Backend::Model, profile), profile)?;
     let mut result = CampaignResult {
@@ -622,20 +648,27 @@ pub fn run_campaign(
     )?;
     result.workloads += workloads;
     if opts.memory_count > 0 {
-        let mut rtl = new_program(Backend::Rtl)?;
+        // The Verilated model that reaches its memories (a build of its own), or rust-hdl.
+        let mut memory_cp = match opts.backend {
+            Backend::Verilator => program(Box::new(
+                VerilatorEngine::new(opts.config, profile).with_memory_access(),
+            ))?,
+            backend => new_program(backend)?,
+        };
+        result.memory_backend = memory_cp.engine().backend_name();
         let workloads = run_experiments(
             opts.memory_count,
             &mut rng,
             &mut model,
-            &mut rtl,
+            &mut memory_cp,
             |rng, shape| MemoryFault {
                 memory: rng.gen(),
                 word: rng.gen(),
                 line: rng.gen_range(0..LINE_DRAWS),
                 cycle: rng.gen_range(0..shape.cycles.max(1)),
             },
-            |rtl, w, step, fault, outcome| {
-                let hits = rtl.engine().take_memory_hits();
+            |cp, w, step, fault, outcome| {
+                let hits = cp.engine().take_memory_hits();
                 let (Some((outcome, error)), Some(hit)) = (outcome, hits.first()) else {
                     result.memory_not_injected += 1;
                     return false;

@@ -33,6 +33,23 @@
 //! of the bus is shared with the `rtl` backend: `rdbe_top::configure_bus`,
 //! `status_over_bus` and `clear_over_bus` over [rdbe_top::RegisterBus].
 //!
+//! # Memory-word faults
+//! The model above reaches only the top's ports. For memory-word faults
+//! ([StepFault::Memory], `rdbe faults --memory-count`) a second model of the same top is
+//! built ([Model::Signals], [VerilatorEngine::with_memory_access]): with `--vpi`, and a
+//! generated configuration ([signals_config]) that makes public the arrays of every memory
+//! a fault can hit and the `q` of every register bounding their live words, as the Rust
+//! model of the top lists them ([rdbe_rtl::memory_fault::MemorySite]: instance paths of
+//! the exported Verilog). The stream pauses after the clock edge of the fault's cycle, as
+//! `Harness::run_stream_with` calls its hook; the engine reads the registers through VPI,
+//! chooses the word and line with the same [strike] as the `rtl` backend, and the driver
+//! inverts that bit of the memory's array (of the lane holding it, for a deep memory split
+//! into two). So the same fault strikes the same bit with the same outcome on both
+//! backends (`sim/tests/verilator_backend.rs` compares them fault by fault), two orders of
+//! magnitude faster than rust-hdl (docs/RELIABILITY.md). Public signals keep Verilator from optimising them, so that
+//! model is kept apart (`verilator-<config>-signals-<hash>`, no profile-guided
+//! optimisation: about 20 s to build).
+//!
 //! # Build cache
 //! The first use of a configuration builds its model into
 //! `<cache>/verilator-<config>-<hash>/`, where `<cache>` is `$RDBE_CACHE_DIR`, else
@@ -47,6 +64,7 @@ use crate::sort_job::EngineConfig;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rdbe_rtl::cosim::{pack, unpack};
 use rdbe_rtl::in_module::{InConfig, KeyType};
+use rdbe_rtl::memory_fault::{memory_sites, strike, MemoryFault, MemoryHit, MemorySite};
 use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings};
 use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::rdbe_top::{
@@ -66,10 +84,75 @@ const DRIVER_SOURCE: &str = include_str!("../verilator/rdbe_driver.cpp");
 /// Verilator configuration for speed (`isolate_assignments` on rust-hdl's false
 /// combinational loops), passed before the Verilog; part of the cache key.
 const PERF_CONFIG: &str = include_str!("../verilator/rdbe_perf.vlt");
+/// The generated configuration of a [Model::Signals] build, in its build directory.
+const SIGNALS_CONFIG: &str = "rdbe_signals.vlt";
 /// Verilator's output of a build, kept in the cache entry.
 pub const BUILD_LOG: &str = "verilator.log";
 /// The protocol version the driver announces (`PROTOCOL_VERSION` in the driver).
-const PROTOCOL_VERSION: u32 = 1;
+const PROTOCOL_VERSION: u32 = 2;
+/// The top's module (rust-hdl's export names it so).
+const TOP_MODULE: &str = "top";
+/// The hierarchical name of the top's instance in the model's VPI: Verilator's wrapper
+/// `TOP` holding the top module's instance.
+const VPI_ROOT: &str = "TOP.top";
+/// The extra Verilator arguments of a [Model::Signals] build: VPI, and the driver's code
+/// that uses it.
+const SIGNALS_ARGS: &[&str] = &["--vpi", "-CFLAGS", "-DRDBE_VPI"];
+
+/// Which model of a configuration to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// Only the top's ports are reachable: the fastest model.
+    Fast,
+    /// Also the memories a fault can hit and the registers bounding their live words,
+    /// through VPI ([rdbe_rtl::memory_fault::MemorySite]: those signals are public, which
+    /// costs speed), for memory-word faults. Built without profile-guided optimisation.
+    Signals,
+}
+
+/// The memories of `config`'s top a fault can hit, in [rdbe_rtl::memory_fault::StoredWords] order.
+fn memory_sites_of(config: EngineConfig) -> Vec<MemorySite> {
+    match config {
+        EngineConfig::Delta => memory_sites(&mut DeltaRdbe::default()),
+        EngineConfig::Small => memory_sites(&mut SmallRdbe::default()),
+    }
+}
+
+/// A Verilog name of the top's hierarchy (a [MemorySite]'s paths) as the model's VPI
+/// knows it.
+fn vpi_name(path: &str) -> String {
+    format!("{VPI_ROOT}.{path}")
+}
+
+/// The Verilator configuration of a [Model::Signals] build: the memories' arrays public
+/// for writing, the live-range registers' outputs for reading. rust-hdl names a
+/// sub-module after its path (`top$engine_core$…$memory_a`; the tool keeps '$' as
+/// "__024", matched by '*') and a register's flip-flop is a module whose output is `q`.
+fn signals_config(sites: &[MemorySite]) -> String {
+    let module = |path: &str| format!("{TOP_MODULE}*{}", path.replace('.', "*"));
+    let mut lines = vec![
+        "`verilator_config".to_string(),
+        "// Signals a memory-word fault reads or writes (sim/src/verilator_backend.rs,".to_string(),
+        "// signals_config): generated from the memory sites of the Rust model.".to_string(),
+    ];
+    for site in sites {
+        for (array, _, _) in site.arrays() {
+            let (instance, var) = array.rsplit_once('.').unwrap_or(("", &array));
+            lines.push(format!(
+                "public_flat_rw -module \"{}\" -var \"{var}\"",
+                module(instance)
+            ));
+        }
+        for register in site.range.clone().registers_mut() {
+            lines.push(format!(
+                "public_flat_rd -module \"{}\" -var \"q\"",
+                module(&register.path)
+            ));
+        }
+    }
+    lines.dedup();
+    lines.join("\n") + "\n"
+}
 /// The model's executable in a cache entry.
 const BINARY: &str = "rdbe_sim";
 /// Verilator's arguments besides the files (part of the cache key).
@@ -216,18 +299,28 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 /// The Verilated model of `config`'s RDBE top in the default cache ([cache_root]).
-pub fn model_binary(config: EngineConfig) -> Result<PathBuf> {
-    model_binary_in(&cache_root()?, config)
+pub fn model_binary(config: EngineConfig, model: Model) -> Result<PathBuf> {
+    model_binary_in(&cache_root()?, config, model)
 }
 
 /// The Verilated model of `config`'s RDBE top: the executable cached in `root`, built first
 /// when there is none. Needs Verilator on PATH (and, to build, make and a C++ compiler).
-pub fn model_binary_in(root: &Path, config: EngineConfig) -> Result<PathBuf> {
+pub fn model_binary_in(root: &Path, config: EngineConfig, model: Model) -> Result<PathBuf> {
     // Verilator's version is part of the key: a cached model from another version is not
     // used.
     let verilator = tool_output("verilator", &["--version"])?;
     let verilog = top_verilog(config);
-    let args = if profile_guided() {
+    let signals = match model {
+        Model::Fast => None,
+        Model::Signals => Some(signals_config(&memory_sites_of(config))),
+    };
+    let args = if let Some(signals) = &signals {
+        format!(
+            "{} {} / {signals}",
+            VERILATOR_ARGS.join(" "),
+            SIGNALS_ARGS.join(" ")
+        )
+    } else if profile_guided() {
         format!(
             "{} / {} / {} / {TRAINING_TUPLES}",
             VERILATOR_ARGS.join(" "),
@@ -244,7 +337,8 @@ pub fn model_binary_in(root: &Path, config: EngineConfig) -> Result<PathBuf> {
         args.as_bytes(),
         verilator.as_bytes(),
     ]);
-    let name = format!("verilator-{}-{}", config_name(config), &hash[..20]);
+    let kind = if signals.is_some() { "-signals" } else { "" };
+    let name = format!("verilator-{}{kind}-{}", config_name(config), &hash[..20]);
     let dir = root.join(&name);
     let binary = dir.join(BINARY);
     if binary.is_file() {
@@ -261,7 +355,7 @@ pub fn model_binary_in(root: &Path, config: EngineConfig) -> Result<PathBuf> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let partial = root.join(format!(".{name}.partial-{}-{nanos}", std::process::id()));
-    let built = build_in(&partial, config, &verilog, &verilator);
+    let built = build_in(&partial, config, &verilog, signals.as_deref(), &verilator);
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e.context(format!(
@@ -282,13 +376,17 @@ pub fn model_binary_in(root: &Path, config: EngineConfig) -> Result<PathBuf> {
 }
 
 /// Verilate the top in `dir` and compile it with the driver into `obj_dir`, with `extra`
-/// arguments; returns Verilator's output.
+/// arguments (and the configuration files in `dir`); returns Verilator's output.
 fn verilate(dir: &Path, extra: &[&str]) -> Result<Vec<u8>> {
+    let signals = dir.join(SIGNALS_CONFIG).is_file();
     let out = Command::new("verilator")
         .current_dir(dir)
         .args(VERILATOR_ARGS)
         .args(extra)
-        .args(["rdbe_perf.vlt", "top.v", "rdbe_driver.cpp"])
+        .args(if signals { SIGNALS_ARGS } else { &[] })
+        .arg("rdbe_perf.vlt")
+        .args(if signals { &[SIGNALS_CONFIG][..] } else { &[] })
+        .args(["top.v", "rdbe_driver.cpp"])
         .output()
         .context("running verilator")?;
     if !out.status.success() {
@@ -332,12 +430,23 @@ fn remove_objects(dir: &Path) -> Result<()> {
 /// compile); when that fails (e.g. a compiler without GCC's profile files), an ordinary
 /// compile. Leaves the executable, its sources, Verilator's output ([BUILD_LOG]) and a note
 /// of what was built.
-fn build_in(dir: &Path, config: EngineConfig, verilog: &str, verilator: &str) -> Result<()> {
+fn build_in(
+    dir: &Path,
+    config: EngineConfig,
+    verilog: &str,
+    signals: Option<&str>,
+    verilator: &str,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("top.v"), verilog)?;
     std::fs::write(dir.join("rdbe_driver.cpp"), DRIVER_SOURCE)?;
     std::fs::write(dir.join("rdbe_perf.vlt"), PERF_CONFIG)?;
-    let guided = if profile_guided() {
+    if let Some(signals) = signals {
+        std::fs::write(dir.join(SIGNALS_CONFIG), signals)?;
+    }
+    let guided = if signals.is_some() {
+        Err(anyhow!("a model with public signals"))
+    } else if profile_guided() {
         verilate(dir, PROFILE_GENERATE)
             .and_then(|_| train(dir, config))
             .and_then(|()| remove_objects(dir))
@@ -363,10 +472,20 @@ fn build_in(dir: &Path, config: EngineConfig, verilog: &str, verilator: &str) ->
     std::fs::write(
         dir.join("BUILT_FROM.txt"),
         format!(
-            "the {} RDBE top, Verilated by {verilator} with `verilator {} rdbe_perf.vlt \
+            "the {} RDBE top, Verilated by {verilator} with `verilator {}{} rdbe_perf.vlt{} \
              top.v rdbe_driver.cpp`, {how}\n",
             config_name(config),
-            VERILATOR_ARGS.join(" ")
+            VERILATOR_ARGS.join(" "),
+            if signals.is_some() {
+                format!(" {}", SIGNALS_ARGS.join(" "))
+            } else {
+                String::new()
+            },
+            if signals.is_some() {
+                format!(" {SIGNALS_CONFIG}")
+            } else {
+                String::new()
+            },
         ),
     )?;
     Ok(())
@@ -378,6 +497,9 @@ struct DriverRun {
     done: bool,
     output: Vec<Beat>,
 }
+
+/// A pause in a stream: after the clock edge of this cycle (from 0), act on the model.
+type Pause<'a> = (u64, &'a mut dyn FnMut(&mut Driver) -> Result<()>);
 
 /// The driver process of one Verilated model.
 struct Driver {
@@ -481,6 +603,11 @@ impl Driver {
     /// The reply's tag ('K' or, for a stream, 'T') and the cycle count after the request.
     fn reply_head(&mut self) -> std::io::Result<u8> {
         let tag = self.u8()?;
+        self.reply_tail(tag)
+    }
+
+    /// As [Driver::reply_head] with the tag already read.
+    fn reply_tail(&mut self, tag: u8) -> std::io::Result<u8> {
         if tag != b'K' && tag != b'T' {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -492,21 +619,49 @@ impl Driver {
     }
 
     /// Stream `beats` at full rate (the source stops at `hm_stop`) until the end-of-stream
-    /// beat leaves, for at most `max_cycles` cycles.
-    fn stream(&mut self, beats: &[Beat], max_cycles: u64) -> Result<DriverRun> {
+    /// beat leaves, for at most `max_cycles` cycles. If the stream still runs after the
+    /// clock edge of its cycle `pause.0` (from 0), `pause.1` acts on the paused model
+    /// ([Driver::peek_signal], [Driver::flip_bit]); its error is returned once the stream
+    /// has finished.
+    fn stream(
+        &mut self,
+        beats: &[Beat],
+        max_cycles: u64,
+        pause: Option<Pause<'_>>,
+    ) -> Result<DriverRun> {
         let n = u32::try_from(beats.len())
             .map_err(|_| anyhow!("a stream of {} words is too long", beats.len()))?;
-        self.guard(|d| {
-            let mut request = Vec::with_capacity(13 + 4 * beats.len());
+        let (pause_at, mut on_pause) = match pause {
+            Some((cycle, f)) => (cycle, Some(f)),
+            None => (u64::MAX, None),
+        };
+        let mut tag = self.guard(|d| {
+            let mut request = Vec::with_capacity(21 + 4 * beats.len());
             request.push(b'S');
             request.extend(n.to_le_bytes());
             request.extend(max_cycles.to_le_bytes());
+            request.extend(pause_at.to_le_bytes());
             for b in beats {
                 request.extend(pack(b).to_le_bytes());
             }
             d.to.write_all(&request)?;
             d.to.flush()?;
-            let done = d.reply_head()? == b'K';
+            d.u8()
+        })?;
+        let mut paused = Ok(());
+        if tag == b'P' {
+            self.guard(|d| d.u64().map(|cycles| d.cycles = cycles))?;
+            if let Some(f) = on_pause.as_mut() {
+                paused = f(self);
+            }
+            tag = self.guard(|d| {
+                d.to.write_all(b"c")?;
+                d.to.flush()?;
+                d.u8()
+            })?;
+        }
+        let run = self.guard(|d| {
+            let done = d.reply_tail(tag)? == b'K';
             let _stream_cycles = d.u64()?;
             let _taken = d.u32()?;
             let count = d.u32()? as usize;
@@ -517,7 +672,61 @@ impl Driver {
                 .map(|c| unpack(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
                 .collect();
             Ok(DriverRun { done, output })
-        })
+        })?;
+        paused.map(|()| run)
+    }
+
+    /// The answer to a request in a pause: `Ok(Err(message))` for the driver's 'E'.
+    fn pause_reply(&mut self) -> std::io::Result<std::result::Result<(), String>> {
+        match self.u8()? {
+            b'K' => Ok(Ok(())),
+            b'E' => {
+                let length = self.u16()? as usize;
+                let mut message = vec![0u8; length];
+                self.from.read_exact(&mut message)?;
+                Ok(Err(String::from_utf8_lossy(&message).into_owned()))
+            }
+            tag => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unexpected reply byte {tag:#04x} in a pause"),
+            )),
+        }
+    }
+
+    fn write_name(&mut self, name: &str) -> std::io::Result<()> {
+        let length = u16::try_from(name.len()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "signal name too long")
+        })?;
+        self.to.write_all(&length.to_le_bytes())?;
+        self.to.write_all(name.as_bytes())
+    }
+
+    /// In a pause: the value of the signal `name` (a hierarchical Verilog name, at most 64
+    /// bits), on a [Model::Signals] model.
+    fn peek_signal(&mut self, name: &str) -> Result<u64> {
+        let reply = self.guard(|d| {
+            d.to.write_all(b"g")?;
+            d.write_name(name)?;
+            d.to.flush()?;
+            match d.pause_reply()? {
+                Ok(()) => d.u64().map(Ok),
+                Err(message) => Ok(Err(message)),
+            }
+        })?;
+        reply.map_err(|message| anyhow!("reading {name}: {message}"))
+    }
+
+    /// In a pause: invert bit `bit` of word `index` of the array `name`.
+    fn flip_bit(&mut self, name: &str, index: usize, bit: usize) -> Result<()> {
+        let reply = self.guard(|d| {
+            d.to.write_all(b"f")?;
+            d.write_name(name)?;
+            d.to.write_all(&(index as u32).to_le_bytes())?;
+            d.to.write_all(&(bit as u32).to_le_bytes())?;
+            d.to.flush()?;
+            d.pause_reply()
+        })?;
+        reply.map_err(|message| anyhow!("writing {name}[{index}]: {message}"))
     }
 
     /// A fresh model, as at power-up.
@@ -615,6 +824,46 @@ pub struct VerilatorEngine {
     u_tuples: usize,
     /// The fault injectors are armed (the last step had a fault): disarm before the next.
     fault_armed: bool,
+    /// Which model to build and run.
+    model: Model,
+    /// The memories a memory-word fault can hit (taken from the Rust model of the top at
+    /// the first such fault).
+    sites: Vec<MemorySite>,
+    /// Where memory-word faults struck ([Engine::take_memory_hits]).
+    memory_hits: Vec<MemoryHit>,
+}
+
+/// Strike `fault` in the paused model: read the registers bounding each site's live words,
+/// choose the word and line as the `rtl` backend does ([strike]) and invert that bit of the
+/// memory's array.
+fn strike_model(
+    driver: &mut Driver,
+    sites: &[MemorySite],
+    fault: &MemoryFault,
+) -> Result<Option<MemoryHit>> {
+    let mut spans = Vec::with_capacity(sites.len());
+    for site in sites {
+        let mut range = site.range.clone();
+        for register in range.registers_mut() {
+            register.value = driver.peek_signal(&vpi_name(&format!("{}.q", register.path)))?;
+        }
+        let (first, count) = range.span();
+        spans.push((first, count, site.words, site.lines));
+    }
+    let Some((index, address, line)) = strike(&spans, fault) else {
+        return Ok(None);
+    };
+    let site = &sites[index];
+    let bit = line as usize;
+    let (array, lsb, _) = (site.arrays().into_iter())
+        .find(|&(_, lsb, width)| (lsb..lsb + width).contains(&bit))
+        .ok_or_else(|| anyhow!("{} stores no line {line}", site.name))?;
+    driver.flip_bit(&vpi_name(&array), address, bit - lsb)?;
+    Ok(Some(MemoryHit {
+        memory: site.name.clone(),
+        address,
+        line,
+    }))
 }
 
 impl VerilatorEngine {
@@ -630,7 +879,17 @@ impl VerilatorEngine {
             pending: None,
             u_tuples: 0,
             fault_armed: false,
+            model: Model::Fast,
+            sites: vec![],
+            memory_hits: vec![],
         }
+    }
+
+    /// Run the [Model::Signals] model, which memory-word faults ([StepFault::Memory]) can
+    /// reach.
+    pub fn with_memory_access(mut self) -> VerilatorEngine {
+        self.model = Model::Signals;
+        self
     }
 
     /// Keep the built model in `dir` instead of [cache_root].
@@ -654,8 +913,8 @@ impl VerilatorEngine {
             self.u_tuples = 0;
             self.fault_armed = false;
             let binary = match &self.cache {
-                Some(dir) => model_binary_in(dir, self.config),
-                None => model_binary(self.config),
+                Some(dir) => model_binary_in(dir, self.config, self.model),
+                None => model_binary(self.config, self.model),
             };
             let started = binary.and_then(|binary| Driver::start(&binary, self.limits));
             match started {
@@ -694,8 +953,20 @@ impl Engine for VerilatorEngine {
             input.last().map(|b| b.eos).unwrap_or(false),
             "the input stream must end with an end-of-stream beat"
         );
-        if let Some(StepFault::Memory(_)) = fault {
-            bail!("the verilator backend cannot reach its model's memories: memory-word faults need the rtl backend");
+        let memory_fault = match fault {
+            Some(StepFault::Memory(f)) => Some(f),
+            _ => None,
+        };
+        if memory_fault.is_some() {
+            ensure!(
+                self.model == Model::Signals,
+                "this Verilated model cannot reach its memories: memory-word faults need \
+                 the model with public signals (VerilatorEngine::with_memory_access) or the \
+                 rtl backend"
+            );
+            if self.sites.is_empty() {
+                self.sites = memory_sites_of(self.config);
+            }
         }
         let (hm, stream_fault) = StepFault::split(fault, self.pace);
         let budget = crate::engine::step_budget(merge, input.len(), self.u_tuples, self.pace);
@@ -703,23 +974,38 @@ impl Engine for VerilatorEngine {
         self.driver()?;
         let disarm = self.fault_armed;
         self.fault_armed = stream_fault.is_some();
-        let driver = self.driver()?;
+        // The fields apart, so that a memory fault's pause can use the sites and the hits.
+        let driver =
+            (self.driver.as_mut()).ok_or_else(|| anyhow!("the Verilated model is not running"))?;
         let start = driver.cycles;
         configure_bus(driver, sort, merge, hm)?;
         if stream_fault.is_some() || disarm {
             driver.write_registers(&inject_writes(stream_fault))?;
         }
-        let run = driver.stream(input, budget)?;
+        let hits_before = self.memory_hits.len();
+        let run = match memory_fault {
+            Some(f) => {
+                let sites = &self.sites;
+                let hits = &mut self.memory_hits;
+                let mut on_pause = |d: &mut Driver| -> Result<()> {
+                    hits.extend(strike_model(d, sites, &f)?);
+                    Ok(())
+                };
+                driver.stream(input, budget, Some((f.cycle, &mut on_pause)))
+            }
+            None => driver.stream(input, budget, None),
+        }?;
+        let struck = self.memory_hits.len() > hits_before;
         if !run.done {
+            // The injectors' flag is read before the core is replaced (over the bus, which
+            // works whatever the streams do).
+            let hit =
+                struck || (stream_fault.is_some() && status_over_bus(driver)?.0.fault_injected);
             // The core is in an unknown state: start a fresh one, as the rtl backend does.
             driver.power_up()?;
             self.u_tuples = 0;
             self.fault_armed = false;
-            return Err(EngineFault(format!(
-                "the engine core did not finish {} in {budget} cycles",
-                merge.command.name()
-            ))
-            .into());
+            return Err(EngineFault::hang(merge.command.name(), budget, hit).into());
         }
         let (tuples, dup) = split_tuples_with_dup(&run.output).into_iter().unzip();
         let (status, _tuples_output) = status_over_bus(driver)?;
@@ -730,8 +1016,11 @@ impl Engine for VerilatorEngine {
             dup,
             cycles,
             status,
-            memory_fault_hit: false,
+            memory_fault_hit: struck,
         })
+    }
+    fn take_memory_hits(&mut self) -> Vec<MemoryHit> {
+        std::mem::take(&mut self.memory_hits)
     }
     fn reset(&mut self) {
         let reset = self.driver().and_then(|d| d.power_up());

@@ -139,8 +139,7 @@ fn the_model_backend_refuses_a_campaign() {
 }
 
 /// Memory-word experiments: every one strikes a live word of a named memory and is
-/// classified. (The one silent class the campaign still finds, an end-of-stream line
-/// flipped in a sorting cell's memory, is rare: docs/RELIABILITY.md.)
+/// classified (none silent: docs/RELIABILITY.md has 10,000 of them).
 #[test]
 fn a_short_memory_campaign_on_the_rtl_classifies_every_experiment() {
     let opts = FaultOptions {

@@ -5,13 +5,15 @@
 //! reused by later runs.
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
+use rdbe_rtl::memory_fault::{MemoryFault, MemoryHit, LINE_DRAWS};
 use rdbe_sim::command::parse_script;
 use rdbe_sim::control_program::{ControlProgram, InjectedFault, Report};
-use rdbe_sim::engine::{new_engine, Engine, Limits, Profile};
+use rdbe_sim::engine::{new_engine, Engine, Limits, Profile, StepFault};
 use rdbe_sim::relation::{FieldType, Relation, Schema, Value};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
-use rdbe_sim::verilator_backend::{model_binary_in, VerilatorEngine};
-use std::collections::BTreeMap;
+use rdbe_sim::verilator_backend::{model_binary_in, Model, VerilatorEngine};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -205,6 +207,164 @@ fn parity_faults_and_retries_match_rtl() {
     assert_eq!(outcomes[0], outcomes[1]);
 }
 
+/// Runs of `script`'s one command on `engine`, one per fault (each on a reset engine with
+/// fresh copies of `relations`): the outcome (report and result, or the error) and where
+/// the fault struck.
+fn memory_fault_runs(
+    engine: Box<dyn Engine>,
+    relations: &[&Relation],
+    script: &str,
+    faults: &[InjectedFault],
+) -> Vec<(String, Vec<MemoryHit>)> {
+    let statement = &parse_script("t", script).unwrap()[0];
+    let mut cp = program(engine, Profile::Modern, &[]);
+    faults
+        .iter()
+        .map(|fault| {
+            cp.reset();
+            for r in relations {
+                cp.hm.store(r).unwrap();
+            }
+            cp.inject(&[*fault]);
+            let outcome = match cp.execute(statement) {
+                Ok(report) => format!("{report:?} {:?}", cp.hm.relation("x").unwrap()),
+                Err(e) => format!("error: {e:#}"),
+            };
+            (outcome, cp.engine().take_memory_hits())
+        })
+        .collect()
+}
+
+/// Memory-word faults on the Verilated model with public memories (`Model::Signals`,
+/// reached through VPI) strike the word and line the rtl backend strikes, with the same
+/// outcome: result, retries and cycles. `line` draws each fault's stored line.
+fn memory_faults_match_rtl(
+    config: EngineConfig,
+    relations: &[&Relation],
+    script: &str,
+    faults: usize,
+    line: impl Fn(usize) -> u8,
+) -> Vec<(String, Vec<MemoryHit>)> {
+    let mut cp = program(
+        new_engine(config, Backend::Rtl, Profile::Modern),
+        Profile::Modern,
+        relations,
+    );
+    cp.step_log = Some(vec![]);
+    cp.execute(&parse_script("t", script).unwrap()[0]).unwrap();
+    let steps = cp.step_log.take().unwrap();
+    let faults: Vec<InjectedFault> = (0..faults)
+        .map(|i| {
+            let step = i % steps.len();
+            InjectedFault {
+                step: step as u64,
+                fault: StepFault::Memory(MemoryFault {
+                    memory: (i * 7) as u16,
+                    word: (i * 13) as u32,
+                    line: line(i),
+                    cycle: steps[step].cycles * ((i * 3) % 10) as u64 / 10,
+                }),
+            }
+        })
+        .collect();
+    let rtl = memory_fault_runs(
+        new_engine(config, Backend::Rtl, Profile::Modern),
+        relations,
+        script,
+        &faults,
+    );
+    let signals = VerilatorEngine::new(config, Profile::Modern)
+        .with_cache_dir(&cache())
+        .with_memory_access();
+    let verilator = memory_fault_runs(Box::new(signals), relations, script, &faults);
+    for (i, (v, r)) in verilator.iter().zip(&rtl).enumerate() {
+        assert_eq!(v, r, "fault {i}: {:?}", faults[i]);
+    }
+    let struck = rtl.iter().filter(|(_, hits)| !hits.is_empty()).count();
+    assert!(struck * 2 > faults.len(), "most faults strike: {rtl:?}");
+    rtl
+}
+
+#[test]
+fn memory_faults_strike_the_same_words_as_on_rtl() {
+    let r = relation("r", 20, 7);
+    let q = relation("q", 14, 8);
+    let runs = memory_faults_match_rtl(
+        EngineConfig::Small,
+        &[&r, &q],
+        "x = JOIN r, q ON r.k = q.k PROJECT r.v, q.w",
+        24,
+        |i| (i * 23 % LINE_DRAWS as usize) as u8,
+    );
+    // The faults reach the cells' FIFOs and the merger's memories, and the checks retry.
+    let memories: BTreeSet<&str> = (runs.iter().flat_map(|(_, hits)| hits))
+        .map(|h| match h.memory.starts_with("cell_") {
+            true => "a sorting cell's FIFO",
+            false => h.memory.as_str(),
+        })
+        .collect();
+    assert!(memories.len() >= 3, "{memories:?}");
+    assert!(runs
+        .iter()
+        .any(|(outcome, _)| outcome.contains("retries: 1")));
+}
+
+/// The paper-size memories are two arrays each (data and parity; NL, DP, `last`, end of
+/// stream): faults on lines 16 to 21 reach both.
+#[test]
+fn delta_memory_faults_strike_the_same_words_as_on_rtl() {
+    let r = relation("r", 12, 9);
+    let runs =
+        memory_faults_match_rtl(EngineConfig::Delta, &[&r], "x = SORT r BY k DESC", 8, |i| {
+            16 + (i % 6) as u8
+        });
+    assert!(runs
+        .iter()
+        .any(|(_, hits)| hits.iter().any(|h| h.line >= 18)));
+}
+
+/// A fault that leaves the core unable to finish its step (the end-of-stream beat dropped
+/// at its input): the watchdog ends the step, the retry gives the right result, and the
+/// fault counts as having struck although the step's output was lost with it (a fault
+/// campaign would otherwise not count the experiment). The same on both backends.
+#[test]
+fn a_fault_that_hangs_the_step_still_counts_as_struck() {
+    let r = relation("r", 10, 13);
+    let statement = &parse_script("t", "x = SORT r BY k").unwrap()[0];
+    let mut cp = program(
+        new_engine(EngineConfig::Small, Backend::Rtl, Profile::Modern),
+        Profile::Modern,
+        &[&r],
+    );
+    cp.step_log = Some(vec![]);
+    cp.execute(statement).unwrap();
+    let eos = cp.step_log.take().unwrap()[0].input_beats as u32 - 1;
+    let fault = InjectedFault {
+        step: 0,
+        fault: StepFault::Stream(StreamFault {
+            site: FaultSite::Input,
+            fault: Fault {
+                kind: FaultKind::Drop,
+                target: eos,
+                line: 0,
+            },
+        }),
+    };
+    let mut outcomes = vec![];
+    for engine in [
+        new_engine(EngineConfig::Small, Backend::Rtl, Profile::Modern),
+        verilator(EngineConfig::Small, Profile::Modern),
+    ] {
+        let mut cp = program(engine, Profile::Modern, &[&r]);
+        cp.inject(&[fault]);
+        let report = cp.execute(statement).unwrap();
+        assert_eq!(cp.faults_hit, 1, "the fault struck");
+        assert_eq!(report.retries, 1);
+        outcomes.push((report, cp.hm.relation("x").unwrap()));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
 #[test]
 fn delta_configuration_matches_rtl() {
     let r = relation("r", 40, 5);
@@ -219,9 +379,9 @@ fn delta_configuration_matches_rtl() {
 
 #[test]
 fn the_model_is_built_once_into_its_cache_entry() {
-    let first = model_binary_in(&cache(), EngineConfig::Small).unwrap();
+    let first = model_binary_in(&cache(), EngineConfig::Small, Model::Fast).unwrap();
     let t = Instant::now();
-    let again = model_binary_in(&cache(), EngineConfig::Small).unwrap();
+    let again = model_binary_in(&cache(), EngineConfig::Small, Model::Fast).unwrap();
     assert_eq!(first, again);
     assert!(
         t.elapsed().as_secs_f64() < 20.0,
@@ -243,7 +403,7 @@ fn the_model_is_built_once_into_its_cache_entry() {
 #[test]
 fn both_models_build_without_combinational_loops() {
     for config in [EngineConfig::Small, EngineConfig::Delta] {
-        let binary = model_binary_in(&cache(), config).unwrap();
+        let binary = model_binary_in(&cache(), config, Model::Fast).unwrap();
         let log_path = binary
             .parent()
             .unwrap()

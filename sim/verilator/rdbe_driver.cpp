@@ -12,13 +12,26 @@
 //   'R' u32 n, n x u8 addr
 //                  one registered read per cycle -> 'K' u64 cycles, n x u16
 //   'I' u32 n      n idle clock cycles (inputs unchanged) -> 'K' u64 cycles
-//   'S' u32 n, u64 max_cycles, n x u32 packed beat (22 bits: data 15:0, parity 17:16,
-//                  null 18, dup 19, last 20, eos 21)
+//   'S' u32 n, u64 max_cycles, u64 pause_at, n x u32 packed beat (22 bits: data 15:0,
+//                  parity 17:16, null 18, dup 19, last 20, eos 21)
 //                  stream the beats (source always offers, sink always ready, the source
 //                  stops when the top raises hm_stop) until the end-of-stream beat leaves,
 //                  at most max_cycles cycles
 //                  -> 'K' (done) or 'T' (max_cycles reached), u64 cycles, u64 stream
 //                     cycles, u32 beats taken, u32 n_out, n_out x u32 packed beat
+//                  If the stream is still running after the clock edge of its cycle
+//                  pause_at (counted from 0, as `Harness::run_stream_with` counts), it
+//                  pauses there first -> 'P' u64 cycles, and serves these requests until
+//                  'c' (test equipment acting between cycles: a memory-word fault):
+//                    'g' u16 len, name        -> 'K' u64 value of that signal (<= 64 bits)
+//                    'f' u16 len, name, u32 index, u32 bit
+//                                             -> 'K': bit `bit` of word `index` of that
+//                                                array inverted
+//                    'c'                      the stream goes on (no reply of its own)
+//                  A failed 'g' or 'f' answers 'E' u16 len, message. Names are
+//                  hierarchical Verilog names ("top.engine_core.merger.memory_u.mem0");
+//                  only a model built with RDBE_VPI defined (Verilator's --vpi, the
+//                  signals public) can answer them.
 //   'X'            a fresh model (power-up state) -> 'K' u64 cycles (0)
 //   'Q'            exit
 // "cycles" is the number of rising clock edges since the model was created.
@@ -31,10 +44,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
-static const uint32_t PROTOCOL_VERSION = 1;
+#ifdef RDBE_VPI
+#include "verilated_vpi.h"
+#endif
+
+static const uint32_t PROTOCOL_VERSION = 2;
 
 // Port names as Verilator mangles rust-hdl's `$` separators.
 #define IN_WORD data_in__024word
@@ -102,6 +121,125 @@ void flush_reply() {
     out_buffer.clear();
 }
 
+std::string read_name() {
+    const uint16_t length = read_u16();
+    std::string name(length, '\0');
+    read_exact(&name[0], length);
+    return name;
+}
+
+#ifdef RDBE_VPI
+// The signal or array named `name`, or null with `error` set.
+vpiHandle find(const std::string& name, std::string& error) {
+    vpiHandle h = vpi_handle_by_name(const_cast<PLI_BYTE8*>(name.c_str()), nullptr);
+    if (!h) error = "the model has no public signal " + name;
+    return h;
+}
+
+bool peek_signal(const std::string& name, uint64_t& value, std::string& error) {
+    vpiHandle h = find(name, error);
+    if (!h) return false;
+    const int size = vpi_get(vpiSize, h);
+    if (size < 1 || size > 64) {
+        error = name + " is " + std::to_string(size) + " bits wide, not 1 to 64";
+        vpi_release_handle(h);
+        return false;
+    }
+    s_vpi_value v;
+    v.format = vpiVectorVal;
+    vpi_get_value(h, &v);
+    value = uint32_t(v.value.vector[0].aval);
+    if (size > 32) value |= uint64_t(uint32_t(v.value.vector[1].aval)) << 32;
+    vpi_release_handle(h);
+    return true;
+}
+
+bool flip_bit(const std::string& name, uint32_t index, uint32_t bit, std::string& error) {
+    vpiHandle array = find(name, error);
+    if (!array) return false;
+    vpiHandle word = vpi_handle_by_index(array, PLI_INT32(index));
+    vpi_release_handle(array);
+    if (!word) {
+        error = name + " has no word " + std::to_string(index);
+        return false;
+    }
+    const int size = vpi_get(vpiSize, word);
+    if (bit >= uint32_t(size)) {
+        error = name + " has " + std::to_string(size) + "-bit words: no bit " +
+                std::to_string(bit);
+        vpi_release_handle(word);
+        return false;
+    }
+    s_vpi_value v;
+    v.format = vpiVectorVal;
+    vpi_get_value(word, &v);
+    // The value's storage belongs to the library until the next call: copy it first.
+    std::vector<s_vpi_vecval> vector(v.value.vector, v.value.vector + (size + 31) / 32);
+    vector[bit / 32].aval ^= PLI_INT32(1u << (bit % 32));
+    v.value.vector = vector.data();
+    vpi_put_value(word, &v, nullptr, vpiNoDelay);
+    s_vpi_error_info info;
+    const bool failed = vpi_chk_error(&info) != 0;
+    if (failed) error = std::string("writing ") + name + ": " + info.message;
+    vpi_release_handle(word);
+    return !failed;
+}
+#else
+const char* const NO_VPI =
+    "this model was built without access to its signals (build it with RDBE_VPI)";
+bool peek_signal(const std::string&, uint64_t&, std::string& error) {
+    error = NO_VPI;
+    return false;
+}
+bool flip_bit(const std::string&, uint32_t, uint32_t, std::string& error) {
+    error = NO_VPI;
+    return false;
+}
+#endif
+
+void put_error(const std::string& message) {
+    put_u8('E');
+    const uint16_t length = uint16_t(std::min<size_t>(message.size(), 0xffff));
+    put_u16(length);
+    out_buffer.insert(out_buffer.end(), message.begin(), message.begin() + length);
+}
+
+// A stream paused after a clock edge: serve 'g' and 'f' until 'c'.
+void serve_pause(uint64_t cycles) {
+    put_u8('P');
+    put_u64(cycles);
+    flush_reply();
+    for (;;) {
+        const uint8_t op = read_u8();
+        if (op == 'c') return;
+        std::string error;
+        if (op == 'g') {
+            const std::string name = read_name();
+            uint64_t value = 0;
+            if (peek_signal(name, value, error)) {
+                put_u8('K');
+                put_u64(value);
+            } else {
+                put_error(error);
+            }
+        } else if (op == 'f') {
+            const std::string name = read_name();
+            const uint32_t index = read_u32();
+            const uint32_t bit = read_u32();
+            if (flip_bit(name, index, bit, error)) {
+                put_u8('K');
+            } else {
+                put_error(error);
+            }
+        } else {
+            char message[64];
+            std::snprintf(message, sizeof message, "unknown request byte 0x%02x in a pause", op);
+            fail(message);
+        }
+        flush_reply();
+    }
+}
+
 struct Sim {
     std::unique_ptr<VerilatedContext> context;
     std::unique_ptr<Vtop> top;
@@ -163,6 +301,7 @@ struct Sim {
 void stream(Sim& sim) {
     const uint32_t n = read_u32();
     const uint64_t max_cycles = read_u64();
+    const uint64_t pause_at = read_u64();
     std::vector<uint32_t> beats(n);
     for (uint32_t i = 0; i < n; i++) beats[i] = read_u32();
     std::vector<uint32_t> output;
@@ -185,6 +324,7 @@ void stream(Sim& sim) {
         top->clock = 1;
         top->eval();
         sim.cycles++;
+        if (cycle == pause_at) serve_pause(sim.cycles);
         if (in_fire) next_in++;
         if (out_fire) {
             output.push_back(out_word);
