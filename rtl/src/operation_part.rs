@@ -845,6 +845,15 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             }
             _ => {}
         }
+        // Stored parity of every word emitted from EmitU and EmitL: the output control part
+        // checks what it stores, but not a word whose end-of-stream line was flipped in
+        // memory, which ends the selected stream there (100,000 memory-word experiments).
+        if self.emit_fire.val()
+            & (((self.state.q.val() == OperationState::EmitU) & !self.u_word_ok.val())
+                | ((self.state.q.val() == OperationState::EmitL) & !self.l_word_ok.val()))
+        {
+            self.parity_flag.d.next = true;
+        }
 
         // ---- address moves of the current action (applied at its decision when it
         // selects nothing, else as its selection's last word leaves)

@@ -47,20 +47,21 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 43.82,
-        verilog_sha256: "0811a8ba489428c4168e22e364b0958a9ce20c3df158bf86fbd90f34d4470667",
+        mhz: 45.88,
+        verilog_sha256: "f4f8365d833c5256342bb19864b957f1a5fc0d6dc8a2d073f830c448917003f7",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-22, the sorting cells' parity-aware tie, docs/PERFORMANCE.md",
+                 0.4), 2026-11-23, the merger's parity check on emitted words, \
+                 docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 31.66,
-        verilog_sha256: "4ea9a669d143ef94f7e6e07c7b6489268db4fae93b340e51dcbef3c78aa73062",
+        mhz: 30.37,
+        verilog_sha256: "e943833c6c615b462c4718a54a9f906779a86720ab97601abf46126c8e18c1dc",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-22, the sorting cells' parity-aware tie, \
+                 nextpnr-ecp5), 2026-11-23, the merger's parity check on emitted words, \
                  docs/PERFORMANCE.md",
     },
 ];

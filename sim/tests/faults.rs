@@ -98,6 +98,58 @@ fn a_flipped_null_line_after_the_checker_is_silent_without_the_link_check() {
     );
 }
 
+/// An L-memory word whose end-of-stream line is flipped while REST-NE streams its tuple
+/// out (the merger in EmitL): it would end the selected stream there, unchecked, and the
+/// command lose the tuples behind it (the 100,000-experiment campaign's last silent class,
+/// docs/RELIABILITY.md). The operation part checks the stored parity of every word it
+/// emits: a parity error, a retry, the right result.
+#[test]
+fn an_end_of_stream_line_flipped_in_l_memory_while_emitted_is_caught() {
+    let csv = |name: &str, text: &str| rdbe_sim::csv_io::parse_csv(name, name, text).unwrap();
+    let a = csv(
+        "a",
+        "k:i16,v:u16,s:char(3)\n1,1,b\n-4,3,c\n-2,2,b\n1,3,\n-1,3,b\n-1,5,\n",
+    );
+    let b = csv(
+        "b",
+        "k:i16,v:u16,s:char(3)\n-4,3,b\n-4,4,acc\n-2,2,b\n-2,2,ccb\n4,1,acc\n-1,0,cc\n\
+         -3,1,ba\n-4,3,\n,0,cc\n2,5,\n3,1,ab\n",
+    );
+    let script = parse_script("t", "x = DIFFERENCE a, b").unwrap();
+    let mut results = vec![];
+    for fault in [
+        None,
+        Some(StepFault::Memory(MemoryFault {
+            memory: 53611,
+            word: 1427001389,
+            line: 21,
+            cycle: 83,
+        })),
+    ] {
+        let mut cp = rtl_program();
+        cp.hm.store(&a).unwrap();
+        cp.hm.store(&b).unwrap();
+        if let Some(fault) = fault {
+            // Step 1 is REST-NE of a against b in U.
+            cp.inject(&[InjectedFault { step: 1, fault }]);
+        }
+        let report = cp.execute(&script[0]).unwrap();
+        let hits = cp.engine().take_memory_hits();
+        if fault.is_some() {
+            assert_eq!(hits.len(), 1);
+            assert_eq!(
+                (hits[0].memory.as_str(), hits[0].address, hits[0].line),
+                ("L-memory", 14, 21),
+                "the fault strikes the last word of an L tuple being emitted"
+            );
+            assert_eq!(report.retries, 1);
+        }
+        results.push(cp.hm.relation("x").unwrap().tuples);
+    }
+    assert_eq!(results[0].len(), 5);
+    assert_eq!(results[1], results[0]);
+}
+
 /// A permanent fault: a data line stuck at 1 on the core's input fails the power-up self
 /// check, which says which test failed.
 #[test]
