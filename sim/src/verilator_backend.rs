@@ -376,9 +376,9 @@ pub fn model_binary_in(root: &Path, config: EngineConfig, model: Model) -> Resul
 }
 
 /// Verilate the top in `dir` and compile it with the driver into `obj_dir`, with `extra`
-/// arguments (and the configuration files in `dir`); returns Verilator's output.
-fn verilate(dir: &Path, extra: &[&str]) -> Result<Vec<u8>> {
-    let signals = dir.join(SIGNALS_CONFIG).is_file();
+/// arguments, as a [Model::Signals] build if `signals` (its configuration written into
+/// `dir` first); returns Verilator's output.
+fn verilate(dir: &Path, extra: &[&str], signals: bool) -> Result<Vec<u8>> {
     let out = Command::new("verilator")
         .current_dir(dir)
         .args(VERILATOR_ARGS)
@@ -447,10 +447,10 @@ fn build_in(
     let guided = if signals.is_some() {
         Err(anyhow!("a model with public signals"))
     } else if profile_guided() {
-        verilate(dir, PROFILE_GENERATE)
+        verilate(dir, PROFILE_GENERATE, false)
             .and_then(|_| train(dir, config))
             .and_then(|()| remove_objects(dir))
-            .and_then(|()| verilate(dir, PROFILE_USE))
+            .and_then(|()| verilate(dir, PROFILE_USE, false))
     } else {
         Err(anyhow!("{PGO_VARIABLE}=0"))
     };
@@ -461,7 +461,7 @@ fn build_in(
         ),
         Err(e) => {
             let _ = std::fs::remove_dir_all(dir.join("obj_dir"));
-            let log = verilate(dir, &[])?;
+            let log = verilate(dir, &[], signals.is_some())?;
             (log, format!("no profile-guided optimisation ({e:#})"))
         }
     };
