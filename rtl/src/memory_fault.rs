@@ -107,6 +107,20 @@ pub enum LiveRange {
 }
 
 impl LiveRange {
+    /// A ring between the registers `base` and `write` (paths and values), pointers
+    /// `pointer_bits` wide.
+    pub fn ring(
+        base: (&str, impl Into<u64>),
+        write: (&str, impl Into<u64>),
+        pointer_bits: usize,
+    ) -> LiveRange {
+        LiveRange::Ring {
+            base: LiveRegister::new(base.0, base.1),
+            write: LiveRegister::new(write.0, write.1),
+            pointer_bits,
+        }
+    }
+
     /// The first live word's address (before wrapping) and the live words' count.
     pub fn span(&self) -> (usize, usize) {
         match self {

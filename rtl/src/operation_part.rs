@@ -465,11 +465,11 @@ impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
             },
             LiveMemory {
                 name: "L-memory".into(),
-                range: LiveRange::Ring {
-                    base: LiveRegister::new("l_mark", self.l_mark.q.val()),
-                    write: LiveRegister::new("l_write", self.l_write.q.val()),
-                    pointer_bits: P,
-                },
+                range: LiveRange::ring(
+                    ("l_mark", self.l_mark.q.val()),
+                    ("l_write", self.l_write.q.val()),
+                    P,
+                ),
                 memory: &mut self.memory_l,
                 path: "memory_l".into(),
             },

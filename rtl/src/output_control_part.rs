@@ -45,7 +45,7 @@
 //!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
 use crate::block_ram::BlockRam;
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
-use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
+use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::operation_part::SelectedStreamIn;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamOut};
@@ -338,31 +338,23 @@ impl<const A: usize, const P: usize> StoredWords for OutputControlPart<A, P> {
     /// Each tuple memory's live words: from the unit being read (its base) to the write
     /// pointer (the queued units and the one being written).
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let ring =
-            |base: &str, base_value: Bits<P>, write: &str, write_value: Bits<P>| LiveRange::Ring {
-                base: LiveRegister::new(base, base_value),
-                write: LiveRegister::new(write, write_value),
-                pointer_bits: P,
-            };
         vec![
             LiveMemory {
                 name: OUTPUT_TUPLE_MEMORY_NAMES[0].into(),
-                range: ring(
-                    "base_u",
-                    self.base_u.q.val(),
-                    "write_u",
-                    self.write_u.q.val(),
+                range: LiveRange::ring(
+                    ("base_u", self.base_u.q.val()),
+                    ("write_u", self.write_u.q.val()),
+                    P,
                 ),
                 memory: &mut self.memory_u,
                 path: "memory_u".into(),
             },
             LiveMemory {
                 name: OUTPUT_TUPLE_MEMORY_NAMES[1].into(),
-                range: ring(
-                    "base_l",
-                    self.base_l.q.val(),
-                    "write_l",
-                    self.write_l.q.val(),
+                range: LiveRange::ring(
+                    ("base_l", self.base_l.q.val()),
+                    ("write_l", self.write_l.q.val()),
+                    P,
                 ),
                 memory: &mut self.memory_l,
                 path: "memory_l".into(),

@@ -39,13 +39,13 @@
 //!   the parity lines only, off the comparator's path. On a tie the cell emits A's copy of
 //!   the common word, and B's is not read again if B then wins: so two words of equal data
 //!   and different parity count as different (one was corrupted), and each side's words
-//!   leave through that side. Without it a flip that made B's key word equal to A's gave a
-//!   tuple of B A's value with good parity (4 silent wrong results in 10,000 memory-word
+//!   leave through that side. Without it a flip that made B's key word equal to A's gave
+//!   B's tuple A's value with good parity (4 silent wrong results in 10,000 memory-word
 //!   experiments; docs/RELIABILITY.md).
 //! * **Boundaries.** The output goes through a [StreamSlice], and `data_in.ready` depends
 //!   only on this cell's registers, so no combinational path crosses a cell boundary.
 use crate::block_ram::BlockRam;
-use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
+use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
@@ -245,31 +245,23 @@ impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
     /// Each FIFO's live words: from the start of its head tuple (the words before it have
     /// left the cell) to its write pointer.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
-        let ring =
-            |base: &str, base_value: Bits<P>, write: &str, write_value: Bits<P>| LiveRange::Ring {
-                base: LiveRegister::new(base, base_value),
-                write: LiveRegister::new(write, write_value),
-                pointer_bits: P,
-            };
         vec![
             LiveMemory {
                 name: "memory A".into(),
-                range: ring(
-                    "base_a",
-                    self.base_a.q.val(),
-                    "write_ptr_a",
-                    self.write_ptr_a.q.val(),
+                range: LiveRange::ring(
+                    ("base_a", self.base_a.q.val()),
+                    ("write_ptr_a", self.write_ptr_a.q.val()),
+                    P,
                 ),
                 memory: &mut self.memory_a,
                 path: "memory_a".into(),
             },
             LiveMemory {
                 name: "memory B".into(),
-                range: ring(
-                    "base_b",
-                    self.base_b.q.val(),
-                    "write_ptr_b",
-                    self.write_ptr_b.q.val(),
+                range: LiveRange::ring(
+                    ("base_b", self.base_b.q.val()),
+                    ("write_ptr_b", self.write_ptr_b.q.val()),
+                    P,
                 ),
                 memory: &mut self.memory_b,
                 path: "memory_b".into(),

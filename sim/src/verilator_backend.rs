@@ -46,9 +46,10 @@
 //! inverts that bit of the memory's array (of the lane holding it, for a deep memory split
 //! into two). So the same fault strikes the same bit with the same outcome on both
 //! backends (`sim/tests/verilator_backend.rs` compares them fault by fault), two orders of
-//! magnitude faster than rust-hdl (docs/RELIABILITY.md). Public signals keep Verilator from optimising them, so that
-//! model is kept apart (`verilator-<config>-signals-<hash>`, no profile-guided
-//! optimisation: about 20 s to build).
+//! magnitude faster than rust-hdl (docs/RELIABILITY.md). Verilator's documentation warns
+//! that public signals cost speed (not measured here), so that model is kept apart
+//! (`verilator-<config>-signals-<hash>`, no profile-guided optimisation: about 20 s to
+//! build).
 //!
 //! # Build cache
 //! The first use of a configuration builds its model into
@@ -105,8 +106,8 @@ pub enum Model {
     /// Only the top's ports are reachable: the fastest model.
     Fast,
     /// Also the memories a fault can hit and the registers bounding their live words,
-    /// through VPI ([rdbe_rtl::memory_fault::MemorySite]: those signals are public, which
-    /// costs speed), for memory-word faults. Built without profile-guided optimisation.
+    /// through VPI ([rdbe_rtl::memory_fault::MemorySite]: those signals are public), for
+    /// memory-word faults. Built without profile-guided optimisation.
     Signals,
 }
 
@@ -150,9 +151,9 @@ fn signals_config(sites: &[MemorySite]) -> String {
             ));
         }
     }
-    lines.dedup();
     lines.join("\n") + "\n"
 }
+
 /// The model's executable in a cache entry.
 const BINARY: &str = "rdbe_sim";
 /// Verilator's arguments besides the files (part of the cache key).
