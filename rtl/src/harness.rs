@@ -86,6 +86,20 @@ impl<B: Clocked> Harness<B> {
         Ok(())
     }
 
+    /// A new simulation of the same block, `uut` fresh (as after configuration), that goes
+    /// on with the open trace, if any: the VCD shows the restart as the changes of one
+    /// time step, and the cycle count goes on (runs measure differences).
+    pub fn restart(&mut self, uut: B) {
+        let vcd = self.vcd.take();
+        let (cycles, passes, time) = (self.cycles, self.passes, self.time);
+        *self = Harness::new(uut);
+        self.cycles = cycles;
+        self.passes += passes;
+        self.time = time;
+        self.vcd = vcd;
+        self.trace_point();
+    }
+
     /// Stop tracing and flush the VCD file.
     pub fn finish_trace(&mut self) {
         self.vcd = None;

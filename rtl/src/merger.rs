@@ -48,9 +48,9 @@ pub struct Merger<const A: usize, const P: usize, const B: usize, const Q: usize
     /// dropped, so its source may cut it short (the operation part's `input_unneeded`).
     pub input_unneeded: Signal<Out, Bit>,
     operation_part: OperationPart<A, P>,
-    /// A register slice on the selected stream: the operation part's deciding cycle
-    /// (comparator → control ROM → selection) and the output control part's write side
-    /// are in different cycles (one cycle of latency, no throughput cost).
+    /// A register slice on the selected stream: the operation part's Decide cycle
+    /// (registered ROM word → selection) and the output control part's write side are in
+    /// different cycles (one cycle of latency, no throughput cost).
     selected_slice: SelectedSlice,
     output_control_part: OutputControlPart<B, Q>,
 }

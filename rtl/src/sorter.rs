@@ -215,7 +215,10 @@ impl SortSettings {
 macro_rules! sorter_settings {
     ($name:ident) => {
         impl $name {
-            /// Drive the static configuration inputs.
+            /// Drive the static configuration inputs. A stream's first beat must follow them by
+            /// at least one cycle: each cell registers its pass decision
+            /// ([SortingCell]'s `pass_mode`); in the engine the IN module's output slice
+            /// gives that cycle.
             pub fn apply(&mut self, s: &SortSettings) {
                 self.tuple_words.next = (s.tuple_words as u64).into();
                 self.key_words.next = (s.key_words as u64).into();
@@ -328,6 +331,7 @@ mod tests {
     fn sort_small(s: &SortSettings, input: &[StreamTuple], pacing: Pacing) -> Vec<StreamTuple> {
         let mut h = Harness::new(SmallSorter::default());
         h.uut.apply(s);
+        h.cycle(); // the cells' pass decision (see `apply`)
         let beats = to_beats(input);
         let run = h.run_stream(&beats, pacing, 1000 + 30 * beats.len() as u64);
         let mut strings = 1;
@@ -364,6 +368,7 @@ mod tests {
             };
             let mut h = Harness::new(DeltaSorter::default());
             h.uut.apply(&s);
+            h.cycle(); // the cells' pass decision (see `apply`)
             let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
             assert_eq!(
                 from_beats(&run.output, 9).unwrap(),
@@ -406,6 +411,7 @@ mod tests {
             };
             let mut h = Harness::new(SmallSorter::default());
             h.uut.apply(&s);
+            h.cycle(); // the cells' pass decision (see `apply`)
             let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100_000);
             assert_eq!(
                 from_beats(&run.output, 2).unwrap(),

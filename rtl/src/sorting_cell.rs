@@ -21,9 +21,19 @@
 //!   exhausted when it has given `run_in` tuples or its head is the end-of-stream beat; an
 //!   exhausted side always loses. When both are, the next pair of runs starts, or, at the
 //!   end of the stream, one end-of-stream beat is emitted.
-//! * **Throughput.** Read addresses for the next cycle are chosen from this cycle's
-//!   decision, so a word leaves every cycle in steady state, including across tuple
+//! * **Throughput.** A word leaves every cycle in steady state, including across tuple
 //!   boundaries (the 1984 cell took three 220 ns cycles per 2-byte step).
+//! * **The comparator feeds registers only** (issue 6). While both heads are there the
+//!   cell emits a word whoever wins (the comparator picks which: a data path), and both
+//!   memories fetch their next word before the decision is known: right for a tie and for
+//!   the winner. The side whose fetch was wrong (the loser, which goes back to its tuple
+//!   start; after the winner's last word, the other side) is marked stale, so its head is
+//!   not there for one cycle while it reads its tuple start again; while the winner
+//!   streams the rest of its tuple the loser's reread is hidden. The only bubble is a
+//!   decision on a tuple's last word (a whole-tuple key, or equal keys): one cycle. So
+//!   the memory → comparator → read address → memory loop of the earlier design, the
+//!   small core's critical path once the merger's was cut, is gone; the decision reaches
+//!   the state registers and the output slice's word only.
 //! * **Memory use.** Words of a tuple still being compared stay in memory (the tuple may
 //!   lose and be read again); once a side has won, each word is freed as it leaves. Each
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
@@ -87,7 +97,8 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// form one combinational path from the first cell's settings to the last cell's
     /// memories: cell *k* sees its `run_in` *k* cycles after the settings change, never later
     /// than the first beat can reach it (every cell delays the stream by at least its output
-    /// slice's cycle).
+    /// slice's cycle). Its pass decision (`pass_mode`) follows one cycle after `run_in`, so
+    /// a stream's first beat must follow a settings change by at least one cycle.
     pub run_out: Signal<Out, Bits<16>>,
     run_out_reg: DFF<Bits<16>>,
     /// Memory words per FIFO, as a constant for the fit test.
@@ -125,6 +136,12 @@ pub struct SortingCell<const A: usize, const P: usize> {
     // ---- combinational helpers
     /// Pass mode: sorting disabled, or a tuple does not fit in one memory.
     is_pass: Signal<Local, Bit>,
+    /// `is_pass`, registered: what the stream side uses, so that the settings' comparisons
+    /// (carry chains) are not on the input → memory write-enable path (issue 6: the small
+    /// core's critical path once the comparators fed registers only). A cell so takes
+    /// effect of a settings change one cycle after its `run_in` shows it; `run_out` is
+    /// worked out from `is_pass` itself, so the chain of cells is not slowed down.
+    pass_mode: DFF<Bit>,
     occupancy_a: Signal<Local, Bits<P>>,
     occupancy_b: Signal<Local, Bits<P>>,
     full_a: Signal<Local, Bit>,
@@ -149,8 +166,6 @@ pub struct SortingCell<const A: usize, const P: usize> {
     at_head: Signal<Local, Bit>,
     exhausted_a: Signal<Local, Bit>,
     exhausted_b: Signal<Local, Bit>,
-    known_a: Signal<Local, Bit>,
-    known_b: Signal<Local, Bit>,
     in_key: Signal<Local, Bit>,
     words_differ: Signal<Local, Bit>,
     b_wins: Signal<Local, Bit>,
@@ -158,8 +173,23 @@ pub struct SortingCell<const A: usize, const P: usize> {
     push_ok: Signal<Local, Bit>,
     emit_a: Signal<Local, Bit>,
     emit_b: Signal<Local, Bit>,
-    next_read_a: Signal<Local, Bits<P>>,
-    next_read_b: Signal<Local, Bits<P>>,
+    /// A word of A or B leaves (if the output takes it): `emit_a | emit_b`, worked out
+    /// without the comparator.
+    emitting: Signal<Local, Bit>,
+    /// Both heads are there with normal runs: a word leaves whoever wins, and both memories
+    /// fetch their next word (the speculation below).
+    speculating: Signal<Local, Bit>,
+    /// The addresses the memories read, worked out without the comparator (see the module
+    /// doc): the side's next `read_ptr` unless it is stale.
+    fetch_a: Signal<Local, Bits<P>>,
+    fetch_b: Signal<Local, Bits<P>>,
+    /// The side fetches the word after its `read_ptr` (else the word at it).
+    advance_a: Signal<Local, Bit>,
+    advance_b: Signal<Local, Bit>,
+    /// The speculative fetch was wrong for this side (it lost, or the winner's tuple ended
+    /// with the comparison): its read register is not its head for one cycle.
+    stale_a: Signal<Local, Bit>,
+    stale_b: Signal<Local, Bit>,
 }
 
 impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
@@ -202,6 +232,7 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             taken_a: Default::default(),
             taken_b: Default::default(),
             is_pass: Default::default(),
+            pass_mode: Default::default(),
             full_a: Default::default(),
             full_b: Default::default(),
             write_ready: Default::default(),
@@ -221,8 +252,7 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             at_head: Default::default(),
             exhausted_a: Default::default(),
             exhausted_b: Default::default(),
-            known_a: Default::default(),
-            known_b: Default::default(),
+            emitting: Default::default(),
             in_key: Default::default(),
             words_differ: Default::default(),
             b_wins: Default::default(),
@@ -230,8 +260,13 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             push_ok: Default::default(),
             emit_a: Default::default(),
             emit_b: Default::default(),
-            next_read_a: Default::default(),
-            next_read_b: Default::default(),
+            speculating: Default::default(),
+            fetch_a: Default::default(),
+            fetch_b: Default::default(),
+            advance_a: Default::default(),
+            advance_b: Default::default(),
+            stale_a: Default::default(),
+            stale_b: Default::default(),
         }
     }
 }
@@ -292,7 +327,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             head_ok_b,
             taken_a,
             taken_b,
-            run_out_reg
+            run_out_reg,
+            pass_mode
         );
         clock!(self, clock, memory_a, memory_b, out_slice);
         self.data_out.word.next = self.out_slice.data_out.word.val();
@@ -304,6 +340,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val())
             | ((self.run_limit.val() != 0) & (self.run_in.val() >= self.run_limit.val()));
         self.run_out.next = self.run_out_reg.q.val();
+        self.pass_mode.d.next = self.is_pass.val();
         if self.is_pass.val() {
             self.run_out_reg.d.next = self.run_in.val();
         } else {
@@ -345,7 +382,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.memory_a.write_enable.next = false;
         self.memory_b.write_enable.next = false;
         self.input_fire.next = false;
-        if self.is_pass.val() {
+        if self.pass_mode.q.val() {
             self.data_in.ready.next = self.out_slice.data_in.ready.val();
         } else {
             self.data_in.ready.next = self.write_ready.val();
@@ -423,8 +460,6 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);
         self.exhausted_b.next =
             self.run_done_b.val() | (self.head_ok_b.q.val() & self.word_b.val().eos);
-        self.known_a.next = self.run_done_a.val() | self.head_ok_a.q.val();
-        self.known_b.next = self.run_done_b.val() | self.head_ok_b.q.val();
         self.in_key.next = self.k.q.val() < self.key_words.val();
         // Words of equal data differ if their parity does: one of them was corrupted
         // (stored parity, below). Without this a tie on B's corrupted word would emit A's
@@ -449,11 +484,11 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         }
 
         // ---- merge side: act
-        self.push_ok.next = self.out_slice.data_in.ready.val() & !self.is_pass.val();
+        self.push_ok.next = self.out_slice.data_in.ready.val() & !self.pass_mode.q.val();
         self.emit_a.next = false;
         self.emit_b.next = false;
-        self.next_read_a.next = self.read_ptr_a.q.val();
-        self.next_read_b.next = self.read_ptr_b.q.val();
+        self.emitting.next = false;
+        self.speculating.next = false;
         match self.state.q.val() {
             MergeState::Compare => {
                 if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
@@ -463,31 +498,41 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                         self.taken_b.d.next = 0.into();
                     } else if self.push_ok.val() {
                         // Both heads are end-of-stream markers: emit one, consume both.
-                        self.next_read_a.next = self.read_ptr_a.q.val() + 1;
-                        self.next_read_b.next = self.read_ptr_b.q.val() + 1;
                         self.base_a.d.next = self.read_ptr_a.q.val() + 1;
                         self.base_b.d.next = self.read_ptr_b.q.val() + 1;
                         self.taken_a.d.next = 0.into();
                         self.taken_b.d.next = 0.into();
                     }
-                } else if self.b_wins.val() {
-                    self.emit_b.next = self.known_a.val() & self.head_ok_b.q.val();
+                } else if self.at_head.val() & self.exhausted_a.val() {
+                    self.emit_b.next = self.head_ok_b.q.val();
+                    self.emitting.next = self.head_ok_b.q.val();
+                } else if self.at_head.val() & self.exhausted_b.val() {
+                    self.emit_a.next = self.head_ok_a.q.val();
+                    self.emitting.next = self.head_ok_a.q.val();
                 } else {
-                    self.emit_a.next = self.known_b.val()
-                        & self.head_ok_a.q.val()
-                        & (self.exhausted_b.val() | self.head_ok_b.q.val());
+                    // Whoever wins, a word leaves when both heads are there: `valid` does
+                    // not wait for the comparator, only the word chosen does.
+                    self.emit_b.next =
+                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & self.b_wins.val();
+                    self.emit_a.next =
+                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & !self.b_wins.val();
+                    self.emitting.next = self.head_ok_a.q.val() & self.head_ok_b.q.val();
+                    self.speculating.next =
+                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & self.push_ok.val();
                 }
             }
             MergeState::EmitA => {
                 self.emit_a.next = self.head_ok_a.q.val();
+                self.emitting.next = self.head_ok_a.q.val();
             }
             MergeState::EmitB => {
                 self.emit_b.next = self.head_ok_b.q.val();
+                self.emitting.next = self.head_ok_b.q.val();
             }
         }
         self.out_slice.data_in.valid.next = false;
         self.out_slice.data_in.word.next = self.word_a.val();
-        if self.is_pass.val() {
+        if self.pass_mode.q.val() {
             self.out_slice.data_in.valid.next = self.data_in.valid.val();
             self.out_slice.data_in.word.next = self.data_in.word.val();
         } else if self.at_head.val()
@@ -498,9 +543,15 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         {
             self.out_slice.data_in.valid.next = true;
             self.out_slice.data_in.word.next = self.eos_word.val();
-        } else if self.push_ok.val() & self.emit_a.val() {
-            self.out_slice.data_in.valid.next = true;
-            self.next_read_a.next = self.read_ptr_a.q.val() + 1;
+        } else {
+            // `valid` without the comparator (it only picks the word, a data path).
+            self.out_slice.data_in.valid.next = self.push_ok.val() & self.emitting.val();
+            if self.emit_b.val() {
+                self.out_slice.data_in.word.next = self.word_b.val();
+            }
+        }
+        // (In pass mode `push_ok` is low; with both heads exhausted neither side emits.)
+        if self.push_ok.val() & self.emit_a.val() {
             if self.word_a.val().last {
                 // A's tuple is out: free it, and B (if it was tied) starts over.
                 self.base_a.d.next = self.read_ptr_a.q.val() + 1;
@@ -511,24 +562,17 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 } else {
                     self.taken_a.d.next = self.taken_a.q.val() + 1;
                 }
-                self.next_read_b.next = self.base_b.q.val();
                 self.state.d.next = MergeState::Compare;
                 self.k.d.next = 0.into();
             } else if self.tie.val() {
-                self.next_read_b.next = self.read_ptr_b.q.val() + 1;
                 self.k.d.next = self.k.q.val() + 1;
             } else {
                 // A has won this tuple: its words will not be read again, free them now.
                 self.base_a.d.next = self.read_ptr_a.q.val() + 1;
-                self.next_read_b.next = self.base_b.q.val();
                 self.state.d.next = MergeState::EmitA;
                 self.k.d.next = 0.into();
             }
         } else if self.push_ok.val() & self.emit_b.val() {
-            self.out_slice.data_in.valid.next = true;
-            self.out_slice.data_in.word.next = self.word_b.val();
-            self.next_read_b.next = self.read_ptr_b.q.val() + 1;
-            self.next_read_a.next = self.base_a.q.val();
             self.k.d.next = 0.into();
             // B never ties (a tie goes to A), so B's emitted words are always final.
             self.base_b.d.next = self.read_ptr_b.q.val() + 1;
@@ -545,16 +589,65 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             }
         }
 
-        // ---- next reads: every cycle, at the chosen pointers. A word is valid once it
-        // was written before this edge (pointers never pass the write pointer).
-        self.read_ptr_a.d.next = self.next_read_a.val();
-        self.read_ptr_b.d.next = self.next_read_b.val();
+        // ---- next reads: every cycle, at `fetch`, worked out without the comparator so
+        // that the comparator feeds registers only (issue 6: it was on the memory →
+        // comparator → read address path). While comparing with both heads there, both
+        // sides fetch their next word: right for a tie and for the winner; the loser (and
+        // after a tuple's end, the other side) is `stale`: its `read_ptr` goes back to its
+        // tuple start, which it reads in the next cycle. In EmitA B reads its tuple start
+        // (its `read_ptr`), and the other way round.
+        // Each side's fetch is its `read_ptr` or the word after it. (With one side
+        // exhausted at the head, that side's `read_ptr` is its tuple start already.)
+        self.advance_a.next = false;
+        self.advance_b.next = false;
+        match self.state.q.val() {
+            MergeState::Compare => {
+                if self.speculating.val() {
+                    self.advance_a.next = true;
+                    self.advance_b.next = true;
+                } else if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
+                    // Both end-of-stream markers are consumed.
+                    self.advance_a.next =
+                        !self.run_done_a.val() & !self.run_done_b.val() & self.push_ok.val();
+                    self.advance_b.next = self.advance_a.val();
+                } else if self.at_head.val() & self.exhausted_a.val() {
+                    self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
+                } else if self.at_head.val() & self.exhausted_b.val() {
+                    self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
+                }
+            }
+            MergeState::EmitA => {
+                self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
+            }
+            MergeState::EmitB => {
+                self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
+            }
+        }
+        self.fetch_a.next = self.read_ptr_a.q.val() + bit_cast::<P, 1>(self.advance_a.val().into());
+        self.fetch_b.next = self.read_ptr_b.q.val() + bit_cast::<P, 1>(self.advance_b.val().into());
+        self.stale_a.next = self.speculating.val() & self.emit_b.val();
+        self.stale_b.next =
+            self.speculating.val() & self.emit_a.val() & (self.word_a.val().last | !self.tie.val());
+        if self.stale_a.val() {
+            self.read_ptr_a.d.next = self.base_a.q.val();
+        } else {
+            self.read_ptr_a.d.next = self.fetch_a.val();
+        }
+        if self.stale_b.val() {
+            self.read_ptr_b.d.next = self.base_b.q.val();
+        } else {
+            self.read_ptr_b.d.next = self.fetch_b.val();
+        }
         self.memory_a.read_enable.next = true;
         self.memory_b.read_enable.next = true;
-        self.memory_a.read_address.next = bit_cast::<A, P>(self.next_read_a.val());
-        self.memory_b.read_address.next = bit_cast::<A, P>(self.next_read_b.val());
-        self.head_ok_a.d.next = self.next_read_a.val() != self.write_ptr_a.q.val();
-        self.head_ok_b.d.next = self.next_read_b.val() != self.write_ptr_b.q.val();
+        self.memory_a.read_address.next = bit_cast::<A, P>(self.fetch_a.val());
+        self.memory_b.read_address.next = bit_cast::<A, P>(self.fetch_b.val());
+        // A word is valid once it was written before this edge (pointers never pass the
+        // write pointer).
+        self.head_ok_a.d.next =
+            (self.fetch_a.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
+        self.head_ok_b.d.next =
+            (self.fetch_b.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
     }
 }
 
@@ -672,12 +765,48 @@ mod tests {
         pacing: Pacing,
     ) -> (Vec<StreamTuple>, u64) {
         configure(&mut h.uut, s);
+        h.cycle(); // `pass_mode` follows the settings one cycle later
         let beats = to_beats(tuples);
         let run = h.run_stream(&beats, pacing, 100 + 20 * beats.len() as u64);
         (
             from_beats(&run.output, s.tuple_words).expect("framing"),
             run.cycles,
         )
+    }
+
+    /// [run_cell], checking after every edge the property the speculative fetch relies on:
+    /// whenever a side's `head_ok` is set, its memory's read register holds the word at
+    /// its `read_ptr` (the fetch address and the decision's address agreed).
+    fn run_cell_checked<const A: usize, const P: usize>(
+        h: &mut Harness<SortingCell<A, P>>,
+        s: &Setup,
+        tuples: &[StreamTuple],
+        pacing: Pacing,
+    ) -> Vec<StreamTuple> {
+        configure(&mut h.uut, s);
+        h.cycle(); // `pass_mode` follows the settings one cycle later
+        let beats = to_beats(tuples);
+        let mask = (1usize << A) - 1;
+        let mut checked = 0u64;
+        let run = h
+            .run_stream_with(&beats, pacing, 100 + 20 * beats.len() as u64, |cycle, c| {
+                for (ok, ptr, memory) in [
+                    (c.head_ok_a.q.val(), c.read_ptr_a.q.val(), &c.memory_a),
+                    (c.head_ok_b.q.val(), c.read_ptr_b.q.val(), &c.memory_b),
+                ] {
+                    if ok {
+                        checked += 1;
+                        assert_eq!(
+                            memory.read_data.val(),
+                            memory.peek(ptr.index() & mask),
+                            "cycle {cycle}: the read register is not the head word"
+                        );
+                    }
+                }
+            })
+            .expect("run");
+        assert!(checked > 0 || tuples.is_empty());
+        from_beats(&run.output, s.tuple_words).expect("framing")
     }
 
     fn t(key: u16, payload: u16) -> StreamTuple {
@@ -885,7 +1014,7 @@ mod tests {
                 sink_duty: [1.0, 0.8, 0.4][rng.gen_range(0..3)],
                 seed: rng.gen(),
             };
-            let (out, _) = run_cell(&mut h, &s, &input, pacing);
+            let out = run_cell_checked(&mut h, &s, &input, pacing);
             let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
             assert_eq!(
                 out, expect,

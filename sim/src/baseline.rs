@@ -47,22 +47,22 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 45.88,
-        verilog_sha256: "f4f8365d833c5256342bb19864b957f1a5fc0d6dc8a2d073f830c448917003f7",
+        mhz: 55.84,
+        verilog_sha256: "3f26fb203d4f98b74b2cbc2902c2835bcebec74307f6e00009ae4756e9ab887a",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-23, the merger's parity check on emitted words, \
-                 docs/PERFORMANCE.md",
+                 0.4), 2026-11-23, the merger's registered decision and the sorting cells' \
+                 speculative fetch, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 30.37,
-        verilog_sha256: "e943833c6c615b462c4718a54a9f906779a86720ab97601abf46126c8e18c1dc",
+        mhz: 37.41,
+        verilog_sha256: "58de71d5db60b1d4b596022189e6eb9c9198b34d47f5564d9b70eddbcbbfcb1c",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-23, the merger's parity check on emitted words, \
-                 docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-23, the merger's registered decision and the sorting \
+                 cells' speculative fetch, docs/PERFORMANCE.md",
     },
 ];
 

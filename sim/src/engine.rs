@@ -391,12 +391,9 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
         std::mem::take(&mut self.memory_hits)
     }
     fn reset(&mut self) {
-        if self.trace.is_some() {
-            // The trace follows one simulation: keep it, clear only.
-            pulse_clear(&mut self.harness);
-            return;
-        }
-        self.harness = Harness::new(T::default());
+        // A new simulation of the same top, traced or not (a trace goes on through it): a
+        // traced run retries exactly as an untraced one.
+        self.harness.restart(T::default());
         self.fault_armed = false;
     }
 }

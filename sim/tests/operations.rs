@@ -496,9 +496,11 @@ fn the_self_check_refuses_a_faulty_engine() {
 #[test]
 fn the_delta1984_profile_paces_the_hm_adapters_to_three_cycles_a_word() {
     // PASS streams the relation once in and once out: the paced HM adapters take three
-    // cycles a word on both sides, so the step costs about 2 more cycles per word than at
-    // full rate (the register set-up, the status reads and the pipeline latency are the
-    // same in both profiles).
+    // cycles a word on both sides, while at full rate the step runs at the merger's rate,
+    // one decision cycle plus one cycle a word for each 5-word tuple (the registered
+    // decision, issue 6): 6/5 cycles a word. So the step costs about 3 - 6/5 = 1.8 more
+    // cycles per word paced than at full rate (the register set-up, the status reads and
+    // the pipeline latency are the same in both profiles).
     let r = relation("r", 300, 9);
     let words = 300 * 5;
     let script = parse_script("t", "p = PASS r").unwrap();
@@ -517,8 +519,9 @@ fn the_delta1984_profile_paces_the_hm_adapters_to_three_cycles_a_word() {
     }
     let extra_per_word = (cycles[1] - cycles[0]) / words as f64;
     assert!(
-        (1.95..=2.1).contains(&extra_per_word),
+        (1.75..=1.9).contains(&extra_per_word),
         "{cycles:?}: {extra_per_word:.3} extra cycles per word"
     );
-    assert!(cycles[0] < words as f64 * 1.2, "{cycles:?}");
+    // Full rate: 6/5 cycles a word plus the set-up and latency (about 70 cycles).
+    assert!(cycles[0] < words as f64 * 1.2 + 150.0, "{cycles:?}");
 }
