@@ -134,7 +134,7 @@ impl SelfCheckParams {
     /// a round of 64 words, and the self check's checker takes up to 8), keys from 16
     /// values (8 keys from 16 values repeat in about 88 % of rounds, so DP is exercised as
     /// with the small core's 32 keys from 256), the heartbeat on bit 15 of the round count
-    /// (rounds of 207 cycles, shorter than the small core's 326: about 0.9 Hz at 12 MHz).
+    /// (rounds of 213 cycles, shorter than the small core's 359: about 0.9 Hz at 12 MHz).
     pub fn tiny() -> Self {
         SelfCheckParams {
             tuples: 8,
