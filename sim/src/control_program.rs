@@ -362,6 +362,24 @@ pub struct InjectedFault {
 }
 
 impl InjectedFault {
+    /// A stream fault of `kind` at `site` on beat `target` (line `line`) of step `step`.
+    pub fn stream(
+        step: u64,
+        site: rdbe_rtl::fault_injector::FaultSite,
+        kind: rdbe_rtl::fault_injector::FaultKind,
+        target: u32,
+        line: u8,
+    ) -> InjectedFault {
+        use rdbe_rtl::fault_injector::{Fault, StreamFault};
+        InjectedFault {
+            step,
+            fault: StepFault::Stream(StreamFault {
+                site,
+                fault: Fault { kind, target, line },
+            }),
+        }
+    }
+
     /// HM adapter IN's diagnostic fault on data word `word` of step `step`.
     pub fn hm_parity(step: u64, word: u16) -> InjectedFault {
         InjectedFault {

@@ -68,18 +68,8 @@ fn nullable() -> Relation {
 #[test]
 fn a_flipped_null_line_after_the_checker_is_silent_without_the_link_check() {
     let script = parse_script("t", "x = RESTRICT a WHERE k IS NULL").unwrap();
-    let fault = InjectedFault {
-        step: 0,
-        fault: StepFault::Stream(StreamFault {
-            site: FaultSite::Sorted,
-            fault: Fault {
-                kind: FaultKind::FlipNull,
-                // The first tuple's first word (k = 1): the merger reads NL with it.
-                target: 0,
-                line: 0,
-            },
-        }),
-    };
+    // The first tuple's first word (k = 1): the merger reads NL with it.
+    let fault = InjectedFault::stream(0, FaultSite::Sorted, FaultKind::FlipNull, 0, 0);
     let mut results = vec![];
     for added_checks in [false, true] {
         let mut cp = rtl_program();
@@ -286,17 +276,7 @@ fn a_traced_run_retries_exactly_as_an_untraced_one() {
     // The input's end of stream sent twice: the step fails, and the second one waits in
     // the core unless the retry runs on a restarted engine (cleared only, the traced run
     // took 3 retries where the untraced one took 1).
-    let fault = InjectedFault {
-        step: 0,
-        fault: StepFault::Stream(StreamFault {
-            site: FaultSite::Input,
-            fault: Fault {
-                kind: FaultKind::Duplicate,
-                target: eos,
-                line: 0,
-            },
-        }),
-    };
+    let fault = InjectedFault::stream(0, FaultSite::Input, FaultKind::Duplicate, eos, 0);
     let vcd = std::env::temp_dir().join(format!("rdbe_retry_trace_{}.vcd", std::process::id()));
     let mut outcomes = vec![];
     for traced in [false, true] {

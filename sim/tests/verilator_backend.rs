@@ -5,7 +5,7 @@
 //! reused by later runs.
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rdbe_rtl::fault_injector::{Fault, FaultKind, FaultSite, StreamFault};
+use rdbe_rtl::fault_injector::{FaultKind, FaultSite};
 use rdbe_rtl::memory_fault::{MemoryFault, MemoryHit, LINE_DRAWS};
 use rdbe_sim::command::parse_script;
 use rdbe_sim::control_program::{ControlProgram, InjectedFault, Report};
@@ -339,17 +339,7 @@ fn a_fault_that_hangs_the_step_still_counts_as_struck() {
     cp.step_log = Some(vec![]);
     cp.execute(statement).unwrap();
     let eos = cp.step_log.take().unwrap()[0].input_beats as u32 - 1;
-    let fault = InjectedFault {
-        step: 0,
-        fault: StepFault::Stream(StreamFault {
-            site: FaultSite::Input,
-            fault: Fault {
-                kind: FaultKind::Drop,
-                target: eos,
-                line: 0,
-            },
-        }),
-    };
+    let fault = InjectedFault::stream(0, FaultSite::Input, FaultKind::Drop, eos, 0);
     let mut outcomes = vec![];
     for engine in [
         new_engine(EngineConfig::Small, Backend::Rtl, Profile::Modern),
