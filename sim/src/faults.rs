@@ -608,49 +608,64 @@ pub fn run_campaign(
         Ok(cp)
     };
     let new_program = |backend| program(new_engine(opts.config, backend, profile));
-    let mut cp = new_program(opts.backend)?;
     let mut model = ControlProgram::new(new_engine(opts.config, Backend::Model, profile), profile)?;
     let mut result = CampaignResult {
-        backend: cp.engine().backend_name(),
+        backend: match opts.backend {
+            Backend::Rtl => "rtl",
+            Backend::Verilator => "verilator",
+            Backend::Model => "model",
+        },
         ..Default::default()
     };
-    let workloads = run_experiments(
-        opts.count,
-        &mut rng,
-        &mut model,
-        &mut cp,
-        |rng, shape| {
-            let site = FaultSite::ALL[rng.gen_range(0..FaultSite::ALL.len())];
-            let beats = match site {
-                FaultSite::Input => shape.input_beats,
-                FaultSite::Sorted => shape.sorted_beats,
-                FaultSite::Output => shape.output_beats,
-            };
-            StreamFault {
-                site,
-                fault: Fault {
-                    kind: FaultKind::TRANSIENT[rng.gen_range(0..FaultKind::TRANSIENT.len())],
-                    target: rng.gen_range(0..beats as u32),
-                    line: rng.gen_range(0..16),
-                },
-            }
-        },
-        |_, w, step, fault, outcome| {
-            let Some((outcome, error)) = outcome else {
-                result.not_injected += 1;
-                return false;
-            };
-            result.experiments.push(Experiment {
-                command: w.script.clone(),
-                fault,
-                step,
-                outcome,
-                error,
-            });
-            progress(result.experiments.len());
-            true
-        },
-    )?;
+    // The program for the stream experiments and the permanent faults; not started (a
+    // model build and a self check) when the campaign has neither.
+    let mut stream_cp = if opts.count > 0 || !opts.no_permanent {
+        let mut cp = new_program(opts.backend)?;
+        debug_assert_eq!(cp.engine().backend_name(), result.backend);
+        Some(cp)
+    } else {
+        None
+    };
+    let workloads = match stream_cp.as_mut() {
+        None => 0,
+        Some(cp) => run_experiments(
+            opts.count,
+            &mut rng,
+            &mut model,
+            cp,
+            |rng, shape| {
+                let site = FaultSite::ALL[rng.gen_range(0..FaultSite::ALL.len())];
+                let beats = match site {
+                    FaultSite::Input => shape.input_beats,
+                    FaultSite::Sorted => shape.sorted_beats,
+                    FaultSite::Output => shape.output_beats,
+                };
+                StreamFault {
+                    site,
+                    fault: Fault {
+                        kind: FaultKind::TRANSIENT[rng.gen_range(0..FaultKind::TRANSIENT.len())],
+                        target: rng.gen_range(0..beats as u32),
+                        line: rng.gen_range(0..16),
+                    },
+                }
+            },
+            |_, w, step, fault, outcome| {
+                let Some((outcome, error)) = outcome else {
+                    result.not_injected += 1;
+                    return false;
+                };
+                result.experiments.push(Experiment {
+                    command: w.script.clone(),
+                    fault,
+                    step,
+                    outcome,
+                    error,
+                });
+                progress(result.experiments.len());
+                true
+            },
+        )?,
+    };
     result.workloads += workloads;
     if opts.memory_count > 0 {
         // The Verilated model that reaches its memories (a build of its own), or rust-hdl.
@@ -692,7 +707,7 @@ pub fn run_campaign(
         )?;
         result.workloads += workloads;
     }
-    if !opts.no_permanent {
+    if let (false, Some(cp)) = (opts.no_permanent, stream_cp.as_mut()) {
         for site in FaultSite::ALL {
             for kind in [FaultKind::StuckAt0, FaultKind::StuckAt1] {
                 for line in 0..16 {
