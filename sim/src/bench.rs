@@ -263,6 +263,29 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         unit: "passes",
         what: "whole-design settling passes per simulated clock (what the simulation speed depends on)".into(),
     });
+    // The whole small RDBE top on rust-hdl (issue 6's "full engine core" figure), on the
+    // same workload as the Verilator figure below.
+    {
+        let tuples = if quick { 250 } else { 2_000 };
+        progress(&format!(
+            "rust-hdl backend: PASS-1 of {tuples} tuples through the small RDBE top"
+        ));
+        let mut engine = crate::engine::new_engine(
+            crate::sort_job::EngineConfig::Small,
+            crate::sort_job::Backend::Rtl,
+            crate::engine::Profile::Modern,
+        );
+        let (cycles, seconds) = crate::verilator_backend::pass1(engine.as_mut(), tuples)?;
+        figures.push(Figure {
+            key: "sim_cycles_per_s_rtl_top",
+            value: (cycles as f64 / seconds).round(),
+            unit: "cycles/s",
+            what: format!(
+                "rust-hdl simulation of the small RDBE top (engine core, HM adapters, register \
+                 bus), {cycles} cycles in {seconds:.2} s; target 50,000"
+            ),
+        });
+    }
     if !quick {
         // Builds the Verilated model on first use (about 30 s), so not in --quick.
         progress("Verilator backend: PASS-1 of 200,000 tuples through the small RDBE top");

@@ -1068,8 +1068,9 @@ pub fn measure_cycles_per_second_with(
 }
 
 /// A PASS-1 of `tuples` random 4-word tuples with the sorter on, at full rate, on a
-/// started engine: (cycles, seconds) of the step.
-fn pass1(engine: &mut VerilatorEngine, tuples: usize) -> Result<(u64, f64)> {
+/// started engine of any backend: (cycles, seconds) of the step (the simulation-speed
+/// workload of `rdbe bench`, on Verilator and on rust-hdl alike).
+pub fn pass1(engine: &mut dyn Engine, tuples: usize) -> Result<(u64, f64)> {
     let input = InConfig {
         tuple_words: 4,
         key_offset: 1,
