@@ -144,6 +144,9 @@ fn sort_exactly_capacity(label: &str, s: &SortSettings, input: &[StreamTuple], p
     );
     let mut h = Harness::new(DeltaSorter::default());
     h.uut.apply(s);
+    // The sorter's contract (`apply`): the first beat follows the settings by a cycle, in
+    // which each cell registers its pass decision (cell 1 passes 1,024-byte tuples).
+    h.cycle();
     let beats = to_beats(input);
     let run = h.run_stream(&beats, pacing, 40 * beats.len() as u64 + 10_000);
     assert_eq!(
