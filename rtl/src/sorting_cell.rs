@@ -183,6 +183,9 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// doc): the side's next `read_ptr` unless it is stale.
     fetch_a: Signal<Local, Bits<P>>,
     fetch_b: Signal<Local, Bits<P>>,
+    /// `read_ptr + 1`.
+    after_a: Signal<Local, Bits<P>>,
+    after_b: Signal<Local, Bits<P>>,
     /// The side fetches the word after its `read_ptr` (else the word at it).
     advance_a: Signal<Local, Bit>,
     advance_b: Signal<Local, Bit>,
@@ -263,6 +266,8 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             speculating: Default::default(),
             fetch_a: Default::default(),
             fetch_b: Default::default(),
+            after_a: Default::default(),
+            after_b: Default::default(),
             advance_a: Default::default(),
             advance_b: Default::default(),
             stale_a: Default::default(),
@@ -428,6 +433,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         }
 
         // ---- merge side: what the heads say
+        self.after_a.next = self.read_ptr_a.q.val() + 1;
+        self.after_b.next = self.read_ptr_b.q.val() + 1;
         // Unfold the stored parity.
         self.stored_a.next = self.memory_a.read_data.val();
         self.stored_b.next = self.memory_b.read_data.val();
@@ -498,8 +505,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                         self.taken_b.d.next = 0.into();
                     } else if self.push_ok.val() {
                         // Both heads are end-of-stream markers: emit one, consume both.
-                        self.base_a.d.next = self.read_ptr_a.q.val() + 1;
-                        self.base_b.d.next = self.read_ptr_b.q.val() + 1;
+                        self.base_a.d.next = self.after_a.val();
+                        self.base_b.d.next = self.after_b.val();
                         self.taken_a.d.next = 0.into();
                         self.taken_b.d.next = 0.into();
                     }
@@ -554,7 +561,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         if self.push_ok.val() & self.emit_a.val() {
             if self.word_a.val().last {
                 // A's tuple is out: free it, and B (if it was tied) starts over.
-                self.base_a.d.next = self.read_ptr_a.q.val() + 1;
+                self.base_a.d.next = self.after_a.val();
                 if self.last_of_pair_a.val() {
                     // This pair of strings is done: the next pair starts without a pause.
                     self.taken_a.d.next = 0.into();
@@ -568,14 +575,14 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 self.k.d.next = self.k.q.val() + 1;
             } else {
                 // A has won this tuple: its words will not be read again, free them now.
-                self.base_a.d.next = self.read_ptr_a.q.val() + 1;
+                self.base_a.d.next = self.after_a.val();
                 self.state.d.next = MergeState::EmitA;
                 self.k.d.next = 0.into();
             }
         } else if self.push_ok.val() & self.emit_b.val() {
             self.k.d.next = 0.into();
             // B never ties (a tie goes to A), so B's emitted words are always final.
-            self.base_b.d.next = self.read_ptr_b.q.val() + 1;
+            self.base_b.d.next = self.after_b.val();
             if self.word_b.val().last {
                 if self.last_of_pair_b.val() {
                     self.taken_a.d.next = 0.into();
@@ -623,8 +630,16 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
             }
         }
-        self.fetch_a.next = self.read_ptr_a.q.val() + bit_cast::<P, 1>(self.advance_a.val().into());
-        self.fetch_b.next = self.read_ptr_b.q.val() + bit_cast::<P, 1>(self.advance_b.val().into());
+        if self.advance_a.val() {
+            self.fetch_a.next = self.after_a.val();
+        } else {
+            self.fetch_a.next = self.read_ptr_a.q.val();
+        }
+        if self.advance_b.val() {
+            self.fetch_b.next = self.after_b.val();
+        } else {
+            self.fetch_b.next = self.read_ptr_b.q.val();
+        }
         self.stale_a.next = self.speculating.val() & self.emit_b.val();
         self.stale_b.next =
             self.speculating.val() & self.emit_a.val() & (self.word_a.val().last | !self.tie.val());
@@ -644,10 +659,22 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.memory_b.read_address.next = bit_cast::<A, P>(self.fetch_b.val());
         // A word is valid once it was written before this edge (pointers never pass the
         // write pointer).
-        self.head_ok_a.d.next =
-            (self.fetch_a.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
-        self.head_ok_b.d.next =
-            (self.fetch_b.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
+        // (Both candidates are compared with the write pointer from registers; `advance`
+        // only picks a result, so no adder or comparator follows the decision.)
+        if self.advance_a.val() {
+            self.head_ok_a.d.next =
+                (self.after_a.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
+        } else {
+            self.head_ok_a.d.next =
+                (self.read_ptr_a.q.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
+        }
+        if self.advance_b.val() {
+            self.head_ok_b.d.next =
+                (self.after_b.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
+        } else {
+            self.head_ok_b.d.next =
+                (self.read_ptr_b.q.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
+        }
     }
 }
 

@@ -47,22 +47,23 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         config: EngineConfig::Small,
         target: "iCE40-HX8K",
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 55.84,
-        verilog_sha256: "3f26fb203d4f98b74b2cbc2902c2835bcebec74307f6e00009ae4756e9ab887a",
+        mhz: 53.97,
+        verilog_sha256: "7f27d04ede46cd2da6192d27c17abc10cee154da4ed6d6d8528015f176b35f29",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
                  0.4), 2026-11-23, the merger's registered decision and the sorting cells' \
-                 speculative fetch, docs/PERFORMANCE.md",
+                 speculative fetch with `head_ok` off the fetch adder, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         target: "ECP5-85F",
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 37.41,
-        verilog_sha256: "58de71d5db60b1d4b596022189e6eb9c9198b34d47f5564d9b70eddbcbbfcb1c",
+        mhz: 41.16,
+        verilog_sha256: "8bb7e8db6f3ae78162563109d13ec83fc1ea5bb0e4b7eb56b34fa9f8095623c5",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
                  nextpnr-ecp5), 2026-11-23, the merger's registered decision and the sorting \
-                 cells' speculative fetch, docs/PERFORMANCE.md",
+                 cells' speculative fetch with `head_ok` off the fetch adder, \
+                 docs/PERFORMANCE.md",
     },
 ];
 
