@@ -596,15 +596,15 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             }
         }
 
-        // ---- next reads: every cycle, at `fetch`, worked out without the comparator so
-        // that the comparator feeds registers only (issue 6: it was on the memory →
-        // comparator → read address path). While comparing with both heads there, both
-        // sides fetch their next word: right for a tie and for the winner; the loser (and
-        // after a tuple's end, the other side) is `stale`: its `read_ptr` goes back to its
-        // tuple start, which it reads in the next cycle. In EmitA B reads its tuple start
-        // (its `read_ptr`), and the other way round.
-        // Each side's fetch is its `read_ptr` or the word after it. (With one side
-        // exhausted at the head, that side's `read_ptr` is its tuple start already.)
+        // ---- next reads: every cycle, at `fetch` = `read_ptr` or the word after it
+        // (`advance`), worked out without the comparator so that the comparator feeds
+        // registers only (issue 6: it was on the memory → comparator → read address path).
+        // While comparing with both heads there, both sides fetch their next word: right
+        // for a tie and for the winner; the loser (and after a tuple's end, the other side)
+        // is `stale`: its `read_ptr` goes back to its tuple start, which it reads in the
+        // next cycle. In EmitA B reads its tuple start (its `read_ptr`), and the other way
+        // round; with one side exhausted at the head, its `read_ptr` is its tuple start.
+        // (The branches repeat the emit match's above, with comparator-free conditions.)
         self.advance_a.next = false;
         self.advance_b.next = false;
         match self.state.q.val() {
