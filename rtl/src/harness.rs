@@ -81,6 +81,11 @@ impl<B: Clocked> Harness<B> {
     /// Start writing every signal change to a VCD file (GTKWave opens it).
     pub fn trace_to(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         let file = BufWriter::new(File::create(path)?);
+        // A trace starts with the clock low (an untraced run leaves it high).
+        if self.clock_high() {
+            self.uut.clock_mut().next = Clock { clk: false };
+            self.settle();
+        }
         let probe = write_vcd_header(file, &self.uut);
         self.vcd = Some(write_vcd_dump(probe, &self.uut));
         Ok(())
@@ -90,6 +95,7 @@ impl<B: Clocked> Harness<B> {
     /// on with the open trace, if any: the VCD shows the restart as the changes of one
     /// time step, and the cycle count goes on (runs measure differences).
     pub fn restart(&mut self, uut: B) {
+        self.end_traced_cycle();
         let vcd = self.vcd.take();
         let (cycles, passes, time) = (self.cycles, self.passes, self.time);
         *self = Harness::new(uut);
@@ -102,6 +108,7 @@ impl<B: Clocked> Harness<B> {
 
     /// Stop tracing and flush the VCD file.
     pub fn finish_trace(&mut self) {
+        self.end_traced_cycle();
         self.vcd = None;
     }
 
@@ -117,8 +124,44 @@ impl<B: Clocked> Harness<B> {
         panic!("circuit failed to converge");
     }
 
-    fn half_cycle(&mut self, level: bool) {
-        self.uut.clock_mut().next = Clock { clk: level };
+    fn clock_high(&mut self) -> bool {
+        self.uut.clock_mut().val().clk
+    }
+
+    /// Settle the inputs the caller set for the next cycle. Traced, the last cycle's
+    /// falling edge settles with them and is dumped, as a scope shows it: the inputs change
+    /// while the clock is low.
+    fn settle_inputs(&mut self) {
+        if self.vcd.is_some() && self.clock_high() {
+            self.end_traced_cycle();
+        } else {
+            self.settle();
+        }
+    }
+
+    /// Traced, the last cycle's falling edge, settled and dumped (so that the waveform
+    /// shows one fall after every rise).
+    fn end_traced_cycle(&mut self) {
+        if self.vcd.is_some() && self.clock_high() {
+            self.uut.clock_mut().next = Clock { clk: false };
+            self.settle();
+            self.trace_point();
+        }
+    }
+
+    /// The rising clock edge, the inputs already settled. Untraced, the clock is still high
+    /// from the last edge: its fall gets one pass only, and the rise follows one pass
+    /// behind. rust-hdl moves a clock one level of the hierarchy a pass, so every block
+    /// still sees its clock fall, then rise, with nothing else changed in between (no
+    /// flip-flop acts on the fall); settled on its own, the fall took as many passes as
+    /// the hierarchy is deep (7 for an RDBE top, a quarter of its passes a cycle).
+    fn clock_edge(&mut self) {
+        if self.clock_high() {
+            self.uut.clock_mut().next = Clock { clk: false };
+            self.uut.update_all();
+            self.passes += 1;
+        }
+        self.uut.clock_mut().next = Clock { clk: true };
         self.settle();
         self.trace_point();
     }
@@ -132,11 +175,10 @@ impl<B: Clocked> Harness<B> {
         }
     }
 
-    /// One full clock cycle: settle the inputs set by the caller, rising edge, falling edge.
+    /// One full clock cycle: settle the inputs set by the caller, then the clock edge.
     pub fn cycle(&mut self) {
-        self.settle();
-        self.half_cycle(true);
-        self.half_cycle(false);
+        self.settle_inputs();
+        self.clock_edge();
         self.cycles += 1;
     }
 }
@@ -298,20 +340,13 @@ impl<B: StreamBlock> Harness<B> {
                 }
             }
             self.uut.stream_out().ready.next = take;
-            // The falling edge of the previous cycle settles together with this cycle's
-            // inputs (no flip-flop acts on it): one settle instead of two.
-            let falling = self.uut.clock_mut().val().clk;
-            self.uut.clock_mut().next = Clock { clk: false };
-            self.settle();
-            if falling {
-                self.trace_point();
-            }
+            self.settle_inputs();
             let in_fire = offer && self.uut.stream_in().ready.val();
             stopped |= self.uut.transfer_stopped();
             let out = self.uut.stream_out();
             let out_fire = take && out.valid.val();
             let out_beat: Beat = out.word.val().into();
-            self.half_cycle(true);
+            self.clock_edge();
             self.cycles += 1;
             after_edge(cycle - start, &mut self.uut);
             if in_fire {
@@ -326,7 +361,7 @@ impl<B: StreamBlock> Harness<B> {
                     let input = self.uut.stream_in();
                     input.valid.next = false;
                     self.uut.stream_out().ready.next = false;
-                    self.half_cycle(false);
+                    self.settle_inputs();
                     return Ok(run);
                 }
             }

@@ -416,10 +416,6 @@ macro_rules! define_rdbe {
             inject_restart_r: DFF<Bit>,
             streams_out_count: DFF<Bits<5>>,
             streams_word: Signal<Local, Bits<16>>,
-            sort_bits: Signal<Local, Bits<61>>,
-            merge_bits: Signal<Local, Bits<51>>,
-            ufmt_bits: Signal<Local, Bits<71>>,
-            lfmt_bits: Signal<Local, Bits<71>>,
             flags: Signal<Local, Bits<16>>,
         }
 
@@ -535,63 +531,61 @@ macro_rules! define_rdbe {
                     }
                 }
 
-                // ---- the registers drive the core's static ports
-                self.sort_bits.next = (bit_cast::<61, 16>(self.sort_r3.q.val()) << 48)
-                    | (bit_cast::<61, 16>(self.sort_r2.q.val()) << 32)
-                    | (bit_cast::<61, 16>(self.sort_r1.q.val()) << 16)
-                    | bit_cast::<61, 16>(self.sort_r0.q.val());
-                self.merge_bits.next = (bit_cast::<51, 16>(self.merge_r3.q.val()) << 48)
-                    | (bit_cast::<51, 16>(self.merge_r2.q.val()) << 32)
-                    | (bit_cast::<51, 16>(self.merge_r1.q.val()) << 16)
-                    | bit_cast::<51, 16>(self.merge_r0.q.val());
-                self.ufmt_bits.next = (bit_cast::<71, 16>(self.ufmt_r4.q.val()) << 64)
-                    | (bit_cast::<71, 16>(self.ufmt_r3.q.val()) << 48)
-                    | (bit_cast::<71, 16>(self.ufmt_r2.q.val()) << 32)
-                    | (bit_cast::<71, 16>(self.ufmt_r1.q.val()) << 16)
-                    | bit_cast::<71, 16>(self.ufmt_r0.q.val());
-                self.lfmt_bits.next = (bit_cast::<71, 16>(self.lfmt_r4.q.val()) << 64)
-                    | (bit_cast::<71, 16>(self.lfmt_r3.q.val()) << 48)
-                    | (bit_cast::<71, 16>(self.lfmt_r2.q.val()) << 32)
-                    | (bit_cast::<71, 16>(self.lfmt_r1.q.val()) << 16)
-                    | bit_cast::<71, 16>(self.lfmt_r0.q.val());
-                // PipelinePort (offsets checked against the LogicStruct by a test).
-                self.engine_core.sort_settings.next.tuple_words = self.sort_bits.val().get_bits::<12>(0);
-                self.engine_core.sort_settings.next.key_offset = self.sort_bits.val().get_bits::<12>(12);
-                self.engine_core.sort_settings.next.key_words = self.sort_bits.val().get_bits::<12>(24);
-                self.engine_core.sort_settings.next.key_type = self.sort_bits.val().get_bits::<2>(36);
-                self.engine_core.sort_settings.next.key_nullable = self.sort_bits.val().get_bit(38);
-                self.engine_core.sort_settings.next.key_null_bit = self.sort_bits.val().get_bits::<4>(39);
-                self.engine_core.sort_settings.next.descending = self.sort_bits.val().get_bit(43);
-                self.engine_core.sort_settings.next.sort_enable = self.sort_bits.val().get_bit(44);
-                self.engine_core.sort_settings.next.tuples_hint = self.sort_bits.val().get_bits::<16>(45);
-                // CommandSettings.
-                self.engine_core.merge_settings.next.command = self.merge_bits.val().get_bits::<5>(0);
-                self.engine_core.merge_settings.next.delete_mode = self.merge_bits.val().get_bit(5);
-                self.engine_core.merge_settings.next.key_words = self.merge_bits.val().get_bits::<12>(6);
-                self.engine_core.merge_settings.next.descending = self.merge_bits.val().get_bit(18);
-                self.engine_core.merge_settings.next.tuple_words = self.merge_bits.val().get_bits::<12>(19);
-                self.engine_core.merge_settings.next.second_offset = self.merge_bits.val().get_bits::<12>(31);
-                self.engine_core.merge_settings.next.second_nullable = self.merge_bits.val().get_bit(43);
-                self.engine_core.merge_settings.next.second_null_bit = self.merge_bits.val().get_bits::<4>(44);
-                self.engine_core.merge_settings.next.second_type = self.merge_bits.val().get_bits::<2>(48);
-                self.engine_core.merge_settings.next.u_partial = self.merge_bits.val().get_bit(50);
-                // OutputFormat, U side and L side.
-                self.engine_core.u_format.next.tuple_words = self.ufmt_bits.val().get_bits::<12>(0);
-                self.engine_core.u_format.next.key_offset = self.ufmt_bits.val().get_bits::<12>(12);
-                self.engine_core.u_format.next.key_words = self.ufmt_bits.val().get_bits::<12>(24);
-                self.engine_core.u_format.next.key_type = self.ufmt_bits.val().get_bits::<2>(36);
-                self.engine_core.u_format.next.first_word = self.ufmt_bits.val().get_bits::<12>(38);
-                self.engine_core.u_format.next.end_word = self.ufmt_bits.val().get_bits::<12>(50);
-                self.engine_core.u_format.next.first_field = self.ufmt_bits.val().get_bits::<4>(62);
-                self.engine_core.u_format.next.fields = self.ufmt_bits.val().get_bits::<5>(66);
-                self.engine_core.l_format.next.tuple_words = self.lfmt_bits.val().get_bits::<12>(0);
-                self.engine_core.l_format.next.key_offset = self.lfmt_bits.val().get_bits::<12>(12);
-                self.engine_core.l_format.next.key_words = self.lfmt_bits.val().get_bits::<12>(24);
-                self.engine_core.l_format.next.key_type = self.lfmt_bits.val().get_bits::<2>(36);
-                self.engine_core.l_format.next.first_word = self.lfmt_bits.val().get_bits::<12>(38);
-                self.engine_core.l_format.next.end_word = self.lfmt_bits.val().get_bits::<12>(50);
-                self.engine_core.l_format.next.first_field = self.lfmt_bits.val().get_bits::<4>(62);
-                self.engine_core.l_format.next.fields = self.lfmt_bits.val().get_bits::<5>(66);
+                // ---- the registers drive the core's static ports: a field at bit o of a
+                // register block is bits o % 16 and up of register o / 16, and when it
+                // crosses into the next register, that register's low bits above them.
+                // PipelinePort, CommandSettings, OutputFormat U and L (offsets checked
+                // against the LogicStructs by a test). No concatenation of whole blocks:
+                // rust-hdl simulates words over 32 bits bit by bit (a 71-bit one took a fifth
+                // of a simulation pass), and the fields need no intermediate signal.
+                self.engine_core.sort_settings.next.tuple_words = self.sort_r0.q.val().get_bits::<12>(0);
+                self.engine_core.sort_settings.next.key_offset = bit_cast::<12, 4>(self.sort_r0.q.val().get_bits::<4>(12))
+                    | (bit_cast::<12, 8>(self.sort_r1.q.val().get_bits::<8>(0)) << 4);
+                self.engine_core.sort_settings.next.key_words = bit_cast::<12, 8>(self.sort_r1.q.val().get_bits::<8>(8))
+                    | (bit_cast::<12, 4>(self.sort_r2.q.val().get_bits::<4>(0)) << 8);
+                self.engine_core.sort_settings.next.key_type = self.sort_r2.q.val().get_bits::<2>(4);
+                self.engine_core.sort_settings.next.key_nullable = self.sort_r2.q.val().get_bit(6);
+                self.engine_core.sort_settings.next.key_null_bit = self.sort_r2.q.val().get_bits::<4>(7);
+                self.engine_core.sort_settings.next.descending = self.sort_r2.q.val().get_bit(11);
+                self.engine_core.sort_settings.next.sort_enable = self.sort_r2.q.val().get_bit(12);
+                self.engine_core.sort_settings.next.tuples_hint = bit_cast::<16, 3>(self.sort_r2.q.val().get_bits::<3>(13))
+                    | (bit_cast::<16, 13>(self.sort_r3.q.val().get_bits::<13>(0)) << 3);
+                self.engine_core.merge_settings.next.command = self.merge_r0.q.val().get_bits::<5>(0);
+                self.engine_core.merge_settings.next.delete_mode = self.merge_r0.q.val().get_bit(5);
+                self.engine_core.merge_settings.next.key_words = bit_cast::<12, 10>(self.merge_r0.q.val().get_bits::<10>(6))
+                    | (bit_cast::<12, 2>(self.merge_r1.q.val().get_bits::<2>(0)) << 10);
+                self.engine_core.merge_settings.next.descending = self.merge_r1.q.val().get_bit(2);
+                self.engine_core.merge_settings.next.tuple_words = self.merge_r1.q.val().get_bits::<12>(3);
+                self.engine_core.merge_settings.next.second_offset = bit_cast::<12, 1>(self.merge_r1.q.val().get_bits::<1>(15))
+                    | (bit_cast::<12, 11>(self.merge_r2.q.val().get_bits::<11>(0)) << 1);
+                self.engine_core.merge_settings.next.second_nullable = self.merge_r2.q.val().get_bit(11);
+                self.engine_core.merge_settings.next.second_null_bit = self.merge_r2.q.val().get_bits::<4>(12);
+                self.engine_core.merge_settings.next.second_type = self.merge_r3.q.val().get_bits::<2>(0);
+                self.engine_core.merge_settings.next.u_partial = self.merge_r3.q.val().get_bit(2);
+                self.engine_core.u_format.next.tuple_words = self.ufmt_r0.q.val().get_bits::<12>(0);
+                self.engine_core.u_format.next.key_offset = bit_cast::<12, 4>(self.ufmt_r0.q.val().get_bits::<4>(12))
+                    | (bit_cast::<12, 8>(self.ufmt_r1.q.val().get_bits::<8>(0)) << 4);
+                self.engine_core.u_format.next.key_words = bit_cast::<12, 8>(self.ufmt_r1.q.val().get_bits::<8>(8))
+                    | (bit_cast::<12, 4>(self.ufmt_r2.q.val().get_bits::<4>(0)) << 8);
+                self.engine_core.u_format.next.key_type = self.ufmt_r2.q.val().get_bits::<2>(4);
+                self.engine_core.u_format.next.first_word = bit_cast::<12, 10>(self.ufmt_r2.q.val().get_bits::<10>(6))
+                    | (bit_cast::<12, 2>(self.ufmt_r3.q.val().get_bits::<2>(0)) << 10);
+                self.engine_core.u_format.next.end_word = self.ufmt_r3.q.val().get_bits::<12>(2);
+                self.engine_core.u_format.next.first_field = bit_cast::<4, 2>(self.ufmt_r3.q.val().get_bits::<2>(14))
+                    | (bit_cast::<4, 2>(self.ufmt_r4.q.val().get_bits::<2>(0)) << 2);
+                self.engine_core.u_format.next.fields = self.ufmt_r4.q.val().get_bits::<5>(2);
+                self.engine_core.l_format.next.tuple_words = self.lfmt_r0.q.val().get_bits::<12>(0);
+                self.engine_core.l_format.next.key_offset = bit_cast::<12, 4>(self.lfmt_r0.q.val().get_bits::<4>(12))
+                    | (bit_cast::<12, 8>(self.lfmt_r1.q.val().get_bits::<8>(0)) << 4);
+                self.engine_core.l_format.next.key_words = bit_cast::<12, 8>(self.lfmt_r1.q.val().get_bits::<8>(8))
+                    | (bit_cast::<12, 4>(self.lfmt_r2.q.val().get_bits::<4>(0)) << 8);
+                self.engine_core.l_format.next.key_type = self.lfmt_r2.q.val().get_bits::<2>(4);
+                self.engine_core.l_format.next.first_word = bit_cast::<12, 10>(self.lfmt_r2.q.val().get_bits::<10>(6))
+                    | (bit_cast::<12, 2>(self.lfmt_r3.q.val().get_bits::<2>(0)) << 10);
+                self.engine_core.l_format.next.end_word = self.lfmt_r3.q.val().get_bits::<12>(2);
+                self.engine_core.l_format.next.first_field = bit_cast::<4, 2>(self.lfmt_r3.q.val().get_bits::<2>(14))
+                    | (bit_cast::<4, 2>(self.lfmt_r4.q.val().get_bits::<2>(0)) << 2);
+                self.engine_core.l_format.next.fields = self.lfmt_r4.q.val().get_bits::<5>(2);
                 self.engine_core.new_tid.next = self.new_tid_r.q.val();
                 self.engine_core.tid_base.next = (bit_cast::<32, 16>(self.tid_r1.q.val()) << 16)
                     | bit_cast::<32, 16>(self.tid_r0.q.val());

@@ -257,6 +257,11 @@ pub struct RtlEngine<T: RdbeTop> {
 }
 
 impl<T: RdbeTop> RtlEngine<T> {
+    /// Settling passes and clock cycles simulated so far (the simulation's cost and work).
+    pub fn passes_and_cycles(&self) -> (u64, u64) {
+        (self.harness.passes, self.harness.cycles)
+    }
+
     pub fn new(config: EngineConfig, profile: Profile) -> RtlEngine<T> {
         RtlEngine {
             harness: Harness::new(T::default()),
