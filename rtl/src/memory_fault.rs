@@ -282,21 +282,44 @@ pub struct MemoryHit {
     pub line: u8,
 }
 
-/// Which memory, word and line `fault` strikes, given each memory's live words now
-/// (`(first, count, words, lines)` in [StoredWords::live_memories]' order): `(index in
-/// that list, address, line)`, or `None` when no memory holds a live word.
-pub fn strike(
-    memories: &[(usize, usize, usize, u8)],
-    fault: &MemoryFault,
-) -> Option<(usize, usize, u8)> {
-    let live: Vec<usize> = (0..memories.len()).filter(|&i| memories[i].1 > 0).collect();
+/// One memory's live words now, as [strike] chooses among them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveSpan {
+    /// Address of the oldest live word.
+    pub first: usize,
+    /// Live words from `first` on (wrapping at `words`); 0: none.
+    pub count: usize,
+    /// The memory's size in words.
+    pub words: usize,
+    /// Stored lines a word.
+    pub lines: u8,
+}
+
+/// Where a fault strikes: a memory (by its index in the list given to [strike]), a word
+/// and a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strike {
+    pub index: usize,
+    pub address: usize,
+    pub line: u8,
+}
+
+/// Which memory, word and line `fault` strikes, given each memory's live words now (in
+/// [StoredWords::live_memories]' order), or `None` when no memory holds a live word.
+pub fn strike(memories: &[LiveSpan], fault: &MemoryFault) -> Option<Strike> {
+    let live: Vec<usize> = (0..memories.len())
+        .filter(|&i| memories[i].count > 0)
+        .collect();
     if live.is_empty() {
         return None;
     }
     let index = live[fault.memory as usize % live.len()];
-    let (first, count, words, lines) = memories[index];
-    let address = (first + fault.word as usize % count) % words;
-    Some((index, address, fault.line % lines))
+    let m = memories[index];
+    Some(Strike {
+        index,
+        address: (m.first + fault.word as usize % m.count) % m.words,
+        line: fault.line % m.lines,
+    })
 }
 
 /// Corrupt the word `fault` names, if a memory holds a live word now.
@@ -306,10 +329,19 @@ pub fn corrupt_memory(block: &mut impl StoredWords, fault: &MemoryFault) -> Opti
         .iter()
         .map(|m| {
             let (first, count) = m.range.span();
-            (first, count, m.memory.words(), m.memory.lines())
+            LiveSpan {
+                first,
+                count,
+                words: m.memory.words(),
+                lines: m.memory.lines(),
+            }
         })
         .collect();
-    let (index, address, line) = strike(&spans, fault)?;
+    let Strike {
+        index,
+        address,
+        line,
+    } = strike(&spans, fault)?;
     let target = &mut live[index];
     let word = target.memory.peek_word(address);
     target

@@ -29,8 +29,6 @@ pub struct RecordedFmax {
     /// The key of `rdbe bench`'s JSON.
     pub key: &'static str,
     pub config: EngineConfig,
-    /// The FPGA, short.
-    pub target: &'static str,
     /// `rdbe synth --target` of the measurement (its top is always `core`).
     pub synth_target: crate::synth::Target,
     pub mhz: f64,
@@ -40,12 +38,18 @@ pub struct RecordedFmax {
     pub source: &'static str,
 }
 
+impl RecordedFmax {
+    /// The FPGA measured (its part number, from the `rdbe synth` target).
+    pub fn fpga(&self) -> &'static str {
+        self.synth_target.spec().device
+    }
+}
+
 /// The engine cores' Fmax as placed and routed (docs/PERFORMANCE.md, "Place and route").
 pub const RECORDED_FMAX: &[RecordedFmax] = &[
     RecordedFmax {
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
-        target: "iCE40-HX8K",
         synth_target: crate::synth::Target::Hx8k,
         mhz: 53.97,
         verilog_sha256: "7f27d04ede46cd2da6192d27c17abc10cee154da4ed6d6d8528015f176b35f29",
@@ -56,7 +60,6 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
-        target: "ECP5-85F",
         synth_target: crate::synth::Target::Ecp5_85,
         mhz: 41.16,
         verilog_sha256: "8bb7e8db6f3ae78162563109d13ec83fc1ea5bb0e4b7eb56b34fa9f8095623c5",

@@ -180,7 +180,9 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
             unit: "MHz",
             what: format!(
                 "{:?} engine core on the {}, as recorded (not measured by this run): {}",
-                f.config, f.target, f.source
+                f.config,
+                f.fpga(),
+                f.source
             ),
         });
     }
@@ -193,7 +195,8 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         what: format!(
             "Delta sorter at {} MHz ({}'s recorded Fmax): 2 bytes a word / {cycles_per_word:.3} \
              simulated cycles a word (sorter_cycles_4096x16, fill and drain)",
-            delta_fmax.mhz, delta_fmax.target
+            delta_fmax.mhz,
+            delta_fmax.fpga()
         ),
     });
     let (sim_cycles, sim_wall) = if quick {
@@ -275,7 +278,7 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
             crate::engine::Profile::Modern,
         );
         let (passes_before, cycles_before) = engine.passes_and_cycles();
-        let (cycles, seconds) = crate::verilator_backend::pass1(&mut engine, tuples)?;
+        let (cycles, seconds) = crate::engine::pass1(&mut engine, tuples)?;
         let (passes_after, cycles_after) = engine.passes_and_cycles();
         figures.push(Figure {
             key: "sim_cycles_per_s_rtl_top",

@@ -18,22 +18,25 @@
 //! (one 16-bit word per 666 ns, i.e. one word every three cycles). The HM side of the
 //! simulation itself is always ready: the adapters do the pacing, as in the machine.
 use crate::sort_job::EngineConfig;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use rdbe_rtl::engine_core::CoreStatus;
 use rdbe_rtl::fault_injector::StreamFault;
 use rdbe_rtl::harness::{Harness, Pacing};
 use rdbe_rtl::hm_adapter::model::hm_in_model;
+use rdbe_rtl::in_module::{InConfig, KeyType};
 use rdbe_rtl::memory_fault::{corrupt_memory, MemoryFault, MemoryHit};
-use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSmall};
+use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerDelta, MergerSettings, MergerSmall};
+use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
 use rdbe_rtl::rdbe_top::{
     configure, inject_writes, pulse_clear, status_from_registers, write_register, DeltaRdbe,
     HmSettings, RdbeTop, SmallRdbe,
 };
 use rdbe_rtl::sort_pipeline::{model::sort_pipeline_model, PipelineSettings};
 use rdbe_rtl::sorter::capacity_tuples;
-use rdbe_rtl::tuple_stream::{split_tuples_with_dup, Beat, StreamTuple};
+use rdbe_rtl::tuple_stream::{compact_beats, split_tuples_with_dup, Beat, StreamTuple};
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Timing profile: how fast the HM side moves words and how long a clock cycle is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -324,7 +327,7 @@ impl<T: RdbeTop> Engine for RtlEngine<T> {
         self.limits
     }
     fn backend_name(&self) -> &'static str {
-        "rtl"
+        crate::sort_job::Backend::Rtl.name()
     }
     fn step(
         &mut self,
@@ -429,7 +432,7 @@ impl Engine for ModelEngine {
         self.limits
     }
     fn backend_name(&self) -> &'static str {
-        "model"
+        crate::sort_job::Backend::Model.name()
     }
     fn step(
         &mut self,
@@ -530,4 +533,52 @@ pub fn new_engine(
             config, profile,
         )),
     }
+}
+
+/// A PASS-1 of `tuples` random 4-word tuples with the sorter on, at full rate, on a
+/// started engine of any backend: (cycles, seconds) of the step (the simulation-speed
+/// workload of `rdbe bench`, on Verilator and on rust-hdl alike).
+pub fn pass1(engine: &mut dyn Engine, tuples: usize) -> Result<(u64, f64)> {
+    let input = InConfig {
+        tuple_words: 4,
+        key_offset: 1,
+        key_words: 1,
+        key_type: KeyType::Unsigned,
+        key_null_bit: Some(0),
+    };
+    let sort = PipelineSettings {
+        input: input.clone(),
+        descending: false,
+        sort_enable: true,
+        tuples_hint: tuples.min(0xffff),
+    };
+    let pass = MergerConfig {
+        command: MergerCommand::Pass1,
+        delete: false,
+        settings: MergerSettings::ascending(1),
+        tuple_words: 4,
+        output: OutputSettings::both(SideFormat::whole(&input, 3)),
+    };
+    // A fixed pseudo-random relation (xorshift), tag word 0 (no nulls).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u16
+    };
+    let relation: Vec<Vec<u16>> = (0..tuples)
+        .map(|i| vec![0, next(), next(), i as u16])
+        .collect();
+    let beats = compact_beats(&relation);
+    engine.clear();
+    let t0 = Instant::now();
+    let out = engine.step(&sort, &pass, &beats, None)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    ensure!(
+        out.tuples.len() == tuples,
+        "PASS-1 of {tuples} tuples returned {}",
+        out.tuples.len()
+    );
+    Ok((out.cycles, seconds))
 }

@@ -610,11 +610,7 @@ pub fn run_campaign(
     let new_program = |backend| program(new_engine(opts.config, backend, profile));
     let mut model = ControlProgram::new(new_engine(opts.config, Backend::Model, profile), profile)?;
     let mut result = CampaignResult {
-        backend: match opts.backend {
-            Backend::Rtl => "rtl",
-            Backend::Verilator => "verilator",
-            Backend::Model => "model",
-        },
+        backend: opts.backend.name(),
         ..Default::default()
     };
     // The program for the stream experiments and the permanent faults; not started (a

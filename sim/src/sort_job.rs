@@ -39,6 +39,17 @@ pub enum Backend {
     Verilator,
 }
 
+impl Backend {
+    /// The name `--backend` takes and reports give ([crate::engine::Engine::backend_name]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Rtl => "rtl",
+            Backend::Model => "model",
+            Backend::Verilator => "verilator",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SortKey {
     Field(String),

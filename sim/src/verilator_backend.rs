@@ -64,21 +64,20 @@ use crate::engine::{Engine, EngineFault, Limits, Profile, StepFault, StepOutput}
 use crate::sort_job::EngineConfig;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rdbe_rtl::cosim::{pack, unpack};
-use rdbe_rtl::in_module::{InConfig, KeyType};
-use rdbe_rtl::memory_fault::{memory_sites, strike, MemoryFault, MemoryHit, MemorySite};
-use rdbe_rtl::merger::{MergerCommand, MergerConfig, MergerSettings};
-use rdbe_rtl::output_control_part::{OutputSettings, SideFormat};
+use rdbe_rtl::memory_fault::{
+    memory_sites, strike, LiveSpan, MemoryFault, MemoryHit, MemorySite, Strike,
+};
+use rdbe_rtl::merger::MergerConfig;
 use rdbe_rtl::rdbe_top::{
     clear_over_bus, configure_bus, inject_writes, status_over_bus, DeltaRdbe, RegisterBus,
     SmallRdbe,
 };
 use rdbe_rtl::sort_pipeline::PipelineSettings;
-use rdbe_rtl::tuple_stream::{compact_beats, split_tuples_with_dup, Beat};
+use rdbe_rtl::tuple_stream::{split_tuples_with_dup, Beat};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
 
 /// The driver's source, compiled with the Verilated model.
 const DRIVER_SOURCE: &str = include_str!("../verilator/rdbe_driver.cpp");
@@ -409,7 +408,7 @@ fn train(dir: &Path, config: EngineConfig) -> Result<()> {
         &dir.join("obj_dir").join(BINARY),
         engine.limits,
     )?);
-    pass1(&mut engine, TRAINING_TUPLES)?;
+    crate::engine::pass1(&mut engine, TRAINING_TUPLES)?;
     Ok(())
 }
 
@@ -849,9 +848,19 @@ fn strike_model(
             register.value = driver.peek_signal(&vpi_name(&format!("{}.q", register.path)))?;
         }
         let (first, count) = range.span();
-        spans.push((first, count, site.words, site.lines));
+        spans.push(LiveSpan {
+            first,
+            count,
+            words: site.words,
+            lines: site.lines,
+        });
     }
-    let Some((index, address, line)) = strike(&spans, fault) else {
+    let Some(Strike {
+        index,
+        address,
+        line,
+    }) = strike(&spans, fault)
+    else {
         return Ok(None);
     };
     let site = &sites[index];
@@ -938,7 +947,7 @@ impl Engine for VerilatorEngine {
         self.limits
     }
     fn backend_name(&self) -> &'static str {
-        "verilator"
+        crate::sort_job::Backend::Verilator.name()
     }
     fn step(
         &mut self,
@@ -1064,53 +1073,5 @@ pub fn measure_cycles_per_second_with(
     tuples: usize,
 ) -> Result<(u64, f64)> {
     let mut engine = engine.started()?;
-    pass1(&mut engine, tuples)
-}
-
-/// A PASS-1 of `tuples` random 4-word tuples with the sorter on, at full rate, on a
-/// started engine of any backend: (cycles, seconds) of the step (the simulation-speed
-/// workload of `rdbe bench`, on Verilator and on rust-hdl alike).
-pub fn pass1(engine: &mut dyn Engine, tuples: usize) -> Result<(u64, f64)> {
-    let input = InConfig {
-        tuple_words: 4,
-        key_offset: 1,
-        key_words: 1,
-        key_type: KeyType::Unsigned,
-        key_null_bit: Some(0),
-    };
-    let sort = PipelineSettings {
-        input: input.clone(),
-        descending: false,
-        sort_enable: true,
-        tuples_hint: tuples.min(0xffff),
-    };
-    let pass = MergerConfig {
-        command: MergerCommand::Pass1,
-        delete: false,
-        settings: MergerSettings::ascending(1),
-        tuple_words: 4,
-        output: OutputSettings::both(SideFormat::whole(&input, 3)),
-    };
-    // A fixed pseudo-random relation (xorshift), tag word 0 (no nulls).
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u16
-    };
-    let relation: Vec<Vec<u16>> = (0..tuples)
-        .map(|i| vec![0, next(), next(), i as u16])
-        .collect();
-    let beats = compact_beats(&relation);
-    engine.clear();
-    let t0 = Instant::now();
-    let out = engine.step(&sort, &pass, &beats, None)?;
-    let seconds = t0.elapsed().as_secs_f64();
-    ensure!(
-        out.tuples.len() == tuples,
-        "PASS-1 of {tuples} tuples returned {}",
-        out.tuples.len()
-    );
-    Ok((out.cycles, seconds))
+    crate::engine::pass1(&mut engine, tuples)
 }
