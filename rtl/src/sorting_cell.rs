@@ -113,8 +113,10 @@ pub struct SortingCell<const A: usize, const P: usize> {
     write_ptr_b: DFF<Bits<P>>,
     /// Which memory receives the current run (false: A, true: B).
     write_to_b: DFF<Bit>,
-    /// Tuples written into the current run.
-    write_count: DFF<Bits<16>>,
+    /// Tuples written into the current run. The run counters are `P` bits wide, not 16:
+    /// while the cell merges, a run fits in one memory (`run_in × tuple_words ≤ 2^A`), so
+    /// they count to 2^A at most (the HX8K has no room for 16-bit ones, issue 6).
+    write_count: DFF<Bits<P>>,
     eos_pending_a: DFF<Bit>,
     eos_pending_b: DFF<Bit>,
     // ---- merge side
@@ -131,11 +133,14 @@ pub struct SortingCell<const A: usize, const P: usize> {
     head_ok_a: DFF<Bit>,
     head_ok_b: DFF<Bit>,
     /// Tuples taken from the current run of each side.
-    taken_a: DFF<Bits<16>>,
-    taken_b: DFF<Bits<16>>,
+    taken_a: DFF<Bits<P>>,
+    taken_b: DFF<Bits<P>>,
     // ---- combinational helpers
     /// Pass mode: sorting disabled, or a tuple does not fit in one memory.
     is_pass: Signal<Local, Bit>,
+    /// `run_in`'s low `P` bits, what the run counters are compared with (the whole of it
+    /// while the cell merges; in pass mode the counters are not used).
+    run_in_p: Signal<Local, Bits<P>>,
     /// `is_pass`, registered: what the stream side uses, so that the settings' comparisons
     /// (carry chains) are not on the input → memory write-enable path (issue 6: the small
     /// core's critical path once the comparators fed registers only). A cell so takes
@@ -235,6 +240,7 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             taken_a: Default::default(),
             taken_b: Default::default(),
             is_pass: Default::default(),
+            run_in_p: Default::default(),
             pass_mode: Default::default(),
             full_a: Default::default(),
             full_b: Default::default(),
@@ -345,6 +351,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             | (bit_cast::<16, 12>(self.tuple_words.val()) > self.capacity_words.val())
             | ((self.run_limit.val() != 0) & (self.run_in.val() >= self.run_limit.val()));
         self.run_out.next = self.run_out_reg.q.val();
+        self.run_in_p.next = bit_cast::<P, 16>(self.run_in.val());
         self.pass_mode.d.next = self.is_pass.val();
         if self.is_pass.val() {
             self.run_out_reg.d.next = self.run_in.val();
@@ -408,7 +415,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                     self.write_ptr_a.d.next = self.write_ptr_a.q.val() + 1;
                 }
                 if self.data_in.word.val().last {
-                    if self.write_count.q.val() + 1 == self.run_in.val() {
+                    if self.write_count.q.val() + 1 == self.run_in_p.val() {
                         self.write_count.d.next = 0.into();
                         self.write_to_b.d.next = !self.write_to_b.q.val();
                     } else {
@@ -454,14 +461,14 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         {
             self.word_b.next.parity = self.stored_b.val().parity ^ self.one2.val();
         }
-        self.run_done_a.next = self.taken_a.q.val() == self.run_in.val();
-        self.run_done_b.next = self.taken_b.q.val() == self.run_in.val();
+        self.run_done_a.next = self.taken_a.q.val() == self.run_in_p.val();
+        self.run_done_b.next = self.taken_b.q.val() == self.run_in_p.val();
         // Taking this side's next tuple completes its string while the other side's string
         // is already complete.
         self.last_of_pair_a.next =
-            (self.taken_a.q.val() + 1 == self.run_in.val()) & self.run_done_b.val();
+            (self.taken_a.q.val() + 1 == self.run_in_p.val()) & self.run_done_b.val();
         self.last_of_pair_b.next =
-            (self.taken_b.q.val() + 1 == self.run_in.val()) & self.run_done_a.val();
+            (self.taken_b.q.val() + 1 == self.run_in_p.val()) & self.run_done_a.val();
         self.at_head.next = (self.state.q.val() == MergeState::Compare) & (self.k.q.val() == 0);
         self.exhausted_a.next =
             self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);

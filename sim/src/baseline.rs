@@ -51,22 +51,21 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 53.97,
-        verilog_sha256: "7f27d04ede46cd2da6192d27c17abc10cee154da4ed6d6d8528015f176b35f29",
+        mhz: 56.04,
+        verilog_sha256: "b92c7c474dd2f7ca9c8c3f1773770fc43f754137707102c991feb935b0db2390",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-23, the merger's registered decision and the sorting cells' \
-                 speculative fetch with `head_ok` off the fetch adder, docs/PERFORMANCE.md",
+                 0.4), 2026-11-23, the sorting cells' run counters narrowed to their memory's \
+                 pointer width, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 41.16,
-        verilog_sha256: "8bb7e8db6f3ae78162563109d13ec83fc1ea5bb0e4b7eb56b34fa9f8095623c5",
+        mhz: 41.19,
+        verilog_sha256: "bcdf4be6ca3672381ee4f27a9ab3ced11e575e99863d909ac1eca50d5d283dab",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-23, the merger's registered decision and the sorting \
-                 cells' speculative fetch with `head_ok` off the fetch adder, \
-                 docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-23, the sorting cells' run counters narrowed to their \
+                 memory's pointer width, docs/PERFORMANCE.md",
     },
 ];
 
