@@ -503,6 +503,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.emit_b.next = false;
         self.emitting.next = false;
         self.speculating.next = false;
+        // `advance`: the side fetches the word after its `read_ptr` (see the next reads
+        // below); set beside the emission from the same comparator-free conditions.
+        self.advance_a.next = false;
+        self.advance_b.next = false;
         match self.state.q.val() {
             MergeState::Compare => {
                 if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
@@ -516,13 +520,17 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                         self.base_b.d.next = self.after_b.val();
                         self.taken_a.d.next = 0.into();
                         self.taken_b.d.next = 0.into();
+                        self.advance_a.next = true;
+                        self.advance_b.next = true;
                     }
                 } else if self.at_head.val() & self.exhausted_a.val() {
                     self.emit_b.next = self.head_ok_b.q.val();
                     self.emitting.next = self.head_ok_b.q.val();
+                    self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
                 } else if self.at_head.val() & self.exhausted_b.val() {
                     self.emit_a.next = self.head_ok_a.q.val();
                     self.emitting.next = self.head_ok_a.q.val();
+                    self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
                 } else {
                     // Whoever wins, a word leaves when both heads are there: `valid` does
                     // not wait for the comparator, only the word chosen does.
@@ -533,15 +541,19 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                     self.emitting.next = self.head_ok_a.q.val() & self.head_ok_b.q.val();
                     self.speculating.next =
                         self.head_ok_a.q.val() & self.head_ok_b.q.val() & self.push_ok.val();
+                    self.advance_a.next = self.speculating.val();
+                    self.advance_b.next = self.speculating.val();
                 }
             }
             MergeState::EmitA => {
                 self.emit_a.next = self.head_ok_a.q.val();
                 self.emitting.next = self.head_ok_a.q.val();
+                self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
             }
             MergeState::EmitB => {
                 self.emit_b.next = self.head_ok_b.q.val();
                 self.emitting.next = self.head_ok_b.q.val();
+                self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
             }
         }
         self.out_slice.data_in.valid.next = false;
@@ -611,32 +623,6 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         // is `stale`: its `read_ptr` goes back to its tuple start, which it reads in the
         // next cycle. In EmitA B reads its tuple start (its `read_ptr`), and the other way
         // round; with one side exhausted at the head, its `read_ptr` is its tuple start.
-        // (The branches repeat the emit match's above, with comparator-free conditions.)
-        self.advance_a.next = false;
-        self.advance_b.next = false;
-        match self.state.q.val() {
-            MergeState::Compare => {
-                if self.speculating.val() {
-                    self.advance_a.next = true;
-                    self.advance_b.next = true;
-                } else if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
-                    // Both end-of-stream markers are consumed.
-                    self.advance_a.next =
-                        !self.run_done_a.val() & !self.run_done_b.val() & self.push_ok.val();
-                    self.advance_b.next = self.advance_a.val();
-                } else if self.at_head.val() & self.exhausted_a.val() {
-                    self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
-                } else if self.at_head.val() & self.exhausted_b.val() {
-                    self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
-                }
-            }
-            MergeState::EmitA => {
-                self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
-            }
-            MergeState::EmitB => {
-                self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
-            }
-        }
         if self.advance_a.val() {
             self.fetch_a.next = self.after_a.val();
         } else {

@@ -51,21 +51,21 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 56.04,
-        verilog_sha256: "b92c7c474dd2f7ca9c8c3f1773770fc43f754137707102c991feb935b0db2390",
+        mhz: 57.17,
+        verilog_sha256: "3405f3925041a7aea3bea26021489763ce9bcfb8d5d2ccbc655ae9ceab10a184",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
                  0.4), 2026-11-23, the sorting cells' run counters narrowed to their memory's \
-                 pointer width, docs/PERFORMANCE.md",
+                 pointer width, `advance` set with the emission, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 41.19,
-        verilog_sha256: "bcdf4be6ca3672381ee4f27a9ab3ced11e575e99863d909ac1eca50d5d283dab",
+        mhz: 41.93,
+        verilog_sha256: "e14fed68f20ff4eb6d63569115d531ba038a9e6848655703aef368f8708e64a8",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
                  nextpnr-ecp5), 2026-11-23, the sorting cells' run counters narrowed to their \
-                 memory's pointer width, docs/PERFORMANCE.md",
+                 memory's pointer width, `advance` set with the emission, docs/PERFORMANCE.md",
     },
 ];
 
