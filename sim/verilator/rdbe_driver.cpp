@@ -261,7 +261,8 @@ struct Sim {
         top->eval();
     }
 
-    // `Harness::cycle`: settle the inputs, rising edge, falling edge.
+    // `Harness::cycle`: settle the inputs with the clock low, rising edge. The falling edge
+    // follows at once here; the harness gives it to the next cycle (no flip-flop acts on it).
     void cycle() {
         top->clock = 0;
         top->eval();
