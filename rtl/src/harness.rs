@@ -95,7 +95,9 @@ impl<B: Clocked> Harness<B> {
     /// on with the open trace, if any: the VCD shows the restart as the changes of one
     /// time step, and the cycle count goes on (runs measure differences).
     pub fn restart(&mut self, uut: B) {
-        self.end_traced_cycle();
+        if self.vcd.is_some() {
+            self.clock_fall();
+        }
         let vcd = self.vcd.take();
         let (cycles, passes, time) = (self.cycles, self.passes, self.time);
         *self = Harness::new(uut);
@@ -108,7 +110,7 @@ impl<B: Clocked> Harness<B> {
 
     /// Stop tracing and flush the VCD file.
     pub fn finish_trace(&mut self) {
-        self.end_traced_cycle();
+        self.clock_fall();
         self.vcd = None;
     }
 
@@ -128,39 +130,22 @@ impl<B: Clocked> Harness<B> {
         self.uut.clock_mut().val().clk
     }
 
-    /// Settle the inputs the caller set for the next cycle. Traced, the last cycle's
-    /// falling edge settles with them and is dumped, as a scope shows it: the inputs change
-    /// while the clock is low.
-    fn settle_inputs(&mut self) {
-        if self.vcd.is_some() && self.clock_high() {
-            self.end_traced_cycle();
-        } else {
-            self.settle();
-        }
-    }
-
-    /// Traced, the last cycle's falling edge, settled and dumped (so that the waveform
-    /// shows one fall after every rise).
-    fn end_traced_cycle(&mut self) {
-        if self.vcd.is_some() && self.clock_high() {
-            self.uut.clock_mut().next = Clock { clk: false };
-            self.settle();
+    /// The clock's fall after the last rising edge, settled together with the inputs the
+    /// caller set for the next cycle: every block sees its clock fall in the first pass
+    /// (the patched rust-hdl-core, vendor/README.md) and no flip-flop acts on it. Dumped
+    /// when traced, as a scope shows it: the inputs change while the clock is low, and the
+    /// waveform has one fall after every rise.
+    fn clock_fall(&mut self) {
+        let was_high = self.clock_high();
+        self.uut.clock_mut().next = Clock { clk: false };
+        self.settle();
+        if was_high {
             self.trace_point();
         }
     }
 
-    /// The rising clock edge, the inputs already settled. Untraced, the clock is still high
-    /// from the last edge: its fall gets one pass only, and the rise follows one pass
-    /// behind. rust-hdl moves a clock one level of the hierarchy a pass, so every block
-    /// still sees its clock fall, then rise, with nothing else changed in between (no
-    /// flip-flop acts on the fall); settled on its own, the fall took as many passes as
-    /// the hierarchy is deep (7 for an RDBE top, a quarter of its passes a cycle).
+    /// The rising clock edge, the inputs already settled with the clock low.
     fn clock_edge(&mut self) {
-        if self.clock_high() {
-            self.uut.clock_mut().next = Clock { clk: false };
-            self.uut.update_all();
-            self.passes += 1;
-        }
         self.uut.clock_mut().next = Clock { clk: true };
         self.settle();
         self.trace_point();
@@ -177,7 +162,7 @@ impl<B: Clocked> Harness<B> {
 
     /// One full clock cycle: settle the inputs set by the caller, then the clock edge.
     pub fn cycle(&mut self) {
-        self.settle_inputs();
+        self.clock_fall();
         self.clock_edge();
         self.cycles += 1;
     }
@@ -340,7 +325,7 @@ impl<B: StreamBlock> Harness<B> {
                 }
             }
             self.uut.stream_out().ready.next = take;
-            self.settle_inputs();
+            self.clock_fall();
             let in_fire = offer && self.uut.stream_in().ready.val();
             stopped |= self.uut.transfer_stopped();
             let out = self.uut.stream_out();
@@ -361,7 +346,7 @@ impl<B: StreamBlock> Harness<B> {
                     let input = self.uut.stream_in();
                     input.valid.next = false;
                     self.uut.stream_out().ready.next = false;
-                    self.settle_inputs();
+                    self.clock_fall();
                     return Ok(run);
                 }
             }

@@ -240,11 +240,13 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
 impl Signal<In, Clock> {
     #[inline(always)]
     pub fn pos_edge(&self) -> bool {
-        self.changed && self.val.clk && !self.prev.clk
+        // rdbe patch: the edge is the clock's new value not yet latched (see `val` below),
+        // so every block sees it in the pass its parent drives it.
+        self.next.clk && !self.val.clk
     }
     #[inline(always)]
     pub fn neg_edge(&self) -> bool {
-        self.changed && !self.val.clk && self.prev.clk
+        !self.next.clk && self.val.clk
     }
 }
 
@@ -348,7 +350,9 @@ impl<T: Synth> Signal<Local, T> {
 
 impl<T: Synth> Signal<In, T> {
     pub fn val(&self) -> T {
-        self.val
+        // rdbe patch: an input reads what its driver (the parent's `update`, which runs
+        // before the block's own) wrote in this pass, as outputs and locals already do.
+        self.next
     }
 }
 
