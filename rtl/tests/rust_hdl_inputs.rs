@@ -94,8 +94,16 @@ fn flip_flops_at_every_depth_sample_the_value_before_the_edge() {
     for (i, &(first, deep, last)) in seen.iter().enumerate() {
         let cycle = i as u64 + 1;
         assert_eq!(first, cycle, "first stage after cycle {cycle}");
-        assert_eq!(deep, cycle.saturating_sub(1), "deep stage after cycle {cycle}");
-        assert_eq!(last, cycle.saturating_sub(2), "last stage after cycle {cycle}");
+        assert_eq!(
+            deep,
+            cycle.saturating_sub(1),
+            "deep stage after cycle {cycle}"
+        );
+        assert_eq!(
+            last,
+            cycle.saturating_sub(2),
+            "last stage after cycle {cycle}"
+        );
     }
 }
 
