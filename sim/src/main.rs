@@ -89,6 +89,10 @@ enum Command {
         /// default (yosys 0.23 calls it experimental).
         #[arg(long)]
         abc9: bool,
+        /// nextpnr's placement seed (default: nextpnr's own). The same netlist placed with
+        /// other seeds shows how much of an Fmax is placement.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Measure cycles per word, sort cycles, simulation speed and the recorded Fmax; the
     /// last line is JSON (keys: docs/PERFORMANCE.md).
@@ -253,6 +257,7 @@ fn cli_main() -> Result<()> {
             out,
             freq,
             abc9,
+            seed,
         } => {
             let opts = synth::SynthOptions {
                 target,
@@ -261,6 +266,7 @@ fn cli_main() -> Result<()> {
                 out,
                 freq,
                 abc9,
+                seed,
             };
             let result = synth::run(&opts, |what| eprintln!("{what}"))?;
             print!("{}", result.table());

@@ -23,9 +23,10 @@
 //!    `-no-rw-check`.
 //! 4. A fit check against the device's capacity before place and route: a design that
 //!    does not fit is an error with the numbers, not a long nextpnr run.
-//! 5. nextpnr with `--freq`, `--report` and `--timing-allow-fail`: missing the requested
-//!    frequency is a result (the table says "timing missed at X MHz, achieved Y MHz"), a
-//!    failure to place or route is an error.
+//! 5. nextpnr with `--freq`, `--report` and `--timing-allow-fail` (and `--seed` when one is
+//!    given; the arguments are kept in `nextpnr.args`): missing the requested frequency is a
+//!    result (the table says "timing missed at X MHz, achieved Y MHz"), a failure to place
+//!    or route is an error.
 //! 6. icepack or ecppack once routing succeeded.
 //!
 //! Everything is written into `OUT/.<target>-<config>-<top>.partial/` and renamed to
@@ -541,6 +542,10 @@ pub struct SynthOptions {
     /// -abc9`), which knows the carry chains' and block RAMs' delays. Off by default:
     /// Debian 12's yosys 0.23 calls it experimental.
     pub abc9: bool,
+    /// nextpnr's placement seed (`--seed`); `None`: nextpnr's default. Placement moves the
+    /// achieved Fmax by several per cent on the same netlist: a sweep of seeds tells a
+    /// change of the design from a change of luck (docs/PERFORMANCE.md).
+    pub seed: Option<u64>,
 }
 
 /// LUTs, flip-flops and block RAMs of a cell count.
@@ -606,6 +611,8 @@ pub struct SynthResult {
     /// nextpnr's utilisation report: bel type → (used, available).
     pub utilisation: BTreeMap<String, (u64, u64)>,
     pub requested_mhz: f64,
+    /// nextpnr's placement seed when one was given ([SynthOptions::seed]).
+    pub seed: Option<u64>,
     pub achieved_mhz: f64,
     /// nextpnr's longest register-to-register path: (from cell, to cell, ns).
     pub critical_path: Option<(String, String, f64)>,
@@ -646,6 +653,7 @@ impl SynthResult {
                 .map(|(k, (u, a))| (k.clone(), json!({"used": u, "available": a})))
                 .collect::<serde_json::Map<_, _>>(),
             "requested_mhz": self.requested_mhz,
+            "nextpnr_seed": self.seed,
             "achieved_mhz": self.achieved_mhz,
             "timing_met": self.timing_met(),
             "critical_path": self.critical_path.as_ref().map(|(from, to, ns)| json!({"from": from, "to": to, "ns": ns})),
@@ -1245,10 +1253,19 @@ tee -q -o stat.json stat -json
         .iter()
         .map(|s| s.to_string()),
     );
+    if let Some(seed) = opts.seed {
+        args.extend(["--seed".to_string(), seed.to_string()]);
+    }
     progress(&format!(
         "{}: placing and routing for {} at {freq} MHz",
         nextpnr.command, spec.device
     ));
+    // The arguments as given, beside the logs: the seed and the frequency the result is of.
+    std::fs::write(
+        dir.join("nextpnr.args"),
+        format!("{} {}\n", nextpnr.command, args.join(" ")),
+    )
+    .with_context(|| format!("writing {}", dir.join("nextpnr.args").display()))?;
     let (ok, nextpnr_s) = run_tool(&nextpnr, &args, dir, "nextpnr.out")?;
     let report_path = dir.join("report.json");
     if !ok || !report_path.exists() || !dir.join(placed).exists() {
@@ -1385,6 +1402,7 @@ tee -q -o stat.json stat -json
         capacity,
         utilisation,
         requested_mhz: freq,
+        seed: opts.seed,
         achieved_mhz,
         critical_path,
         bitstream: dir.join(bitstream),

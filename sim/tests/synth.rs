@@ -109,8 +109,12 @@ fn synth_builds_a_bitstream_for_a_sorting_cell_on_hx8k() {
     assert_eq!(json["target"], "hx8k");
     assert_eq!(json["module"], "sorting_cell_first");
     assert!(json["bitstream"].as_str().unwrap().ends_with("rdbe.bin"));
-    // A second run replaces the first result atomically.
-    synth_ok(
+    assert!(
+        json["nextpnr_seed"].is_null(),
+        "no seed given: nextpnr's own"
+    );
+    // A second run replaces the first result atomically; this one with a placement seed.
+    let json = synth_ok(
         &[
             "--target",
             "hx8k",
@@ -118,9 +122,18 @@ fn synth_builds_a_bitstream_for_a_sorting_cell_on_hx8k() {
             "sorting_cell_first",
             "--freq",
             "20",
+            "--seed",
+            "7",
         ],
         &out,
     );
+    assert_eq!(json["nextpnr_seed"].as_u64(), Some(7));
+    let dir = Path::new(json["bitstream"].as_str().unwrap())
+        .parent()
+        .unwrap();
+    let args = std::fs::read_to_string(dir.join("nextpnr.args")).unwrap();
+    assert!(args.contains(" --seed 7"), "nextpnr ran as: {args}");
+    assert!(args.contains(" --freq 20"), "nextpnr ran as: {args}");
     let _ = std::fs::remove_dir_all(&out);
 }
 
