@@ -539,6 +539,46 @@ pub fn new_engine(
 /// started engine of any backend: (cycles, seconds) of the step (the simulation-speed
 /// workload of `rdbe bench`, on Verilator and on rust-hdl alike).
 pub fn pass1(engine: &mut dyn Engine, tuples: usize) -> Result<(u64, f64)> {
+    let (sort, pass, beats) = pass1_workload(tuples);
+    engine.clear();
+    let t0 = Instant::now();
+    let out = engine.step(&sort, &pass, &beats, None)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    ensure!(
+        out.tuples.len() == tuples,
+        "PASS-1 of {tuples} tuples returned {}",
+        out.tuples.len()
+    );
+    Ok((out.cycles, seconds))
+}
+
+/// [pass1]'s workload on the small engine core alone on rust-hdl (no register bus, no HM
+/// adapters: the settings applied to its ports, the stream straight into the IN module):
+/// cycles of the stream, seconds, settling passes.
+pub fn pass1_engine_core(tuples: usize) -> Result<(u64, f64, u64)> {
+    use rdbe_rtl::engine_core::{EngineCoreTop, SmallEngineCore};
+    let (sort, pass, beats) = pass1_workload(tuples);
+    let mut h = Harness::new(SmallEngineCore::default());
+    h.uut.apply(&sort, &pass)?;
+    // A stream's first beat follows a settings change by a cycle (the sorting cells'
+    // registered pass decision), as the IN module's slice gives it behind the bus.
+    h.cycle();
+    let (cycles, passes) = (h.cycles, h.passes);
+    let t0 = Instant::now();
+    let run = h.run_stream(&beats, Pacing::FULL_RATE, 100 * beats.len() as u64);
+    let seconds = t0.elapsed().as_secs_f64();
+    let out = split_tuples_with_dup(&run.output);
+    ensure!(
+        out.len() == tuples,
+        "PASS-1 of {tuples} tuples on the engine core returned {}",
+        out.len()
+    );
+    Ok((h.cycles - cycles, seconds, h.passes - passes))
+}
+
+/// PASS-1's settings and a fixed pseudo-random relation of 4-word tuples (tag word 0: no
+/// nulls), as compact beats.
+fn pass1_workload(tuples: usize) -> (PipelineSettings, MergerConfig, Vec<Beat>) {
     let input = InConfig {
         tuple_words: 4,
         key_offset: 1,
@@ -571,14 +611,5 @@ pub fn pass1(engine: &mut dyn Engine, tuples: usize) -> Result<(u64, f64)> {
         .map(|i| vec![0, next(), next(), i as u16])
         .collect();
     let beats = compact_beats(&relation);
-    engine.clear();
-    let t0 = Instant::now();
-    let out = engine.step(&sort, &pass, &beats, None)?;
-    let seconds = t0.elapsed().as_secs_f64();
-    ensure!(
-        out.tuples.len() == tuples,
-        "PASS-1 of {tuples} tuples returned {}",
-        out.tuples.len()
-    );
-    Ok((out.cycles, seconds))
+    (sort, pass, beats)
 }

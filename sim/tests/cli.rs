@@ -123,9 +123,18 @@ fn bench_prints_a_table_and_a_json_last_line() {
         "merger_cycles_per_word_rest_eq",
         "control_rom_words",
         "control_rom_bits",
+        "sim_cycles_per_s_rtl_top",
+        "sim_cycles_per_s_rtl_core",
+        "sim_passes_per_cycle_rtl_core",
     ] {
         assert!(json[key].as_f64().unwrap() > 0.0, "{key}");
     }
+    // The engine core alone settles in fewer passes than the whole top around it.
+    assert!(
+        json["sim_passes_per_cycle_rtl_core"].as_f64().unwrap()
+            < json["sim_passes_per_cycle_rtl_top"].as_f64().unwrap(),
+        "{last}"
+    );
     assert!(
         json["cell_cycles_per_word"].as_f64().unwrap() <= 1.125,
         "{last}"
