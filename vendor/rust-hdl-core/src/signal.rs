@@ -221,6 +221,13 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
     fn connect_all(&mut self) {}
 
     fn update_all(&mut self) {
+        // rdbe patch: an input is consumed in the pass its driver writes it (`val` below),
+        // so its change is seen in the outputs and locals it feeds, which are flagged; it
+        // need not keep the settle going itself. Latched unflagged, without a comparison.
+        if matches!(D::KIND, AtomKind::InputParameter) {
+            self.val = self.next;
+            return;
+        }
         self.changed = self.val != self.next;
         if self.changed {
             self.prev = self.val;
