@@ -3,7 +3,8 @@
 //! for cycle as the rust-hdl harness runs it. Tuples, DP, status and cycle counts are the
 //! `rtl` backend's; only the speed differs.
 //!
-//! The model is built from rust-hdl's hierarchical Verilog as it is, in Verilator's
+//! The model is built from rust-hdl's hierarchical Verilog, clocked on both edges
+//! ([on_both_edges]: a cycle is one toggle of the clock, one `eval()`), in Verilator's
 //! default (non-`--timing`) scheduling, where every clock derived through rust-hdl's
 //! `always @(*)` clock assignments rises before any flip-flop updates. The co-simulation
 //! (`rdbe_rtl::cosim`) flattens with yosys first because Verilator 5.006's `--timing` mode
@@ -209,12 +210,44 @@ fn config_name(config: EngineConfig) -> &'static str {
     }
 }
 
-/// The top's Verilog, as `rdbe verilog` exports it (module `top`).
+/// The top's Verilog, as `rdbe verilog` exports it (module `top`), clocked on both edges
+/// ([on_both_edges]): the model Verilator builds.
 fn top_verilog(config: EngineConfig) -> String {
-    match config {
+    on_both_edges(&match config {
         EngineConfig::Delta => rdbe_rtl::verilog::export(DeltaRdbe::default()),
         EngineConfig::Small => rdbe_rtl::verilog::export(SmallRdbe::default()),
+    })
+}
+
+/// `verilog` with every `@(posedge c)` read as `@(posedge c or negedge c)`: each edge of
+/// the driver's clock is then one clock cycle of the design, and a cycle costs the model
+/// one evaluation instead of two (a rising edge, and a falling one that only re-arms the
+/// next rise's edge detection but still evaluates every input's logic). rust-hdl's
+/// Verilog acts on rising edges only (flip-flops, memories and their clocks passed down
+/// through `always @(*)`), so nothing else changes: the driver toggles the clock once a
+/// cycle (`sim/verilator/rdbe_driver.cpp`), and the tests in
+/// `sim/tests/verilator_backend.rs` compare every output and cycle count with the `rtl`
+/// backend. The exported Verilog (`rdbe verilog`, synthesis, the Icarus and Verilator
+/// co-simulations of `rdbe_rtl::cosim`) is untouched.
+pub fn on_both_edges(verilog: &str) -> String {
+    const EDGE: &str = "@(posedge ";
+    let mut out = String::with_capacity(verilog.len() + verilog.len() / 16);
+    let mut rest = verilog;
+    while let Some(at) = rest.find(EDGE) {
+        let after = &rest[at + EDGE.len()..];
+        let Some(close) = after.find(')') else { break };
+        let clock = &after[..close];
+        out.push_str(&rest[..at]);
+        if clock.contains(char::is_whitespace) {
+            // Not a plain `@(posedge name)` (rust-hdl writes no other): kept as it is.
+            out.push_str(&rest[at..at + EDGE.len() + close + 1]);
+        } else {
+            out.push_str(&format!("@(posedge {clock} or negedge {clock})"));
+        }
+        rest = &after[close + 1..];
     }
+    out.push_str(rest);
+    out
 }
 
 /// The executable file `tool` in a directory of PATH (empty entries, which would mean the

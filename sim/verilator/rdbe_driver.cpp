@@ -1,9 +1,15 @@
-// Driver for the Verilated RDBE top (`SmallRdbe` or `DeltaRdbe`, exported by rust-hdl and
-// flattened by yosys). The Rust side (sim/src/verilator_backend.rs) starts this program
-// once and speaks a binary protocol with it over stdin/stdout; every clock cycle is driven
-// here exactly as rust-hdl's `Harness` drives the same top (rtl/src/harness.rs, `cycle`
-// and `run_with`; rtl/src/rdbe_top.rs, `write_register` and `read_register`), so cycle
-// counts and outputs are identical to the `rtl` backend's.
+// Driver for the Verilated RDBE top (`SmallRdbe` or `DeltaRdbe`, exported by rust-hdl,
+// its flip-flops clocked on both edges: `on_both_edges` in sim/src/verilator_backend.rs).
+// The Rust side starts this program once and speaks a binary protocol with it over
+// stdin/stdout; every clock cycle is driven here as rust-hdl's `Harness` drives the same
+// top (rtl/src/harness.rs, `cycle` and `run_with`; rtl/src/rdbe_top.rs, `write_register`
+// and `read_register`), so cycle counts and outputs are identical to the `rtl` backend's.
+//
+// A cycle is one toggle of the clock and one evaluation. No output of the top depends on
+// its inputs within a cycle (the handshakes out, hm_stop and the register read data come
+// from flip-flops and from logic on flip-flops and internal signals only), so the outputs
+// the harness samples after settling a cycle's inputs are already there after the
+// previous edge: the driver samples them, then sets the inputs, then toggles the clock.
 //
 // Protocol (all integers little-endian):
 //   start-up       -> 'H' u32 PROTOCOL_VERSION
@@ -34,7 +40,8 @@
 //                  signals public) can answer them.
 //   'X'            a fresh model (power-up state) -> 'K' u64 cycles (0)
 //   'Q'            exit
-// "cycles" is the number of rising clock edges since the model was created.
+// "cycles" is the number of clock cycles (edges of the toggled clock) since the model was
+// created.
 // Anything else, or a short read, ends the program with a message on stderr and exit
 // status 2.
 #include "Vtop.h"
@@ -261,14 +268,10 @@ struct Sim {
         top->eval();
     }
 
-    // `Harness::cycle`: settle the inputs with the clock low, rising edge. The falling edge
-    // follows at once here; the harness gives it to the next cycle (no flip-flop acts on it).
+    // `Harness::cycle`: the inputs as set, one clock edge (the clock toggles: the model acts
+    // on both edges), evaluated once.
     void cycle() {
-        top->clock = 0;
-        top->eval();
-        top->clock = 1;
-        top->eval();
-        top->clock = 0;
+        top->clock = !top->clock;
         top->eval();
         cycles++;
     }
@@ -290,13 +293,13 @@ struct Sim {
         top->reg_write_data = 0;
         top->reg_write = 0;
         cycle();
-        top->eval();
         return uint16_t(top->reg_read_data);
     }
 };
 
-// `Harness::run_with` at full rate: per cycle drive the source's beat and the sink's ready
-// with the clock low, settle, sample both handshakes and hm_stop, rising edge. The input
+// `Harness::run_with` at full rate: per cycle drive the source's beat and the sink's ready,
+// sample both handshakes and hm_stop (the harness samples them after settling the inputs;
+// here they are sampled first, since none depends on the inputs), clock edge. The input
 // word keeps its last value while the source offers nothing (the harness sets it only when
 // it offers).
 void stream(Sim& sim) {
@@ -321,26 +324,28 @@ void stream(Sim& sim) {
     uint64_t cycle = 0;
     for (; cycle < max_cycles; cycle++) {
         const bool offer = !stopped && next_in < n;
-        top->IN_VALID = offer;
-        if (offer) top->IN_WORD = beats[next_in];
-        top->OUT_READY = 1;
-        top->clock = 0;
-        top->eval();
+        // The handshakes and hm_stop as the last edge left them: what settling this
+        // cycle's inputs would show (see the top of this file).
         const bool in_fire = offer && top->IN_READY;
         if (top->hm_stop) stopped = true;
         const bool out_fire = top->OUT_VALID;
         const uint32_t out_word = top->OUT_WORD;
-        top->clock = 1;
-        top->eval();
-        sim.cycles++;
-        if (cycle == pause_at) serve_pause(sim.cycles);
+        top->IN_VALID = offer;
+        if (offer) top->IN_WORD = beats[next_in];
+        top->OUT_READY = 1;
+        sim.cycle();
+        if (cycle == pause_at) {
+            serve_pause(sim.cycles);
+            // A flipped memory bit reaches nothing before the next edge (the memories
+            // read through a register), but settle anyway: one evaluation, no edge.
+            top->eval();
+        }
         if (in_fire) next_in++;
         if (out_fire) {
             output.push_back(out_word);
             if (out_word & EOS_BIT) {
                 top->IN_VALID = 0;
                 top->OUT_READY = 0;
-                top->clock = 0;
                 top->eval();
                 done = true;
                 cycle++;
