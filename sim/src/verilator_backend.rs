@@ -6,7 +6,7 @@
 //! The model is built from rust-hdl's hierarchical Verilog, clocked on both edges
 //! ([on_both_edges]: a cycle is one toggle of the clock, one `eval()`), in Verilator's
 //! default (non-`--timing`) scheduling, where every clock derived through rust-hdl's
-//! `always @(*)` clock assignments rises before any flip-flop updates. The co-simulation
+//! `always @(*)` clock assignments changes before any flip-flop updates. The co-simulation
 //! (`rdbe_rtl::cosim`) flattens with yosys first because Verilator 5.006's `--timing` mode
 //! mis-clocks that hierarchy; without `--timing` the hierarchy runs as rust-hdl does (the
 //! tests in `sim/tests/verilator_backend.rs` compare outputs and cycle counts with the `rtl`
@@ -235,16 +235,13 @@ pub fn on_both_edges(verilog: &str) -> String {
     let mut rest = verilog;
     while let Some(at) = rest.find(EDGE) {
         let after = &rest[at + EDGE.len()..];
-        let Some(close) = after.find(')') else { break };
+        // Every `@(posedge` is rewritten (one left alone would halve that clock); a
+        // sensitivity list without its `)` is left to Verilator to report.
+        let close = after.find(')').unwrap_or(after.len());
         let clock = &after[..close];
         out.push_str(&rest[..at]);
-        if clock.contains(char::is_whitespace) {
-            // Not a plain `@(posedge name)` (rust-hdl writes no other): kept as it is.
-            out.push_str(&rest[at..at + EDGE.len() + close + 1]);
-        } else {
-            out.push_str(&format!("@(posedge {clock} or negedge {clock})"));
-        }
-        rest = &after[close + 1..];
+        out.push_str(&format!("@(posedge {clock} or negedge {clock})"));
+        rest = after.get(close + 1..).unwrap_or("");
     }
     out.push_str(rest);
     out

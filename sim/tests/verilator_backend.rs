@@ -494,3 +494,21 @@ fn missing_verilator_is_a_clear_error() {
     assert!(!dir.join("out").join("s.csv").exists(), "no partial result");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_model_is_clocked_on_both_edges() {
+    use rdbe_sim::verilator_backend::on_both_edges;
+    let v = "always @(posedge clock) q <= d;\nalways @(posedge read_clock) begin end\n";
+    assert_eq!(
+        on_both_edges(v),
+        "always @(posedge clock or negedge clock) q <= d;\n\
+         always @(posedge read_clock or negedge read_clock) begin end\n"
+    );
+    // Every rising edge of the exported small top is rewritten, nothing else changes.
+    let top = rdbe_rtl::verilog::export(rdbe_rtl::rdbe_top::SmallRdbe::default());
+    let model = on_both_edges(&top);
+    let rising = top.matches("@(posedge ").count();
+    assert!(rising > 100, "{rising} rising edges");
+    assert_eq!(model.matches(" or negedge ").count(), rising);
+    assert_eq!(top.matches("negedge").count(), 0);
+}
