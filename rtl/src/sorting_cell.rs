@@ -27,13 +27,25 @@
 //!   cell emits a word whoever wins (the comparator picks which: a data path), and both
 //!   memories fetch their next word before the decision is known: right for a tie and for
 //!   the winner. The side whose fetch was wrong (the loser, which goes back to its tuple
-//!   start; after the winner's last word, the other side) is marked stale, so its head is
-//!   not there for one cycle while it reads its tuple start again; while the winner
-//!   streams the rest of its tuple the loser's reread is hidden. The only bubble is a
-//!   decision on a tuple's last word (a whole-tuple key, or equal keys): one cycle. So
-//!   the memory → comparator → read address → memory loop of the earlier design, the
-//!   small core's critical path once the merger's was cut, is gone; the decision reaches
-//!   the state registers and the output slice's word only.
+//!   start; after the winner's last word, the other side) reads its tuple start again in
+//!   the next cycle, so its head is not there for one cycle; while the winner streams the
+//!   rest of its tuple the loser's reread is hidden. The only bubble is a decision on a
+//!   tuple's last word (a whole-tuple key, or equal keys): one cycle. So the memory →
+//!   comparator → read address → memory loop of the earlier design, the small core's
+//!   critical path once the merger's was cut, is gone.
+//! * **The decision is registered** (issue 6). The comparator's outcome goes into three
+//!   flip-flops (`lost_a`, `lost_b`, `decided_on_last`) and the output slice's word, and
+//!   nothing else: the merge state, `k`, the tuple starts (`base`), the run counters and
+//!   the loser's reread all follow from those flip-flops in the next cycle, which is the
+//!   cycle the loser's reread and the winner's next word need anyway. In that cycle the
+//!   winner's `base` has not moved yet, but a word of it has left, so its memory is not
+//!   full: it takes a word as soon as it would have. The cell is cycle for cycle the one
+//!   that applied the decision at once (outputs and handshakes, checked over 6,000 random
+//!   runs when it was built). The comparator's carry chain enters last: `b_wins` is worked
+//!   out for both of its outcomes beside it, and the choice of B's word is the last mux
+//!   before the output slice. The HX8K's critical path had been the comparator followed
+//!   by four LUT levels to `b_wins` and three of control or word choice (session 14:
+//!   cell 5's memory → carry chain → `state`; session 16: → the output slice's word).
 //! * **Memory use.** Words of a tuple still being compared stay in memory (the tuple may
 //!   lose and be read again); once a side has won, each word is freed as it leaves. Each
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
@@ -135,7 +147,22 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// Tuples taken from the current run of each side.
     taken_a: DFF<Bits<P>>,
     taken_b: DFF<Bits<P>>,
+    /// The decision of a comparing cycle, applied in the next one (issue 6: so the
+    /// comparator feeds the output word and these three flip-flops only, not the merge
+    /// state, `k`, `base`, `taken` and the read pointers). `lost_a`: B won, so A reads its
+    /// tuple start again; `lost_b`: A won (or tied on the tuples' last word).
+    lost_a: DFF<Bit>,
+    lost_b: DFF<Bit>,
+    /// The decision was on the tuples' last word (the winner's tuple is out).
+    decided_on_last: DFF<Bit>,
     // ---- combinational helpers
+    /// What the merge side does this cycle: `state`, or EmitA / EmitB in the cycle after a
+    /// decision in the middle of the tuples (the decision is applied to `state` then).
+    merge_state: Signal<Local, MergeState>,
+    /// The head is there: `head_ok`, except for the side that lost the last decision (its
+    /// read register holds a word it fetched speculatively: it reads its tuple start now).
+    ok_a: Signal<Local, Bit>,
+    ok_b: Signal<Local, Bit>,
     /// Pass mode: sorting disabled, or a tuple does not fit in one memory.
     is_pass: Signal<Local, Bit>,
     /// `run_in`'s low `P` bits, what the run counters are compared with (the whole of it
@@ -174,6 +201,20 @@ pub struct SortingCell<const A: usize, const P: usize> {
     in_key: Signal<Local, Bit>,
     words_differ: Signal<Local, Bit>,
     b_wins: Signal<Local, Bit>,
+    /// At the head, this side is exhausted (it loses whatever the words say).
+    head_exhausted_a: Signal<Local, Bit>,
+    head_exhausted_b: Signal<Local, Bit>,
+    /// B leads whatever the comparator says (A exhausted, or A's key null and B's not).
+    b_wins_anyway: Signal<Local, Bit>,
+    /// The comparator decides: both keys normal, a key word, and the words differ.
+    key_decides: Signal<Local, Bit>,
+    /// The comparator's carry chain: A's data word is below B's.
+    a_below_b: Signal<Local, Bit>,
+    /// The output word is B's: B streams or is alone at the head (`b_alone`), or the
+    /// comparison is on and B leads (`b_if_wins`). Without the comparator; `b_wins` is
+    /// the last choice before the output slice's word.
+    b_alone: Signal<Local, Bit>,
+    b_if_wins: Signal<Local, Bit>,
     tie: Signal<Local, Bit>,
     push_ok: Signal<Local, Bit>,
     emit_a: Signal<Local, Bit>,
@@ -185,7 +226,7 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// fetch their next word (the speculation below).
     speculating: Signal<Local, Bit>,
     /// The addresses the memories read, worked out without the comparator (see the module
-    /// doc): the side's next `read_ptr` unless it is stale.
+    /// doc): the side's next `read_ptr` (its tuple start after it lost a decision).
     fetch_a: Signal<Local, Bits<P>>,
     fetch_b: Signal<Local, Bits<P>>,
     /// `read_ptr + 1`.
@@ -194,10 +235,6 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// The side fetches the word after its `read_ptr` (else the word at it).
     advance_a: Signal<Local, Bit>,
     advance_b: Signal<Local, Bit>,
-    /// The speculative fetch was wrong for this side (it lost, or the winner's tuple ended
-    /// with the comparison): its read register is not its head for one cycle.
-    stale_a: Signal<Local, Bit>,
-    stale_b: Signal<Local, Bit>,
 }
 
 impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
@@ -239,6 +276,12 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             head_ok_b: Default::default(),
             taken_a: Default::default(),
             taken_b: Default::default(),
+            lost_a: Default::default(),
+            lost_b: Default::default(),
+            decided_on_last: Default::default(),
+            merge_state: Default::default(),
+            ok_a: Default::default(),
+            ok_b: Default::default(),
             is_pass: Default::default(),
             run_in_p: Default::default(),
             pass_mode: Default::default(),
@@ -265,6 +308,13 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             in_key: Default::default(),
             words_differ: Default::default(),
             b_wins: Default::default(),
+            head_exhausted_a: Default::default(),
+            head_exhausted_b: Default::default(),
+            b_wins_anyway: Default::default(),
+            key_decides: Default::default(),
+            a_below_b: Default::default(),
+            b_alone: Default::default(),
+            b_if_wins: Default::default(),
             tie: Default::default(),
             push_ok: Default::default(),
             emit_a: Default::default(),
@@ -276,8 +326,6 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             after_b: Default::default(),
             advance_a: Default::default(),
             advance_b: Default::default(),
-            stale_a: Default::default(),
-            stale_b: Default::default(),
         }
     }
 }
@@ -289,7 +337,10 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
 
 impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
     /// Each FIFO's live words: from the start of its head tuple (the words before it have
-    /// left the cell) to its write pointer.
+    /// left the cell) to its write pointer. In the cycle after a decision the winner's
+    /// `base` has not moved yet, so its words that have just left still count as live for
+    /// that cycle (a strike on them changes nothing; the range is read from fixed
+    /// registers, as the Verilated model reads them by path).
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
         vec![
             LiveMemory {
@@ -338,6 +389,9 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             head_ok_b,
             taken_a,
             taken_b,
+            lost_a,
+            lost_b,
+            decided_on_last,
             run_out_reg,
             pass_mode
         );
@@ -361,10 +415,12 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
 
         // ---- write side
         // Pointers are one bit wider than addresses, so occupancy 2^A (full) and 0 differ.
+        // In the cycle after a decision the winner's `base` has not moved yet, but at least
+        // one of its words has left: its memory is not full.
         self.occupancy_a.next = self.write_ptr_a.q.val() - self.base_a.q.val();
         self.occupancy_b.next = self.write_ptr_b.q.val() - self.base_b.q.val();
-        self.full_a.next = self.occupancy_a.val() == self.full_level.val();
-        self.full_b.next = self.occupancy_b.val() == self.full_level.val();
+        self.full_a.next = (self.occupancy_a.val() == self.full_level.val()) & !self.lost_b.q.val();
+        self.full_b.next = (self.occupancy_b.val() == self.full_level.val()) & !self.lost_a.q.val();
         self.write_ready.next = !self.eos_pending_a.q.val()
             & !self.eos_pending_b.q.val()
             & ((!self.write_to_b.q.val() & !self.full_a.val())
@@ -469,11 +525,20 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             (self.taken_a.q.val() + 1 == self.run_in_p.val()) & self.run_done_b.val();
         self.last_of_pair_b.next =
             (self.taken_b.q.val() + 1 == self.run_in_p.val()) & self.run_done_a.val();
-        self.at_head.next = (self.state.q.val() == MergeState::Compare) & (self.k.q.val() == 0);
-        self.exhausted_a.next =
-            self.run_done_a.val() | (self.head_ok_a.q.val() & self.word_a.val().eos);
-        self.exhausted_b.next =
-            self.run_done_b.val() | (self.head_ok_b.q.val() & self.word_b.val().eos);
+        // A decision in the middle of the tuples takes effect now: the winner streams on.
+        self.merge_state.next = self.state.q.val();
+        if !self.decided_on_last.q.val() {
+            if self.lost_b.q.val() {
+                self.merge_state.next = MergeState::EmitA;
+            } else if self.lost_a.q.val() {
+                self.merge_state.next = MergeState::EmitB;
+            }
+        }
+        self.ok_a.next = self.head_ok_a.q.val() & !self.lost_a.q.val();
+        self.ok_b.next = self.head_ok_b.q.val() & !self.lost_b.q.val();
+        self.at_head.next = (self.merge_state.val() == MergeState::Compare) & (self.k.q.val() == 0);
+        self.exhausted_a.next = self.run_done_a.val() | (self.ok_a.val() & self.word_a.val().eos);
+        self.exhausted_b.next = self.run_done_b.val() | (self.ok_b.val() & self.word_b.val().eos);
         self.in_key.next = self.k.q.val() < self.key_words.val();
         // Words of equal data differ if their parity does: one of them was corrupted
         // (stored parity, below). Without this a tie on B's corrupted word would emit A's
@@ -482,19 +547,30 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             | (self.word_a.val().parity != self.word_b.val().parity);
         // Who leads: an exhausted side always loses; at the head a null key loses to a
         // normal one; otherwise the first differing key word decides (A on a full tie).
-        self.b_wins.next = false;
-        self.tie.next = false;
-        if self.at_head.val() & self.exhausted_a.val() {
-            self.b_wins.next = true;
-        } else if self.at_head.val() & self.exhausted_b.val() {
-            self.b_wins.next = false;
-        } else if self.word_a.val().null | self.word_b.val().null {
-            self.b_wins.next = self.word_a.val().null & !self.word_b.val().null;
-        } else if self.in_key.val() & self.words_differ.val() {
-            self.b_wins.next =
-                (self.word_a.val().data < self.word_b.val().data) == self.descending.val();
+        // Worked out for both outcomes of the comparator's carry chain, which only picks
+        // one at the end (issue 6: it used to enter four LUT levels before `b_wins`).
+        self.head_exhausted_a.next = self.at_head.val() & self.exhausted_a.val();
+        self.head_exhausted_b.next = self.at_head.val() & self.exhausted_b.val();
+        self.b_wins_anyway.next = self.head_exhausted_a.val()
+            | (!self.head_exhausted_b.val() & self.word_a.val().null & !self.word_b.val().null);
+        self.key_decides.next = !self.head_exhausted_a.val()
+            & !self.head_exhausted_b.val()
+            & !self.word_a.val().null
+            & !self.word_b.val().null
+            & self.in_key.val()
+            & self.words_differ.val();
+        self.tie.next = !self.head_exhausted_a.val()
+            & !self.head_exhausted_b.val()
+            & !self.word_a.val().null
+            & !self.word_b.val().null
+            & self.in_key.val()
+            & !self.words_differ.val()
+            & (self.merge_state.val() == MergeState::Compare);
+        self.a_below_b.next = self.word_a.val().data < self.word_b.val().data;
+        if self.a_below_b.val() == self.descending.val() {
+            self.b_wins.next = self.b_wins_anyway.val() | self.key_decides.val();
         } else {
-            self.tie.next = self.in_key.val() & (self.state.q.val() == MergeState::Compare);
+            self.b_wins.next = self.b_wins_anyway.val();
         }
 
         // ---- merge side: act
@@ -507,7 +583,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         // below); set beside the emission from the same comparator-free conditions.
         self.advance_a.next = false;
         self.advance_b.next = false;
-        match self.state.q.val() {
+        match self.merge_state.val() {
             MergeState::Compare => {
                 if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
                     if self.run_done_a.val() | self.run_done_b.val() {
@@ -524,46 +600,44 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                         self.advance_b.next = true;
                     }
                 } else if self.at_head.val() & self.exhausted_a.val() {
-                    self.emit_b.next = self.head_ok_b.q.val();
-                    self.emitting.next = self.head_ok_b.q.val();
-                    self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
+                    self.emit_b.next = self.ok_b.val();
+                    self.emitting.next = self.ok_b.val();
+                    self.advance_b.next = self.push_ok.val() & self.ok_b.val();
                 } else if self.at_head.val() & self.exhausted_b.val() {
-                    self.emit_a.next = self.head_ok_a.q.val();
-                    self.emitting.next = self.head_ok_a.q.val();
-                    self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
+                    self.emit_a.next = self.ok_a.val();
+                    self.emitting.next = self.ok_a.val();
+                    self.advance_a.next = self.push_ok.val() & self.ok_a.val();
                 } else {
                     // Whoever wins, a word leaves when both heads are there: `valid` does
                     // not wait for the comparator, only the word chosen does.
-                    self.emit_b.next =
-                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & self.b_wins.val();
-                    self.emit_a.next =
-                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & !self.b_wins.val();
-                    self.emitting.next = self.head_ok_a.q.val() & self.head_ok_b.q.val();
-                    self.speculating.next =
-                        self.head_ok_a.q.val() & self.head_ok_b.q.val() & self.push_ok.val();
+                    self.emit_b.next = self.ok_a.val() & self.ok_b.val() & self.b_wins.val();
+                    self.emit_a.next = self.ok_a.val() & self.ok_b.val() & !self.b_wins.val();
+                    self.emitting.next = self.ok_a.val() & self.ok_b.val();
+                    self.speculating.next = self.ok_a.val() & self.ok_b.val() & self.push_ok.val();
                     self.advance_a.next = self.speculating.val();
                     self.advance_b.next = self.speculating.val();
                 }
             }
             MergeState::EmitA => {
-                self.emit_a.next = self.head_ok_a.q.val();
-                self.emitting.next = self.head_ok_a.q.val();
-                self.advance_a.next = self.push_ok.val() & self.head_ok_a.q.val();
+                self.emit_a.next = self.ok_a.val();
+                self.emitting.next = self.ok_a.val();
+                self.advance_a.next = self.push_ok.val() & self.ok_a.val();
             }
             MergeState::EmitB => {
-                self.emit_b.next = self.head_ok_b.q.val();
-                self.emitting.next = self.head_ok_b.q.val();
-                self.advance_b.next = self.push_ok.val() & self.head_ok_b.q.val();
+                self.emit_b.next = self.ok_b.val();
+                self.emitting.next = self.ok_b.val();
+                self.advance_b.next = self.push_ok.val() & self.ok_b.val();
             }
         }
         self.out_slice.data_in.valid.next = false;
         self.out_slice.data_in.word.next = self.word_a.val();
+        self.b_alone.next = false;
+        self.b_if_wins.next = false;
         if self.pass_mode.q.val() {
             self.out_slice.data_in.valid.next = self.data_in.valid.val();
             self.out_slice.data_in.word.next = self.data_in.word.val();
-        } else if self.at_head.val()
-            & self.exhausted_a.val()
-            & self.exhausted_b.val()
+        } else if self.head_exhausted_a.val()
+            & self.head_exhausted_b.val()
             & !self.run_done_a.val()
             & !self.run_done_b.val()
         {
@@ -572,15 +646,77 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         } else {
             // `valid` without the comparator (it only picks the word, a data path).
             self.out_slice.data_in.valid.next = self.push_ok.val() & self.emitting.val();
-            if self.emit_b.val() {
-                self.out_slice.data_in.word.next = self.word_b.val();
-            }
+            // B's word when B emits (`emit_b`, whose head checks `valid` covers).
+            self.b_alone.next =
+                (self.merge_state.val() == MergeState::EmitB) | self.head_exhausted_a.val();
+            self.b_if_wins.next = (self.merge_state.val() == MergeState::Compare)
+                & !self.head_exhausted_a.val()
+                & !self.head_exhausted_b.val();
+        }
+        if self.b_alone.val() | (self.b_if_wins.val() & self.b_wins.val()) {
+            self.out_slice.data_in.word.next = self.word_b.val();
         }
         // (In pass mode `push_ok` is low; with both heads exhausted neither side emits.)
-        if self.push_ok.val() & self.emit_a.val() {
+        // The last comparing cycle's decision, applied now from registers (the winner's
+        // emission below, if any, overrides `base` and `state`): the winner's words up to
+        // the deciding one have left (its `read_ptr` is past them), and after a decision on
+        // the tuples' last word its tuple is out. The loser reads its tuple start (below).
+        self.lost_a.d.next = false;
+        self.lost_b.d.next = false;
+        self.decided_on_last.d.next = false;
+        if self.lost_b.q.val() {
+            self.base_a.d.next = self.read_ptr_a.q.val();
+            if self.decided_on_last.q.val() {
+                if self.last_of_pair_a.val() {
+                    self.taken_a.d.next = 0.into();
+                    self.taken_b.d.next = 0.into();
+                } else {
+                    self.taken_a.d.next = self.taken_a.q.val() + 1;
+                }
+            } else {
+                self.state.d.next = MergeState::EmitA;
+            }
+        }
+        if self.lost_a.q.val() {
+            self.base_b.d.next = self.read_ptr_b.q.val();
+            if self.decided_on_last.q.val() {
+                if self.last_of_pair_b.val() {
+                    self.taken_a.d.next = 0.into();
+                    self.taken_b.d.next = 0.into();
+                } else {
+                    self.taken_b.d.next = self.taken_b.q.val() + 1;
+                }
+            } else {
+                self.state.d.next = MergeState::EmitB;
+            }
+        }
+        if self.lost_a.q.val() | self.lost_b.q.val() {
+            self.k.d.next = 0.into();
+        }
+        if self.speculating.val() {
+            // Comparing, both heads there, a word leaves: the comparator only picks it
+            // (above) and sets the decision's registers. Both tuples are at word `k`, so
+            // whoever wins, the tuples end together: `k` does not wait for the comparator
+            // (after a decision it is reset in the next cycle anyway; the decision itself
+            // uses the winner's `last` line, as a corrupted one would be used).
             if self.word_a.val().last {
-                // A's tuple is out: free it, and B (if it was tied) starts over.
-                self.base_a.d.next = self.after_a.val();
+                self.k.d.next = 0.into();
+            } else {
+                self.k.d.next = self.k.q.val() + 1;
+            }
+            if self.b_wins.val() {
+                self.lost_a.d.next = true;
+                self.decided_on_last.d.next = self.word_b.val().last;
+            } else {
+                // A wins, or ties (B's tuple is read again only once A's is out).
+                self.lost_b.d.next = self.word_a.val().last | !self.tie.val();
+                self.decided_on_last.d.next = self.word_a.val().last;
+            }
+        } else if self.push_ok.val() & self.emit_a.val() {
+            // A alone: in EmitA, or B exhausted at the head (no comparison).
+            self.base_a.d.next = self.after_a.val();
+            self.k.d.next = 0.into();
+            if self.word_a.val().last {
                 if self.last_of_pair_a.val() {
                     // This pair of strings is done: the next pair starts without a pause.
                     self.taken_a.d.next = 0.into();
@@ -589,19 +725,12 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                     self.taken_a.d.next = self.taken_a.q.val() + 1;
                 }
                 self.state.d.next = MergeState::Compare;
-                self.k.d.next = 0.into();
-            } else if self.tie.val() {
-                self.k.d.next = self.k.q.val() + 1;
             } else {
-                // A has won this tuple: its words will not be read again, free them now.
-                self.base_a.d.next = self.after_a.val();
                 self.state.d.next = MergeState::EmitA;
-                self.k.d.next = 0.into();
             }
         } else if self.push_ok.val() & self.emit_b.val() {
-            self.k.d.next = 0.into();
-            // B never ties (a tie goes to A), so B's emitted words are always final.
             self.base_b.d.next = self.after_b.val();
+            self.k.d.next = 0.into();
             if self.word_b.val().last {
                 if self.last_of_pair_b.val() {
                     self.taken_a.d.next = 0.into();
@@ -615,58 +744,52 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             }
         }
 
-        // ---- next reads: every cycle, at `fetch` = `read_ptr` or the word after it
-        // (`advance`), worked out without the comparator so that the comparator feeds
-        // registers only (issue 6: it was on the memory → comparator → read address path).
-        // While comparing with both heads there, both sides fetch their next word: right
-        // for a tie and for the winner; the loser (and after a tuple's end, the other side)
-        // is `stale`: its `read_ptr` goes back to its tuple start, which it reads in the
-        // next cycle. In EmitA B reads its tuple start (its `read_ptr`), and the other way
-        // round; with one side exhausted at the head, its `read_ptr` is its tuple start.
-        if self.advance_a.val() {
+        // ---- next reads: every cycle, at `fetch` = `read_ptr`, the word after it
+        // (`advance`), or, for the side that lost the last decision, its tuple start. None
+        // of it waits for the comparator (issue 6: it was on the memory → comparator → read
+        // address path). While comparing with both heads there, both sides fetch their next
+        // word: right for a tie and for the winner; the loser (and after a tuple's end, the
+        // other side) reads its tuple start in the next cycle, while the winner streams the
+        // rest of its tuple. In EmitA B's read register holds its tuple start, and the
+        // other way round; with one side exhausted at the head, its `read_ptr` is its tuple
+        // start.
+        if self.lost_a.q.val() {
+            self.fetch_a.next = self.base_a.q.val();
+        } else if self.advance_a.val() {
             self.fetch_a.next = self.after_a.val();
         } else {
             self.fetch_a.next = self.read_ptr_a.q.val();
         }
-        if self.advance_b.val() {
+        if self.lost_b.q.val() {
+            self.fetch_b.next = self.base_b.q.val();
+        } else if self.advance_b.val() {
             self.fetch_b.next = self.after_b.val();
         } else {
             self.fetch_b.next = self.read_ptr_b.q.val();
         }
-        self.stale_a.next = self.speculating.val() & self.emit_b.val();
-        self.stale_b.next =
-            self.speculating.val() & self.emit_a.val() & (self.word_a.val().last | !self.tie.val());
-        if self.stale_a.val() {
-            self.read_ptr_a.d.next = self.base_a.q.val();
-        } else {
-            self.read_ptr_a.d.next = self.fetch_a.val();
-        }
-        if self.stale_b.val() {
-            self.read_ptr_b.d.next = self.base_b.q.val();
-        } else {
-            self.read_ptr_b.d.next = self.fetch_b.val();
-        }
+        self.read_ptr_a.d.next = self.fetch_a.val();
+        self.read_ptr_b.d.next = self.fetch_b.val();
         self.memory_a.read_enable.next = true;
         self.memory_b.read_enable.next = true;
         self.memory_a.read_address.next = bit_cast::<A, P>(self.fetch_a.val());
         self.memory_b.read_address.next = bit_cast::<A, P>(self.fetch_b.val());
         // A word is valid once it was written before this edge (pointers never pass the
-        // write pointer).
-        // (Both candidates are compared with the write pointer from registers; `advance`
-        // only picks a result, so no adder or comparator follows the decision.)
-        if self.advance_a.val() {
-            self.head_ok_a.d.next =
-                (self.after_a.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
+        // write pointer). (Each candidate is compared with the write pointer from
+        // registers; the choice only picks a result, so no adder or comparator follows it.)
+        // A loser's tuple start was written: it was compared.
+        if self.lost_a.q.val() {
+            self.head_ok_a.d.next = true;
+        } else if self.advance_a.val() {
+            self.head_ok_a.d.next = self.after_a.val() != self.write_ptr_a.q.val();
         } else {
-            self.head_ok_a.d.next =
-                (self.read_ptr_a.q.val() != self.write_ptr_a.q.val()) & !self.stale_a.val();
+            self.head_ok_a.d.next = self.read_ptr_a.q.val() != self.write_ptr_a.q.val();
         }
-        if self.advance_b.val() {
-            self.head_ok_b.d.next =
-                (self.after_b.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
+        if self.lost_b.q.val() {
+            self.head_ok_b.d.next = true;
+        } else if self.advance_b.val() {
+            self.head_ok_b.d.next = self.after_b.val() != self.write_ptr_b.q.val();
         } else {
-            self.head_ok_b.d.next =
-                (self.read_ptr_b.q.val() != self.write_ptr_b.q.val()) & !self.stale_b.val();
+            self.head_ok_b.d.next = self.read_ptr_b.q.val() != self.write_ptr_b.q.val();
         }
     }
 }
