@@ -19,9 +19,9 @@
 //!    its own module (`keep_hierarchy`), so `stat -json` gives the design's cells apart from
 //!    the wrapper's (for the engine core, a shell that ties its fault-injector inputs to 0
 //!    inside the kept module: [measured_module]). Never `-retime` (it drops the
-//!    flip-flops' initial values, which rust-hdl designs rely on: they have no reset). Memories map to block RAM because
-//!    `BlockRam` marks them `(* no_rw_check *)` (`rtl/src/block_ram.rs`); no global
-//!    `-no-rw-check`.
+//!    flip-flops' initial values, which rust-hdl designs rely on: they have no reset).
+//!    Memories map to block RAM because `BlockRam` marks them `(* no_rw_check *)`
+//!    (`rtl/src/block_ram.rs`); no global `-no-rw-check`.
 //! 4. A fit check against the device's capacity before place and route: a design that
 //!    does not fit is an error with the numbers, not a long nextpnr run.
 //! 5. nextpnr with `--freq`, `--report` and `--timing-allow-fail` (and `--seed` when one is
@@ -1055,9 +1055,10 @@ pub fn run(opts: &SynthOptions, progress: impl Fn(&str)) -> Result<SynthResult> 
     };
     let design = Design {
         constraints,
+        // The bits the wrapper's input chain holds (test equipment is tied, not chained).
         n_in: ports
             .iter()
-            .filter(|p| p.input && p.name != "clock")
+            .filter(|p| p.input && p.name != "clock" && !p.name.starts_with(TEST_EQUIPMENT_PREFIX))
             .map(|p| p.width)
             .sum(),
         n_out: ports.iter().filter(|p| !p.input).map(|p| p.width).sum(),
