@@ -7,7 +7,7 @@
 //! line that overflows it, without reading the rest. Writing goes to a temporary file
 //! renamed at the end, so a failed write leaves no partial file.
 use crate::control_program::{tuples_per_page, PAGE_BYTES};
-use crate::relation::{hm_capacity_pages, FieldType, Relation, Schema, Value};
+use crate::relation::{FieldType, Relation, Schema, Value, HM_CAPACITY_PAGES};
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -103,15 +103,16 @@ fn utf8<'a>(bytes: &'a [u8], at: &str) -> Result<&'a str> {
     })
 }
 
-/// Read a relation named `name` from CSV text (`origin` names the source in errors).
+/// Read a relation named `name` from CSV text (`origin` names the source in errors),
+/// within the default HM capacity ([HM_CAPACITY_PAGES]; [parse_csv_from] takes another).
 pub fn parse_csv(name: &str, origin: &str, text: &str) -> Result<Relation> {
-    parse_csv_from(name, origin, text.as_bytes(), hm_capacity_pages()?)
+    parse_csv_from(name, origin, text.as_bytes(), HM_CAPACITY_PAGES)
 }
 
 /// Read a relation from CSV bytes (not necessarily UTF-8: binary data is an error that
-/// names its line and column).
+/// names its line and column), within the default HM capacity ([HM_CAPACITY_PAGES]).
 pub fn parse_csv_bytes(name: &str, origin: &str, bytes: &[u8]) -> Result<Relation> {
-    parse_csv_from(name, origin, bytes, hm_capacity_pages()?)
+    parse_csv_from(name, origin, bytes, HM_CAPACITY_PAGES)
 }
 
 /// Read a relation from a CSV stream; refuse it, at the line that overflows, when it needs
@@ -231,9 +232,10 @@ fn csv_error(origin: &str, e: &csv::Error) -> anyhow::Error {
 }
 
 /// Read `path` as a relation named after the file (its stem), streaming it: a relation
-/// beyond the HM's capacity stops the reading at the line that overflows.
+/// beyond the HM's default capacity ([HM_CAPACITY_PAGES]; [read_csv_within] takes another)
+/// stops the reading at the line that overflows.
 pub fn read_csv(path: &Path) -> Result<Relation> {
-    read_csv_within(path, hm_capacity_pages()?)
+    read_csv_within(path, HM_CAPACITY_PAGES)
 }
 
 /// [read_csv], refusing a relation that needs more than `max_pages` HM pages.

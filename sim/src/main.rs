@@ -2,9 +2,9 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use rdbe_sim::command::parse_script;
-use rdbe_sim::control_program::ControlProgram;
+use rdbe_sim::control_program::{ControlProgram, PAGE_BYTES};
 use rdbe_sim::engine::{new_engine, Profile};
-use rdbe_sim::relation::Relation;
+use rdbe_sim::relation::{Relation, HM_CAPACITY_PAGES};
 use rdbe_sim::run::{run, summary, RunOptions};
 use rdbe_sim::sort_job::{Backend, EngineConfig};
 use rdbe_sim::{bench, demo_data, faults, synth, verilog_export};
@@ -58,6 +58,10 @@ enum Command {
         /// Trace every engine-core signal into this VCD file (rtl backend).
         #[arg(long)]
         vcd: Option<PathBuf>,
+        /// The HM's capacity in pages of 4096 bytes, shared by the input relations and the
+        /// results [default: the environment variable RDBE_HM_PAGES, else 32768 (128 MB)]
+        #[arg(long, value_name = "N", value_parser = parse_hm_pages, allow_negative_numbers = true)]
+        hm_pages: Option<usize>,
     },
     /// Write the Verilog of every module built so far, one file per module.
     Verilog {
@@ -199,6 +203,35 @@ fn demo(vcd: PathBuf, config: EngineConfig, backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// `--hm-pages` (and `RDBE_HM_PAGES`): a positive whole number of pages.
+fn parse_hm_pages(v: &str) -> std::result::Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(pages) if pages > 0 => Ok(pages),
+        _ => Err(format!(
+            "not a positive whole number of HM pages (of {PAGE_BYTES} bytes)"
+        )),
+    }
+}
+
+/// The HM capacity of `rdbe run`, in pages: `--hm-pages`, else the environment variable
+/// `RDBE_HM_PAGES`, else [HM_CAPACITY_PAGES] (128 MB). Resolved here, once: the library
+/// takes it as [RunOptions::hm_pages].
+fn hm_pages(flag: Option<usize>) -> Result<usize> {
+    if let Some(pages) = flag {
+        return Ok(pages);
+    }
+    match std::env::var("RDBE_HM_PAGES") {
+        Err(std::env::VarError::NotPresent) => Ok(HM_CAPACITY_PAGES),
+        Ok(v) => parse_hm_pages(&v).map_err(|_| {
+            anyhow::anyhow!(
+                "the environment variable RDBE_HM_PAGES is '{v}', not a positive whole \
+                 number of HM pages (--hm-pages overrides it)"
+            )
+        }),
+        Err(e) => anyhow::bail!("the environment variable RDBE_HM_PAGES: {e}"),
+    }
+}
+
 /// Errors go to stderr as one line, `error: ` and the chain of causes (`file: line 3,
 /// column 7: …`), without a backtrace, and the exit code is 1 (clap's usage errors: 2).
 fn main() {
@@ -224,6 +257,7 @@ fn cli_main() -> Result<()> {
             config,
             profile,
             vcd,
+            hm_pages: flag,
         } => {
             let opts = RunOptions {
                 script,
@@ -234,6 +268,7 @@ fn cli_main() -> Result<()> {
                 profile,
                 vcd,
                 progress: true,
+                hm_pages: hm_pages(flag)?,
             };
             let (reports, files) = run(&opts)?;
             print!("{}", summary(&reports, profile));

@@ -17,24 +17,12 @@ pub const MAX_FIELDS: usize = 16;
 /// fails at the command that did.
 pub const HM_CAPACITY_BYTES: usize = 128 << 20;
 
-/// The HM's capacity in pages: [HM_CAPACITY_BYTES] unless the environment variable
-/// `RDBE_HM_PAGES` sets a smaller or larger HM (a whole number of pages; tests use it to
-/// reach the limit without 128 MB of data).
-pub fn hm_capacity_pages() -> anyhow::Result<usize> {
-    match std::env::var("RDBE_HM_PAGES") {
-        Err(std::env::VarError::NotPresent) => {
-            Ok(HM_CAPACITY_BYTES / crate::control_program::PAGE_BYTES)
-        }
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(pages) if pages > 0 => Ok(pages),
-            _ => anyhow::bail!(
-                "the environment variable RDBE_HM_PAGES is '{v}', not a positive whole \
-                 number of HM pages"
-            ),
-        },
-        Err(e) => anyhow::bail!("the environment variable RDBE_HM_PAGES: {e}"),
-    }
-}
+/// [HM_CAPACITY_BYTES] in pages of [PAGE_BYTES](crate::control_program::PAGE_BYTES): the
+/// HM's default capacity. `rdbe run --hm-pages N` (or, without the flag, the environment
+/// variable `RDBE_HM_PAGES`) sets another; library callers pass theirs explicitly
+/// ([crate::run::RunOptions::hm_pages], [crate::csv_io::parse_csv_from],
+/// [crate::csv_io::read_csv_within]).
+pub const HM_CAPACITY_PAGES: usize = HM_CAPACITY_BYTES / crate::control_program::PAGE_BYTES;
 
 /// Field data types (§3.3: unsigned and signed integers, single floats; plus fixed-length
 /// character strings, compared byte-wise).

@@ -4,7 +4,7 @@ use crate::command::parse_script_bytes;
 use crate::control_program::{tuples_per_page, ControlProgram, Report, PAGE_BYTES};
 use crate::csv_io::{read_csv_within, to_csv};
 use crate::engine::{new_engine, Profile};
-use crate::relation::{hm_capacity_pages, Relation};
+use crate::relation::Relation;
 use crate::sort_job::{Backend, EngineConfig};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -21,18 +21,23 @@ pub struct RunOptions {
     pub vcd: Option<PathBuf>,
     /// Draw a progress bar on the terminal.
     pub progress: bool,
+    /// The HM's capacity in pages of [PAGE_BYTES] that the loaded relations and the
+    /// results share ([crate::relation::HM_CAPACITY_PAGES] by default; the CLI takes
+    /// `--hm-pages`, else the environment variable `RDBE_HM_PAGES`).
+    pub hm_pages: usize,
 }
 
 /// Every `*.csv` file of `dir`, as relations named after the files. Together they must fit
-/// the HM ([hm_capacity_pages]): the file that overflows it is refused at its line.
-pub fn load_relations(dir: &Path) -> Result<Vec<Relation>> {
+/// an HM of `hm_pages` pages of [PAGE_BYTES]: the file that overflows it is refused at its
+/// line.
+pub fn load_relations(dir: &Path, hm_pages: usize) -> Result<Vec<Relation>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the data directory {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     paths.sort();
-    let capacity = hm_capacity_pages()?;
+    let capacity = hm_pages;
     let mut used = 0;
     let mut relations = Vec::with_capacity(paths.len());
     for p in &paths {
@@ -129,7 +134,7 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
     let origin = opts.script.display().to_string();
     // Parse before loading or simulating anything: a script error costs nothing.
     let statements = parse_script_bytes(&origin, &bytes)?;
-    let relations = load_relations(&opts.data)?;
+    let relations = load_relations(&opts.data, opts.hm_pages)?;
     if opts.vcd.is_some() && opts.backend != Backend::Rtl {
         bail!("--vcd needs the rtl backend (the model has no signals)");
     }
@@ -140,7 +145,7 @@ pub fn run(opts: &RunOptions) -> Result<(Vec<Report>, Vec<PathBuf>)> {
             .store(r)
             .with_context(|| format!("storing {} in the HM", r.name))?;
     }
-    let capacity = hm_capacity_pages()?;
+    let capacity = opts.hm_pages;
     let bar = opts.progress.then(|| {
         let bar = indicatif::ProgressBar::new(statements.len() as u64);
         bar.set_style(

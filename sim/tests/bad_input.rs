@@ -33,12 +33,18 @@ fn fixture(name: &str, csvs: &[(&str, &[u8])], script: &[u8]) -> Fixture {
 
 impl Fixture {
     fn run(&self, env: &[(&str, &str)]) -> Output {
+        self.run_with(&[], env)
+    }
+
+    /// [Fixture::run] with more command-line `args` (e.g. `--hm-pages 3`).
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbe"));
         cmd.args(["run", self.script.to_str().unwrap(), "--data"])
             .arg(&self.data)
             .arg("--out")
             .arg(&self.out)
             .args(["--backend", "model"])
+            .args(args)
             // No backtrace in the message, whatever the caller's environment says.
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE");
@@ -50,11 +56,23 @@ impl Fixture {
 
     /// Run, expect a clean failure whose message holds every `expected` part; return it.
     fn fails_with(&self, env: &[(&str, &str)], expected: &[&str]) -> String {
-        let o = self.run(env);
+        self.fails_with_args(&[], env, 1, expected)
+    }
+
+    /// [Fixture::fails_with] with more command-line `args`, expecting the exit code `code`
+    /// (1; 2 for a bad command line, which clap refuses).
+    fn fails_with_args(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        code: i32,
+        expected: &[&str],
+    ) -> String {
+        let o = self.run_with(args, env);
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert_eq!(
             o.status.code(),
-            Some(1),
+            Some(code),
             "exit code; stdout:\n{}\nstderr:\n{err}",
             String::from_utf8_lossy(&o.stdout)
         );
@@ -295,6 +313,133 @@ fn relation_beyond_the_hm_capacity() {
             "'big' has 100 tuples",
         ],
     );
+}
+
+/// The data of [relation_beyond_the_hm_capacity]: `char(2000)`, two tuples a page, ten
+/// tuples (5 pages).
+fn ten_tuples_of_2002_bytes() -> Vec<u8> {
+    let mut text = b"a:char(2000)\n".to_vec();
+    for i in 0..10 {
+        text.extend_from_slice(format!("t{i}\n").as_bytes());
+    }
+    text
+}
+
+#[test]
+fn hm_pages_flag_sets_the_hm_capacity_as_the_environment_variable_does() {
+    let text = ten_tuples_of_2002_bytes();
+    // The cases of relation_beyond_the_hm_capacity, with `--hm-pages N` instead of
+    // RDBE_HM_PAGES=N: the same error, word for word.
+    let f = fixture("hm_flag_load", &[("r.csv", &text)], b"x = PASS r\n");
+    let csv = f.csv("r.csv");
+    let by_flag = f.fails_with_args(
+        &["--hm-pages", "3"],
+        &[],
+        1,
+        &[
+            &format!("{csv}: line 8: relation 'r' does not fit the HM"),
+            "3 pages",
+        ],
+    );
+    assert_eq!(by_flag, f.fails_with(&[("RDBE_HM_PAGES", "3")], &[]));
+    let f = fixture(
+        "hm_flag_load_two",
+        &[("a.csv", &text), ("b.csv", &text)],
+        b"x = PASS a\n",
+    );
+    let csv = f.csv("b.csv");
+    let by_flag = f.fails_with_args(
+        &["--hm-pages", "6"],
+        &[],
+        1,
+        &[&format!(
+            "{csv}: line 4: relation 'b' does not fit the HM: 1 pages"
+        )],
+    );
+    assert_eq!(by_flag, f.fails_with(&[("RDBE_HM_PAGES", "6")], &[]));
+    // `--hm-pages=N` is the same flag.
+    f.fails_with_args(
+        &["--hm-pages=6"],
+        &[],
+        1,
+        &["relation 'b' does not fit the HM"],
+    );
+    // Within the HM (a, b and the result x: 15 pages), the same data runs.
+    let o = f.run_with(&["--hm-pages", "15"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(written(&f.out), ["x.csv"]);
+    // A result that outgrows it.
+    let other = String::from_utf8(text.clone()).unwrap().replace("a:", "c:");
+    let f = fixture(
+        "hm_flag_result",
+        &[("r.csv", &text), ("s.csv", other.as_bytes())],
+        &script_after_a_good_command("big = JOIN r, s"),
+    );
+    let script = f.script_name();
+    f.fails_with_args(
+        &["--hm-pages", "20"],
+        &[],
+        1,
+        &[
+            &format!("{script}: line 2: the relations in the HM now need 115 pages"),
+            "beyond its capacity of 20 pages",
+            "'big' has 100 tuples",
+        ],
+    );
+}
+
+#[test]
+fn hm_pages_flag_overrides_the_environment_variable() {
+    let text = ten_tuples_of_2002_bytes();
+    let f = fixture(
+        "hm_flag_over_env",
+        &[("a.csv", &text), ("b.csv", &text)],
+        b"x = PASS a\n",
+    );
+    let csv = f.csv("b.csv");
+    // The environment's HM is large enough, the flag's is not: the flag counts.
+    f.fails_with_args(
+        &["--hm-pages", "6"],
+        &[("RDBE_HM_PAGES", "15")],
+        1,
+        &[&format!(
+            "{csv}: line 4: relation 'b' does not fit the HM: 1 pages"
+        )],
+    );
+    // And the other way round; an environment value that is no number is not read at all
+    // when the flag is given.
+    for env in ["6", "lots", "0"] {
+        let o = f.run_with(&["--hm-pages", "15"], &[("RDBE_HM_PAGES", env)]);
+        assert!(
+            o.status.success(),
+            "RDBE_HM_PAGES={env}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(written(&f.out), ["x.csv"]);
+        std::fs::remove_dir_all(&f.out).unwrap();
+    }
+}
+
+#[test]
+fn hm_pages_flag_refuses_a_value_that_is_not_a_positive_whole_number() {
+    let f = fixture("hm_flag_bad", &[GOOD], b"x = PASS r\n");
+    // A bad command line: clap's exit code 2, the flag and the value named, nothing
+    // written; whatever RDBE_HM_PAGES says.
+    for bad in ["0", "lots", "-3", "", "1.5", "99999999999999999999999"] {
+        for env in [&[][..], &[("RDBE_HM_PAGES", "15")][..]] {
+            f.fails_with_args(
+                &["--hm-pages", bad],
+                env,
+                2,
+                &[
+                    &format!("invalid value '{bad}' for '--hm-pages <N>'"),
+                    "not a positive whole number of HM pages",
+                ],
+            );
+        }
+    }
+    // With no value at all.
+    f.fails_with_args(&["--hm-pages"], &[], 2, &["--hm-pages"]);
 }
 
 #[test]
