@@ -976,22 +976,14 @@ define_self_check_board!(
     /// `constraints/*-selfcheck.*`, LED meanings in `docs/SELF_CHECK.md`.
     ///
     /// `led_pass` and `led_fail` are active high, or active low when the block is built with
-    /// [SelfCheckBoard::new]`(_, true)` ([SelfCheckBoard::icebreaker]: the iCEBreaker's red
-    /// and green LEDs; but the small core does not fit its UP5K, whose top is
-    /// [SelfCheckTinyBoard]); the other LEDs are active high on every board.
+    /// [SelfCheckBoard::new]`(_, true)` (for boards with active-low LEDs; the iCEBreaker's
+    /// UP5K does not hold the small core, its top is [SelfCheckTinyBoard::icebreaker]); the
+    /// other LEDs are active high on every board.
     /// `led_heartbeat` blinks while rounds keep passing, `led_code0..2` show `failed_test`
     /// once a verdict is reached.
     SelfCheckBoard,
     SelfCheckSmall
 );
-
-impl SelfCheckBoard {
-    /// The small core's self check with the iCEBreaker's active-low pass and fail LEDs
-    /// (it does not fit the UP5K: [SelfCheckTinyBoard::icebreaker] is the one to build).
-    pub fn icebreaker() -> SelfCheckBoard {
-        SelfCheckBoard::new(SelfCheckParams::default(), true)
-    }
-}
 
 impl Default for SelfCheckBoard {
     /// The iCE40-HX8K breakout's and the ULX3S's top: every LED active high.
@@ -1596,7 +1588,10 @@ mod tests {
     fn self_check_board_verilog_passes_yosys_and_verilator() {
         for (name, board) in [
             ("self_check_board", SelfCheckBoard::default()),
-            ("self_check_board_icebreaker", SelfCheckBoard::icebreaker()),
+            (
+                "self_check_board_active_low",
+                SelfCheckBoard::new(SelfCheckParams::default(), true),
+            ),
         ] {
             let v = crate::verilog::export(board);
             crate::verilog::check_module(name, &v).unwrap();

@@ -65,10 +65,6 @@ pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
             // The power-up self check (§5.4) and its board tops: the small core only.
             v.push(("self_check".into(), export(SelfCheckSmall::default())));
             v.push(("self_check_board".into(), export(SelfCheckBoard::default())));
-            v.push((
-                "self_check_board_icebreaker".into(),
-                export(SelfCheckBoard::icebreaker()),
-            ));
             // The iCEBreaker's: the self check of the tiny core (3-cell sorter), which fits
             // the UP5K where the small core does not (docs/SELF_CHECK.md).
             v.push(("self_check_tiny".into(), export(SelfCheckTiny::default())));
