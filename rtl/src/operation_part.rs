@@ -258,14 +258,16 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_mark: DFF<Bits<P>>,
     l_eos_written: DFF<Bit>,
     rd_l: DFF<Bits<P>>,
-    /// `l_write` as it was before the last clock edge: the words the read register can
-    /// hold (a word written at the edge that also read its address is not in it).
-    l_write_seen: DFF<Bits<P>>,
-    /// L's read register holds a word written before it was read. Worked out from
-    /// registers at the start of the cycle rather than registered at the end of the
-    /// previous one, which kept two carry chains off the comparator → control ROM →
-    /// next read address path (the small core's critical path, 27.8 ns on the HX8K).
-    head_ok_l: Signal<Local, Bit>,
+    /// L's read register holds a word written before it was read: the writer was 1..=2^A
+    /// words ahead of the address read (a word written at the edge that also read its
+    /// address is not in the read register). Registered: worked out beside every
+    /// candidate for the next read address from registers (`l_reach_*`), and chosen with
+    /// the address (`next_head_ok_l`), so neither a carry chain before the choice (as when
+    /// it was worked out from `rd_l` at the start of the cycle: the HX8K's critical path,
+    /// `rd_l` → distance → `head_ok_l` → `apply_now` → read address, 18.7 ns) nor after it
+    /// (as when it was registered from the chosen address: the comparator → control ROM →
+    /// read address path of the time, 27.8 ns).
+    head_ok_l: DFF<Bit>,
     // ---- errors
     command_error_flag: DFF<Bit>,
     u_overflow_flag: DFF<Bit>,
@@ -324,7 +326,6 @@ pub struct OperationPart<const A: usize, const P: usize> {
     partial_end: Signal<Local, Bit>,
     /// The control ROM's word, or the gate's end word in its place.
     rom_word: Signal<Local, Bits<13>>,
-    act: Signal<Local, Bits<13>>,
     act_output: Signal<Local, Bits<2>>,
     apply_now: Signal<Local, Bit>,
     l_advanced: Signal<Local, Bits<P>>,
@@ -332,7 +333,27 @@ pub struct OperationPart<const A: usize, const P: usize> {
     new_l_base: Signal<Local, Bits<P>>,
     next_rd_u: Signal<Local, Bits<P>>,
     next_rd_l: Signal<Local, Bits<P>>,
-    l_distance: Signal<Local, Bits<P>>,
+    /// The writer's distance ahead of each candidate for the next read address, and
+    /// whether a word is there (see `head_ok_l`): `rd_l`, `rd_l + 1`, `l_base`,
+    /// `l_base + 1`, `l_advanced`, `l_mark` and 0. (P-bit signals: Verilog would compute
+    /// the differences 32 bits wide.)
+    l_ahead_rd: Signal<Local, Bits<P>>,
+    l_ahead_rd_next: Signal<Local, Bits<P>>,
+    l_ahead_base: Signal<Local, Bits<P>>,
+    l_ahead_base_next: Signal<Local, Bits<P>>,
+    l_ahead_advanced: Signal<Local, Bits<P>>,
+    l_ahead_mark: Signal<Local, Bits<P>>,
+    l_reach_rd: Signal<Local, Bit>,
+    l_reach_rd_next: Signal<Local, Bit>,
+    l_reach_base: Signal<Local, Bit>,
+    l_reach_base_next: Signal<Local, Bit>,
+    l_reach_advanced: Signal<Local, Bit>,
+    l_reach_mark: Signal<Local, Bit>,
+    l_reach_zero: Signal<Local, Bit>,
+    /// … and of `new_l_base`.
+    l_reach_new_base: Signal<Local, Bit>,
+    /// `head_ok_l` for `next_rd_l`, set with it.
+    next_head_ok_l: Signal<Local, Bit>,
     emit_fire: Signal<Local, Bit>,
     wait_for_l: Signal<Local, Bit>,
     /// COMPARE ATTRIBUTES waits for a whole tuple (not for the word at the write pointer).
@@ -402,7 +423,6 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_eos_written: Default::default(),
             rd_l: Default::default(),
             head_ok_l: Default::default(),
-            l_write_seen: Default::default(),
             command_error_flag: Default::default(),
             u_overflow_flag: Default::default(),
             l_overflow_flag: Default::default(),
@@ -448,7 +468,6 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             deciding: Default::default(),
             partial_end: Default::default(),
             rom_word: Default::default(),
-            act: Default::default(),
             act_output: Default::default(),
             apply_now: Default::default(),
             l_advanced: Default::default(),
@@ -456,7 +475,21 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             new_l_base: Default::default(),
             next_rd_u: Default::default(),
             next_rd_l: Default::default(),
-            l_distance: Default::default(),
+            l_ahead_rd: Default::default(),
+            l_ahead_rd_next: Default::default(),
+            l_ahead_base: Default::default(),
+            l_ahead_base_next: Default::default(),
+            l_ahead_advanced: Default::default(),
+            l_ahead_mark: Default::default(),
+            l_reach_rd: Default::default(),
+            l_reach_rd_next: Default::default(),
+            l_reach_base: Default::default(),
+            l_reach_base_next: Default::default(),
+            l_reach_advanced: Default::default(),
+            l_reach_mark: Default::default(),
+            l_reach_zero: Default::default(),
+            l_reach_new_base: Default::default(),
+            next_head_ok_l: Default::default(),
             emit_fire: Default::default(),
             wait_for_l: Default::default(),
             tuple_stuck: Default::default(),
@@ -526,7 +559,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_mark,
             l_eos_written,
             rd_l,
-            l_write_seen,
+            head_ok_l,
             command_error_flag,
             u_overflow_flag,
             l_overflow_flag,
@@ -589,16 +622,29 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.eos_word.next.eos = true;
         self.l_len.next = bit_cast::<P, 12>(self.settings.val().tuple_words);
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
-        self.l_full.next = (self.l_write.q.val() - self.l_mark.q.val()) == self.capacity.val();
+        // (`l_write - l_mark == 2^A` as `l_write ^ l_mark == 2^A`: no carry chain.)
+        self.l_full.next = (self.l_write.q.val() ^ self.l_mark.q.val()) == self.capacity.val();
         self.l_starved.next = self.rd_l.q.val() == self.l_write.q.val();
         // The reader (and LADR* with it) may jump past the writer when it skips a tuple
         // that has not arrived yet: a word is there when the writer was 1..=2^A words
-        // ahead of it at the read.
-        // (The distance goes through a P-bit signal: Verilog would compute it 32 bits wide.)
-        self.l_write_seen.d.next = self.l_write.q.val();
-        self.l_distance.next = self.l_write_seen.q.val() - self.rd_l.q.val();
-        self.head_ok_l.next =
-            (self.l_distance.val() != 0) & (self.l_distance.val() <= self.capacity.val());
+        // ahead of it at the read (`head_ok_l`, chosen with the read address below).
+        self.l_ahead_rd.next = self.l_write.q.val() - self.rd_l.q.val();
+        self.l_ahead_rd_next.next = self.l_ahead_rd.val() - 1;
+        self.l_ahead_base.next = self.l_write.q.val() - self.l_base.q.val();
+        self.l_ahead_base_next.next = self.l_ahead_base.val() - 1;
+        self.l_ahead_mark.next = self.l_write.q.val() - self.l_mark.q.val();
+        self.l_reach_rd.next =
+            (self.l_ahead_rd.val() != 0) & (self.l_ahead_rd.val() <= self.capacity.val());
+        self.l_reach_rd_next.next =
+            (self.l_ahead_rd_next.val() != 0) & (self.l_ahead_rd_next.val() <= self.capacity.val());
+        self.l_reach_base.next =
+            (self.l_ahead_base.val() != 0) & (self.l_ahead_base.val() <= self.capacity.val());
+        self.l_reach_base_next.next = (self.l_ahead_base_next.val() != 0)
+            & (self.l_ahead_base_next.val() <= self.capacity.val());
+        self.l_reach_mark.next =
+            (self.l_ahead_mark.val() != 0) & (self.l_ahead_mark.val() <= self.capacity.val());
+        self.l_reach_zero.next =
+            (self.l_write.q.val() != 0) & (self.l_write.q.val() <= self.capacity.val());
 
         // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
         // Fold the parity (see the module doc): an end-of-stream beat is stored as data 0
@@ -803,11 +849,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.rom_word.next = self.control_greater.data.val();
         }
         self.deciding.next = (self.state.q.val() == OperationState::Compare)
-            & self.head_ok_l.val()
+            & self.head_ok_l.q.val()
             & self.decided.val();
         // Stored parity of the head words the comparator looks at.
         if (self.state.q.val() == OperationState::Compare)
-            & self.head_ok_l.val()
+            & self.head_ok_l.q.val()
             & (!self.l_word_ok.val()
                 | (!self.is_comp.q.val() & self.u_present.val() & !self.u_word_ok.val()))
         {
@@ -815,8 +861,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         // The decision is registered: what it does comes from `action` in the next cycle
         // (state Decide), so the comparator is not on the read-address path.
-        self.act.next = self.action.q.val();
-        self.act_output.next = self.act.val().get_bits::<2>(0);
+        self.act_output.next = self.action.q.val().get_bits::<2>(0);
 
         // ---- selection out
         self.selected.valid.next = false;
@@ -830,7 +875,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 // the comparator looked at: it leaves in the Decide cycle, from `held_*`.
                 if (self.k.q.val() == 0)
                     & (self.act_output.val() != 0)
-                    & !self.act.val().get_bit(12)
+                    & !self.action.q.val().get_bit(12)
                 {
                     self.selected.valid.next = true;
                     self.selected.word.next = self.held_u.q.val();
@@ -847,11 +892,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 self.emit_fire.next = self.selected.ready.val();
             }
             OperationState::EmitL => {
-                self.selected.valid.next = self.head_ok_l.val();
+                self.selected.valid.next = self.head_ok_l.q.val();
                 self.selected.word.next = self.word_l.val();
                 self.selected.from_u.next = false;
                 self.selected.unit_end.next = self.word_l.val().last;
-                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.val();
+                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.q.val();
             }
             OperationState::Finish => {
                 self.selected.valid.next = true;
@@ -873,32 +918,39 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
 
         // ---- address moves of the current action (applied at its decision when it
         // selects nothing, else as its selection's last word leaves)
-        if self.act.val().get_bit(3) {
+        if self.action.q.val().get_bit(3) {
             self.l_advanced.next = self.l_base.q.val() + self.l_len.val();
         } else {
             self.l_advanced.next = self.l_base.q.val();
         }
-        if self.act.val().get_bit(4) {
+        if self.action.q.val().get_bit(4) {
             self.new_u_base.next = 0.into();
-        } else if self.act.val().get_bit(2) {
+        } else if self.action.q.val().get_bit(2) {
             self.new_u_base.next = self.u_base.q.val() + bit_cast::<P, 12>(self.u_len.q.val());
         } else {
             self.new_u_base.next = self.u_base.q.val();
         }
-        if self.act.val().get_bit(5) {
+        self.l_ahead_advanced.next = self.l_write.q.val() - self.l_advanced.val();
+        self.l_reach_advanced.next = (self.l_ahead_advanced.val() != 0)
+            & (self.l_ahead_advanced.val() <= self.capacity.val());
+        if self.action.q.val().get_bit(5) {
             self.new_l_base.next = self.l_mark.q.val();
+            self.l_reach_new_base.next = self.l_reach_mark.val();
         } else {
             self.new_l_base.next = self.l_advanced.val();
+            self.l_reach_new_base.next = self.l_reach_advanced.val();
         }
         self.apply_now.next = false;
         self.wait_for_l.next = false;
         self.tuple_stuck.next = false;
         self.next_rd_u.next = self.rd_u.q.val();
         self.next_rd_l.next = self.rd_l.q.val();
+        self.next_head_ok_l.next = self.l_reach_rd.val();
         match self.state.q.val() {
             OperationState::Idle => {
                 self.next_rd_u.next = 0.into();
                 self.next_rd_l.next = 0.into();
+                self.next_head_ok_l.next = self.l_reach_zero.val();
                 if self.data_in.valid.val() {
                     // A stream starts: take its command.
                     self.current_program.d.next = self.decoder.data.val().get_bits::<5>(0);
@@ -936,7 +988,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             OperationState::Load => {}
             OperationState::CompareTag => {
                 self.next_rd_l.next = self.l_base.q.val();
-                if self.head_ok_l.val() & self.word_l.val().eos {
+                self.next_head_ok_l.next = self.l_reach_base.val();
+                if self.head_ok_l.q.val() & self.word_l.val().eos {
                     // No L tuple left: the comparison stage sees the end.
                     self.state.d.next = OperationState::Compare;
                 } else if (self.l_write.q.val() - self.l_base.q.val()) >= self.l_len.val() {
@@ -957,11 +1010,12 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 self.next_rd_u.next =
                     self.l_base.q.val() + bit_cast::<P, 12>(self.settings.val().second_offset);
                 self.next_rd_l.next = self.l_base.q.val();
+                self.next_head_ok_l.next = self.l_reach_base.val();
                 self.k.d.next = 0.into();
                 self.state.d.next = OperationState::Compare;
             }
             OperationState::Compare => {
-                if !self.head_ok_l.val() {
+                if !self.head_ok_l.q.val() {
                     self.wait_for_l.next = true;
                 } else {
                     // Both memories fetch the key's next word before the comparator has
@@ -970,6 +1024,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     // reads from the tuples' starts).
                     self.next_rd_u.next = self.rd_u.q.val() + 1;
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
+                    self.next_head_ok_l.next = self.l_reach_rd_next.val();
                     if self.deciding.val() {
                         self.action.d.next = self.rom_word.val();
                         self.state.d.next = OperationState::Decide;
@@ -979,16 +1034,18 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::Decide => {
-                if (self.act_output.val() == 0) | self.act.val().get_bit(12) {
+                if (self.act_output.val() == 0) | self.action.q.val().get_bit(12) {
                     self.apply_now.next = true;
                 } else {
                     // Send the selection from the tuples' first words (the first one may
                     // have left already, see above).
                     self.next_rd_u.next = self.u_base.q.val();
                     self.next_rd_l.next = self.l_base.q.val();
+                    self.next_head_ok_l.next = self.l_reach_base.val();
                     if self.emit_fire.val() {
                         if self.act_output.val() == 2 {
                             self.next_rd_l.next = self.l_base.q.val() + 1;
+                            self.next_head_ok_l.next = self.l_reach_base_next.val();
                         } else {
                             self.next_rd_u.next = self.u_base.q.val() + 1;
                         }
@@ -1013,10 +1070,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::EmitL => {
-                if !self.head_ok_l.val() {
+                if !self.head_ok_l.q.val() {
                     self.wait_for_l.next = true;
                 } else if self.emit_fire.val() {
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
+                    self.next_head_ok_l.next = self.l_reach_rd_next.val();
                     if self.word_l.val().last {
                         self.apply_now.next = true;
                     }
@@ -1047,19 +1105,20 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             }
         }
         if self.apply_now.val() {
-            self.current_program.d.next = self.act.val().get_bits::<5>(7);
+            self.current_program.d.next = self.action.q.val().get_bits::<5>(7);
             self.k.d.next = 0.into();
             self.u_base.d.next = self.new_u_base.val();
             self.l_base.d.next = self.new_l_base.val();
             self.next_rd_u.next = self.new_u_base.val();
             self.next_rd_l.next = self.new_l_base.val();
-            if self.act.val().get_bit(6) & !self.is_delete.q.val() {
+            self.next_head_ok_l.next = self.l_reach_new_base.val();
+            if self.action.q.val().get_bit(6) & !self.is_delete.q.val() {
                 self.l_mark.d.next = self.l_advanced.val();
             }
-            if self.act.val().get_bit(3) {
+            if self.action.q.val().get_bit(3) {
                 self.l_taken_count.d.next = self.l_taken_count.q.val() + 1;
             }
-            if self.act.val().get_bit(12) {
+            if self.action.q.val().get_bit(12) {
                 if self.is_delete.q.val() & !self.second_pass.q.val() {
                     // Delete mode: replay the page and the condition values under REST-EQ.
                     self.second_pass.d.next = true;
@@ -1068,6 +1127,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.l_base.d.next = 0.into();
                     self.next_rd_u.next = 0.into();
                     self.next_rd_l.next = 0.into();
+                    self.next_head_ok_l.next = self.l_reach_zero.val();
                     self.state.d.next = OperationState::Compare;
                 } else {
                     self.state.d.next = OperationState::Drain;
@@ -1091,6 +1151,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         // ---- reads for the next cycle (a word is readable once written before this edge)
         self.rd_u.d.next = self.next_rd_u.val();
         self.rd_l.d.next = self.next_rd_l.val();
+        self.head_ok_l.d.next = self.next_head_ok_l.val();
         self.memory_u.read_enable.next = true;
         self.memory_l.read_enable.next = true;
         self.memory_u.read_address.next = bit_cast::<A, P>(self.next_rd_u.val());

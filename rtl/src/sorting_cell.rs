@@ -174,8 +174,9 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// effect of a settings change one cycle after its `run_in` shows it; `run_out` is
     /// worked out from `is_pass` itself, so the chain of cells is not slowed down.
     pass_mode: DFF<Bit>,
-    occupancy_a: Signal<Local, Bits<P>>,
-    occupancy_b: Signal<Local, Bits<P>>,
+    /// `write_ptr ^ base`: 2^A exactly when the memory is full (see the write side).
+    full_xor_a: Signal<Local, Bits<P>>,
+    full_xor_b: Signal<Local, Bits<P>>,
     full_a: Signal<Local, Bit>,
     full_b: Signal<Local, Bit>,
     write_ready: Signal<Local, Bit>,
@@ -217,6 +218,8 @@ pub struct SortingCell<const A: usize, const P: usize> {
     b_if_wins: Signal<Local, Bit>,
     tie: Signal<Local, Bit>,
     push_ok: Signal<Local, Bit>,
+    /// A alone (B alone) emits a word, if the output takes it: in EmitA (EmitB), or with
+    /// the other side exhausted at the head. Low while comparing (see `speculating`).
     emit_a: Signal<Local, Bit>,
     emit_b: Signal<Local, Bit>,
     /// A word of A or B leaves (if the output takes it): `emit_a | emit_b`, worked out
@@ -255,8 +258,8 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             run_out_reg: Default::default(),
             capacity_words: Constant::new((1u64 << A).into()),
             full_level: Constant::new((1u64 << A).into()),
-            occupancy_a: Default::default(),
-            occupancy_b: Default::default(),
+            full_xor_a: Default::default(),
+            full_xor_b: Default::default(),
             memory_a: Default::default(),
             memory_b: Default::default(),
             out_slice: Default::default(),
@@ -415,12 +418,15 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
 
         // ---- write side
         // Pointers are one bit wider than addresses, so occupancy 2^A (full) and 0 differ.
+        // Full is `write_ptr - base == 2^A`, that is `write_ptr ^ base == 2^A` (adding 2^A
+        // to a P-bit pointer flips its top bit only): no carry chain (issue 6: the HX8K's
+        // critical path ran through this subtraction to `write_to_b`).
         // In the cycle after a decision the winner's `base` has not moved yet, but at least
         // one of its words has left: its memory is not full.
-        self.occupancy_a.next = self.write_ptr_a.q.val() - self.base_a.q.val();
-        self.occupancy_b.next = self.write_ptr_b.q.val() - self.base_b.q.val();
-        self.full_a.next = (self.occupancy_a.val() == self.full_level.val()) & !self.lost_b.q.val();
-        self.full_b.next = (self.occupancy_b.val() == self.full_level.val()) & !self.lost_a.q.val();
+        self.full_xor_a.next = self.write_ptr_a.q.val() ^ self.base_a.q.val();
+        self.full_xor_b.next = self.write_ptr_b.q.val() ^ self.base_b.q.val();
+        self.full_a.next = (self.full_xor_a.val() == self.full_level.val()) & !self.lost_b.q.val();
+        self.full_b.next = (self.full_xor_b.val() == self.full_level.val()) & !self.lost_a.q.val();
         self.write_ready.next = !self.eos_pending_a.q.val()
             & !self.eos_pending_b.q.val()
             & ((!self.write_to_b.q.val() & !self.full_a.val())
@@ -610,8 +616,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 } else {
                     // Whoever wins, a word leaves when both heads are there: `valid` does
                     // not wait for the comparator, only the word chosen does.
-                    self.emit_b.next = self.ok_a.val() & self.ok_b.val() & self.b_wins.val();
-                    self.emit_a.next = self.ok_a.val() & self.ok_b.val() & !self.b_wins.val();
+                    // (`emit_a`/`emit_b` stay low: they mean "emits alone"; the
+                    // comparator feeds only the word choice and the decision registers.)
                     self.emitting.next = self.ok_a.val() & self.ok_b.val();
                     self.speculating.next = self.ok_a.val() & self.ok_b.val() & self.push_ok.val();
                     self.advance_a.next = self.speculating.val();
@@ -646,7 +652,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         } else {
             // `valid` without the comparator (it only picks the word, a data path).
             self.out_slice.data_in.valid.next = self.push_ok.val() & self.emitting.val();
-            // B's word when B emits (`emit_b`, whose head checks `valid` covers).
+            // B's word when B emits alone, or compares and wins (whose head checks
+            // `valid` covers).
             self.b_alone.next =
                 (self.merge_state.val() == MergeState::EmitB) | self.head_exhausted_a.val();
             self.b_if_wins.next = (self.merge_state.val() == MergeState::Compare)

@@ -145,7 +145,9 @@ pub struct SortingChecker<const A: usize, const P: usize> {
     // ---- combinational helpers
     kw_eff: Signal<Local, Bits<12>>,
     k_next: Signal<Local, Bits<12>>,
-    occupancy: Signal<Local, Bits<P>>,
+    /// `wr_ptr ^ rd_ptr`: 2^A exactly when the ring is full (`wr_ptr - rd_ptr == 2^A`;
+    /// adding 2^A to a P-bit pointer flips its top bit only), without a carry chain.
+    full_xor: Signal<Local, Bits<P>>,
     in_ready: Signal<Local, Bit>,
     in_fire: Signal<Local, Bit>,
     prev_word: Signal<Local, Bits<16>>,
@@ -232,7 +234,7 @@ impl<const A: usize, const P: usize> Default for SortingChecker<A, P> {
             out_seq: Default::default(),
             kw_eff: Default::default(),
             k_next: Default::default(),
-            occupancy: Default::default(),
+            full_xor: Default::default(),
             in_ready: Default::default(),
             in_fire: Default::default(),
             prev_word: Default::default(),
@@ -301,8 +303,8 @@ impl<const A: usize, const P: usize> Logic for SortingChecker<A, P> {
             self.kw_eff.next = self.one12.val();
         }
         self.k_next.next = self.in_k.q.val() + self.one12.val();
-        self.occupancy.next = self.wr_ptr.q.val() - self.rd_ptr.q.val();
-        self.in_ready.next = self.occupancy.val() != self.full_level.val();
+        self.full_xor.next = self.wr_ptr.q.val() ^ self.rd_ptr.q.val();
+        self.in_ready.next = self.full_xor.val() != self.full_level.val();
         self.data_in.ready.next = self.in_ready.val();
         self.in_fire.next = self.data_in.valid.val() & self.in_ready.val();
         self.ring_out.write_address.next = bit_cast::<A, P>(self.wr_ptr.q.val());

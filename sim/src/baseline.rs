@@ -51,23 +51,25 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 63.34,
-        verilog_sha256: "aa7ec4a5d0c0a83f9414b43434912d4ee31e24163ab8f673500e1eb20e0ccf09",
+        mhz: 65.24,
+        verilog_sha256: "51082db7fe196d489d2630f1981d2064501b159890c2279f071851c677852da0",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-23, the sorting cells' decision registered and `b_wins` worked \
-                 out for both outcomes of the comparator, the fault injectors removed from \
-                 the measured core (`synth::measured_module`), docs/PERFORMANCE.md",
+                 0.4), 2026-11-23 (session 17), the operation part's `head_ok_l` registered \
+                 (chosen with the read address from per-candidate reach bits), full tests \
+                 as pointer XORs, the sorting cells' dead comparator terms gone, \
+                 docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 42.11,
-        verilog_sha256: "10ef6468de6529ac5cb22dfcb617a496b2d6a6997e148c5a273109f20752dcfd",
+        mhz: 39.63,
+        verilog_sha256: "d74ba1b564710a5063c47bde1b8c55e5bb2014facffa48595087387eac010b20",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-23, the sorting cells' decision registered and `b_wins` \
-                 worked out for both outcomes of the comparator, the fault injectors removed \
-                 from the measured core (`synth::measured_module`), docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-23 (session 17), the operation part's `head_ok_l` \
+                 registered, full tests as pointer XORs, the sorting cells' dead comparator \
+                 terms gone (nextpnr's seed; the same design placed 39.6-44.7 MHz), \
+                 docs/PERFORMANCE.md",
     },
 ];
 
