@@ -37,7 +37,11 @@
 //!   the first key word decides (always, for one-word keys), the selection's first word
 //!   leaves in the Decide cycle, from `held_*`. So a stream of selected W-word tuples leaves
 //!   at W + 1 cycles a tuple (issue 6's bound: 1 + 1/W cycles a word); a decision that
-//!   selects nothing costs one cycle per key word compared, plus one.
+//!   selects nothing costs one cycle per key word compared, plus one. The selection's
+//!   last word is known from registers (`u_last_addr`, `l_last_addr`: tuples are of one
+//!   length in each memory), not from the word's `last` line as it leaves the memory, and
+//!   whether L's word is there (`head_ok_l`) is registered with the read address: so
+//!   neither the memories' data nor a carry chain is on the way to the next read address.
 //! * **COMPARE ATTRIBUTES** compares two attributes of the same L tuple: the stream is
 //!   written into U-memory too, at the same addresses, so that the comparator reads the
 //!   key from L-memory and the second attribute from U-memory in the same cycle. Its null
@@ -354,6 +358,16 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_reach_new_base: Signal<Local, Bit>,
     /// `head_ok_l` for `next_rd_l`, set with it.
     next_head_ok_l: Signal<Local, Bit>,
+    /// The address of the current U (L) tuple's last word, `u_base + u_len - 1`
+    /// (`l_base + tuple_words - 1`), registered from the next values of both, and whether
+    /// the word read is it: the end of a selected tuple from registers, not from the
+    /// word's `last` line (issue 6: memory → `last` → `apply_now` → read address was the
+    /// critical path on both parts). Tuples are of one length in each memory. A `last`
+    /// line flipped in memory no longer moves the control; the word's parity reports it.
+    u_last_addr: DFF<Bits<P>>,
+    u_at_last: Signal<Local, Bit>,
+    l_last_addr: DFF<Bits<P>>,
+    l_at_last: Signal<Local, Bit>,
     emit_fire: Signal<Local, Bit>,
     wait_for_l: Signal<Local, Bit>,
     /// COMPARE ATTRIBUTES waits for a whole tuple (not for the word at the write pointer).
@@ -490,6 +504,10 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_reach_zero: Default::default(),
             l_reach_new_base: Default::default(),
             next_head_ok_l: Default::default(),
+            u_last_addr: Default::default(),
+            u_at_last: Default::default(),
+            l_last_addr: Default::default(),
+            l_at_last: Default::default(),
             emit_fire: Default::default(),
             wait_for_l: Default::default(),
             tuple_stuck: Default::default(),
@@ -560,6 +578,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_eos_written,
             rd_l,
             head_ok_l,
+            u_last_addr,
+            l_last_addr,
             command_error_flag,
             u_overflow_flag,
             l_overflow_flag,
@@ -621,6 +641,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
         self.l_len.next = bit_cast::<P, 12>(self.settings.val().tuple_words);
+        self.u_at_last.next = self.rd_u.q.val() == self.u_last_addr.q.val();
+        self.l_at_last.next = self.rd_l.q.val() == self.l_last_addr.q.val();
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
         // (`l_write - l_mark == 2^A` as `l_write ^ l_mark == 2^A`: no carry chain.)
         self.l_full.next = (self.l_write.q.val() ^ self.l_mark.q.val()) == self.capacity.val();
@@ -888,14 +910,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             }
             OperationState::EmitU => {
                 self.selected.valid.next = true;
-                self.selected.unit_end.next = self.word_u.val().last & (self.act_output.val() == 1);
+                self.selected.unit_end.next = self.u_at_last.val() & (self.act_output.val() == 1);
                 self.emit_fire.next = self.selected.ready.val();
             }
             OperationState::EmitL => {
                 self.selected.valid.next = self.head_ok_l.q.val();
                 self.selected.word.next = self.word_l.val();
                 self.selected.from_u.next = false;
-                self.selected.unit_end.next = self.word_l.val().last;
+                self.selected.unit_end.next = self.l_at_last.val();
                 self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.q.val();
             }
             OperationState::Finish => {
@@ -1060,7 +1082,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             OperationState::EmitU => {
                 if self.emit_fire.val() {
                     self.next_rd_u.next = self.rd_u.q.val() + 1;
-                    if self.word_u.val().last {
+                    if self.u_at_last.val() {
                         if self.act_output.val() == 3 {
                             self.state.d.next = OperationState::EmitL;
                         } else {
@@ -1075,7 +1097,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 } else if self.emit_fire.val() {
                     self.next_rd_l.next = self.rd_l.q.val() + 1;
                     self.next_head_ok_l.next = self.l_reach_rd_next.val();
-                    if self.word_l.val().last {
+                    if self.l_at_last.val() {
                         self.apply_now.next = true;
                     }
                 }
@@ -1174,6 +1196,10 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.l_overflow_flag.d.next = false;
             self.parity_flag.d.next = false;
         }
+        // The tuples' last words for the next cycle, from the bases and lengths it will have
+        // (after every assignment above).
+        self.u_last_addr.d.next = self.u_base.d.val() + bit_cast::<P, 12>(self.u_len.d.val()) - 1;
+        self.l_last_addr.d.next = self.l_base.d.val() + self.l_len.val() - 1;
     }
 }
 

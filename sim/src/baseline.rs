@@ -51,25 +51,24 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 65.24,
-        verilog_sha256: "51082db7fe196d489d2630f1981d2064501b159890c2279f071851c677852da0",
+        mhz: 63.61,
+        verilog_sha256: "425914185a0fae9e6b48b8b349b55472f7598db9fa69020de33d747ed2d0a24f",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
                  0.4), 2026-11-23 (session 17), the operation part's `head_ok_l` registered \
-                 (chosen with the read address from per-candidate reach bits), full tests \
-                 as pointer XORs, the sorting cells' dead comparator terms gone, \
-                 docs/PERFORMANCE.md",
+                 (chosen with the read address from per-candidate reach bits), the end of a \
+                 selected tuple from registers (`u_last_addr`, `l_last_addr`), full tests as \
+                 pointer XORs, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 39.63,
-        verilog_sha256: "d74ba1b564710a5063c47bde1b8c55e5bb2014facffa48595087387eac010b20",
+        mhz: 43.16,
+        verilog_sha256: "99fa65a7ceac1a6c4b26752d1c502c0fb25fa81cb285e99c3b85daa82cef0b95",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
                  nextpnr-ecp5), 2026-11-23 (session 17), the operation part's `head_ok_l` \
-                 registered, full tests as pointer XORs, the sorting cells' dead comparator \
-                 terms gone (nextpnr's seed; the same design placed 39.6-44.7 MHz), \
-                 docs/PERFORMANCE.md",
+                 registered, the end of a selected tuple from registers, full tests as \
+                 pointer XORs (nextpnr's seed), docs/PERFORMANCE.md",
     },
 ];
 
