@@ -38,7 +38,7 @@
 //!   leaves in the Decide cycle, from `held_*`. So a stream of selected W-word tuples leaves
 //!   at W + 1 cycles a tuple (issue 6's bound: 1 + 1/W cycles a word); a decision that
 //!   selects nothing costs one cycle per key word compared, plus one. The selection's
-//!   last word is known from registers (`u_last_addr`, `l_last_addr`: tuples are of one
+//!   last word is known from registers (`u_end_addr`, `l_end_addr`: tuples are of one
 //!   length in each memory), not from the word's `last` line as it leaves the memory, and
 //!   whether L's word is there (`head_ok_l`) is registered with the read address: so
 //!   neither the memories' data nor a carry chain is on the way to the next read address.
@@ -358,15 +358,21 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_reach_new_base: Signal<Local, Bit>,
     /// `head_ok_l` for `next_rd_l`, set with it.
     next_head_ok_l: Signal<Local, Bit>,
-    /// The address of the current U (L) tuple's last word, `u_base + u_len - 1`
-    /// (`l_base + tuple_words - 1`), registered from the next values of both, and whether
-    /// the word read is it: the end of a selected tuple from registers, not from the
+    /// The address after the current U (L) tuple, `u_base + u_len` (`l_base +
+    /// tuple_words`), registered from the next values of both, and whether the word read
+    /// is the tuple's last (`rd_u + 1` is that address, the adder the reads share): the
+    /// end of a selected tuple from registers, not from the
     /// word's `last` line (issue 6: memory → `last` → `apply_now` → read address was the
     /// critical path on both parts). Tuples are of one length in each memory. A `last`
     /// line flipped in memory no longer moves the control; the word's parity reports it.
-    u_last_addr: DFF<Bits<P>>,
+    u_end_addr: DFF<Bits<P>>,
+    /// `rd_u + 1`, `rd_l + 1` as P-bit signals: compared in the Verilog expression itself,
+    /// the sum would be 32 bits wide and not wrap (a hang at the pointers' wrap on the
+    /// Verilated model, which the rust-hdl simulation does not show).
+    u_after_rd: Signal<Local, Bits<P>>,
+    l_after_rd: Signal<Local, Bits<P>>,
     u_at_last: Signal<Local, Bit>,
-    l_last_addr: DFF<Bits<P>>,
+    l_end_addr: DFF<Bits<P>>,
     l_at_last: Signal<Local, Bit>,
     emit_fire: Signal<Local, Bit>,
     wait_for_l: Signal<Local, Bit>,
@@ -504,9 +510,11 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_reach_zero: Default::default(),
             l_reach_new_base: Default::default(),
             next_head_ok_l: Default::default(),
-            u_last_addr: Default::default(),
+            u_end_addr: Default::default(),
+            u_after_rd: Default::default(),
+            l_after_rd: Default::default(),
             u_at_last: Default::default(),
-            l_last_addr: Default::default(),
+            l_end_addr: Default::default(),
             l_at_last: Default::default(),
             emit_fire: Default::default(),
             wait_for_l: Default::default(),
@@ -578,8 +586,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_eos_written,
             rd_l,
             head_ok_l,
-            u_last_addr,
-            l_last_addr,
+            u_end_addr,
+            l_end_addr,
             command_error_flag,
             u_overflow_flag,
             l_overflow_flag,
@@ -641,8 +649,10 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
         self.l_len.next = bit_cast::<P, 12>(self.settings.val().tuple_words);
-        self.u_at_last.next = self.rd_u.q.val() == self.u_last_addr.q.val();
-        self.l_at_last.next = self.rd_l.q.val() == self.l_last_addr.q.val();
+        self.u_after_rd.next = self.rd_u.q.val() + 1;
+        self.l_after_rd.next = self.rd_l.q.val() + 1;
+        self.u_at_last.next = self.u_after_rd.val() == self.u_end_addr.q.val();
+        self.l_at_last.next = self.l_after_rd.val() == self.l_end_addr.q.val();
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
         // (`l_write - l_mark == 2^A` as `l_write ^ l_mark == 2^A`: no carry chain.)
         self.l_full.next = (self.l_write.q.val() ^ self.l_mark.q.val()) == self.capacity.val();
@@ -1196,10 +1206,10 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.l_overflow_flag.d.next = false;
             self.parity_flag.d.next = false;
         }
-        // The tuples' last words for the next cycle, from the bases and lengths it will have
+        // The tuples' ends for the next cycle, from the bases and lengths it will have
         // (after every assignment above).
-        self.u_last_addr.d.next = self.u_base.d.val() + bit_cast::<P, 12>(self.u_len.d.val()) - 1;
-        self.l_last_addr.d.next = self.l_base.d.val() + self.l_len.val() - 1;
+        self.u_end_addr.d.next = self.u_base.d.val() + bit_cast::<P, 12>(self.u_len.d.val());
+        self.l_end_addr.d.next = self.l_base.d.val() + self.l_len.val();
     }
 }
 

@@ -51,20 +51,20 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 63.61,
-        verilog_sha256: "425914185a0fae9e6b48b8b349b55472f7598db9fa69020de33d747ed2d0a24f",
+        mhz: 55.43,
+        verilog_sha256: "b27da176697e9db442670a704b1b5c964756b48838154584c8934383d69dc64f",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
                  0.4), 2026-11-23 (session 17), the operation part's `head_ok_l` registered \
                  (chosen with the read address from per-candidate reach bits), the end of a \
-                 selected tuple from registers (`u_last_addr`, `l_last_addr`), full tests as \
+                 selected tuple from registers (`u_end_addr`, `l_end_addr`), full tests as \
                  pointer XORs, docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 43.16,
-        verilog_sha256: "99fa65a7ceac1a6c4b26752d1c502c0fb25fa81cb285e99c3b85daa82cef0b95",
+        mhz: 43.47,
+        verilog_sha256: "242af9cb4e06e7ac792d073d73e36f170766ccdf0fb890490f644931bba1ac60",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
                  nextpnr-ecp5), 2026-11-23 (session 17), the operation part's `head_ok_l` \
                  registered, the end of a selected tuple from registers, full tests as \
