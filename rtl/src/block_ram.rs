@@ -21,19 +21,42 @@ pub const BLOCK_RAM_LANE_BITS: usize = 18;
 /// Memories of at least 2^this words and more than [BLOCK_RAM_LANE_BITS] bits are split.
 pub const LANE_SPLIT_MIN_ADDRESS_BITS: usize = 12;
 
+/// Memories of exactly 2^this words (8K) are stored in 2-bit lanes: the ECP5 block's 8K × 2
+/// shape, one block deep.
+pub const NARROW_LANE_ADDRESS_BITS: usize = 13;
+
 /// The memories the Verilog of a RAM of `bits`-wide words and `address_bits` address bits
-/// is made of, as (lowest bit, width). A deep memory of words wider than
-/// [BLOCK_RAM_LANE_BITS] is stored as an 18-bit lane (a tuple word's data and parity) and a
-/// lane of the rest (its NL, DP, last and end-of-stream lines), because yosys maps each
-/// memory to one block shape: as one 22-bit memory, a 4K-word memory takes 6 ECP5 blocks
-/// (×4 mode) where 18 + 4 bits take 4 + 1, and the Delta engine core needed 215 of the
-/// LFE5U-85's 208 blocks (measured with yosys 0.23 `synth_ecp5`); split, 198. Below 4K
-/// words the split saves nothing on the ECP5 and costs iCE40 blocks (the small engine core
-/// went from 27 to 36 of the HX8K's 32 when every memory was split), so it is left there.
+/// is made of, as (lowest bit, width), because yosys maps each memory to one block shape:
+/// * **8K words: 2-bit lanes.** As one memory, yosys builds an 8K-word memory from eight
+///   1K × 18 blocks, and a read's data goes through an 8-to-1 multiplexer (three LUT
+///   levels and the routing from eight blocks spread over the chip) before any logic sees
+///   it; as 2-bit lanes each lane is one 8K × 2 block and there is no multiplexer, for one
+///   more block per 18 bits (the Delta core: 198 → 202 of the LFE5U-85's 208; the
+///   operation part's L-memory, the output control part's two tuple memories and cell
+///   11's two memories). On the Delta core's ECP5 critical path (the operation part's
+///   L-memory → its next read addresses) a word read left the multiplexer 15.8 ns after
+///   the clock; from a 2-bit lane it reaches its first LUT at 10.9 ns (session 18,
+///   docs/PERFORMANCE.md). Deeper memories (16K, 32K words) are
+///   left whole: their narrow shapes cost 2 and 4 more blocks per 18 bits, which the
+///   LFE5U-85 does not have (214 of 208 with every memory of 8K words or more split).
+/// * **4K words or more, wider than [BLOCK_RAM_LANE_BITS]: an 18-bit lane** (a tuple
+///   word's data and parity) and a lane of the rest (its NL, DP, last and end-of-stream
+///   lines): as one 22-bit memory, a 4K-word memory takes 6 ECP5 blocks (×4 mode) where
+///   18 + 4 bits take 4 + 1, and the Delta engine core needed 215 of the LFE5U-85's 208
+///   blocks (measured with yosys 0.23 `synth_ecp5`); split, 198.
+/// * **Smaller memories are left whole**: a split saves nothing on the ECP5 and costs
+///   iCE40 blocks (the small engine core went from 27 to 36 of the HX8K's 32 when every
+///   memory was split).
+///
 /// The lanes change nothing else: one address, one enable, one clock, written and read
 /// together.
 pub fn lanes(bits: usize, address_bits: usize) -> Vec<(usize, usize)> {
-    if bits > BLOCK_RAM_LANE_BITS && address_bits >= LANE_SPLIT_MIN_ADDRESS_BITS {
+    if address_bits == NARROW_LANE_ADDRESS_BITS {
+        (0..bits)
+            .step_by(2)
+            .map(|lsb| (lsb, 2.min(bits - lsb)))
+            .collect()
+    } else if bits > BLOCK_RAM_LANE_BITS && address_bits >= LANE_SPLIT_MIN_ADDRESS_BITS {
         vec![
             (0, BLOCK_RAM_LANE_BITS),
             (BLOCK_RAM_LANE_BITS, bits - BLOCK_RAM_LANE_BITS),
@@ -223,9 +246,15 @@ fn block_ram_verilog_passes_verilator_lint() {
 }
 
 #[test]
-fn only_deep_wide_memories_are_split_into_lanes() {
+fn deep_memories_are_split_into_lanes() {
     assert_eq!(lanes(22, 11), vec![(0, 22)]);
     assert_eq!(lanes(22, 12), vec![(0, 18), (18, 4)]);
     assert_eq!(lanes(18, 15), vec![(0, 18)]);
-    assert_eq!(lanes(16, 13), vec![(0, 16)]);
+    assert_eq!(lanes(22, 14), vec![(0, 18), (18, 4)]);
+    // 8K words: 2-bit lanes (the ECP5's 8K × 2 block), an odd width's last lane 1 bit.
+    assert_eq!(
+        lanes(18, 13),
+        (0..9).map(|i| (2 * i, 2)).collect::<Vec<_>>()
+    );
+    assert_eq!(lanes(3, 13), vec![(0, 2), (2, 1)]);
 }

@@ -338,10 +338,55 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest a simulator may run one case: every case finishes in well under a minute
+/// on one core (its testbench stops at a cycle limit), so a simulation still running after
+/// this never advances its time: a combinational loop in the Verilog that does not settle
+/// (an event-driven simulator wakes a block again for every write to a signal that flows
+/// back into it). Without the limit such a test hangs the suite.
+const SIMULATION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Run a simulation in `dir` (its output in `dir/stdout.txt`, `dir/stderr.txt`), killed
+/// after [SIMULATION_TIME_LIMIT].
+fn run_simulation(cmd: &mut Command, dir: &Path, what: &str) -> Result<()> {
+    let stdout = std::fs::File::create(dir.join("stdout.txt"))?;
+    let stderr = std::fs::File::create(dir.join("stderr.txt"))?;
+    let mut child = cmd
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("running {what}"))?;
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > SIMULATION_TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{what} in {} did not finish in {} s: a combinational loop in the Verilog that \
+                 never settles? (RDBE_COSIM_KEEP=1 keeps the directory)",
+                dir.display(),
+                SIMULATION_TIME_LIMIT.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if !status.success() {
+        bail!(
+            "{what} failed:\n{}\n{}",
+            std::fs::read_to_string(dir.join("stdout.txt")).unwrap_or_default(),
+            std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// Run the Icarus simulation compiled into `dir/sim.vvp` and read what it wrote.
 fn run_vvp(dir: &Path) -> Result<SimOutput> {
-    run(
+    run_simulation(
         Command::new("vvp").current_dir(dir).args(["-n", "sim.vvp"]),
+        dir,
         "vvp",
     )?;
     read_output(dir)
@@ -474,8 +519,9 @@ pub fn run_verilator(case: &CosimCase) -> Result<SimOutput> {
         ]),
         "verilator (apt-get install verilator)",
     )?;
-    run(
+    run_simulation(
         Command::new(dir.join("obj_dir").join("sim")).current_dir(&dir),
+        &dir,
         "verilated simulation",
     )?;
     let out = read_output(&dir)?;

@@ -81,7 +81,7 @@
 use crate::block_ram::BlockRam;
 use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
 use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
-use crate::tuple_stream::{TupleStreamIn, TupleWord};
+use crate::tuple_stream::{ParityFold, TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
 
 /// The operation part's output to the output control part: the selected tuples, word by
@@ -212,6 +212,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     control_equal: RomTable<7, 13>,
     control_greater: RomTable<7, 13>,
     capacity: Constant<Bits<P>>,
+    /// Masks for the range tests of the writer's distance (`l_reach_*`) as bit tests, no
+    /// carry chain: `d <= 2^A` is `d & 2^A == 0 | d & (2^A - 1) == 0`, `d >= 2` is
+    /// `d & !1 != 0`, `d <= 2^A + 1` is `d & 2^A == 0 | d & (2^A - 2) == 0`.
+    low_mask: Constant<Bits<P>>,
+    mid_mask: Constant<Bits<P>>,
+    not_one: Constant<Bits<P>>,
     sign16: Constant<Bits<16>>,
     ones16: Constant<Bits<16>>,
     rest_eq_program: Constant<Bits<5>>,
@@ -278,15 +284,14 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_overflow_flag: DFF<Bit>,
     parity_flag: DFF<Bit>,
     // ---- stored parity (see the module doc)
-    one2: Constant<Bits<2>>,
     ones2: Constant<Bits<2>>,
-    /// The arriving word's parity (an end-of-stream beat's made good: data 0, parity 11) …
-    in_parity: Signal<Local, Bits<2>>,
+    /// The arriving word (an end-of-stream beat's parity made good: data 0, parity 11) …
+    in_word: Signal<Local, TupleWord>,
     /// … folded over its lines: what the memories store.
-    stored_parity: Signal<Local, Bits<2>>,
-    /// The words as the memories hold them (parity folded).
-    stored_u: Signal<Local, TupleWord>,
-    stored_l: Signal<Local, TupleWord>,
+    fold_in: ParityFold,
+    /// The words the memories hold, unfolded.
+    unfold_u: ParityFold,
+    unfold_l: ParityFold,
     u_check_data: Signal<Local, Bits<16>>,
     u_check_parity: Signal<Local, Bits<2>>,
     l_check_data: Signal<Local, Bits<16>>,
@@ -342,9 +347,7 @@ pub struct OperationPart<const A: usize, const P: usize> {
     /// `l_base + 1`, `l_advanced`, `l_mark` and 0. (P-bit signals: Verilog would compute
     /// the differences 32 bits wide.)
     l_ahead_rd: Signal<Local, Bits<P>>,
-    l_ahead_rd_next: Signal<Local, Bits<P>>,
     l_ahead_base: Signal<Local, Bits<P>>,
-    l_ahead_base_next: Signal<Local, Bits<P>>,
     l_ahead_advanced: Signal<Local, Bits<P>>,
     l_ahead_mark: Signal<Local, Bits<P>>,
     l_reach_rd: Signal<Local, Bit>,
@@ -366,6 +369,16 @@ pub struct OperationPart<const A: usize, const P: usize> {
     /// critical path on both parts). Tuples are of one length in each memory. A `last`
     /// line flipped in memory no longer moves the control; the word's parity reports it.
     u_end_addr: DFF<Bits<P>>,
+    /// `u_end_addr`'s next value, chosen beside every assignment of `u_base` and `u_len`,
+    /// so that no adder follows the choice of the base (the HX8K's critical path on four
+    /// seeds of four in session 18: `apply_now` → `u_base` → `u_base + u_len`). Unchanged
+    /// by default; `len` (`u_len`'s next value) for a base of 0, and at LOAD, which
+    /// measures `u_len` while `u_base` is 0 (it is set to 0 as every command starts);
+    /// `u_end_addr + len` for a base moved one tuple on (`u_end_addr` is `u_base + u_len`).
+    next_u_end: Signal<Local, Bits<P>>,
+    new_u_end: Signal<Local, Bits<P>>,
+    u_len_next: Signal<Local, Bits<P>>,
+    u_end_advance: Signal<Local, Bits<P>>,
     /// `rd_u + 1`, `rd_l + 1` as P-bit signals: compared in the Verilog expression itself,
     /// the sum would be 32 bits wide and not wrap (a hang at the pointers' wrap on the
     /// Verilated model, which the rust-hdl simulation does not show).
@@ -406,6 +419,9 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             control_equal: RomTable::control_rom_slice(Situation::Equal),
             control_greater: RomTable::control_rom_slice(Situation::Greater),
             capacity: Constant::new((1u64 << A).into()),
+            low_mask: Constant::new(((1u64 << A) - 1).into()),
+            mid_mask: Constant::new(((1u64 << A) - 2).into()),
+            not_one: Constant::new(((1u64 << P) - 2).into()),
             sign16: Constant::new(0x8000.into()),
             ones16: Constant::new(0xffff.into()),
             rest_eq_program: Constant::new((Program::RestEq as u64).into()),
@@ -447,12 +463,11 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             u_overflow_flag: Default::default(),
             l_overflow_flag: Default::default(),
             parity_flag: Default::default(),
-            one2: Constant::new(1.into()),
             ones2: Constant::new(3.into()),
-            in_parity: Default::default(),
-            stored_parity: Default::default(),
-            stored_u: Default::default(),
-            stored_l: Default::default(),
+            in_word: Default::default(),
+            fold_in: Default::default(),
+            unfold_u: Default::default(),
+            unfold_l: Default::default(),
             u_check_data: Default::default(),
             u_check_parity: Default::default(),
             l_check_data: Default::default(),
@@ -496,9 +511,7 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             next_rd_u: Default::default(),
             next_rd_l: Default::default(),
             l_ahead_rd: Default::default(),
-            l_ahead_rd_next: Default::default(),
             l_ahead_base: Default::default(),
-            l_ahead_base_next: Default::default(),
             l_ahead_advanced: Default::default(),
             l_ahead_mark: Default::default(),
             l_reach_rd: Default::default(),
@@ -511,6 +524,10 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_reach_new_base: Default::default(),
             next_head_ok_l: Default::default(),
             u_end_addr: Default::default(),
+            next_u_end: Default::default(),
+            new_u_end: Default::default(),
+            u_len_next: Default::default(),
+            u_end_advance: Default::default(),
             u_after_rd: Default::default(),
             l_after_rd: Default::default(),
             u_at_last: Default::default(),
@@ -605,26 +622,13 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             (self.state.q.val() == OperationState::Drain) & !self.l_eos_written.q.val();
         self.decoder.address.next = self.settings.val().command;
 
+        self.next_u_end.next = self.u_end_addr.q.val();
         // ---- what the memories say
         // Unfold the stored parity (see the module doc).
-        self.stored_u.next = self.memory_u.read_data.val();
-        self.stored_l.next = self.memory_l.read_data.val();
-        self.word_u.next = self.stored_u.val();
-        if self.stored_u.val().null
-            ^ self.stored_u.val().dup
-            ^ self.stored_u.val().last
-            ^ self.stored_u.val().eos
-        {
-            self.word_u.next.parity = self.stored_u.val().parity ^ self.one2.val();
-        }
-        self.word_l.next = self.stored_l.val();
-        if self.stored_l.val().null
-            ^ self.stored_l.val().dup
-            ^ self.stored_l.val().last
-            ^ self.stored_l.val().eos
-        {
-            self.word_l.next.parity = self.stored_l.val().parity ^ self.one2.val();
-        }
+        self.unfold_u.word_in.next = self.memory_u.read_data.val();
+        self.unfold_l.word_in.next = self.memory_l.read_data.val();
+        self.word_u.next = self.unfold_u.word_out.val();
+        self.word_l.next = self.unfold_l.word_out.val();
         // (Through flat signals: Verilog cannot slice a struct's field.)
         self.u_check_data.next = self.word_u.val().data;
         self.u_check_parity.next = self.word_u.val().parity;
@@ -661,50 +665,48 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         // that has not arrived yet: a word is there when the writer was 1..=2^A words
         // ahead of it at the read (`head_ok_l`, chosen with the read address below).
         self.l_ahead_rd.next = self.l_write.q.val() - self.rd_l.q.val();
-        self.l_ahead_rd_next.next = self.l_ahead_rd.val() - 1;
         self.l_ahead_base.next = self.l_write.q.val() - self.l_base.q.val();
-        self.l_ahead_base_next.next = self.l_ahead_base.val() - 1;
         self.l_ahead_mark.next = self.l_write.q.val() - self.l_mark.q.val();
-        self.l_reach_rd.next =
-            (self.l_ahead_rd.val() != 0) & (self.l_ahead_rd.val() <= self.capacity.val());
-        self.l_reach_rd_next.next =
-            (self.l_ahead_rd_next.val() != 0) & (self.l_ahead_rd_next.val() <= self.capacity.val());
-        self.l_reach_base.next =
-            (self.l_ahead_base.val() != 0) & (self.l_ahead_base.val() <= self.capacity.val());
-        self.l_reach_base_next.next = (self.l_ahead_base_next.val() != 0)
-            & (self.l_ahead_base_next.val() <= self.capacity.val());
-        self.l_reach_mark.next =
-            (self.l_ahead_mark.val() != 0) & (self.l_ahead_mark.val() <= self.capacity.val());
-        self.l_reach_zero.next =
-            (self.l_write.q.val() != 0) & (self.l_write.q.val() <= self.capacity.val());
+        self.l_reach_rd.next = (self.l_ahead_rd.val() != 0)
+            & (((self.l_ahead_rd.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_rd.val() & self.low_mask.val()) == 0));
+        // The writer 1..=2^A ahead of `rd_l + 1` is 2..=2^A + 1 ahead of `rd_l` (no second
+        // subtraction; at 0 ahead the difference from `rd_l + 1` wraps past 2^A: not there).
+        self.l_reach_rd_next.next = ((self.l_ahead_rd.val() & self.not_one.val()) != 0)
+            & (((self.l_ahead_rd.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_rd.val() & self.mid_mask.val()) == 0));
+        self.l_reach_base.next = (self.l_ahead_base.val() != 0)
+            & (((self.l_ahead_base.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_base.val() & self.low_mask.val()) == 0));
+        self.l_reach_base_next.next = ((self.l_ahead_base.val() & self.not_one.val()) != 0)
+            & (((self.l_ahead_base.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_base.val() & self.mid_mask.val()) == 0));
+        self.l_reach_mark.next = (self.l_ahead_mark.val() != 0)
+            & (((self.l_ahead_mark.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_mark.val() & self.low_mask.val()) == 0));
+        self.l_reach_zero.next = (self.l_write.q.val() != 0)
+            & (((self.l_write.q.val() & self.capacity.val()) == 0)
+                | ((self.l_write.q.val() & self.low_mask.val()) == 0));
 
         // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
         // Fold the parity (see the module doc): an end-of-stream beat is stored as data 0
         // with good parity, so that it is checked like any word.
+        // (`in_word` first, then the fold's input written once: a fold input written twice
+        // in the block that reads the fold's output loops forever in an event-driven
+        // Verilog simulator, each write waking the block again.)
+        self.in_word.next = self.data_in.word.val();
         if self.data_in.word.val().eos {
-            self.in_parity.next = self.ones2.val();
-        } else {
-            self.in_parity.next = self.data_in.word.val().parity;
+            self.in_word.next.parity = self.ones2.val();
         }
-        if self.data_in.word.val().null
-            ^ self.data_in.word.val().dup
-            ^ self.data_in.word.val().last
-            ^ self.data_in.word.val().eos
-        {
-            self.stored_parity.next = self.in_parity.val() ^ self.one2.val();
-        } else {
-            self.stored_parity.next = self.in_parity.val();
-        }
+        self.fold_in.word_in.next = self.in_word.val();
         self.memory_l.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
-        self.memory_l.write_data.next = self.data_in.word.val();
-        self.memory_l.write_data.next.parity = self.stored_parity.val();
+        self.memory_l.write_data.next = self.fold_in.word_out.val();
         if self.data_in.word.val().eos {
             self.memory_l.write_data.next.data = 0.into();
         }
         self.memory_l.write_enable.next = false;
         self.memory_u.write_address.next = bit_cast::<A, P>(self.l_write.q.val());
-        self.memory_u.write_data.next = self.data_in.word.val();
-        self.memory_u.write_data.next.parity = self.stored_parity.val();
+        self.memory_u.write_data.next = self.fold_in.word_out.val();
         self.memory_u.write_enable.next = false;
         // COMPARE ATTRIBUTES: the second attribute's words go into U-memory transformed as
         // the IN module transformed the key's (signed: sign bit of word 0; float:
@@ -732,9 +734,8 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 self.write_mask.next = self.ones16.val();
             }
         }
-        self.u_write_word.next = self.data_in.word.val();
+        self.u_write_word.next = self.fold_in.word_out.val();
         self.u_write_word.next.data = self.in_data.val() ^ self.write_mask.val();
-        self.u_write_word.next.parity = self.stored_parity.val();
         self.l_accept.next = (self.state.q.val() != OperationState::Idle)
             & (self.state.q.val() != OperationState::Load)
             & (self.state.q.val() != OperationState::Finish)
@@ -765,6 +766,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.load_count.d.next = self.load_count.q.val() + 1;
                     if !self.u_len_known.q.val() {
                         self.u_len.d.next = bit_cast::<12, P>(self.u_write.q.val() + 1);
+                        self.next_u_end.next = bit_cast::<P, 12>(self.u_len.d.val());
                         self.u_len_known.d.next = true;
                     }
                 }
@@ -955,16 +957,24 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         } else {
             self.l_advanced.next = self.l_base.q.val();
         }
+        // (`u_end_addr` is `u_base + u_len` of the cycle: the base moved one tuple on ends
+        // at `u_end_addr + len`.)
+        self.u_len_next.next = bit_cast::<P, 12>(self.u_len.d.val());
+        self.u_end_advance.next = self.u_end_addr.q.val() + self.u_len_next.val();
         if self.action.q.val().get_bit(4) {
             self.new_u_base.next = 0.into();
+            self.new_u_end.next = self.u_len_next.val();
         } else if self.action.q.val().get_bit(2) {
             self.new_u_base.next = self.u_base.q.val() + bit_cast::<P, 12>(self.u_len.q.val());
+            self.new_u_end.next = self.u_end_advance.val();
         } else {
             self.new_u_base.next = self.u_base.q.val();
+            self.new_u_end.next = self.u_end_addr.q.val();
         }
         self.l_ahead_advanced.next = self.l_write.q.val() - self.l_advanced.val();
         self.l_reach_advanced.next = (self.l_ahead_advanced.val() != 0)
-            & (self.l_ahead_advanced.val() <= self.capacity.val());
+            & (((self.l_ahead_advanced.val() & self.capacity.val()) == 0)
+                | ((self.l_ahead_advanced.val() & self.low_mask.val()) == 0));
         if self.action.q.val().get_bit(5) {
             self.new_l_base.next = self.l_mark.q.val();
             self.l_reach_new_base.next = self.l_reach_mark.val();
@@ -995,6 +1005,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.k.d.next = 0.into();
                     self.write_pos.d.next = 0.into();
                     self.u_base.d.next = 0.into();
+                    self.next_u_end.next = self.u_len_next.val();
                     if self.settings.val().delete_mode {
                         self.current_program.d.next = self.delete_keep_program.val();
                         self.uses_u.d.next = true;
@@ -1126,6 +1137,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.l_mark.d.next = 0.into();
                     self.l_eos_written.d.next = false;
                     self.u_base.d.next = 0.into();
+                    self.next_u_end.next = self.u_len_next.val();
                     if self.is_comp.q.val() {
                         // U-memory held a copy of L: nothing is loaded any more.
                         self.u_end.d.next = 0.into();
@@ -1140,6 +1152,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.current_program.d.next = self.action.q.val().get_bits::<5>(7);
             self.k.d.next = 0.into();
             self.u_base.d.next = self.new_u_base.val();
+            self.next_u_end.next = self.new_u_end.val();
             self.l_base.d.next = self.new_l_base.val();
             self.next_rd_u.next = self.new_u_base.val();
             self.next_rd_l.next = self.new_l_base.val();
@@ -1156,6 +1169,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.second_pass.d.next = true;
                     self.current_program.d.next = self.rest_eq_program.val();
                     self.u_base.d.next = 0.into();
+                    self.next_u_end.next = self.u_len_next.val();
                     self.l_base.d.next = 0.into();
                     self.next_rd_u.next = 0.into();
                     self.next_rd_l.next = 0.into();
@@ -1196,6 +1210,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.l_mark.d.next = 0.into();
             self.l_eos_written.d.next = false;
             self.u_base.d.next = 0.into();
+            self.next_u_end.next = self.u_len_next.val();
             self.u_end.d.next = 0.into();
             self.u_count.d.next = 0.into();
             self.l_taken_count.d.next = 0.into();
@@ -1208,7 +1223,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         }
         // The tuples' ends for the next cycle, from the bases and lengths it will have
         // (after every assignment above).
-        self.u_end_addr.d.next = self.u_base.d.val() + bit_cast::<P, 12>(self.u_len.d.val());
+        self.u_end_addr.d.next = self.next_u_end.val();
         self.l_end_addr.d.next = self.l_base.d.val() + self.l_len.val();
     }
 }

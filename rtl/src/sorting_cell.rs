@@ -69,7 +69,7 @@
 use crate::block_ram::BlockRam;
 use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::stream_slice::StreamSlice;
-use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
+use crate::tuple_stream::{ParityFold, TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
 
 /// What the merge side is doing.
@@ -185,13 +185,13 @@ pub struct SortingCell<const A: usize, const P: usize> {
     word_a: Signal<Local, TupleWord>,
     word_b: Signal<Local, TupleWord>,
     one2: Constant<Bits<2>>,
-    /// The arriving word and the end-of-stream marker as the memories store them (parity
-    /// folded, see the module doc).
-    stored_in: Signal<Local, TupleWord>,
+    /// The arriving word as the memories store it (parity folded, see the module doc) …
+    fold_in: ParityFold,
+    /// … and the end-of-stream marker (its lines: eos only).
     stored_eos: Signal<Local, TupleWord>,
-    /// The words as the memories hold them.
-    stored_a: Signal<Local, TupleWord>,
-    stored_b: Signal<Local, TupleWord>,
+    /// The words the memories hold, unfolded.
+    unfold_a: ParityFold,
+    unfold_b: ParityFold,
     run_done_a: Signal<Local, Bit>,
     run_done_b: Signal<Local, Bit>,
     last_of_pair_a: Signal<Local, Bit>,
@@ -296,10 +296,10 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             word_a: Default::default(),
             word_b: Default::default(),
             one2: Constant::new(1.into()),
-            stored_in: Default::default(),
+            fold_in: Default::default(),
             stored_eos: Default::default(),
-            stored_a: Default::default(),
-            stored_b: Default::default(),
+            unfold_a: Default::default(),
+            unfold_b: Default::default(),
             run_done_a: Default::default(),
             run_done_b: Default::default(),
             last_of_pair_a: Default::default(),
@@ -439,20 +439,13 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
         // Fold the low parity line over NL, DP, last and eos (the marker's lines: eos only).
-        self.stored_in.next = self.data_in.word.val();
-        if self.data_in.word.val().null
-            ^ self.data_in.word.val().dup
-            ^ self.data_in.word.val().last
-            ^ self.data_in.word.val().eos
-        {
-            self.stored_in.next.parity = self.data_in.word.val().parity ^ self.one2.val();
-        }
+        self.fold_in.word_in.next = self.data_in.word.val();
         self.stored_eos.next = self.eos_word.val();
         self.stored_eos.next.parity = self.one2.val();
         self.memory_a.write_address.next = bit_cast::<A, P>(self.write_ptr_a.q.val());
         self.memory_b.write_address.next = bit_cast::<A, P>(self.write_ptr_b.q.val());
-        self.memory_a.write_data.next = self.stored_in.val();
-        self.memory_b.write_data.next = self.stored_in.val();
+        self.memory_a.write_data.next = self.fold_in.word_out.val();
+        self.memory_b.write_data.next = self.fold_in.word_out.val();
         self.memory_a.write_enable.next = false;
         self.memory_b.write_enable.next = false;
         self.input_fire.next = false;
@@ -505,24 +498,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.after_a.next = self.read_ptr_a.q.val() + 1;
         self.after_b.next = self.read_ptr_b.q.val() + 1;
         // Unfold the stored parity.
-        self.stored_a.next = self.memory_a.read_data.val();
-        self.stored_b.next = self.memory_b.read_data.val();
-        self.word_a.next = self.stored_a.val();
-        if self.stored_a.val().null
-            ^ self.stored_a.val().dup
-            ^ self.stored_a.val().last
-            ^ self.stored_a.val().eos
-        {
-            self.word_a.next.parity = self.stored_a.val().parity ^ self.one2.val();
-        }
-        self.word_b.next = self.stored_b.val();
-        if self.stored_b.val().null
-            ^ self.stored_b.val().dup
-            ^ self.stored_b.val().last
-            ^ self.stored_b.val().eos
-        {
-            self.word_b.next.parity = self.stored_b.val().parity ^ self.one2.val();
-        }
+        self.unfold_a.word_in.next = self.memory_a.read_data.val();
+        self.unfold_b.word_in.next = self.memory_b.read_data.val();
+        self.word_a.next = self.unfold_a.word_out.val();
+        self.word_b.next = self.unfold_b.word_out.val();
         self.run_done_a.next = self.taken_a.q.val() == self.run_in_p.val();
         self.run_done_b.next = self.taken_b.q.val() == self.run_in_p.val();
         // Taking this side's next tuple completes its string while the other side's string

@@ -8,44 +8,108 @@ use crate::operation_part::{SelectedStreamIn, SelectedStreamOut};
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
 
+/// The two-entry skid buffer under both slices, for any payload `T`: `out_valid` and
+/// `out_payload` come from its main register, `in_ready` from its skid register, so
+/// neither follows the other side within a cycle.
+#[derive(LogicBlock)]
+pub struct SkidBuffer<T: Synth> {
+    pub clock: Signal<In, Clock>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_payload: Signal<In, T>,
+    pub in_ready: Signal<Out, Bit>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_payload: Signal<Out, T>,
+    pub out_ready: Signal<In, Bit>,
+    main_valid: DFF<Bit>,
+    main_payload: DFF<T>,
+    skid_valid: DFF<Bit>,
+    skid_payload: DFF<T>,
+    input_fire: Signal<Local, Bit>,
+    main_free: Signal<Local, Bit>,
+}
+
+impl<T: Synth> Default for SkidBuffer<T> {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            in_valid: Default::default(),
+            in_payload: Default::default(),
+            in_ready: Default::default(),
+            out_valid: Default::default(),
+            out_payload: Default::default(),
+            out_ready: Default::default(),
+            main_valid: Default::default(),
+            main_payload: Default::default(),
+            skid_valid: Default::default(),
+            skid_payload: Default::default(),
+            input_fire: Default::default(),
+            main_free: Default::default(),
+        }
+    }
+}
+
+impl<T: Synth> Logic for SkidBuffer<T> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            main_valid,
+            main_payload,
+            skid_valid,
+            skid_payload
+        );
+        self.out_valid.next = self.main_valid.q.val();
+        self.out_payload.next = self.main_payload.q.val();
+        self.in_ready.next = !self.skid_valid.q.val();
+        self.input_fire.next = self.in_valid.val() & !self.skid_valid.q.val();
+        self.main_free.next = !self.main_valid.q.val() | self.out_ready.val();
+        if self.main_free.val() {
+            if self.skid_valid.q.val() {
+                self.main_payload.d.next = self.skid_payload.q.val();
+                self.skid_valid.d.next = false;
+            } else {
+                self.main_valid.d.next = self.input_fire.val();
+                self.main_payload.d.next = self.in_payload.val();
+            }
+        } else if self.input_fire.val() {
+            self.skid_valid.d.next = true;
+            self.skid_payload.d.next = self.in_payload.val();
+        }
+    }
+}
+
+/// The tuple stream's slice: a [SkidBuffer] of [TupleWord]s.
 #[derive(LogicBlock, Default)]
 pub struct StreamSlice {
     pub clock: Signal<In, Clock>,
     pub data_in: TupleStreamIn,
     pub data_out: TupleStreamOut,
-    main_valid: DFF<Bit>,
-    main_word: DFF<TupleWord>,
-    skid_valid: DFF<Bit>,
-    skid_word: DFF<TupleWord>,
-    input_fire: Signal<Local, Bit>,
-    main_free: Signal<Local, Bit>,
+    buffer: SkidBuffer<TupleWord>,
 }
 
 impl Logic for StreamSlice {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, main_valid, main_word, skid_valid, skid_word);
-        self.data_out.valid.next = self.main_valid.q.val();
-        self.data_out.word.next = self.main_word.q.val();
-        self.data_in.ready.next = !self.skid_valid.q.val();
-        self.input_fire.next = self.data_in.valid.val() & !self.skid_valid.q.val();
-        self.main_free.next = !self.main_valid.q.val() | self.data_out.ready.val();
-        if self.main_free.val() {
-            if self.skid_valid.q.val() {
-                self.main_word.d.next = self.skid_word.q.val();
-                self.skid_valid.d.next = false;
-            } else {
-                self.main_valid.d.next = self.input_fire.val();
-                self.main_word.d.next = self.data_in.word.val();
-            }
-        } else if self.input_fire.val() {
-            self.skid_valid.d.next = true;
-            self.skid_word.d.next = self.data_in.word.val();
-        }
+        self.buffer.clock.next = self.clock.val();
+        self.buffer.in_valid.next = self.data_in.valid.val();
+        self.buffer.in_payload.next = self.data_in.word.val();
+        self.data_in.ready.next = self.buffer.in_ready.val();
+        self.data_out.valid.next = self.buffer.out_valid.val();
+        self.data_out.word.next = self.buffer.out_payload.val();
+        self.buffer.out_ready.next = self.data_out.ready.val();
     }
 }
 
 crate::impl_stream_block!(StreamSlice);
+
+/// A beat of the merger's selected stream as the [SelectedSlice] stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct SelectedBeat {
+    pub word: TupleWord,
+    pub from_u: Bit,
+    pub unit_end: Bit,
+}
 
 /// The same two-entry skid buffer for the merger's selected stream (operation part →
 /// output control part: the word, `from_u` and `unit_end`). It keeps the operation part's
@@ -56,58 +120,23 @@ pub struct SelectedSlice {
     pub clock: Signal<In, Clock>,
     pub data_in: SelectedStreamIn,
     pub data_out: SelectedStreamOut,
-    main_valid: DFF<Bit>,
-    main_word: DFF<TupleWord>,
-    main_from_u: DFF<Bit>,
-    main_unit_end: DFF<Bit>,
-    skid_valid: DFF<Bit>,
-    skid_word: DFF<TupleWord>,
-    skid_from_u: DFF<Bit>,
-    skid_unit_end: DFF<Bit>,
-    input_fire: Signal<Local, Bit>,
-    main_free: Signal<Local, Bit>,
+    buffer: SkidBuffer<SelectedBeat>,
 }
 
 impl Logic for SelectedSlice {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            main_valid,
-            main_word,
-            main_from_u,
-            main_unit_end,
-            skid_valid,
-            skid_word,
-            skid_from_u,
-            skid_unit_end
-        );
-        self.data_out.valid.next = self.main_valid.q.val();
-        self.data_out.word.next = self.main_word.q.val();
-        self.data_out.from_u.next = self.main_from_u.q.val();
-        self.data_out.unit_end.next = self.main_unit_end.q.val();
-        self.data_in.ready.next = !self.skid_valid.q.val();
-        self.input_fire.next = self.data_in.valid.val() & !self.skid_valid.q.val();
-        self.main_free.next = !self.main_valid.q.val() | self.data_out.ready.val();
-        if self.main_free.val() {
-            if self.skid_valid.q.val() {
-                self.main_word.d.next = self.skid_word.q.val();
-                self.main_from_u.d.next = self.skid_from_u.q.val();
-                self.main_unit_end.d.next = self.skid_unit_end.q.val();
-                self.skid_valid.d.next = false;
-            } else {
-                self.main_valid.d.next = self.input_fire.val();
-                self.main_word.d.next = self.data_in.word.val();
-                self.main_from_u.d.next = self.data_in.from_u.val();
-                self.main_unit_end.d.next = self.data_in.unit_end.val();
-            }
-        } else if self.input_fire.val() {
-            self.skid_valid.d.next = true;
-            self.skid_word.d.next = self.data_in.word.val();
-            self.skid_from_u.d.next = self.data_in.from_u.val();
-            self.skid_unit_end.d.next = self.data_in.unit_end.val();
-        }
+        self.buffer.clock.next = self.clock.val();
+        self.buffer.in_valid.next = self.data_in.valid.val();
+        self.buffer.in_payload.next.word = self.data_in.word.val();
+        self.buffer.in_payload.next.from_u = self.data_in.from_u.val();
+        self.buffer.in_payload.next.unit_end = self.data_in.unit_end.val();
+        self.data_in.ready.next = self.buffer.in_ready.val();
+        self.data_out.valid.next = self.buffer.out_valid.val();
+        self.data_out.word.next = self.buffer.out_payload.val().word;
+        self.data_out.from_u.next = self.buffer.out_payload.val().from_u;
+        self.data_out.unit_end.next = self.buffer.out_payload.val().unit_end;
+        self.buffer.out_ready.next = self.data_out.ready.val();
     }
 }
 

@@ -89,6 +89,51 @@ impl Logic for OddParity {
     }
 }
 
+/// How a word is stored in the sorting cells' and the operation part's memories (issue 7):
+/// its low parity line folded over its NL, DP, `last` and end-of-stream lines, so that one
+/// of the two parity lines covers every stored line. Folding twice gives the word back, so
+/// the same rule stores a word and unfolds it as it is read ([ParityFold] in hardware).
+pub fn fold_parity(beat: Beat) -> Beat {
+    let lines = beat.null ^ beat.dup ^ beat.last ^ beat.eos;
+    Beat {
+        parity: beat.parity ^ lines as u8,
+        ..beat
+    }
+}
+
+/// [fold_parity] in hardware: one combinational block for the write side (fold) and the
+/// read side (unfold) of every memory that stores folded words.
+#[derive(LogicBlock)]
+pub struct ParityFold {
+    pub word_in: Signal<In, TupleWord>,
+    pub word_out: Signal<Out, TupleWord>,
+    low_line: Constant<Bits<2>>,
+}
+
+impl Default for ParityFold {
+    fn default() -> Self {
+        Self {
+            word_in: Default::default(),
+            word_out: Default::default(),
+            low_line: Constant::new(1.into()),
+        }
+    }
+}
+
+impl Logic for ParityFold {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.word_out.next = self.word_in.val();
+        if self.word_in.val().null
+            ^ self.word_in.val().dup
+            ^ self.word_in.val().last
+            ^ self.word_in.val().eos
+        {
+            self.word_out.next.parity = self.word_in.val().parity ^ self.low_line.val();
+        }
+    }
+}
+
 /// A software view of one beat, used by reference models and testbench drivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Beat {
@@ -360,6 +405,57 @@ mod tests {
             p.update_all();
             assert_eq!(p.parity.val().index() as u8, word_parity(v), "{v:#06x}");
         }
+    }
+
+    #[test]
+    fn fold_flips_the_low_parity_line_with_the_lines_and_undoes_itself() {
+        // The paper-free rule's own cases: no line set, one line, two lines, eos alone.
+        let plain = Beat::data(0x1234, false, false);
+        assert_eq!(fold_parity(plain), plain);
+        let last = Beat::data(0x1234, false, true);
+        assert_eq!(fold_parity(last).parity, last.parity ^ 1);
+        let null_last = Beat::data(0x1234, true, true);
+        assert_eq!(fold_parity(null_last), null_last);
+        assert_eq!(fold_parity(Beat::eos()).parity, Beat::eos().parity ^ 1);
+        for bits in 0..64u32 {
+            let b = Beat {
+                data: 0xa5c3,
+                parity: (bits & 3) as u8,
+                null: bits & 4 != 0,
+                dup: bits & 8 != 0,
+                last: bits & 16 != 0,
+                eos: bits & 32 != 0,
+            };
+            assert_eq!(fold_parity(fold_parity(b)), b);
+        }
+    }
+
+    #[test]
+    fn fold_block_follows_fold_parity() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut f = ParityFold::default();
+        f.connect_all();
+        for _ in 0..2_000 {
+            let b = Beat {
+                data: rng.gen(),
+                parity: rng.gen_range(0..4),
+                null: rng.gen(),
+                dup: rng.gen(),
+                last: rng.gen(),
+                eos: rng.gen(),
+            };
+            f.word_in.next = b.into();
+            f.update_all();
+            f.update_all();
+            assert_eq!(Beat::from(f.word_out.val()), fold_parity(b));
+        }
+    }
+
+    #[test]
+    fn fold_block_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(ParityFold::default());
+        crate::verilog::check_module("parity_fold", &v).unwrap();
     }
 
     #[test]

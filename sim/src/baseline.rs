@@ -51,24 +51,26 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 55.43,
-        verilog_sha256: "b27da176697e9db442670a704b1b5c964756b48838154584c8934383d69dc64f",
+        mhz: 61.68,
+        verilog_sha256: "42c442a499861c4872afcbafc62f0c43d1799589ac68e67e883bd34294bf9210",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-23 (session 17), the operation part's `head_ok_l` registered \
-                 (chosen with the read address from per-candidate reach bits), the end of a \
-                 selected tuple from registers (`u_end_addr`, `l_end_addr`), full tests as \
-                 pointer XORs, docs/PERFORMANCE.md",
+                 0.4), 2026-11-24 (session 18), session 17's core with one skid buffer \
+                 under both stream slices, one parity-fold block, the operation part's \
+                 reach tests as bit tests and `u_end_addr` chosen per candidate (nextpnr's \
+                 seed), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 43.47,
-        verilog_sha256: "242af9cb4e06e7ac792d073d73e36f170766ccdf0fb890490f644931bba1ac60",
+        mhz: 41.91,
+        verilog_sha256: "c9330b7f3bfc153f34afa28aa8005971357d7f1f62e39071aa8c48ea397d1d21",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-23 (session 17), the operation part's `head_ok_l` \
-                 registered, the end of a selected tuple from registers, full tests as \
-                 pointer XORs (nextpnr's seed), docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-24 (session 18), the 8K-word memories as 2-bit \
+                 lanes (no block multiplexer), one skid buffer under both stream slices, \
+                 one parity-fold block, bit-test reach bits, `u_end_addr` per candidate \
+                 (nextpnr's seed; the netlist before the last step placed at 44.85), \
+                 docs/PERFORMANCE.md",
     },
 ];
 
