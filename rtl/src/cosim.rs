@@ -348,6 +348,11 @@ const SIMULATION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_sec
 /// Run a simulation in `dir` (its output in `dir/stdout.txt`, `dir/stderr.txt`), killed
 /// after [SIMULATION_TIME_LIMIT].
 fn run_simulation(cmd: &mut Command, dir: &Path, what: &str) -> Result<()> {
+    run_within(cmd, dir, what, SIMULATION_TIME_LIMIT)
+}
+
+/// [run_simulation] with its time limit given.
+fn run_within(cmd: &mut Command, dir: &Path, what: &str, limit: std::time::Duration) -> Result<()> {
     let stdout = std::fs::File::create(dir.join("stdout.txt"))?;
     let stderr = std::fs::File::create(dir.join("stderr.txt"))?;
     let mut child = cmd
@@ -360,14 +365,14 @@ fn run_simulation(cmd: &mut Command, dir: &Path, what: &str) -> Result<()> {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if start.elapsed() > SIMULATION_TIME_LIMIT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             bail!(
                 "{what} in {} did not finish in {} s: a combinational loop in the Verilog that \
                  never settles? (RDBE_COSIM_KEEP=1 keeps the directory)",
                 dir.display(),
-                SIMULATION_TIME_LIMIT.as_secs()
+                limit.as_secs_f64()
             );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -380,6 +385,47 @@ fn run_simulation(cmd: &mut Command, dir: &Path, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[test]
+fn a_simulation_that_never_finishes_is_killed_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("rdbe_cosim_limit_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = std::time::Instant::now();
+    let err = run_within(
+        Command::new("sleep").arg("30"),
+        &dir,
+        "a hung simulator",
+        std::time::Duration::from_millis(200),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "not killed"
+    );
+    assert!(
+        err.contains("a hung simulator") && err.contains("did not finish"),
+        "{err}"
+    );
+    // A simulator that ends in time, and one that fails, as before.
+    run_within(
+        &mut Command::new("true"),
+        &dir,
+        "ok",
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let err = run_within(
+        &mut Command::new("false"),
+        &dir,
+        "bad",
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("bad failed"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Run the Icarus simulation compiled into `dir/sim.vvp` and read what it wrote.
