@@ -46,6 +46,14 @@
 //!   before the output slice. The HX8K's critical path had been the comparator followed
 //!   by four LUT levels to `b_wins` and three of control or word choice (session 14:
 //!   cell 5's memory → carry chain → `state`; session 16: → the output slice's word).
+//! * **The heads' end-of-stream lines choose last** (issue 6). Whether each side fetches
+//!   the word after its read pointer depends on whether its head is an end-of-stream
+//!   marker (an exhausted side stops). The cell works the fetch out from registers for all
+//!   four pairs of the two lines ([HeadMoves]) and lets the memories' lines pick one, so
+//!   a memory's output is one multiplexer away from the other memory's read address (the
+//!   Delta core's ECP5 critical path in session 19 went from cell 12's memory A through
+//!   its `eos` line and the merge state's case analysis to memory B's address; on the
+//!   HX8K the small core's mean over four placement seeds went from 61.68 to 64.71 MHz).
 //! * **Memory use.** Words of a tuple still being compared stay in memory (the tuple may
 //!   lose and be read again); once a side has won, each word is freed as it leaves. Each
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
@@ -81,6 +89,71 @@ pub enum MergeState {
     EmitA,
     /// B won: streaming the rest of B's tuple.
     EmitB,
+}
+
+/// Whether each side's memory fetches the word after its `read_ptr` (`advance_a`,
+/// `advance_b`), for given end-of-stream lines of the head words (`eos_a`, `eos_b`). The
+/// cell works it out for all four pairs of lines from registers and lets the memories'
+/// `eos` lines pick one last, so that they are one multiplexer, not the merge state's
+/// case analysis, away from the next read addresses (issue 6: on the ECP5 the Delta core's
+/// critical path in session 19 ran from cell 12's memory A through its `eos` line, the
+/// exhausted tests and the merge state's choice to memory B's read address).
+/// The same moves as the merge state's emissions (see [SortingCell]'s update).
+#[derive(LogicBlock, Default)]
+pub struct HeadMoves {
+    pub merge_state: Signal<In, MergeState>,
+    /// Comparing at the tuples' first word.
+    pub at_head: Signal<In, Bit>,
+    /// The output takes a word (and the cell is not in pass mode).
+    pub push_ok: Signal<In, Bit>,
+    /// Each side's head word is there (read and not being reread).
+    pub ok_a: Signal<In, Bit>,
+    pub ok_b: Signal<In, Bit>,
+    /// Each side has given its string's tuples.
+    pub run_done_a: Signal<In, Bit>,
+    pub run_done_b: Signal<In, Bit>,
+    /// The head words' end-of-stream lines assumed.
+    pub eos_a: Signal<In, Bit>,
+    pub eos_b: Signal<In, Bit>,
+    pub advance_a: Signal<Out, Bit>,
+    pub advance_b: Signal<Out, Bit>,
+    exhausted_a: Signal<Local, Bit>,
+    exhausted_b: Signal<Local, Bit>,
+}
+
+impl Logic for HeadMoves {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.exhausted_a.next = self.run_done_a.val() | (self.ok_a.val() & self.eos_a.val());
+        self.exhausted_b.next = self.run_done_b.val() | (self.ok_b.val() & self.eos_b.val());
+        self.advance_a.next = false;
+        self.advance_b.next = false;
+        match self.merge_state.val() {
+            MergeState::Compare => {
+                if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
+                    // Both heads are end-of-stream markers: both are consumed.
+                    if !self.run_done_a.val() & !self.run_done_b.val() & self.push_ok.val() {
+                        self.advance_a.next = true;
+                        self.advance_b.next = true;
+                    }
+                } else if self.at_head.val() & self.exhausted_a.val() {
+                    self.advance_b.next = self.push_ok.val() & self.ok_b.val();
+                } else if self.at_head.val() & self.exhausted_b.val() {
+                    self.advance_a.next = self.push_ok.val() & self.ok_a.val();
+                } else {
+                    // Speculating: both fetch their next word.
+                    self.advance_a.next = self.ok_a.val() & self.ok_b.val() & self.push_ok.val();
+                    self.advance_b.next = self.ok_a.val() & self.ok_b.val() & self.push_ok.val();
+                }
+            }
+            MergeState::EmitA => {
+                self.advance_a.next = self.push_ok.val() & self.ok_a.val();
+            }
+            MergeState::EmitB => {
+                self.advance_b.next = self.push_ok.val() & self.ok_b.val();
+            }
+        }
+    }
 }
 
 /// A sorting cell with two FIFO memories of 2^A words each. `P` must be `A + 1` (pointer
@@ -235,9 +308,14 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// `read_ptr + 1`.
     after_a: Signal<Local, Bits<P>>,
     after_b: Signal<Local, Bits<P>>,
-    /// The side fetches the word after its `read_ptr` (else the word at it).
+    /// The side fetches the word after its `read_ptr` (else the word at it): one of the
+    /// four [HeadMoves] below, chosen by the head words' end-of-stream lines.
     advance_a: Signal<Local, Bit>,
     advance_b: Signal<Local, Bit>,
+    moves_if_neither_ends: HeadMoves,
+    moves_if_a_ends: HeadMoves,
+    moves_if_b_ends: HeadMoves,
+    moves_if_both_end: HeadMoves,
 }
 
 impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
@@ -329,6 +407,10 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             after_b: Default::default(),
             advance_a: Default::default(),
             advance_b: Default::default(),
+            moves_if_neither_ends: Default::default(),
+            moves_if_a_ends: Default::default(),
+            moves_if_b_ends: Default::default(),
+            moves_if_both_end: Default::default(),
         }
     }
 }
@@ -564,10 +646,59 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.emit_b.next = false;
         self.emitting.next = false;
         self.speculating.next = false;
-        // `advance`: the side fetches the word after its `read_ptr` (see the next reads
-        // below); set beside the emission from the same comparator-free conditions.
-        self.advance_a.next = false;
-        self.advance_b.next = false;
+        // `advance` (the side fetches the word after its `read_ptr`, see the next reads
+        // below): the same conditions, for each pair of head `eos` lines, from registers.
+        self.moves_if_neither_ends.eos_a.next = false;
+        self.moves_if_neither_ends.eos_b.next = false;
+        self.moves_if_a_ends.eos_a.next = true;
+        self.moves_if_a_ends.eos_b.next = false;
+        self.moves_if_b_ends.eos_a.next = false;
+        self.moves_if_b_ends.eos_b.next = true;
+        self.moves_if_both_end.eos_a.next = true;
+        self.moves_if_both_end.eos_b.next = true;
+        self.moves_if_neither_ends.merge_state.next = self.merge_state.val();
+        self.moves_if_neither_ends.at_head.next = self.at_head.val();
+        self.moves_if_neither_ends.push_ok.next = self.push_ok.val();
+        self.moves_if_neither_ends.ok_a.next = self.ok_a.val();
+        self.moves_if_neither_ends.ok_b.next = self.ok_b.val();
+        self.moves_if_neither_ends.run_done_a.next = self.run_done_a.val();
+        self.moves_if_neither_ends.run_done_b.next = self.run_done_b.val();
+        self.moves_if_a_ends.merge_state.next = self.merge_state.val();
+        self.moves_if_a_ends.at_head.next = self.at_head.val();
+        self.moves_if_a_ends.push_ok.next = self.push_ok.val();
+        self.moves_if_a_ends.ok_a.next = self.ok_a.val();
+        self.moves_if_a_ends.ok_b.next = self.ok_b.val();
+        self.moves_if_a_ends.run_done_a.next = self.run_done_a.val();
+        self.moves_if_a_ends.run_done_b.next = self.run_done_b.val();
+        self.moves_if_b_ends.merge_state.next = self.merge_state.val();
+        self.moves_if_b_ends.at_head.next = self.at_head.val();
+        self.moves_if_b_ends.push_ok.next = self.push_ok.val();
+        self.moves_if_b_ends.ok_a.next = self.ok_a.val();
+        self.moves_if_b_ends.ok_b.next = self.ok_b.val();
+        self.moves_if_b_ends.run_done_a.next = self.run_done_a.val();
+        self.moves_if_b_ends.run_done_b.next = self.run_done_b.val();
+        self.moves_if_both_end.merge_state.next = self.merge_state.val();
+        self.moves_if_both_end.at_head.next = self.at_head.val();
+        self.moves_if_both_end.push_ok.next = self.push_ok.val();
+        self.moves_if_both_end.ok_a.next = self.ok_a.val();
+        self.moves_if_both_end.ok_b.next = self.ok_b.val();
+        self.moves_if_both_end.run_done_a.next = self.run_done_a.val();
+        self.moves_if_both_end.run_done_b.next = self.run_done_b.val();
+        if self.word_a.val().eos {
+            if self.word_b.val().eos {
+                self.advance_a.next = self.moves_if_both_end.advance_a.val();
+                self.advance_b.next = self.moves_if_both_end.advance_b.val();
+            } else {
+                self.advance_a.next = self.moves_if_a_ends.advance_a.val();
+                self.advance_b.next = self.moves_if_a_ends.advance_b.val();
+            }
+        } else if self.word_b.val().eos {
+            self.advance_a.next = self.moves_if_b_ends.advance_a.val();
+            self.advance_b.next = self.moves_if_b_ends.advance_b.val();
+        } else {
+            self.advance_a.next = self.moves_if_neither_ends.advance_a.val();
+            self.advance_b.next = self.moves_if_neither_ends.advance_b.val();
+        }
         match self.merge_state.val() {
             MergeState::Compare => {
                 if self.at_head.val() & self.exhausted_a.val() & self.exhausted_b.val() {
@@ -581,17 +712,13 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                         self.base_b.d.next = self.after_b.val();
                         self.taken_a.d.next = 0.into();
                         self.taken_b.d.next = 0.into();
-                        self.advance_a.next = true;
-                        self.advance_b.next = true;
                     }
                 } else if self.at_head.val() & self.exhausted_a.val() {
                     self.emit_b.next = self.ok_b.val();
                     self.emitting.next = self.ok_b.val();
-                    self.advance_b.next = self.push_ok.val() & self.ok_b.val();
                 } else if self.at_head.val() & self.exhausted_b.val() {
                     self.emit_a.next = self.ok_a.val();
                     self.emitting.next = self.ok_a.val();
-                    self.advance_a.next = self.push_ok.val() & self.ok_a.val();
                 } else {
                     // Whoever wins, a word leaves when both heads are there: `valid` does
                     // not wait for the comparator, only the word chosen does.
@@ -599,19 +726,15 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                     // comparator feeds only the word choice and the decision registers.)
                     self.emitting.next = self.ok_a.val() & self.ok_b.val();
                     self.speculating.next = self.ok_a.val() & self.ok_b.val() & self.push_ok.val();
-                    self.advance_a.next = self.speculating.val();
-                    self.advance_b.next = self.speculating.val();
                 }
             }
             MergeState::EmitA => {
                 self.emit_a.next = self.ok_a.val();
                 self.emitting.next = self.ok_a.val();
-                self.advance_a.next = self.push_ok.val() & self.ok_a.val();
             }
             MergeState::EmitB => {
                 self.emit_b.next = self.ok_b.val();
                 self.emitting.next = self.ok_b.val();
-                self.advance_b.next = self.push_ok.val() & self.ok_b.val();
             }
         }
         self.out_slice.data_in.valid.next = false;

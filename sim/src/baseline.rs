@@ -51,25 +51,26 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 61.68,
-        verilog_sha256: "42c442a499861c4872afcbafc62f0c43d1799589ac68e67e883bd34294bf9210",
+        mhz: 64.52,
+        verilog_sha256: "5fe1145a0bbd56d84701f889fc852b11b704ec37ddf55c5ebd2b4a592d3edced",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-24 (session 18), session 17's core with one skid buffer \
-                 under both stream slices, one parity-fold block, the operation part's \
-                 reach tests as bit tests and `u_end_addr` chosen per candidate (nextpnr's \
-                 seed), docs/PERFORMANCE.md",
+                 0.4), 2026-11-24 (session 19), session 18's core with `l_end_addr` chosen \
+                 per candidate, one RingReach block for the operation part's reach tests, \
+                 the tag word's address off L-memory's data and the sorting cells' read \
+                 advances chosen last by the heads' end-of-stream lines (nextpnr's seed; \
+                 seeds 1/2/3: 63.79 / 65.82 / 64.72), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 41.91,
-        verilog_sha256: "c9330b7f3bfc153f34afa28aa8005971357d7f1f62e39071aa8c48ea397d1d21",
+        mhz: 44.15,
+        verilog_sha256: "db3250fe0a6939013db9faa27efdd8b455b1828f5a0977060e7653d9ad68bee2",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-24 (session 18), the 8K-word memories as 2-bit \
-                 lanes (no block multiplexer), one skid buffer under both stream slices, \
-                 one parity-fold block, bit-test reach bits, `u_end_addr` per candidate \
-                 (nextpnr's seed; the netlist before the last step placed at 44.85), \
+                 nextpnr-ecp5), 2026-11-24 (session 19), session 18's core with the \
+                 operation part's tag-word address off L-memory's data, `l_end_addr` per \
+                 candidate, one RingReach block, and the sorting cells' read advances \
+                 chosen last by the heads' end-of-stream lines (nextpnr's seed), \
                  docs/PERFORMANCE.md",
     },
 ];
