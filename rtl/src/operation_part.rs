@@ -170,8 +170,9 @@ pub enum OperationState {
 /// after it (the writer `2..=2^A + 1` ahead of the position given), so that a reader
 /// choosing between `x` and `x + 1` needs one subtraction only.
 ///
-/// The range tests are bit tests, no carry chain: `d >= 1 + step` is `d & !step_mask != 0`
-/// (`!0` or `!1`), `d <= 2^A + step` is `d & 2^A == 0 | d & (2^A - 1 - step) == 0`.
+/// The range tests are bit tests, no carry chain: `d >= 1 + step` is `d & above_step != 0`
+/// (`above_step` is `!0` or `!1`), `d <= 2^A + step` is `d & 2^A == 0 | d & (2^A - 1 -
+/// step) == 0`.
 /// One block serves the operation part's seven tests of the writer's distance.
 #[derive(LogicBlock)]
 pub struct RingReach<const P: usize> {
