@@ -15,6 +15,7 @@ use rust_hdl::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use wait_timeout::ChildExt;
 
 /// One beat leaving the design, with the cycle it left in.
 pub type TimedBeat = (u64, Beat);
@@ -360,12 +361,12 @@ fn run_within(cmd: &mut Command, dir: &Path, what: &str, limit: std::time::Durat
         .stderr(stderr)
         .spawn()
         .with_context(|| format!("running {what}"))?;
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() > limit {
+    let status = match child
+        .wait_timeout(limit)
+        .with_context(|| format!("waiting for {what}"))?
+    {
+        Some(status) => status,
+        None => {
             let _ = child.kill();
             let _ = child.wait();
             bail!(
@@ -375,7 +376,6 @@ fn run_within(cmd: &mut Command, dir: &Path, what: &str, limit: std::time::Durat
                 limit.as_secs_f64()
             );
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     };
     if !status.success() {
         bail!(
