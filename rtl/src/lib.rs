@@ -6,6 +6,7 @@ pub mod cosim;
 pub mod engine_core;
 pub mod fault_injector;
 pub mod harness;
+pub mod head_reader;
 pub mod hm_adapter;
 pub mod in_module;
 pub mod link_check;

@@ -1,0 +1,403 @@
+//! Head reader (issue 6, not in the paper): the reading end of a FIFO kept in a
+//! [BlockRam], with its head word in a flip-flop stage after the memory's output: a
+//! two-cycle read, so that nothing but a register follows the block RAM in the cycle its
+//! word comes out.
+//!
+//! Why: on the ECP5 a block RAM's word leaves the block 5.8 ns after the clock, and a deep
+//! memory's words then pass a multiplexer over its blocks: the last Delta sorting cell's
+//! word reaches logic 11.3 ns after the clock, and the cell, placed alone, stops at
+//! 57.7 MHz (memory → comparator → output slice); with a register after the memory, at
+//! 83 MHz or more (session 20's probe, docs/PERFORMANCE.md). A cell cannot simply wait a
+//! cycle more for each word: it reads one word a cycle and decides from the word it has
+//! which word to read next. This block keeps the memory's read register busy one word
+//! ahead instead.
+//!
+//! # How it works
+//! Two places hold words in flight, in address order: the **head register** (the word at
+//! `head_ptr`, `head_ok` when valid) and the memory's own **read register** (the word
+//! after it, or the head's own word while the head register is empty). Every cycle:
+//! * the head register takes the read register's word if it is free (empty, or its word
+//!   `pop`ped in this cycle) and the read register holds one;
+//! * the memory reads the word at `fetch_ptr` if its read register is then free and that
+//!   word was written before this edge (`fetch_ptr != write_ptr`, P = A + 1 bit ring
+//!   pointers); otherwise its read enable stays low and it keeps its word;
+//! * `restart` drops both words and reads from `restart_at` (a reader going back to a
+//!   tuple's start): the head is there two cycles later.
+//!
+//! So in steady state a word is popped every cycle, and a word written at one edge can be
+//! the head two edges later. The read address is `fetch_ptr` or `restart_at`, both from
+//! registers of this block or of its user (chosen by `restart`, which is meant to come
+//! from a register); `pop` reaches the read enable only. The words between `head_ptr` and
+//! `write_ptr` must not be overwritten while the reader may still read them (the FIFO's
+//! writer keeps its own `base` for that, as the sorting cell does).
+//!
+//! # Status and timing
+//! Not yet used by any module: the first part of the two-cycle read planned for the
+//! sorting cells and the operation part (docs/PERFORMANCE.md, "What stands in the way",
+//! item 2). Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its
+//! writer, this block, and a comparison of the head with the previous head into a
+//! register; `rdbe synth --top` on a build that exported it; nextpnr's seed): ECP5-85 with
+//! the last Delta cell's memory size (16K words, 20 DP16KD) **104.64 MHz**, the critical
+//! path the memory → its block multiplexer → the head register (9.56 ns, 5.83 of it the
+//! block's clock-to-out); iCE40 HX8K with 128 words 140.53 MHz (`pop` → read enable). The
+//! comparison after the head register is off the critical path on both.
+//!
+//! A user that pops every cycle and restarts after a decision (the sorting cell's loser)
+//! sees its restarted head one cycle later than with the one-cycle read: hidden while the
+//! winner streams the rest of its tuple, a bubble after a decision on a tuple's last word.
+use crate::tuple_stream::TupleWord;
+use rust_hdl::prelude::*;
+
+/// One reader of a FIFO in a 2^A-word memory; `P` must be `A + 1` (pointer width).
+#[derive(LogicBlock)]
+pub struct HeadReader<const A: usize, const P: usize> {
+    pub clock: Signal<In, Clock>,
+    /// The memory's read port (`BlockRam::read_address`, `read_enable`, `read_data`).
+    pub read_address: Signal<Out, Bits<A>>,
+    pub read_enable: Signal<Out, Bit>,
+    pub read_data: Signal<In, TupleWord>,
+    /// The writer's pointer: the words before it are written.
+    pub write_ptr: Signal<In, Bits<P>>,
+    /// Drop the words in flight and read on from `restart_at` (ignores `pop`).
+    pub restart: Signal<In, Bit>,
+    pub restart_at: Signal<In, Bits<P>>,
+    /// The head word is taken (only while `head_ok`).
+    pub pop: Signal<In, Bit>,
+    /// The word at `head_ptr`, valid while `head_ok`.
+    pub head: Signal<Out, TupleWord>,
+    pub head_ok: Signal<Out, Bit>,
+    pub head_ptr: Signal<Out, Bits<P>>,
+    head_word: DFF<TupleWord>,
+    head_valid: DFF<Bit>,
+    head_addr: DFF<Bits<P>>,
+    /// The memory's read register holds the next word in address order (the one after the
+    /// head's, or the head's own while the head register is empty).
+    fetched: DFF<Bit>,
+    /// The address the memory reads next: `head_addr + head_valid + fetched`.
+    fetch_ptr: DFF<Bits<P>>,
+    /// The head register takes a word this cycle (it is free and one is fetched).
+    moves_up: Signal<Local, Bit>,
+    /// The memory's read register is free for the word at `fetch_ptr`.
+    fetch_free: Signal<Local, Bit>,
+    /// The memory reads the word at `fetch_ptr` (not restarting).
+    issue: Signal<Local, Bit>,
+    /// The word at `restart_at` is written.
+    restart_written: Signal<Local, Bit>,
+}
+
+impl<const A: usize, const P: usize> Default for HeadReader<A, P> {
+    fn default() -> Self {
+        assert_eq!(P, A + 1, "HeadReader: P must be A + 1");
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_enable: Default::default(),
+            read_data: Default::default(),
+            write_ptr: Default::default(),
+            restart: Default::default(),
+            restart_at: Default::default(),
+            pop: Default::default(),
+            head: Default::default(),
+            head_ok: Default::default(),
+            head_ptr: Default::default(),
+            head_word: Default::default(),
+            head_valid: Default::default(),
+            head_addr: Default::default(),
+            fetched: Default::default(),
+            fetch_ptr: Default::default(),
+            moves_up: Default::default(),
+            fetch_free: Default::default(),
+            issue: Default::default(),
+            restart_written: Default::default(),
+        }
+    }
+}
+
+impl<const A: usize, const P: usize> Logic for HeadReader<A, P> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, head_word, head_valid, head_addr, fetched, fetch_ptr);
+        self.head.next = self.head_word.q.val();
+        self.head_ok.next = self.head_valid.q.val();
+        self.head_ptr.next = self.head_addr.q.val();
+        self.moves_up.next = (!self.head_valid.q.val() | self.pop.val()) & self.fetched.q.val();
+        self.fetch_free.next = !self.fetched.q.val() | self.moves_up.val();
+        self.issue.next = self.fetch_free.val() & (self.fetch_ptr.q.val() != self.write_ptr.val());
+        self.restart_written.next = self.restart_at.val() != self.write_ptr.val();
+        // The head register: the read register's word moves up, or the popped head leaves.
+        if self.moves_up.val() {
+            self.head_word.d.next = self.read_data.val();
+            self.head_valid.d.next = true;
+        } else if self.pop.val() {
+            self.head_valid.d.next = false;
+        }
+        if self.pop.val() {
+            self.head_addr.d.next = self.head_addr.q.val() + 1;
+        }
+        // The memory's read register: the word at `fetch_ptr` if it is free and written.
+        self.read_address.next = bit_cast::<A, P>(self.fetch_ptr.q.val());
+        self.read_enable.next = self.issue.val();
+        if self.issue.val() {
+            self.fetch_ptr.d.next = self.fetch_ptr.q.val() + 1;
+            self.fetched.d.next = true;
+        } else if self.fetch_free.val() {
+            self.fetched.d.next = false;
+        }
+        if self.restart.val() {
+            self.head_valid.d.next = false;
+            self.head_addr.d.next = self.restart_at.val();
+            self.read_address.next = bit_cast::<A, P>(self.restart_at.val());
+            self.read_enable.next = self.restart_written.val();
+            self.fetched.d.next = self.restart_written.val();
+            if self.restart_written.val() {
+                self.fetch_ptr.d.next = self.restart_at.val() + 1;
+            } else {
+                self.fetch_ptr.d.next = self.restart_at.val();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block_ram::BlockRam;
+    use crate::harness::{Clocked, Harness};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// A FIFO memory with a writer (a pointer the test moves) and a [HeadReader].
+    #[derive(LogicBlock)]
+    struct ReaderBench<const A: usize, const P: usize> {
+        clock: Signal<In, Clock>,
+        write: Signal<In, Bit>,
+        write_word: Signal<In, TupleWord>,
+        restart: Signal<In, Bit>,
+        restart_at: Signal<In, Bits<P>>,
+        pop: Signal<In, Bit>,
+        memory: BlockRam<TupleWord, A>,
+        reader: HeadReader<A, P>,
+        write_ptr: DFF<Bits<P>>,
+    }
+
+    impl<const A: usize, const P: usize> Default for ReaderBench<A, P> {
+        fn default() -> Self {
+            Self {
+                clock: Default::default(),
+                write: Default::default(),
+                write_word: Default::default(),
+                restart: Default::default(),
+                restart_at: Default::default(),
+                pop: Default::default(),
+                memory: Default::default(),
+                reader: Default::default(),
+                write_ptr: Default::default(),
+            }
+        }
+    }
+
+    impl<const A: usize, const P: usize> Logic for ReaderBench<A, P> {
+        #[hdl_gen]
+        fn update(&mut self) {
+            dff_setup!(self, clock, write_ptr);
+            clock!(self, clock, memory, reader);
+            self.memory.write_address.next = bit_cast::<A, P>(self.write_ptr.q.val());
+            self.memory.write_data.next = self.write_word.val();
+            self.memory.write_enable.next = self.write.val();
+            if self.write.val() {
+                self.write_ptr.d.next = self.write_ptr.q.val() + 1;
+            }
+            self.reader.write_ptr.next = self.write_ptr.q.val();
+            self.reader.restart.next = self.restart.val();
+            self.reader.restart_at.next = self.restart_at.val();
+            self.reader.pop.next = self.pop.val();
+            self.memory.read_address.next = self.reader.read_address.val();
+            self.memory.read_enable.next = self.reader.read_enable.val();
+            self.reader.read_data.next = self.memory.read_data.val();
+        }
+    }
+
+    impl<const A: usize, const P: usize> Clocked for ReaderBench<A, P> {
+        fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
+            &mut self.clock
+        }
+    }
+
+    fn word(n: u64) -> TupleWord {
+        let mut w = TupleWord::default();
+        w.data = (n & 0xffff).into();
+        w.parity = (n >> 16 & 3).into();
+        w.last = n & 1 << 18 != 0;
+        w
+    }
+
+    /// What a run saw: pops per cycle, and the checks made.
+    struct ReaderRun {
+        pops: u64,
+        cycles: u64,
+        checked_heads: u64,
+    }
+
+    /// Random writes, pops and restarts (to the test's `base`, a tuple start at or before
+    /// the head), checking every cycle that the head is the word written at `head_ptr`,
+    /// that pops walk the addresses one by one, and that a word there to read does not
+    /// wait (see below).
+    fn random_run<const A: usize, const P: usize>(
+        seed: u64,
+        cycles: u64,
+        write_duty: f64,
+        pop_duty: f64,
+        restart_chance: f64,
+    ) -> ReaderRun {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut h = Harness::new(ReaderBench::<A, P>::default());
+        let ring = 1u64 << P;
+        let capacity = 1u64 << A;
+        // The words by (unwrapped) address, and the pointers unwrapped.
+        let mut written: Vec<u64> = vec![];
+        let mut base = 0u64; // the oldest word still needed (restarts go here)
+        let mut head = 0u64; // head_ptr, unwrapped
+        let mut last_restart: Option<u64> = None;
+        let mut run = ReaderRun {
+            pops: 0,
+            cycles,
+            checked_heads: 0,
+        };
+        for cycle in 0..cycles {
+            let uut = &h.uut;
+            let ok = uut.reader.head_ok.val();
+            assert_eq!(
+                uut.reader.head_ptr.val().index() as u64,
+                head % ring,
+                "cycle {cycle}: head pointer"
+            );
+            if ok {
+                assert!(
+                    head < written.len() as u64,
+                    "cycle {cycle}: head not written"
+                );
+                assert_eq!(
+                    uut.reader.head.val(),
+                    word(written[head as usize]),
+                    "cycle {cycle}: head word at {head}"
+                );
+                run.checked_heads += 1;
+            } else if let Some(w) = written_at(&written, head) {
+                // A word there to read does not wait: the head is valid three cycles
+                // after the cycle its word was written in (two edges after the one that
+                // wrote it), or two after a restart to it.
+                let restarting = last_restart.map(|r| cycle <= r + 1).unwrap_or(false);
+                assert!(
+                    cycle <= w + 2 || restarting,
+                    "cycle {cycle}: word {head}, written in cycle {w}, is not the head"
+                );
+            }
+            // This cycle's inputs.
+            let free = capacity - (written.len() as u64 - base);
+            let write = free > 0 && rng.gen_bool(write_duty);
+            let value = rng.gen::<u64>() & 0x7_ffff;
+            let restart = rng.gen_bool(restart_chance);
+            let pop = !restart && ok && rng.gen_bool(pop_duty);
+            let uut = &mut h.uut;
+            uut.write.next = write;
+            uut.write_word.next = word(value);
+            uut.restart.next = restart;
+            uut.restart_at.next = (base % ring).into();
+            uut.pop.next = pop;
+            h.cycle();
+            if write {
+                written.push(value | (cycle + 1) << 20);
+            }
+            if restart {
+                head = base;
+                last_restart = Some(cycle);
+            } else if pop {
+                head += 1;
+                run.pops += 1;
+                // Sometimes the popped word ends a tuple: the next restart point.
+                if rng.gen_bool(0.3) {
+                    base = head;
+                }
+            }
+        }
+        run
+    }
+
+    /// The cycle at whose end the word at `address` was written (stored beside it).
+    fn written_at(written: &[u64], address: u64) -> Option<u64> {
+        written.get(address as usize).map(|&w| (w >> 20) - 1)
+    }
+
+    #[test]
+    fn random_writes_pops_and_restarts_read_the_fifo_in_order() {
+        for seed in 0..40 {
+            let write_duty = [1.0, 0.7, 0.3][seed as usize % 3];
+            let pop_duty = [1.0, 0.8, 0.4][seed as usize / 3 % 3];
+            let run = random_run::<3, 4>(seed, 2_000, write_duty, pop_duty, 0.02);
+            assert!(
+                run.checked_heads > 200,
+                "seed {seed}: {}",
+                run.checked_heads
+            );
+            let run = random_run::<6, 7>(seed + 100, 2_000, write_duty, pop_duty, 0.01);
+            assert!(
+                run.checked_heads > 200,
+                "seed {seed}: {}",
+                run.checked_heads
+            );
+        }
+    }
+
+    #[test]
+    fn a_word_every_cycle_in_steady_state() {
+        // The writer far ahead (all 2^A words written), the reader popping whenever it can,
+        // never restarting: after the two cycles of the first read, one pop every cycle.
+        let run = random_run::<10, 11>(7, 1_000, 1.0, 1.0, 0.0);
+        assert!(
+            run.pops >= run.cycles - 3,
+            "{} pops in {} cycles",
+            run.pops,
+            run.cycles
+        );
+    }
+
+    #[test]
+    fn first_word_pops_and_a_restart_take_the_cycles_stated() {
+        let mut h = Harness::new(ReaderBench::<4, 5>::default());
+        for n in 0..8u64 {
+            h.uut.write.next = true;
+            h.uut.write_word.next = word(100 + n);
+            h.cycle();
+            // The first word, written in cycle 0, is the head in cycle 3: the memory reads
+            // it in cycle 1 (it was written at the edge before), the head register takes
+            // it in cycle 2.
+            assert_eq!(h.uut.reader.head_ok.val(), n >= 2, "cycle {}", n + 1);
+        }
+        h.uut.write.next = false;
+        for n in 0..5u64 {
+            assert_eq!(h.uut.reader.head.val(), word(100 + n));
+            h.uut.pop.next = true;
+            h.cycle();
+            assert!(h.uut.reader.head_ok.val(), "no bubble after pop {n}");
+        }
+        h.uut.pop.next = false;
+        h.uut.restart.next = true;
+        h.uut.restart_at.next = 2.into();
+        h.cycle();
+        h.uut.restart.next = false;
+        assert!(
+            !h.uut.reader.head_ok.val(),
+            "the restart's own word one cycle later"
+        );
+        h.cycle();
+        assert!(h.uut.reader.head_ok.val(), "… is the head two cycles later");
+        assert_eq!(h.uut.reader.head.val(), word(102));
+        assert_eq!(h.uut.reader.head_ptr.val().index(), 2);
+    }
+
+    #[test]
+    fn head_reader_verilog_passes_yosys_and_verilator() {
+        let v = crate::verilog::export(HeadReader::<10, 11>::default());
+        crate::verilog::check_module("head_reader", &v).unwrap();
+    }
+}
