@@ -31,16 +31,18 @@
 //! `write_ptr` must not be overwritten while the reader may still read them (the FIFO's
 //! writer keeps its own `base` for that, as the sorting cell does).
 //!
-//! # Status and timing
-//! Not yet used by any module: the first part of the two-cycle read planned for the
-//! sorting cells and the operation part (docs/PERFORMANCE.md, "What stands in the way",
-//! item 2). Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its
-//! writer, this block, and a comparison of the head with the previous head into a
-//! register; `rdbe synth --top` on a build that exported it; nextpnr's seed): ECP5-85 with
-//! the last Delta cell's memory size (16K words, 20 DP16KD) **104.64 MHz**, the critical
-//! path the memory → its block multiplexer → the head register (9.56 ns, 5.83 of it the
-//! block's clock-to-out); iCE40 HX8K with 128 words 140.53 MHz (`pop` → read enable). The
-//! comparison after the head register is off the critical path on both.
+//! # Users and timing
+//! The sorting cells read both memories through it: cells of 2^8 words or more in the
+//! two-cycle mode (the Delta sorter's cells 6 to 12), the others in the one-cycle mode
+//! ([HeadReader::new]`(false)`, [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS]).
+//! Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its writer, this
+//! block, and a comparison of the head with the previous head into a register; nextpnr's
+//! seed): ECP5-85 with the last Delta cell's memory size (16K words, 20 DP16KD) **104.64
+//! MHz**, the critical path the memory → its block multiplexer → the head register
+//! (9.56 ns, 5.83 of it the block's clock-to-out); iCE40 HX8K with 128 words 140.53 MHz
+//! (`pop` → read enable). The last Delta cell alone went from 57.69 to 85.81 MHz on the
+//! ECP5 with it (session 20, docs/PERFORMANCE.md). The operation part's memories still
+//! read in one cycle (its ECP5 critical path).
 //!
 //! A user that pops every cycle and restarts after a decision (the sorting cell's loser)
 //! sees its restarted head one cycle later than with the one-cycle read: hidden while the
@@ -49,6 +51,9 @@ use crate::tuple_stream::TupleWord;
 use rust_hdl::prelude::*;
 
 /// One reader of a FIFO in a 2^A-word memory; `P` must be `A + 1` (pointer width).
+/// [HeadReader::new]`(false)` builds the one-cycle read instead (the head is the memory's
+/// read register, a restart's word is the head one cycle later): the same ports, for
+/// memories where the block RAM is fast and logic is scarce (the iCE40 configurations).
 #[derive(LogicBlock)]
 pub struct HeadReader<const A: usize, const P: usize> {
     pub clock: Signal<In, Clock>,
@@ -58,7 +63,8 @@ pub struct HeadReader<const A: usize, const P: usize> {
     pub read_data: Signal<In, TupleWord>,
     /// The writer's pointer: the words before it are written.
     pub write_ptr: Signal<In, Bits<P>>,
-    /// Drop the words in flight and read on from `restart_at` (ignores `pop`).
+    /// Drop the words in flight and read on from `restart_at` (ignores `pop`). The word at
+    /// `restart_at` must be written (a reader goes back to a word it has read).
     pub restart: Signal<In, Bit>,
     pub restart_at: Signal<In, Bits<P>>,
     /// The head word is taken (only while `head_ok`).
@@ -67,6 +73,8 @@ pub struct HeadReader<const A: usize, const P: usize> {
     pub head: Signal<Out, TupleWord>,
     pub head_ok: Signal<Out, Bit>,
     pub head_ptr: Signal<Out, Bits<P>>,
+    /// The two-cycle read (else the one-cycle read).
+    registered: Constant<Bit>,
     head_word: DFF<TupleWord>,
     head_valid: DFF<Bit>,
     head_addr: DFF<Bits<P>>,
@@ -81,14 +89,24 @@ pub struct HeadReader<const A: usize, const P: usize> {
     fetch_free: Signal<Local, Bit>,
     /// The memory reads the word at `fetch_ptr` (not restarting).
     issue: Signal<Local, Bit>,
-    /// The word at `restart_at` is written.
-    restart_written: Signal<Local, Bit>,
+    /// One-cycle read: the address after the head's, and the address read.
+    after: Signal<Local, Bits<P>>,
+    fetch: Signal<Local, Bits<P>>,
 }
 
 impl<const A: usize, const P: usize> Default for HeadReader<A, P> {
+    /// The two-cycle read.
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl<const A: usize, const P: usize> HeadReader<A, P> {
+    /// `registered`: the two-cycle read; else the one-cycle read.
+    pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "HeadReader: P must be A + 1");
         Self {
+            registered: Constant::new(registered),
             clock: Default::default(),
             read_address: Default::default(),
             read_enable: Default::default(),
@@ -108,7 +126,8 @@ impl<const A: usize, const P: usize> Default for HeadReader<A, P> {
             moves_up: Default::default(),
             fetch_free: Default::default(),
             issue: Default::default(),
-            restart_written: Default::default(),
+            after: Default::default(),
+            fetch: Default::default(),
         }
     }
 }
@@ -117,42 +136,66 @@ impl<const A: usize, const P: usize> Logic for HeadReader<A, P> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, head_word, head_valid, head_addr, fetched, fetch_ptr);
-        self.head.next = self.head_word.q.val();
         self.head_ok.next = self.head_valid.q.val();
         self.head_ptr.next = self.head_addr.q.val();
         self.moves_up.next = (!self.head_valid.q.val() | self.pop.val()) & self.fetched.q.val();
         self.fetch_free.next = !self.fetched.q.val() | self.moves_up.val();
         self.issue.next = self.fetch_free.val() & (self.fetch_ptr.q.val() != self.write_ptr.val());
-        self.restart_written.next = self.restart_at.val() != self.write_ptr.val();
-        // The head register: the read register's word moves up, or the popped head leaves.
-        if self.moves_up.val() {
-            self.head_word.d.next = self.read_data.val();
-            self.head_valid.d.next = true;
-        } else if self.pop.val() {
-            self.head_valid.d.next = false;
-        }
-        if self.pop.val() {
-            self.head_addr.d.next = self.head_addr.q.val() + 1;
-        }
-        // The memory's read register: the word at `fetch_ptr` if it is free and written.
-        self.read_address.next = bit_cast::<A, P>(self.fetch_ptr.q.val());
-        self.read_enable.next = self.issue.val();
-        if self.issue.val() {
-            self.fetch_ptr.d.next = self.fetch_ptr.q.val() + 1;
-            self.fetched.d.next = true;
-        } else if self.fetch_free.val() {
-            self.fetched.d.next = false;
-        }
+        self.after.next = self.head_addr.q.val() + 1;
         if self.restart.val() {
-            self.head_valid.d.next = false;
-            self.head_addr.d.next = self.restart_at.val();
-            self.read_address.next = bit_cast::<A, P>(self.restart_at.val());
-            self.read_enable.next = self.restart_written.val();
-            self.fetched.d.next = self.restart_written.val();
-            if self.restart_written.val() {
+            self.fetch.next = self.restart_at.val();
+        } else if self.pop.val() {
+            self.fetch.next = self.after.val();
+        } else {
+            self.fetch.next = self.head_addr.q.val();
+        }
+        if self.registered.val() {
+            self.head.next = self.head_word.q.val();
+            // The head register: the read register's word moves up, or the popped head
+            // leaves.
+            if self.moves_up.val() {
+                self.head_word.d.next = self.read_data.val();
+                self.head_valid.d.next = true;
+            } else if self.pop.val() {
+                self.head_valid.d.next = false;
+            }
+            if self.pop.val() {
+                self.head_addr.d.next = self.after.val();
+            }
+            // The memory's read register: the word at `fetch_ptr` if it is free and
+            // written.
+            self.read_address.next = bit_cast::<A, P>(self.fetch_ptr.q.val());
+            self.read_enable.next = self.issue.val();
+            if self.issue.val() {
+                self.fetch_ptr.d.next = self.fetch_ptr.q.val() + 1;
+                self.fetched.d.next = true;
+            } else if self.fetch_free.val() {
+                self.fetched.d.next = false;
+            }
+            if self.restart.val() {
+                self.head_valid.d.next = false;
+                self.head_addr.d.next = self.restart_at.val();
+                self.read_address.next = bit_cast::<A, P>(self.restart_at.val());
+                self.read_enable.next = true;
+                self.fetched.d.next = true;
                 self.fetch_ptr.d.next = self.restart_at.val() + 1;
+            }
+        } else {
+            // The one-cycle read: the memory reads the head word every cycle (the word at
+            // the head pointer, the one after it, or the restart's), and its read register
+            // is the head. A word is valid once written before this edge; each candidate is
+            // compared with the write pointer from registers, the choice only picks a
+            // result (issue 6: no adder or comparator after it).
+            self.head.next = self.read_data.val();
+            self.read_address.next = bit_cast::<A, P>(self.fetch.val());
+            self.read_enable.next = true;
+            self.head_addr.d.next = self.fetch.val();
+            if self.restart.val() {
+                self.head_valid.d.next = true;
+            } else if self.pop.val() {
+                self.head_valid.d.next = self.after.val() != self.write_ptr.val();
             } else {
-                self.fetch_ptr.d.next = self.restart_at.val();
+                self.head_valid.d.next = self.head_addr.q.val() != self.write_ptr.val();
             }
         }
     }
@@ -180,8 +223,8 @@ mod tests {
         write_ptr: DFF<Bits<P>>,
     }
 
-    impl<const A: usize, const P: usize> Default for ReaderBench<A, P> {
-        fn default() -> Self {
+    impl<const A: usize, const P: usize> ReaderBench<A, P> {
+        fn new(registered: bool) -> Self {
             Self {
                 clock: Default::default(),
                 write: Default::default(),
@@ -190,7 +233,7 @@ mod tests {
                 restart_at: Default::default(),
                 pop: Default::default(),
                 memory: Default::default(),
-                reader: Default::default(),
+                reader: HeadReader::new(registered),
                 write_ptr: Default::default(),
             }
         }
@@ -243,6 +286,7 @@ mod tests {
     /// that pops walk the addresses one by one, and that a word there to read does not
     /// wait (see below).
     fn random_run<const A: usize, const P: usize>(
+        registered: bool,
         seed: u64,
         cycles: u64,
         write_duty: f64,
@@ -250,7 +294,9 @@ mod tests {
         restart_chance: f64,
     ) -> ReaderRun {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut h = Harness::new(ReaderBench::<A, P>::default());
+        let mut h = Harness::new(ReaderBench::<A, P>::new(registered));
+        // Cycles from a word's write (a restart) to the cycle it is the head in.
+        let latency = if registered { 3 } else { 2 };
         let ring = 1u64 << P;
         let capacity = 1u64 << A;
         // The words by (unwrapped) address, and the pointers unwrapped.
@@ -283,12 +329,15 @@ mod tests {
                 );
                 run.checked_heads += 1;
             } else if let Some(w) = written_at(&written, head) {
-                // A word there to read does not wait: the head is valid three cycles
-                // after the cycle its word was written in (two edges after the one that
-                // wrote it), or two after a restart to it.
-                let restarting = last_restart.map(|r| cycle <= r + 1).unwrap_or(false);
+                // A word there to read does not wait: the two-cycle read's head is valid
+                // three cycles after the cycle its word was written in (two edges after
+                // the one that wrote it), or two after a restart to it; the one-cycle
+                // read's a cycle earlier.
+                let restarting = last_restart
+                    .map(|r| cycle < r + latency - 1)
+                    .unwrap_or(false);
                 assert!(
-                    cycle <= w + 2 || restarting,
+                    cycle < w + latency || restarting,
                     "cycle {cycle}: word {head}, written in cycle {w}, is not the head"
                 );
             }
@@ -296,7 +345,8 @@ mod tests {
             let free = capacity - (written.len() as u64 - base);
             let write = free > 0 && rng.gen_bool(write_duty);
             let value = rng.gen::<u64>() & 0x7_ffff;
-            let restart = rng.gen_bool(restart_chance);
+            // (Only to a word written: a reader goes back to a word it has read.)
+            let restart = base < written.len() as u64 && rng.gen_bool(restart_chance);
             let pop = !restart && ok && rng.gen_bool(pop_duty);
             let uut = &mut h.uut;
             uut.write.next = write;
@@ -330,48 +380,55 @@ mod tests {
 
     #[test]
     fn random_writes_pops_and_restarts_read_the_fifo_in_order() {
-        for seed in 0..40 {
-            let write_duty = [1.0, 0.7, 0.3][seed as usize % 3];
-            let pop_duty = [1.0, 0.8, 0.4][seed as usize / 3 % 3];
-            let run = random_run::<3, 4>(seed, 2_000, write_duty, pop_duty, 0.02);
-            assert!(
-                run.checked_heads > 200,
-                "seed {seed}: {}",
-                run.checked_heads
-            );
-            let run = random_run::<6, 7>(seed + 100, 2_000, write_duty, pop_duty, 0.01);
-            assert!(
-                run.checked_heads > 200,
-                "seed {seed}: {}",
-                run.checked_heads
-            );
+        for registered in [true, false] {
+            for seed in 0..40 {
+                let write_duty = [1.0, 0.7, 0.3][seed as usize % 3];
+                let pop_duty = [1.0, 0.8, 0.4][seed as usize / 3 % 3];
+                let run = random_run::<3, 4>(registered, seed, 2_000, write_duty, pop_duty, 0.02);
+                assert!(
+                    run.checked_heads > 200,
+                    "seed {seed}: {}",
+                    run.checked_heads
+                );
+                let run =
+                    random_run::<6, 7>(registered, seed + 100, 2_000, write_duty, pop_duty, 0.01);
+                assert!(
+                    run.checked_heads > 200,
+                    "seed {seed}: {}",
+                    run.checked_heads
+                );
+            }
         }
     }
 
     #[test]
     fn a_word_every_cycle_in_steady_state() {
-        // The writer far ahead (all 2^A words written), the reader popping whenever it can,
-        // never restarting: after the two cycles of the first read, one pop every cycle.
-        let run = random_run::<10, 11>(7, 1_000, 1.0, 1.0, 0.0);
-        assert!(
-            run.pops >= run.cycles - 3,
-            "{} pops in {} cycles",
-            run.pops,
-            run.cycles
-        );
+        // The writer far ahead, the reader popping whenever it can, never restarting: after
+        // the first read's latency, one pop every cycle.
+        for (registered, first) in [(true, 3), (false, 2)] {
+            let run = random_run::<10, 11>(registered, 7, 1_000, 1.0, 1.0, 0.0);
+            assert_eq!(run.pops, run.cycles - first, "registered {registered}");
+        }
     }
 
     #[test]
     fn first_word_pops_and_a_restart_take_the_cycles_stated() {
-        let mut h = Harness::new(ReaderBench::<4, 5>::default());
+        first_word_pops_and_a_restart(true);
+        first_word_pops_and_a_restart(false);
+    }
+
+    fn first_word_pops_and_a_restart(registered: bool) {
+        let mut h = Harness::new(ReaderBench::<4, 5>::new(registered));
         for n in 0..8u64 {
             h.uut.write.next = true;
             h.uut.write_word.next = word(100 + n);
             h.cycle();
             // The first word, written in cycle 0, is the head in cycle 3: the memory reads
             // it in cycle 1 (it was written at the edge before), the head register takes
-            // it in cycle 2.
-            assert_eq!(h.uut.reader.head_ok.val(), n >= 2, "cycle {}", n + 1);
+            // it in cycle 2. The one-cycle read's head is the memory's read register: in
+            // cycle 2.
+            let first = if registered { 2 } else { 1 };
+            assert_eq!(h.uut.reader.head_ok.val(), n >= first, "cycle {}", n + 1);
         }
         h.uut.write.next = false;
         for n in 0..5u64 {
@@ -385,19 +442,23 @@ mod tests {
         h.uut.restart_at.next = 2.into();
         h.cycle();
         h.uut.restart.next = false;
-        assert!(
-            !h.uut.reader.head_ok.val(),
-            "the restart's own word one cycle later"
-        );
-        h.cycle();
-        assert!(h.uut.reader.head_ok.val(), "… is the head two cycles later");
+        if registered {
+            assert!(
+                !h.uut.reader.head_ok.val(),
+                "the restart's word one cycle later"
+            );
+            h.cycle();
+        }
+        assert!(h.uut.reader.head_ok.val(), "the restart's word is the head");
         assert_eq!(h.uut.reader.head.val(), word(102));
         assert_eq!(h.uut.reader.head_ptr.val().index(), 2);
     }
 
     #[test]
     fn head_reader_verilog_passes_yosys_and_verilator() {
-        let v = crate::verilog::export(HeadReader::<10, 11>::default());
+        let v = crate::verilog::export(HeadReader::<10, 11>::new(true));
         crate::verilog::check_module("head_reader", &v).unwrap();
+        let v = crate::verilog::export(HeadReader::<10, 11>::new(false));
+        crate::verilog::check_module("head_reader_one_cycle", &v).unwrap();
     }
 }

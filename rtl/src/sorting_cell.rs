@@ -25,14 +25,15 @@
 //!   boundaries (the 1984 cell took three 220 ns cycles per 2-byte step).
 //! * **The comparator feeds registers only** (issue 6). While both heads are there the
 //!   cell emits a word whoever wins (the comparator picks which: a data path), and both
-//!   memories fetch their next word before the decision is known: right for a tie and for
-//!   the winner. The side whose fetch was wrong (the loser, which goes back to its tuple
-//!   start; after the winner's last word, the other side) reads its tuple start again in
-//!   the next cycle, so its head is not there for one cycle; while the winner streams the
-//!   rest of its tuple the loser's reread is hidden. The only bubble is a decision on a
-//!   tuple's last word (a whole-tuple key, or equal keys): one cycle. So the memory →
-//!   comparator → read address → memory loop of the earlier design, the small core's
-//!   critical path once the merger's was cut, is gone.
+//!   sides take their next word before the decision is known: right for a tie and for
+//!   the winner. The side whose word was wrong (the loser, which goes back to its tuple
+//!   start; after the winner's last word, the other side) restarts its reader at its tuple
+//!   start in the next cycle, so its head is not there for two cycles (one with the
+//!   one-cycle read); while the winner streams the rest of its tuple the loser's reread is
+//!   hidden. The only bubble is a decision on a tuple's last word (a whole-tuple key, or
+//!   equal keys): two cycles (one). So the
+//!   memory → comparator → read address → memory loop of the earlier design, the small
+//!   core's critical path once the merger's was cut, is gone.
 //! * **The decision is registered** (issue 6). The comparator's outcome goes into three
 //!   flip-flops (`lost_a`, `lost_b`, `decided_on_last`) and the output slice's word, and
 //!   nothing else: the merge state, `k`, the tuple starts (`base`), the run counters and
@@ -46,14 +47,21 @@
 //!   before the output slice. The HX8K's critical path had been the comparator followed
 //!   by four LUT levels to `b_wins` and three of control or word choice (session 14:
 //!   cell 5's memory → carry chain → `state`; session 16: → the output slice's word).
-//! * **The heads' end-of-stream lines choose last** (issue 6). Whether each side fetches
-//!   the word after its read pointer depends on whether its head is an end-of-stream
-//!   marker (an exhausted side stops). The cell works the fetch out from registers for all
-//!   four pairs of the two lines ([HeadMoves]) and lets the memories' lines pick one, so
-//!   a memory's output is one multiplexer away from the other memory's read address (the
-//!   Delta core's ECP5 critical path in session 19 went from cell 12's memory A through
-//!   its `eos` line and the merge state's case analysis to memory B's address; on the
-//!   HX8K the small core's mean over four placement seeds went from 61.68 to 64.71 MHz).
+//! * **The head words are registers: a two-cycle read** (issue 6), in cells with memories
+//!   of 2^[REGISTERED_READ_MIN_ADDRESS_BITS] words or more (the Delta sorter's cells 6 to
+//!   12; the others, and every cell of the iCE40 configurations, read in one cycle: the
+//!   memory's read register is the head). Each memory is read by a [HeadReader]: the head
+//!   word (the one at the side's read pointer, `head_ptr`) sits in a register after the
+//!   memory, whose own read register holds the word after it, read as soon as that
+//!   register is free. So nothing but a register follows a block RAM in the
+//!   cycle its word comes out (on the ECP5 a deep memory's word reaches logic 11 ns after
+//!   the clock: the last Delta cell placed alone stopped at 57.7 MHz, session 20), and the
+//!   read addresses come from registers (the reader's fetch pointer, or the side's tuple
+//!   start on a restart). A side takes its next word (`advance`, the reader's `pop`) when a
+//!   word of it leaves; the cell works that out from registers for all four pairs of the
+//!   heads' end-of-stream lines ([HeadMoves]) and lets the lines pick one (session 19, when
+//!   they came from the memories: the Delta core's ECP5 critical path went from cell 12's
+//!   memory A through its `eos` line to memory B's address).
 //! * **Memory use.** Words of a tuple still being compared stay in memory (the tuple may
 //!   lose and be read again); once a side has won, each word is freed as it leaves. Each
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
@@ -73,12 +81,26 @@
 //!   B's tuple A's value with good parity (4 silent wrong results in 10,000 memory-word
 //!   experiments; docs/RELIABILITY.md).
 //! * **Boundaries.** The output goes through a [StreamSlice], and `data_in.ready` depends
-//!   only on this cell's registers, so no combinational path crosses a cell boundary.
+//!   only on this cell's registers, so no combinational path crosses a cell boundary. A
+//!   word written at one edge can be its side's head two edges later.
 use crate::block_ram::BlockRam;
+use crate::head_reader::HeadReader;
 use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{ParityFold, TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;
+
+/// Cells whose memories hold 2^this words or more read them in two cycles (the head word
+/// in a register after the memory, [HeadReader]); smaller ones in one (the head is the
+/// memory's read register). The two-cycle read is for the ECP5, where a block RAM's word
+/// comes out 5.8 ns after the clock and a deep memory's then passes a multiplexer over its
+/// blocks: the last Delta cell placed alone went from 57.69 to 85.81 MHz with it (session
+/// 20). On the iCE40 the block RAM is fast and logic cells are scarce: the small core (its
+/// cells 8 to 128 words) went from 7,072 to 7,403 of the HX8K's 7,680 logic cells and from
+/// 64.52 to 58.37 MHz with every cell reading in two cycles, and the iCEBreaker's tiny board
+/// would not fit. So the rule falls between the iCE40 configurations' cells (up to 2^7
+/// words) and the Delta sorter's cells 6 to 12 (2^8 to 2^14).
+pub const REGISTERED_READ_MIN_ADDRESS_BITS: usize = 8;
 
 /// What the merge side is doing.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -91,13 +113,13 @@ pub enum MergeState {
     EmitB,
 }
 
-/// Whether each side's memory fetches the word after its `read_ptr` (`advance_a`,
-/// `advance_b`), for given end-of-stream lines of the head words (`eos_a`, `eos_b`). The
-/// cell works it out for all four pairs of lines from registers and lets the memories'
-/// `eos` lines pick one last, so that they are one multiplexer, not the merge state's
-/// case analysis, away from the next read addresses (issue 6: on the ECP5 the Delta core's
-/// critical path in session 19 ran from cell 12's memory A through its `eos` line, the
-/// exhausted tests and the merge state's choice to memory B's read address).
+/// Whether each side takes the word after its head (`advance_a`, `advance_b`: its reader's
+/// `pop`), for given end-of-stream lines of the head words (`eos_a`, `eos_b`). The cell
+/// works it out for all four pairs of lines and lets the heads' `eos` lines pick one last,
+/// so that they are one multiplexer, not the merge state's case analysis, away from the
+/// readers (issue 6: on the ECP5 the Delta core's critical path in session 19 ran from
+/// cell 12's memory A through its `eos` line, the exhausted tests and the merge state's
+/// choice to memory B's read address, before the heads were registers).
 /// The same moves as the merge state's emissions (see [SortingCell]'s update).
 #[derive(LogicBlock, Default)]
 pub struct HeadMoves {
@@ -192,6 +214,10 @@ pub struct SortingCell<const A: usize, const P: usize> {
     full_level: Constant<Bits<P>>,
     memory_a: BlockRam<TupleWord, A>,
     memory_b: BlockRam<TupleWord, A>,
+    /// Each memory's reader: the head word in a register after the memory (issue 6: the
+    /// two-cycle read, see the module doc).
+    reader_a: HeadReader<A, P>,
+    reader_b: HeadReader<A, P>,
     out_slice: StreamSlice,
     // ---- write side
     write_ptr_a: DFF<Bits<P>>,
@@ -211,12 +237,6 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// Address of the current tuple's first word (its words are freed past it).
     base_a: DFF<Bits<P>>,
     base_b: DFF<Bits<P>>,
-    /// Address whose word the memory's read register holds (or is fetching).
-    read_ptr_a: DFF<Bits<P>>,
-    read_ptr_b: DFF<Bits<P>>,
-    /// The read register holds valid data for `read_ptr`.
-    head_ok_a: DFF<Bit>,
-    head_ok_b: DFF<Bit>,
     /// Tuples taken from the current run of each side.
     taken_a: DFF<Bits<P>>,
     taken_b: DFF<Bits<P>>,
@@ -232,8 +252,9 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// What the merge side does this cycle: `state`, or EmitA / EmitB in the cycle after a
     /// decision in the middle of the tuples (the decision is applied to `state` then).
     merge_state: Signal<Local, MergeState>,
-    /// The head is there: `head_ok`, except for the side that lost the last decision (its
-    /// read register holds a word it fetched speculatively: it reads its tuple start now).
+    /// The head is there: the reader's `head_ok`, except for the side that lost the last
+    /// decision (its head is a word it took speculatively: it restarts at its tuple start
+    /// now).
     ok_a: Signal<Local, Bit>,
     ok_b: Signal<Local, Bit>,
     /// Pass mode: sorting disabled, or a tuple does not fit in one memory.
@@ -301,15 +322,11 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// Both heads are there with normal runs: a word leaves whoever wins, and both memories
     /// fetch their next word (the speculation below).
     speculating: Signal<Local, Bit>,
-    /// The addresses the memories read, worked out without the comparator (see the module
-    /// doc): the side's next `read_ptr` (its tuple start after it lost a decision).
-    fetch_a: Signal<Local, Bits<P>>,
-    fetch_b: Signal<Local, Bits<P>>,
-    /// `read_ptr + 1`.
+    /// The address after the head word's (`head_ptr + 1`).
     after_a: Signal<Local, Bits<P>>,
     after_b: Signal<Local, Bits<P>>,
-    /// The side fetches the word after its `read_ptr` (else the word at it): one of the
-    /// four [HeadMoves] below, chosen by the head words' end-of-stream lines.
+    /// The side takes the word after its head (its reader's `pop`): one of the four
+    /// [HeadMoves] below, chosen by the head words' end-of-stream lines.
     advance_a: Signal<Local, Bit>,
     advance_b: Signal<Local, Bit>,
     moves_if_neither_ends: HeadMoves,
@@ -340,6 +357,8 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             full_xor_b: Default::default(),
             memory_a: Default::default(),
             memory_b: Default::default(),
+            reader_a: HeadReader::new(A >= REGISTERED_READ_MIN_ADDRESS_BITS),
+            reader_b: HeadReader::new(A >= REGISTERED_READ_MIN_ADDRESS_BITS),
             out_slice: Default::default(),
             write_ptr_a: Default::default(),
             write_ptr_b: Default::default(),
@@ -351,10 +370,6 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             k: Default::default(),
             base_a: Default::default(),
             base_b: Default::default(),
-            read_ptr_a: Default::default(),
-            read_ptr_b: Default::default(),
-            head_ok_a: Default::default(),
-            head_ok_b: Default::default(),
             taken_a: Default::default(),
             taken_b: Default::default(),
             lost_a: Default::default(),
@@ -401,8 +416,6 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             emit_a: Default::default(),
             emit_b: Default::default(),
             speculating: Default::default(),
-            fetch_a: Default::default(),
-            fetch_b: Default::default(),
             after_a: Default::default(),
             after_b: Default::default(),
             advance_a: Default::default(),
@@ -468,10 +481,6 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             k,
             base_a,
             base_b,
-            read_ptr_a,
-            read_ptr_b,
-            head_ok_a,
-            head_ok_b,
             taken_a,
             taken_b,
             lost_a,
@@ -480,7 +489,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             run_out_reg,
             pass_mode
         );
-        clock!(self, clock, memory_a, memory_b, out_slice);
+        clock!(self, clock, memory_a, memory_b, reader_a, reader_b, out_slice);
         self.data_out.word.next = self.out_slice.data_out.word.val();
         self.data_out.valid.next = self.out_slice.data_out.valid.val();
         self.out_slice.data_out.ready.next = self.data_out.ready.val();
@@ -577,11 +586,11 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         }
 
         // ---- merge side: what the heads say
-        self.after_a.next = self.read_ptr_a.q.val() + 1;
-        self.after_b.next = self.read_ptr_b.q.val() + 1;
+        self.after_a.next = self.reader_a.head_ptr.val() + 1;
+        self.after_b.next = self.reader_b.head_ptr.val() + 1;
         // Unfold the stored parity.
-        self.unfold_a.word_in.next = self.memory_a.read_data.val();
-        self.unfold_b.word_in.next = self.memory_b.read_data.val();
+        self.unfold_a.word_in.next = self.reader_a.head.val();
+        self.unfold_b.word_in.next = self.reader_b.head.val();
         self.word_a.next = self.unfold_a.word_out.val();
         self.word_b.next = self.unfold_b.word_out.val();
         self.run_done_a.next = self.taken_a.q.val() == self.run_in_p.val();
@@ -601,8 +610,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 self.merge_state.next = MergeState::EmitB;
             }
         }
-        self.ok_a.next = self.head_ok_a.q.val() & !self.lost_a.q.val();
-        self.ok_b.next = self.head_ok_b.q.val() & !self.lost_b.q.val();
+        self.ok_a.next = self.reader_a.head_ok.val() & !self.lost_a.q.val();
+        self.ok_b.next = self.reader_b.head_ok.val() & !self.lost_b.q.val();
         self.at_head.next = (self.merge_state.val() == MergeState::Compare) & (self.k.q.val() == 0);
         self.exhausted_a.next = self.run_done_a.val() | (self.ok_a.val() & self.word_a.val().eos);
         self.exhausted_b.next = self.run_done_b.val() | (self.ok_b.val() & self.word_b.val().eos);
@@ -646,8 +655,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.emit_b.next = false;
         self.emitting.next = false;
         self.speculating.next = false;
-        // `advance` (the side fetches the word after its `read_ptr`, see the next reads
-        // below): the same conditions, for each pair of head `eos` lines, from registers.
+        // `advance` (the side takes the word after its head, see the readers below): the
+        // same conditions, for each pair of head `eos` lines, from registers.
         self.moves_if_neither_ends.eos_a.next = false;
         self.moves_if_neither_ends.eos_b.next = false;
         self.moves_if_a_ends.eos_a.next = true;
@@ -768,13 +777,13 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         // (In pass mode `push_ok` is low; with both heads exhausted neither side emits.)
         // The last comparing cycle's decision, applied now from registers (the winner's
         // emission below, if any, overrides `base` and `state`): the winner's words up to
-        // the deciding one have left (its `read_ptr` is past them), and after a decision on
+        // the deciding one have left (its `head_ptr` is past them), and after a decision on
         // the tuples' last word its tuple is out. The loser reads its tuple start (below).
         self.lost_a.d.next = false;
         self.lost_b.d.next = false;
         self.decided_on_last.d.next = false;
         if self.lost_b.q.val() {
-            self.base_a.d.next = self.read_ptr_a.q.val();
+            self.base_a.d.next = self.reader_a.head_ptr.val();
             if self.decided_on_last.q.val() {
                 if self.last_of_pair_a.val() {
                     self.taken_a.d.next = 0.into();
@@ -787,7 +796,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             }
         }
         if self.lost_a.q.val() {
-            self.base_b.d.next = self.read_ptr_b.q.val();
+            self.base_b.d.next = self.reader_b.head_ptr.val();
             if self.decided_on_last.q.val() {
                 if self.last_of_pair_b.val() {
                     self.taken_a.d.next = 0.into();
@@ -853,53 +862,29 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             }
         }
 
-        // ---- next reads: every cycle, at `fetch` = `read_ptr`, the word after it
-        // (`advance`), or, for the side that lost the last decision, its tuple start. None
-        // of it waits for the comparator (issue 6: it was on the memory → comparator → read
-        // address path). While comparing with both heads there, both sides fetch their next
-        // word: right for a tie and for the winner; the loser (and after a tuple's end, the
-        // other side) reads its tuple start in the next cycle, while the winner streams the
-        // rest of its tuple. In EmitA B's read register holds its tuple start, and the
-        // other way round; with one side exhausted at the head, its `read_ptr` is its tuple
-        // start.
-        if self.lost_a.q.val() {
-            self.fetch_a.next = self.base_a.q.val();
-        } else if self.advance_a.val() {
-            self.fetch_a.next = self.after_a.val();
-        } else {
-            self.fetch_a.next = self.read_ptr_a.q.val();
-        }
-        if self.lost_b.q.val() {
-            self.fetch_b.next = self.base_b.q.val();
-        } else if self.advance_b.val() {
-            self.fetch_b.next = self.after_b.val();
-        } else {
-            self.fetch_b.next = self.read_ptr_b.q.val();
-        }
-        self.read_ptr_a.d.next = self.fetch_a.val();
-        self.read_ptr_b.d.next = self.fetch_b.val();
-        self.memory_a.read_enable.next = true;
-        self.memory_b.read_enable.next = true;
-        self.memory_a.read_address.next = bit_cast::<A, P>(self.fetch_a.val());
-        self.memory_b.read_address.next = bit_cast::<A, P>(self.fetch_b.val());
-        // A word is valid once it was written before this edge (pointers never pass the
-        // write pointer). (Each candidate is compared with the write pointer from
-        // registers; the choice only picks a result, so no adder or comparator follows it.)
-        // A loser's tuple start was written: it was compared.
-        if self.lost_a.q.val() {
-            self.head_ok_a.d.next = true;
-        } else if self.advance_a.val() {
-            self.head_ok_a.d.next = self.after_a.val() != self.write_ptr_a.q.val();
-        } else {
-            self.head_ok_a.d.next = self.read_ptr_a.q.val() != self.write_ptr_a.q.val();
-        }
-        if self.lost_b.q.val() {
-            self.head_ok_b.d.next = true;
-        } else if self.advance_b.val() {
-            self.head_ok_b.d.next = self.after_b.val() != self.write_ptr_b.q.val();
-        } else {
-            self.head_ok_b.d.next = self.read_ptr_b.q.val() != self.write_ptr_b.q.val();
-        }
+        // ---- the readers: each side takes the word after its head (`advance`), or, for the
+        // side that lost the last decision, restarts at its tuple start. None of it waits
+        // for the comparator (issue 6: it was on the memory → comparator → read address
+        // path). While comparing with both heads there, both sides take their next word:
+        // right for a tie and for the winner; the loser (and after a tuple's end, the other
+        // side) restarts in the next cycle, while the winner streams the rest of its tuple.
+        // In EmitA B's head is its tuple start, and the other way round; with one side
+        // exhausted at the head, its `head_ptr` is its tuple start. A word is readable once
+        // written before this edge (the reader compares with the write pointer).
+        self.reader_a.write_ptr.next = self.write_ptr_a.q.val();
+        self.reader_b.write_ptr.next = self.write_ptr_b.q.val();
+        self.reader_a.restart.next = self.lost_a.q.val();
+        self.reader_b.restart.next = self.lost_b.q.val();
+        self.reader_a.restart_at.next = self.base_a.q.val();
+        self.reader_b.restart_at.next = self.base_b.q.val();
+        self.reader_a.pop.next = self.advance_a.val();
+        self.reader_b.pop.next = self.advance_b.val();
+        self.memory_a.read_address.next = self.reader_a.read_address.val();
+        self.memory_b.read_address.next = self.reader_b.read_address.val();
+        self.memory_a.read_enable.next = self.reader_a.read_enable.val();
+        self.memory_b.read_enable.next = self.reader_b.read_enable.val();
+        self.reader_a.read_data.next = self.memory_a.read_data.val();
+        self.reader_b.read_data.next = self.memory_b.read_data.val();
     }
 }
 
@@ -1063,9 +1048,9 @@ mod tests {
         )
     }
 
-    /// [run_cell], checking after every edge the property the speculative fetch relies on:
-    /// whenever a side's `head_ok` is set, its memory's read register holds the word at
-    /// its `read_ptr` (the fetch address and the decision's address agreed). And that
+    /// [run_cell], checking after every edge the property the speculative reads rely on:
+    /// whenever a side's reader has its head, it is the word its memory holds at its
+    /// `head_ptr` (what was read and where the cell thinks it is agreed). And that
     /// the fetches chosen by the heads' `eos` lines ([HeadMoves]) are the words the
     /// emission logic lets leave: the case analysis stands twice in the cell (the
     /// emissions are not chosen late, which measured slower), so every cycle checks that
@@ -1099,16 +1084,26 @@ mod tests {
                     (c.push_ok.val() & c.emit_b.val()) | c.speculating.val() | markers_consumed,
                     "cycle {cycle}: B's fetch and B's emission disagree"
                 );
-                for (ok, ptr, memory) in [
-                    (c.head_ok_a.q.val(), c.read_ptr_a.q.val(), &c.memory_a),
-                    (c.head_ok_b.q.val(), c.read_ptr_b.q.val(), &c.memory_b),
+                for (ok, ptr, memory, head) in [
+                    (
+                        c.reader_a.head_ok.val(),
+                        c.reader_a.head_ptr.val(),
+                        &c.memory_a,
+                        c.reader_a.head.val(),
+                    ),
+                    (
+                        c.reader_b.head_ok.val(),
+                        c.reader_b.head_ptr.val(),
+                        &c.memory_b,
+                        c.reader_b.head.val(),
+                    ),
                 ] {
                     if ok {
                         checked += 1;
                         assert_eq!(
-                            memory.read_data.val(),
+                            head,
                             memory.peek(ptr.index() & mask),
-                            "cycle {cycle}: the read register is not the head word"
+                            "cycle {cycle}: the head register is not the word at the head pointer"
                         );
                     }
                 }

@@ -51,27 +51,24 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 64.52,
-        verilog_sha256: "5fe1145a0bbd56d84701f889fc852b11b704ec37ddf55c5ebd2b4a592d3edced",
+        mhz: 64.02,
+        verilog_sha256: "95530f507745fee68b96d737dc59704cd28e6e4bf5ba40d873d4bb0c1bd4fcab",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-24 (session 19), session 18's core with `l_end_addr` chosen \
-                 per candidate, one RingReach block for the operation part's reach tests, \
-                 the tag word's address off L-memory's data and the sorting cells' read \
-                 advances chosen last by the heads' end-of-stream lines (nextpnr's seed; \
-                 seeds 1/2/3: 63.79 / 65.82 / 64.72), docs/PERFORMANCE.md",
+                 0.4), 2026-11-24 (session 20), session 19's core with the sorting cells' \
+                 reads through the HeadReader block (its one-cycle mode in every cell of \
+                 this configuration: cycle for cycle the same cells) (nextpnr's seed; \
+                 seeds 1/2/3: 64.08 / 59.99 / 64.13), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 44.15,
-        verilog_sha256: "db3250fe0a6939013db9faa27efdd8b455b1828f5a0977060e7653d9ad68bee2",
+        mhz: 47.08,
+        verilog_sha256: "02f4bbfd0a0e060c858327604dfc34e22b724c4c4669c4d60e54cb6174fa8776",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-24 (session 19), session 18's core with the \
-                 operation part's tag-word address off L-memory's data, `l_end_addr` per \
-                 candidate, one RingReach block, and the sorting cells' read advances \
-                 chosen last by the heads' end-of-stream lines (nextpnr's seed), \
-                 docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-24 (session 20), session 19's core with the sorting \
+                 cells 6 to 12 reading their memories in two cycles (HeadReader: the head \
+                 word in a register after the memory) (nextpnr's seed), docs/PERFORMANCE.md",
     },
 ];
 
