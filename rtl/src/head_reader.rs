@@ -1,7 +1,7 @@
 //! Head reader (issue 6, not in the paper): the reading end of a FIFO kept in a
-//! [BlockRam], with its head word in a flip-flop stage after the memory's output: a
-//! two-cycle read, so that nothing but a register follows the block RAM in the cycle its
-//! word comes out.
+//! [crate::block_ram::BlockRam], with its head word in a flip-flop stage after the
+//! memory's output: a two-cycle read, so that nothing but a register follows the block RAM
+//! in the cycle its word comes out.
 //!
 //! Why: on the ECP5 a block RAM's word leaves the block 5.8 ns after the clock, and a deep
 //! memory's words then pass a multiplexer over its blocks: the last Delta sorting cell's
