@@ -31,9 +31,9 @@
 //!   start in the next cycle, so its head is not there for two cycles (one with the
 //!   one-cycle read); while the winner streams the rest of its tuple the loser's reread is
 //!   hidden. The only bubble is a decision on a tuple's last word (a whole-tuple key, or
-//!   equal keys): two cycles (one). So the
-//!   memory → comparator → read address → memory loop of the earlier design, the small
-//!   core's critical path once the merger's was cut, is gone.
+//!   equal keys): two cycles (one). So the memory → comparator → read address → memory
+//!   loop of the earlier design, the small core's critical path once the merger's was
+//!   cut, is gone.
 //! * **The decision is registered** (issue 6). The comparator's outcome goes into three
 //!   flip-flops (`lost_a`, `lost_b`, `decided_on_last`) and the output slice's word, and
 //!   nothing else: the merge state, `k`, the tuple starts (`base`), the run counters and
@@ -53,8 +53,8 @@
 //!   memory's read register is the head). Each memory is read by a [HeadReader]: the head
 //!   word (the one at the side's read pointer, `head_ptr`) sits in a register after the
 //!   memory, whose own read register holds the word after it, read as soon as that
-//!   register is free. So nothing but a register follows a block RAM in the
-//!   cycle its word comes out (on the ECP5 a deep memory's word reaches logic 11 ns after
+//!   register is free. So nothing but a register follows a block RAM in the cycle its
+//!   word comes out (on the ECP5 a deep memory's word reaches logic 11 ns after
 //!   the clock: the last Delta cell placed alone stopped at 57.7 MHz, session 20), and the
 //!   read addresses come from registers (the reader's fetch pointer, or the side's tuple
 //!   start on a restart). A side takes its next word (`advance`, the reader's `pop`) when a
