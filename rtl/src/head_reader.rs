@@ -37,12 +37,16 @@
 //! ([HeadReader::new]`(false)`, [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS]).
 //! Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its writer, this
 //! block, and a comparison of the head with the previous head into a register; nextpnr's
-//! seed): ECP5-85 with the last Delta cell's memory size (16K words, 20 DP16KD) **104.64
+//! seed): ECP5-85 with the last Delta cell's memory size (16K words, 20 DP16KD) **98.02
 //! MHz**, the critical path the memory → its block multiplexer → the head register
-//! (9.56 ns, 5.83 of it the block's clock-to-out); iCE40 HX8K with 128 words 140.53 MHz
-//! (`pop` → read enable). The last Delta cell alone went from 57.69 to 85.81 MHz on the
-//! ECP5 with it (session 20, docs/PERFORMANCE.md). The operation part's memories still
-//! read in one cycle (its ECP5 critical path).
+//! (10.20 ns, 5.83 of it the block's clock-to-out); iCE40 HX8K with 128 words 149.90 MHz
+//! (the comparison after the head). The last Delta cell alone went from 57.69 to 89.02 MHz
+//! on the ECP5 with it (session 20, docs/PERFORMANCE.md). The operation part's memories
+//! still read in one cycle (its ECP5 critical path).
+//!
+//! Each instance is one mode: the other mode's registers and logic stay in the Verilog
+//! behind the constant `registered` and are removed by synthesis (a one-cycle reader's
+//! head register, fetch pointer and `fetched` flag; a two-cycle reader's `fetch` choice).
 //!
 //! A user that pops every cycle and restarts after a decision (the sorting cell's loser)
 //! sees its restarted head one cycle later than with the one-cycle read: hidden while the

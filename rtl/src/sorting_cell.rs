@@ -94,10 +94,11 @@ use rust_hdl::prelude::*;
 /// in a register after the memory, [HeadReader]); smaller ones in one (the head is the
 /// memory's read register). The two-cycle read is for the ECP5, where a block RAM's word
 /// comes out 5.8 ns after the clock and a deep memory's then passes a multiplexer over its
-/// blocks: the last Delta cell placed alone went from 57.69 to 85.81 MHz with it (session
+/// blocks: the last Delta cell placed alone went from 57.69 to 89.02 MHz with it (session
 /// 20). On the iCE40 the block RAM is fast and logic cells are scarce: the small core (its
 /// cells 8 to 128 words) went from 7,072 to 7,403 of the HX8K's 7,680 logic cells and from
-/// 64.52 to 58.37 MHz with every cell reading in two cycles, and the iCEBreaker's tiny board
+/// 64.52 to 58.37 MHz with every cell reading in two cycles (the block's first form), and
+/// the iCEBreaker's tiny board
 /// would not fit. So the rule falls between the iCE40 configurations' cells (up to 2^7
 /// words) and the Delta sorter's cells 6 to 12 (2^8 to 2^14).
 pub const REGISTERED_READ_MIN_ADDRESS_BITS: usize = 8;
