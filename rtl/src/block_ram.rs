@@ -21,6 +21,17 @@ pub const BLOCK_RAM_LANE_BITS: usize = 18;
 /// Memories of at least 2^this words and more than [BLOCK_RAM_LANE_BITS] bits are split.
 pub const LANE_SPLIT_MIN_ADDRESS_BITS: usize = 12;
 
+/// Memories of at least 2^this words are *deep*: on the ECP5 their word comes out of
+/// several blocks and a multiplexer over them, 11–13 ns after the clock (the Delta merger's
+/// and sorting checker's memories), so their users read them through a register stage (a
+/// two-cycle read): the operation part ([crate::head_reader::HeadReader]'s two-cycle
+/// mode), the output control part and the sorting checker (a stage of registers after
+/// the memory). Shallower memories are read in one cycle: the iCE40 configurations' block
+/// RAM comes out in 2.1 ns, and an iCE40 register fed by a block RAM costs a logic cell a
+/// bit. (The sorting cells choose by their own rule,
+/// [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS].)
+pub const DEEP_MEMORY_ADDRESS_BITS: usize = 12;
+
 /// Memories of exactly 2^this words (8K) are stored in 2-bit lanes: the ECP5 block's 8K × 2
 /// shape, one block deep.
 pub const NARROW_LANE_ADDRESS_BITS: usize = 13;

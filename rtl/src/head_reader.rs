@@ -35,14 +35,17 @@
 //! The sorting cells read both memories through it: cells of 2^8 words or more in the
 //! two-cycle mode (the Delta sorter's cells 6 to 12), the others in the one-cycle mode
 //! ([HeadReader::new]`(false)`, [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS]).
+//! So does the merger's operation part (two-cycle with the Delta merger's 32K-word
+//! memories, [crate::block_ram::DEEP_MEMORY_ADDRESS_BITS]).
 //! Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its writer, this
 //! block, and a comparison of the head with the previous head into a register; nextpnr's
 //! seed): ECP5-85 with the last Delta cell's memory size (16K words, 20 DP16KD) **98.02
 //! MHz**, the critical path the memory → its block multiplexer → the head register
 //! (10.20 ns, 5.83 of it the block's clock-to-out); iCE40 HX8K with 128 words 149.90 MHz
 //! (the comparison after the head). The last Delta cell alone went from 57.69 to 89.02 MHz
-//! on the ECP5 with it (session 20, docs/PERFORMANCE.md). The operation part's memories
-//! still read in one cycle (its ECP5 critical path).
+//! on the ECP5 with it (session 20, docs/PERFORMANCE.md); the Delta core went from 47.08
+//! to 59.77 MHz with the operation part's memories read through it and the output control
+//! part's and sorting checker's through a register stage (session 21).
 //!
 //! Each instance is one mode: the other mode's registers and logic stay in the Verilog
 //! behind the constant `registered` and are removed by synthesis (a one-cycle reader's

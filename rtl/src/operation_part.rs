@@ -26,22 +26,37 @@
 //!   ([crate::control_rom::contents]), whose word says which tuple(s) go to the output
 //!   control part, how the U and L addresses move (advance, rewind U, LADR* mark and
 //!   return), the next program, and the operation end.
+//! * **Reads** (issue 6): each memory is read through a [HeadReader], the reading end of
+//!   a FIFO: its head word (the word at its head pointer) is there or not, the control
+//!   takes it (`pop`: the reader fetches the words after it ahead, one a cycle) or sends
+//!   the reader back to a tuple's start (`restart`). With the Delta merger's 32K-word
+//!   memories the reader is two-cycle: a register after the memory's block multiplexer
+//!   holds the head, so nothing but a register follows the memory in the cycle its word
+//!   comes out (the ECP5's critical path was L-memory → comparator → control word, 21.2
+//!   ns, the memory's word arriving 12.8 ns after the clock); a restart's word is the
+//!   head two cycles later. The iCE40 configurations read in one cycle, as before
+//!   ([DEEP_MEMORY_ADDRESS_BITS]). L's reader (and LADR* with it) may
+//!   jump past the writer when it skips a tuple that has not arrived yet: its head is then
+//!   ignored (`seek_l`) until the writer has passed the place, where it restarts again.
 //! * **Selection**: the selected U tuple, L tuple or pair (U's words then L's) goes out on
-//!   the [SelectedStreamOut] word by word, one word per cycle, read straight from the
-//!   memory; the address moves are applied as its last word leaves, and the next
-//!   comparison starts in the following cycle. The decision is registered (issue 6): the
-//!   comparing cycle stores the control ROM's word in `action` and the two words it
-//!   compared in `held_u`/`held_l`, while both memories fetch the key's next word
-//!   whatever the comparator says; the next cycle (state Decide) carries the word out. So
-//!   the comparator feeds registers only and the read addresses never wait for it. When
-//!   the first key word decides (always, for one-word keys), the selection's first word
-//!   leaves in the Decide cycle, from `held_*`. So a stream of selected W-word tuples leaves
-//!   at W + 1 cycles a tuple (issue 6's bound: 1 + 1/W cycles a word); a decision that
-//!   selects nothing costs one cycle per key word compared, plus one. The selection's
-//!   last word is known from registers (`u_end_addr`, `l_end_addr`: tuples are of one
-//!   length in each memory), not from the word's `last` line as it leaves the memory, and
-//!   whether L's word is there (`head_ok_l`) is registered with the read address: so
-//!   neither the memories' data nor a carry chain is on the way to the next read address.
+//!   the [SelectedStreamOut] word by word, one word per cycle, the readers' head words; the
+//!   address moves are applied as its last word leaves, and the next comparison starts in
+//!   the following cycle. The decision is registered (issue 6): the comparing cycle stores
+//!   the control ROM's word in `action` and the two words it compared in
+//!   `held_u`/`held_l`, while both readers take the key's word whatever the comparator
+//!   says; the next cycle (state Decide) carries the word out. So the comparator feeds
+//!   registers only and the read addresses never wait for it. When the first key word
+//!   decides (always, for one-word keys), the selection's first word leaves in the Decide
+//!   cycle, from `held_*`, and its reader goes on from the second word; the other reader
+//!   goes back to its tuple's start then, hidden behind the selection's words. The
+//!   action's moves leave a reader where it is when they move its base by what was sent
+//!   from it (a tuple, or nothing): so a stream of selected W-word tuples leaves at W + 1
+//!   cycles a tuple with either read (issue 6's bound: 1 + 1/W cycles a word). A decision
+//!   that selects nothing costs one cycle per key word compared, plus one (plus one more
+//!   with the two-cycle read, whose readers restart). The selection's last word is known
+//!   from registers (`u_end_addr`, `l_end_addr`: tuples are of one length in each memory),
+//!   not from the word's `last` line as it leaves the memory: so neither the memories'
+//!   data nor a carry chain is on the way to the next read address.
 //! * **COMPARE ATTRIBUTES** compares two attributes of the same L tuple: the stream is
 //!   written into U-memory too, at the same addresses, so that the comparator reads the
 //!   key from L-memory and the second attribute from U-memory in the same cycle. Its null
@@ -78,8 +93,9 @@
 //! * **Demand lines**: `l_taken` counts the L advances of the current command (after a
 //!   partial-U SORT-EX: where in L the next chunk resumes); `input_unneeded` is high while
 //!   the command has ended but its input has not, so the source may cut the stream short.
-use crate::block_ram::BlockRam;
+use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
 use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
+use crate::head_reader::HeadReader;
 use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
 use crate::tuple_stream::{ParityFold, TupleStreamIn, TupleWord};
 use rust_hdl::prelude::*;
@@ -257,6 +273,10 @@ pub struct OperationPart<const A: usize, const P: usize> {
     pub input_unneeded: Signal<Out, Bit>,
     memory_u: BlockRam<TupleWord, A>,
     memory_l: BlockRam<TupleWord, A>,
+    /// The reading ends of the two memories (see "Reads" in the module doc): the head word
+    /// of each, one-cycle or two-cycle ([OperationPart::new]).
+    reader_u: HeadReader<A, P>,
+    reader_l: HeadReader<A, P>,
     decoder: RomTable<5, 9>,
     control: RomTable<11, 13>,
     /// The control ROM's words for the situations Less, Equal and Greater (addressed by
@@ -309,23 +329,16 @@ pub struct OperationPart<const A: usize, const P: usize> {
     u_count: DFF<Bits<16>>,
     load_count: DFF<Bits<16>>,
     load_overflowed: DFF<Bit>,
-    rd_u: DFF<Bits<P>>,
     // ---- L-memory
     l_write: DFF<Bits<P>>,
     l_base: DFF<Bits<P>>,
     l_mark: DFF<Bits<P>>,
     l_eos_written: DFF<Bit>,
-    rd_l: DFF<Bits<P>>,
-    /// L's read register holds a word written before it was read: the writer was 1..=2^A
-    /// words ahead of the address read (a word written at the edge that also read its
-    /// address is not in the read register). Registered: worked out beside every
-    /// candidate for the next read address from registers (`l_reach_*`), and chosen with
-    /// the address (`next_head_ok_l`), so neither a carry chain before the choice (as when
-    /// it was worked out from `rd_l` at the start of the cycle: the HX8K's critical path,
-    /// `rd_l` → distance → `head_ok_l` → `apply_now` → read address, 18.7 ns) nor after it
-    /// (as when it was registered from the chosen address: the comparator → control ROM →
-    /// read address path of the time, 27.8 ns).
-    head_ok_l: DFF<Bit>,
+    /// L's reader must go back to `seek_at_l`, a word not written yet (the reader, and
+    /// LADR* with it, may jump past the writer when it skips a tuple that has not arrived):
+    /// it restarts there once the writer has passed it, and L's head is not there before.
+    seek_l: DFF<Bit>,
+    seek_at_l: DFF<Bits<P>>,
     // ---- errors
     command_error_flag: DFF<Bit>,
     u_overflow_flag: DFF<Bit>,
@@ -352,7 +365,29 @@ pub struct OperationPart<const A: usize, const P: usize> {
     eos_word: Signal<Local, TupleWord>,
     l_len: Signal<Local, Bits<P>>,
     l_full: Signal<Local, Bit>,
+    /// L's reader waits for a word the writer has not written (not a restart in flight).
     l_starved: Signal<Local, Bit>,
+    /// L's head word is the one the control wants (the reader's, no restart pending) …
+    l_ok: Signal<Local, Bit>,
+    /// … and U's, or U has no tuple to compare.
+    u_ok: Signal<Local, Bit>,
+    /// Compare: both heads are there, the comparator works on them (and both readers move
+    /// to the key's next word, whatever it says).
+    comparing: Signal<Local, Bit>,
+    /// What the control asks of the readers this cycle: take the head word …
+    pop_u: Signal<Local, Bit>,
+    pop_l: Signal<Local, Bit>,
+    /// … or go back to a tuple's start (L's head is used once the word there is written:
+    /// `restart_l_written`, else after `seek_l`).
+    restart_u: Signal<Local, Bit>,
+    restart_u_at: Signal<Local, Bits<P>>,
+    restart_l: Signal<Local, Bit>,
+    restart_l_at: Signal<Local, Bits<P>>,
+    restart_l_written: Signal<Local, Bit>,
+    /// The action's moves leave the reader where the next comparison starts (see
+    /// `apply_now`): no restart.
+    keep_u: Signal<Local, Bit>,
+    keep_l: Signal<Local, Bit>,
     l_accept: Signal<Local, Bit>,
     input_fire: Signal<Local, Bit>,
     u_present: Signal<Local, Bit>,
@@ -388,30 +423,25 @@ pub struct OperationPart<const A: usize, const P: usize> {
     l_advanced: Signal<Local, Bits<P>>,
     new_u_base: Signal<Local, Bits<P>>,
     new_l_base: Signal<Local, Bits<P>>,
-    next_rd_u: Signal<Local, Bits<P>>,
-    next_rd_l: Signal<Local, Bits<P>>,
-    /// The writer's distance ahead of each candidate for the next read address, and
-    /// whether a word is there (see `head_ok_l`): `rd_l`, `rd_l + 1`, `l_base`,
-    /// `l_base + 1`, `l_base + len` (the base advanced), `l_mark` and 0, each a
-    /// [RingReach] (P-bit signals: Verilog would compute the differences 32 bits wide).
-    l_ahead_rd: Signal<Local, Bits<P>>,
+    /// The writer's distance ahead of each place L's reader restarts at, and whether the
+    /// word there is written (the writer 1..=2^A words ahead of it): `l_base`, `l_base +
+    /// len` (the base advanced), `l_mark`, 0 and `seek_at_l`, each a [RingReach], worked
+    /// out from registers beside the choice of the place (P-bit signals: Verilog would
+    /// compute the differences 32 bits wide).
     l_ahead_base: Signal<Local, Bits<P>>,
     l_ahead_base_end: Signal<Local, Bits<P>>,
     l_ahead_mark: Signal<Local, Bits<P>>,
-    l_reach_rd: RingReach<P>,
-    l_reach_rd_next: RingReach<P>,
+    l_ahead_seek: Signal<Local, Bits<P>>,
     l_reach_base: RingReach<P>,
-    l_reach_base_next: RingReach<P>,
     l_reach_base_end: RingReach<P>,
     l_reach_mark: RingReach<P>,
     l_reach_zero: RingReach<P>,
+    l_reach_seek: RingReach<P>,
     /// … and of `new_l_base`.
     l_reach_new_base: Signal<Local, Bit>,
-    /// `head_ok_l` for `next_rd_l`, set with it.
-    next_head_ok_l: Signal<Local, Bit>,
     /// The address after the current U (L) tuple, `u_base + u_len` (`l_base +
-    /// tuple_words`), registered from the next values of both, and whether the word read
-    /// is the tuple's last (`rd_u + 1` is that address, the adder the reads share): the
+    /// tuple_words`), registered from the next values of both, and whether the head word
+    /// is the tuple's last (the address after the reader's head is that address): the
     /// end of a selected tuple from registers, not from the
     /// word's `last` line (issue 6: memory → `last` → `apply_now` → read address was the
     /// critical path on both parts). Tuples are of one length in each memory. A `last`
@@ -427,11 +457,11 @@ pub struct OperationPart<const A: usize, const P: usize> {
     new_u_end: Signal<Local, Bits<P>>,
     u_len_next: Signal<Local, Bits<P>>,
     u_end_advance: Signal<Local, Bits<P>>,
-    /// `rd_u + 1`, `rd_l + 1` as P-bit signals: compared in the Verilog expression itself,
-    /// the sum would be 32 bits wide and not wrap (a hang at the pointers' wrap on the
-    /// Verilated model, which the rust-hdl simulation does not show).
-    u_after_rd: Signal<Local, Bits<P>>,
-    l_after_rd: Signal<Local, Bits<P>>,
+    /// The address after each reader's head word, as P-bit signals: compared in the
+    /// Verilog expression itself, the sum would be 32 bits wide and not wrap (a hang at the
+    /// pointers' wrap on the Verilated model, which the rust-hdl simulation does not show).
+    u_after_head: Signal<Local, Bits<P>>,
+    l_after_head: Signal<Local, Bits<P>>,
     u_at_last: Signal<Local, Bit>,
     l_end_addr: DFF<Bits<P>>,
     /// `l_end_addr`'s next value, chosen like `next_u_end` beside every assignment of
@@ -453,7 +483,19 @@ pub struct OperationPart<const A: usize, const P: usize> {
 }
 
 impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
+    /// The two-cycle read for deep memories ([DEEP_MEMORY_ADDRESS_BITS]: the Delta merger's
+    /// 32K-word memories, 40 ECP5 blocks each, whose word comes out of the blocks'
+    /// multiplexer 12.8 ns after the clock), else the one-cycle read (the iCE40
+    /// configurations).
     fn default() -> Self {
+        Self::new(A >= DEEP_MEMORY_ADDRESS_BITS)
+    }
+}
+
+impl<const A: usize, const P: usize> OperationPart<A, P> {
+    /// `registered`: both memories are read through two-cycle [HeadReader]s, else
+    /// one-cycle ones (cycle for cycle the read before issue 6's session 21).
+    pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "OperationPart<A, P> needs P = A + 1");
         assert!((4..=16).contains(&A));
         Self {
@@ -472,6 +514,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             input_unneeded: Default::default(),
             memory_u: Default::default(),
             memory_l: Default::default(),
+            reader_u: HeadReader::new(registered),
+            reader_l: HeadReader::new(registered),
             decoder: RomTable::command_decoder(),
             control: RomTable::control_rom(),
             control_less: RomTable::control_rom_slice(Situation::Less),
@@ -508,13 +552,12 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             u_count: Default::default(),
             load_count: Default::default(),
             load_overflowed: Default::default(),
-            rd_u: Default::default(),
             l_write: Default::default(),
             l_base: Default::default(),
             l_mark: Default::default(),
             l_eos_written: Default::default(),
-            rd_l: Default::default(),
-            head_ok_l: Default::default(),
+            seek_l: Default::default(),
+            seek_at_l: Default::default(),
             command_error_flag: Default::default(),
             u_overflow_flag: Default::default(),
             l_overflow_flag: Default::default(),
@@ -536,6 +579,18 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_len: Default::default(),
             l_full: Default::default(),
             l_starved: Default::default(),
+            l_ok: Default::default(),
+            u_ok: Default::default(),
+            comparing: Default::default(),
+            pop_u: Default::default(),
+            pop_l: Default::default(),
+            restart_u: Default::default(),
+            restart_u_at: Default::default(),
+            restart_l: Default::default(),
+            restart_l_at: Default::default(),
+            restart_l_written: Default::default(),
+            keep_u: Default::default(),
+            keep_l: Default::default(),
             l_accept: Default::default(),
             input_fire: Default::default(),
             u_present: Default::default(),
@@ -564,28 +619,23 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
             l_advanced: Default::default(),
             new_u_base: Default::default(),
             new_l_base: Default::default(),
-            next_rd_u: Default::default(),
-            next_rd_l: Default::default(),
-            l_ahead_rd: Default::default(),
             l_ahead_base: Default::default(),
             l_ahead_base_end: Default::default(),
             l_ahead_mark: Default::default(),
-            l_reach_rd: RingReach::new(0),
-            l_reach_rd_next: RingReach::new(1),
+            l_ahead_seek: Default::default(),
             l_reach_base: RingReach::new(0),
-            l_reach_base_next: RingReach::new(1),
             l_reach_base_end: RingReach::new(0),
             l_reach_mark: RingReach::new(0),
             l_reach_zero: RingReach::new(0),
+            l_reach_seek: RingReach::new(0),
             l_reach_new_base: Default::default(),
-            next_head_ok_l: Default::default(),
             u_end_addr: Default::default(),
             next_u_end: Default::default(),
             new_u_end: Default::default(),
             u_len_next: Default::default(),
             u_end_advance: Default::default(),
-            u_after_rd: Default::default(),
-            l_after_rd: Default::default(),
+            u_after_head: Default::default(),
+            l_after_head: Default::default(),
             u_at_last: Default::default(),
             l_end_addr: Default::default(),
             next_l_end: Default::default(),
@@ -657,13 +707,12 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             u_count,
             load_count,
             load_overflowed,
-            rd_u,
             l_write,
             l_base,
             l_mark,
             l_eos_written,
-            rd_l,
-            head_ok_l,
+            seek_l,
+            seek_at_l,
             u_end_addr,
             l_end_addr,
             command_error_flag,
@@ -671,7 +720,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             l_overflow_flag,
             parity_flag
         );
-        clock!(self, clock, memory_u, memory_l);
+        clock!(self, clock, memory_u, memory_l, reader_u, reader_l);
         self.command_error.next = self.command_error_flag.q.val();
         self.u_overflow.next = self.u_overflow_flag.q.val();
         self.l_overflow.next = self.l_overflow_flag.q.val();
@@ -687,10 +736,25 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.l_len.next = bit_cast::<P, 12>(self.settings.val().tuple_words);
         self.l_base_end.next = self.l_base.q.val() + self.l_len.val();
         self.next_l_end.next = self.l_base_end.val();
-        // ---- what the memories say
+        // ---- what the memories say: the readers' head words
+        self.reader_u.read_data.next = self.memory_u.read_data.val();
+        self.reader_l.read_data.next = self.memory_l.read_data.val();
+        self.memory_u.read_address.next = self.reader_u.read_address.val();
+        self.memory_u.read_enable.next = self.reader_u.read_enable.val();
+        self.memory_l.read_address.next = self.reader_l.read_address.val();
+        self.memory_l.read_enable.next = self.reader_l.read_enable.val();
+        // The words before a writer's pointer are written: L's stream, U's loaded relation
+        // (COMPARE ATTRIBUTES: U is written beside L).
+        self.reader_l.write_ptr.next = self.l_write.q.val();
+        if self.is_comp.q.val() {
+            self.reader_u.write_ptr.next = self.l_write.q.val();
+        } else {
+            self.reader_u.write_ptr.next = self.u_end.q.val();
+        }
+        self.l_ok.next = self.reader_l.head_ok.val() & !self.seek_l.q.val();
         // Unfold the stored parity (see the module doc).
-        self.unfold_u.word_in.next = self.memory_u.read_data.val();
-        self.unfold_l.word_in.next = self.memory_l.read_data.val();
+        self.unfold_u.word_in.next = self.reader_u.head.val();
+        self.unfold_l.word_in.next = self.reader_l.head.val();
         self.word_u.next = self.unfold_u.word_out.val();
         self.word_l.next = self.unfold_l.word_out.val();
         // (Through flat signals: Verilog cannot slice a struct's field.)
@@ -716,28 +780,28 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.eos_word.next.dup = false;
         self.eos_word.next.last = false;
         self.eos_word.next.eos = true;
-        self.u_after_rd.next = self.rd_u.q.val() + 1;
-        self.l_after_rd.next = self.rd_l.q.val() + 1;
-        self.u_at_last.next = self.u_after_rd.val() == self.u_end_addr.q.val();
-        self.l_at_last.next = self.l_after_rd.val() == self.l_end_addr.q.val();
+        self.u_after_head.next = self.reader_u.head_ptr.val() + 1;
+        self.l_after_head.next = self.reader_l.head_ptr.val() + 1;
+        self.u_at_last.next = self.u_after_head.val() == self.u_end_addr.q.val();
+        self.l_at_last.next = self.l_after_head.val() == self.l_end_addr.q.val();
         // Pointers are one bit wider than addresses: occupancy 2^A (full) differs from 0.
         // (`l_write - l_mark == 2^A` as `l_write ^ l_mark == 2^A`: no carry chain.)
         self.l_full.next = (self.l_write.q.val() ^ self.l_mark.q.val()) == self.capacity.val();
-        self.l_starved.next = self.rd_l.q.val() == self.l_write.q.val();
+        // (A restart in flight leaves the head empty but at a written word.)
+        self.l_starved.next =
+            self.seek_l.q.val() | (self.reader_l.head_ptr.val() == self.l_write.q.val());
         // The reader (and LADR* with it) may jump past the writer when it skips a tuple
-        // that has not arrived yet: a word is there when the writer was 1..=2^A words
-        // ahead of it at the read (`head_ok_l`, chosen with the read address below).
-        self.l_ahead_rd.next = self.l_write.q.val() - self.rd_l.q.val();
+        // that has not arrived yet: it restarts at a word once the writer was 1..=2^A
+        // words ahead of it (`seek_l`).
         self.l_ahead_base.next = self.l_write.q.val() - self.l_base.q.val();
         self.l_ahead_mark.next = self.l_write.q.val() - self.l_mark.q.val();
         self.l_ahead_base_end.next = self.l_write.q.val() - self.l_base_end.val();
-        self.l_reach_rd.ahead.next = self.l_ahead_rd.val();
-        self.l_reach_rd_next.ahead.next = self.l_ahead_rd.val();
+        self.l_ahead_seek.next = self.l_write.q.val() - self.seek_at_l.q.val();
         self.l_reach_base.ahead.next = self.l_ahead_base.val();
-        self.l_reach_base_next.ahead.next = self.l_ahead_base.val();
         self.l_reach_mark.ahead.next = self.l_ahead_mark.val();
         self.l_reach_zero.ahead.next = self.l_write.q.val();
         self.l_reach_base_end.ahead.next = self.l_ahead_base_end.val();
+        self.l_reach_seek.ahead.next = self.l_ahead_seek.val();
 
         // ---- write side: L-memory (and U-memory for COMPARE ATTRIBUTES, or U for LOAD)
         // Fold the parity (see the module doc): an end-of-stream beat is stored as data 0
@@ -933,12 +997,13 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         } else {
             self.rom_word.next = self.control_greater.data.val();
         }
-        self.deciding.next = (self.state.q.val() == OperationState::Compare)
-            & self.head_ok_l.q.val()
-            & self.decided.val();
+        // U's head is needed while it has a tuple (COMPARE ATTRIBUTES: while L has one).
+        self.u_ok.next = self.reader_u.head_ok.val() | !self.u_present.val();
+        self.comparing.next =
+            (self.state.q.val() == OperationState::Compare) & self.l_ok.val() & self.u_ok.val();
+        self.deciding.next = self.comparing.val() & self.decided.val();
         // Stored parity of the head words the comparator looks at.
-        if (self.state.q.val() == OperationState::Compare)
-            & self.head_ok_l.q.val()
+        if self.comparing.val()
             & (!self.l_word_ok.val()
                 | (!self.is_comp.q.val() & self.u_present.val() & !self.u_word_ok.val()))
         {
@@ -972,16 +1037,16 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::EmitU => {
-                self.selected.valid.next = true;
+                self.selected.valid.next = self.reader_u.head_ok.val();
                 self.selected.unit_end.next = self.u_at_last.val() & (self.act_output.val() == 1);
-                self.emit_fire.next = self.selected.ready.val();
+                self.emit_fire.next = self.selected.ready.val() & self.reader_u.head_ok.val();
             }
             OperationState::EmitL => {
-                self.selected.valid.next = self.head_ok_l.q.val();
+                self.selected.valid.next = self.l_ok.val();
                 self.selected.word.next = self.word_l.val();
                 self.selected.from_u.next = false;
                 self.selected.unit_end.next = self.l_at_last.val();
-                self.emit_fire.next = self.selected.ready.val() & self.head_ok_l.q.val();
+                self.emit_fire.next = self.selected.ready.val() & self.l_ok.val();
             }
             OperationState::Finish => {
                 self.selected.valid.next = true;
@@ -1040,14 +1105,34 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.apply_now.next = false;
         self.wait_for_l.next = false;
         self.tuple_stuck.next = false;
-        self.next_rd_u.next = self.rd_u.q.val();
-        self.next_rd_l.next = self.rd_l.q.val();
-        self.next_head_ok_l.next = self.l_reach_rd.reach.val();
+        self.pop_u.next = false;
+        self.pop_l.next = false;
+        self.restart_u.next = false;
+        self.restart_u_at.next = self.u_base.q.val();
+        self.restart_l.next = false;
+        self.restart_l_at.next = self.l_base.q.val();
+        self.restart_l_written.next = self.l_reach_base.reach.val();
+        // The action's moves leave a reader where the next comparison starts when they
+        // move its base by what was emitted from it: one tuple if the selection took its
+        // tuple (the reader went through it), none if not (Decide sent the reader back to
+        // its base). A decision that selects nothing left both readers inside their keys.
+        // (The control ROM rewinds U and returns L to LADR* only with selections that
+        // restart the reader anyway; the rule does not rely on it.)
+        self.keep_u.next = ((self.state.q.val() == OperationState::EmitU)
+            | (self.state.q.val() == OperationState::EmitL))
+            & !self.action.q.val().get_bit(4)
+            & (self.action.q.val().get_bit(2) == self.action.q.val().get_bit(0));
+        self.keep_l.next = ((self.state.q.val() == OperationState::EmitU)
+            | (self.state.q.val() == OperationState::EmitL))
+            & !self.action.q.val().get_bit(5)
+            & (self.action.q.val().get_bit(3) == self.action.q.val().get_bit(1));
         match self.state.q.val() {
             OperationState::Idle => {
-                self.next_rd_u.next = 0.into();
-                self.next_rd_l.next = 0.into();
-                self.next_head_ok_l.next = self.l_reach_zero.reach.val();
+                self.restart_u.next = true;
+                self.restart_u_at.next = 0.into();
+                self.restart_l.next = true;
+                self.restart_l_at.next = 0.into();
+                self.restart_l_written.next = self.l_reach_zero.reach.val();
                 if self.data_in.valid.val() {
                     // A stream starts: take its command.
                     self.current_program.d.next = self.decoder.data.val().get_bits::<5>(0);
@@ -1085,20 +1170,17 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             }
             OperationState::Load => {}
             OperationState::CompareTag => {
-                self.next_rd_l.next = self.l_base.q.val();
-                self.next_head_ok_l.next = self.l_reach_base.reach.val();
-                // U reads the tuple's tag word (its last word) whatever L's head word says:
-                // used once the whole tuple is in, unused if L has ended (no tuple: the
-                // comparator decides on L's end without U's word, whose parity COMPARE
-                // ATTRIBUTES does not check) or is still arriving. So L-memory's output is
-                // not on the way to U-memory's read address (the ECP5 critical path in
-                // session 19: L-memory → `eos` → `next_rd_u` → U-memory's address, 23.9 ns).
-                self.next_rd_u.next = self.l_base_end.val() - 1;
-                if self.head_ok_l.q.val() & self.word_l.val().eos {
+                // L's reader is at the tuple's start (`l_base`). U reads the tuple's tag word
+                // (its last word) once the whole tuple is in: from registers, so L-memory's
+                // output is not on the way to U-memory's read address (the ECP5 critical
+                // path in session 19: L-memory → `eos` → U-memory's address, 23.9 ns).
+                if self.l_ok.val() & self.word_l.val().eos {
                     // No L tuple left: the comparison stage sees the end.
                     self.state.d.next = OperationState::Compare;
                 } else if (self.l_write.q.val() - self.l_base.q.val()) >= self.l_len.val() {
                     // The whole tuple is in: read its tag word.
+                    self.restart_u.next = true;
+                    self.restart_u_at.next = self.l_base_end.val() - 1;
                     self.state.d.next = OperationState::CompareTagRead;
                 } else {
                     self.wait_for_l.next = true;
@@ -1106,29 +1188,29 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::CompareTagRead => {
-                self.second_null.d.next = self.settings.val().second_nullable
-                    & self
-                        .u_word_data
-                        .val()
-                        .get_bit(self.settings.val().second_null_bit.index());
-                self.next_rd_u.next =
-                    self.l_base.q.val() + bit_cast::<P, 12>(self.settings.val().second_offset);
-                self.next_rd_l.next = self.l_base.q.val();
-                self.next_head_ok_l.next = self.l_reach_base.reach.val();
-                self.k.d.next = 0.into();
-                self.state.d.next = OperationState::Compare;
+                if self.reader_u.head_ok.val() {
+                    self.second_null.d.next = self.settings.val().second_nullable
+                        & self
+                            .u_word_data
+                            .val()
+                            .get_bit(self.settings.val().second_null_bit.index());
+                    self.restart_u.next = true;
+                    self.restart_u_at.next =
+                        self.l_base.q.val() + bit_cast::<P, 12>(self.settings.val().second_offset);
+                    self.k.d.next = 0.into();
+                    self.state.d.next = OperationState::Compare;
+                }
             }
             OperationState::Compare => {
-                if !self.head_ok_l.q.val() {
+                if !self.l_ok.val() {
                     self.wait_for_l.next = true;
-                } else {
-                    // Both memories fetch the key's next word before the comparator has
-                    // decided (so it feeds registers only): needed if it does not decide,
-                    // unused if it does (Decide sends the first word from `held_*` and
-                    // reads from the tuples' starts).
-                    self.next_rd_u.next = self.rd_u.q.val() + 1;
-                    self.next_rd_l.next = self.rd_l.q.val() + 1;
-                    self.next_head_ok_l.next = self.l_reach_rd_next.reach.val();
+                } else if self.u_ok.val() {
+                    // Both readers take the key's word before the comparator has decided
+                    // (so it feeds registers only): the next word is needed if it does not
+                    // decide, unused if it does (Decide sends the first word from `held_*`
+                    // and sends the readers back to the tuples' starts).
+                    self.pop_l.next = true;
+                    self.pop_u.next = self.reader_u.head_ok.val();
                     if self.deciding.val() {
                         self.action.d.next = self.rom_word.val();
                         self.state.d.next = OperationState::Decide;
@@ -1141,18 +1223,14 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 if (self.act_output.val() == 0) | self.action.q.val().get_bit(12) {
                     self.apply_now.next = true;
                 } else {
-                    // Send the selection from the tuples' first words (the first one may
-                    // have left already, see above).
-                    self.next_rd_u.next = self.u_base.q.val();
-                    self.next_rd_l.next = self.l_base.q.val();
-                    self.next_head_ok_l.next = self.l_reach_base.reach.val();
-                    if self.emit_fire.val() {
-                        if self.act_output.val() == 2 {
-                            self.next_rd_l.next = self.l_base.q.val() + 1;
-                            self.next_head_ok_l.next = self.l_reach_base_next.reach.val();
-                        } else {
-                            self.next_rd_u.next = self.u_base.q.val() + 1;
-                        }
+                    // Send the selection from the tuples' first words: a reader goes back to
+                    // its tuple's start unless the selection's first word has left from
+                    // `held_*` (its reader is at the second word already).
+                    if !self.emit_fire.val() | (self.act_output.val() == 2) {
+                        self.restart_u.next = true;
+                    }
+                    if !self.emit_fire.val() | (self.act_output.val() != 2) {
+                        self.restart_l.next = true;
                     }
                     if self.act_output.val() == 2 {
                         self.state.d.next = OperationState::EmitL;
@@ -1163,7 +1241,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             }
             OperationState::EmitU => {
                 if self.emit_fire.val() {
-                    self.next_rd_u.next = self.rd_u.q.val() + 1;
+                    self.pop_u.next = true;
                     if self.u_at_last.val() {
                         if self.act_output.val() == 3 {
                             self.state.d.next = OperationState::EmitL;
@@ -1174,11 +1252,10 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                 }
             }
             OperationState::EmitL => {
-                if !self.head_ok_l.q.val() {
+                if !self.l_ok.val() {
                     self.wait_for_l.next = true;
                 } else if self.emit_fire.val() {
-                    self.next_rd_l.next = self.rd_l.q.val() + 1;
-                    self.next_head_ok_l.next = self.l_reach_rd_next.reach.val();
+                    self.pop_l.next = true;
                     if self.l_at_last.val() {
                         self.apply_now.next = true;
                     }
@@ -1217,9 +1294,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.next_u_end.next = self.new_u_end.val();
             self.l_base.d.next = self.new_l_base.val();
             self.next_l_end.next = self.new_l_end.val();
-            self.next_rd_u.next = self.new_u_base.val();
-            self.next_rd_l.next = self.new_l_base.val();
-            self.next_head_ok_l.next = self.l_reach_new_base.val();
+            self.restart_u.next = !self.keep_u.val();
+            self.restart_u_at.next = self.new_u_base.val();
+            self.restart_l.next = !self.keep_l.val();
+            self.restart_l_at.next = self.new_l_base.val();
+            self.restart_l_written.next = self.l_reach_new_base.val();
             if self.action.q.val().get_bit(6) & !self.is_delete.q.val() {
                 self.l_mark.d.next = self.l_advanced.val();
             }
@@ -1235,9 +1314,11 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
                     self.next_u_end.next = self.u_len_next.val();
                     self.l_base.d.next = 0.into();
                     self.next_l_end.next = self.l_len.val();
-                    self.next_rd_u.next = 0.into();
-                    self.next_rd_l.next = 0.into();
-                    self.next_head_ok_l.next = self.l_reach_zero.reach.val();
+                    self.restart_u.next = true;
+                    self.restart_u_at.next = 0.into();
+                    self.restart_l.next = true;
+                    self.restart_l_at.next = 0.into();
+                    self.restart_l_written.next = self.l_reach_zero.reach.val();
                     self.state.d.next = OperationState::Compare;
                 } else {
                     self.state.d.next = OperationState::Drain;
@@ -1258,14 +1339,27 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             self.state.d.next = OperationState::Drain;
         }
 
-        // ---- reads for the next cycle (a word is readable once written before this edge)
-        self.rd_u.d.next = self.next_rd_u.val();
-        self.rd_l.d.next = self.next_rd_l.val();
-        self.head_ok_l.d.next = self.next_head_ok_l.val();
-        self.memory_u.read_enable.next = true;
-        self.memory_l.read_enable.next = true;
-        self.memory_u.read_address.next = bit_cast::<A, P>(self.next_rd_u.val());
-        self.memory_l.read_address.next = bit_cast::<A, P>(self.next_rd_l.val());
+        // ---- the readers: pops and restarts. L's reader restarts at once (so whether the
+        // word is written, two carry chains from the settings, is not on the way to the
+        // read address: the ECP5's critical path, 20.8 ns, when it gated the restart); if
+        // the word is not written, what it reads is not used (`seek_l` hides its head) and
+        // it restarts there again once the writer has passed.
+        self.reader_u.pop.next = self.pop_u.val();
+        self.reader_u.restart.next = self.restart_u.val();
+        self.reader_u.restart_at.next = self.restart_u_at.val();
+        self.reader_l.pop.next = self.pop_l.val();
+        if self.restart_l.val() {
+            self.reader_l.restart.next = true;
+            self.reader_l.restart_at.next = self.restart_l_at.val();
+            self.seek_l.d.next = !self.restart_l_written.val();
+            self.seek_at_l.d.next = self.restart_l_at.val();
+        } else {
+            self.reader_l.restart.next = self.seek_l.q.val() & self.l_reach_seek.reach.val();
+            self.reader_l.restart_at.next = self.seek_at_l.q.val();
+            if self.l_reach_seek.reach.val() {
+                self.seek_l.d.next = false;
+            }
+        }
 
         if self.clear.val() {
             self.state.d.next = OperationState::Idle;
@@ -1314,6 +1408,9 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     type SmallOperation = OperationPart<8, 9>;
+    /// Every test runs both reads: the one-cycle read and the two-cycle read that the Delta
+    /// merger's 32K-word memories use ([DEEP_MEMORY_ADDRESS_BITS]).
+    const BOTH_READS: [bool; 2] = [false, true];
     /// One output unit: its words, each with the memory it came from.
     type Unit = Vec<(bool, Beat)>;
 
@@ -1577,11 +1674,13 @@ mod tests {
 
     #[test]
     fn every_command_matches_the_model_on_random_relations() {
-        let mut h = Harness::new(SmallOperation::default());
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for cmd in MergerCommand::ALL {
-            for _ in 0..25 {
-                differential_case(&mut h, &mut rng, cmd, false, false);
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            for cmd in MergerCommand::ALL {
+                for _ in 0..25 {
+                    differential_case(&mut h, &mut rng, cmd, false, false);
+                }
             }
         }
     }
@@ -1589,19 +1688,23 @@ mod tests {
     #[test]
     fn partial_u_sort_ex_matches_the_model_on_random_relations() {
         // U holds a chunk of a longer run: the merge ends when the chunk is used up.
-        let mut h = Harness::new(SmallOperation::default());
-        let mut rng = ChaCha8Rng::seed_from_u64(13);
-        for _ in 0..150 {
-            differential_case(&mut h, &mut rng, MergerCommand::SortEx, false, true);
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            let mut rng = ChaCha8Rng::seed_from_u64(13);
+            for _ in 0..150 {
+                differential_case(&mut h, &mut rng, MergerCommand::SortEx, false, true);
+            }
         }
     }
 
     #[test]
     fn delete_mode_emits_kept_tuples_then_deleted_ones() {
-        let mut h = Harness::new(SmallOperation::default());
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for _ in 0..60 {
-            differential_case(&mut h, &mut rng, MergerCommand::RestNe, true, false);
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            for _ in 0..60 {
+                differential_case(&mut h, &mut rng, MergerCommand::RestNe, true, false);
+            }
         }
     }
 
@@ -1671,79 +1774,81 @@ mod tests {
 
     #[test]
     fn partial_u_sort_ex_directed() {
-        let mut h = Harness::new(SmallOperation::default());
-        // A slow source, so that L's end has not arrived when the chunk is used up.
-        let slow = Pacing {
-            source_duty: 0.25,
-            sink_duty: 1.0,
-            seed: 5,
-        };
-        // Chunk [1 3 5] of a longer run, L [2 4 6 7]: 1 2 3 4 5, then the command ends;
-        // L's 6 and 7 may sort after the run's next chunk.
-        let u = [t(1, 10, false), t(3, 11, false), t(5, 12, false)];
-        let l = [
-            t(2, 20, false),
-            t(4, 21, false),
-            t(6, 22, false),
-            t(7, 23, false),
-        ];
-        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
-        assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
-        assert_eq!(p.l_taken, 2, "the next chunk resumes at L's third tuple");
-        assert!(p.run.unneeded_cycles > 0, "input_unneeded during the drain");
-        assert_eq!(p.run.beats_taken, 9, "the rest of L is taken and dropped");
-        // With more of L and a source that cuts the stream on input_unneeded (at a tuple
-        // boundary, then the end-of-stream beat): L's last tuples are never sent.
-        let longer: Vec<_> = l
-            .iter()
-            .cloned()
-            .chain([t(8, 24, false), t(9, 25, false)])
-            .collect();
-        let p = partial_sort_ex(&mut h, &u, &longer, false, slow, true);
-        assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
-        assert_eq!(p.l_taken, 2);
-        assert!(p.run.beats_taken < 13, "{} beats", p.run.beats_taken);
-        // Without u_partial the same operands give the whole merge.
-        let s = MergerSettings::ascending(1);
-        load(&mut h, &u, &s, Pacing::FULL_RATE);
-        configure(&mut h.uut, MergerCommand::SortEx, false, &s, 2);
-        let r = run(&mut h, &to_beats(&l), slow, 2000);
-        assert_eq!(r.units.len(), 7);
-        assert_eq!(r.unneeded_cycles, 0);
-        assert_eq!(h.uut.l_taken.val().index(), 4);
-        // L empty: the rest of U is emitted as usual.
-        let p = partial_sort_ex(&mut h, &u, &[], false, Pacing::FULL_RATE, false);
-        assert_eq!(p.payloads, vec![10, 11, 12]);
-        assert_eq!((p.l_taken, p.run.unneeded_cycles), (0, 0));
-        // U empty: the command ends at once, nothing out, nothing of L taken.
-        let p = partial_sort_ex(&mut h, &[], &l, false, slow, false);
-        assert!(p.payloads.is_empty());
-        assert_eq!(p.l_taken, 0);
-        assert!(p.run.unneeded_cycles > 0);
-        // Nulls last: a null in the chunk goes after L's normal keys; two nulls, U first.
-        let u = [t(1, 10, false), null(11, false)];
-        let l = [t(2, 20, false), t(4, 21, false)];
-        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
-        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11], 2));
-        let u = [t(1, 10, false), t(3, 11, false), null(12, false)];
-        let l = [t(2, 20, false), null(21, true), null(22, false)];
-        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
-        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11, 12], 1));
-        // Equal keys: U first (stable), so an equal L tuple waits for the next chunk.
-        let u = [t(2, 10, false), t(4, 11, false)];
-        let l = [t(2, 20, false), t(4, 21, false), t(5, 22, false)];
-        let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
-        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11], 1));
-        // Descending.
-        let u = [t(9, 10, false), t(5, 11, false), t(3, 12, false)];
-        let l = [
-            t(8, 20, false),
-            t(6, 21, false),
-            t(2, 22, false),
-            t(1, 23, false),
-        ];
-        let p = partial_sort_ex(&mut h, &u, &l, true, slow, false);
-        assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11, 12], 2));
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            // A slow source, so that L's end has not arrived when the chunk is used up.
+            let slow = Pacing {
+                source_duty: 0.25,
+                sink_duty: 1.0,
+                seed: 5,
+            };
+            // Chunk [1 3 5] of a longer run, L [2 4 6 7]: 1 2 3 4 5, then the command ends;
+            // L's 6 and 7 may sort after the run's next chunk.
+            let u = [t(1, 10, false), t(3, 11, false), t(5, 12, false)];
+            let l = [
+                t(2, 20, false),
+                t(4, 21, false),
+                t(6, 22, false),
+                t(7, 23, false),
+            ];
+            let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+            assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
+            assert_eq!(p.l_taken, 2, "the next chunk resumes at L's third tuple");
+            assert!(p.run.unneeded_cycles > 0, "input_unneeded during the drain");
+            assert_eq!(p.run.beats_taken, 9, "the rest of L is taken and dropped");
+            // With more of L and a source that cuts the stream on input_unneeded (at a tuple
+            // boundary, then the end-of-stream beat): L's last tuples are never sent.
+            let longer: Vec<_> = l
+                .iter()
+                .cloned()
+                .chain([t(8, 24, false), t(9, 25, false)])
+                .collect();
+            let p = partial_sort_ex(&mut h, &u, &longer, false, slow, true);
+            assert_eq!(p.payloads, vec![10, 20, 11, 21, 12]);
+            assert_eq!(p.l_taken, 2);
+            assert!(p.run.beats_taken < 13, "{} beats", p.run.beats_taken);
+            // Without u_partial the same operands give the whole merge.
+            let s = MergerSettings::ascending(1);
+            load(&mut h, &u, &s, Pacing::FULL_RATE);
+            configure(&mut h.uut, MergerCommand::SortEx, false, &s, 2);
+            let r = run(&mut h, &to_beats(&l), slow, 2000);
+            assert_eq!(r.units.len(), 7);
+            assert_eq!(r.unneeded_cycles, 0);
+            assert_eq!(h.uut.l_taken.val().index(), 4);
+            // L empty: the rest of U is emitted as usual.
+            let p = partial_sort_ex(&mut h, &u, &[], false, Pacing::FULL_RATE, false);
+            assert_eq!(p.payloads, vec![10, 11, 12]);
+            assert_eq!((p.l_taken, p.run.unneeded_cycles), (0, 0));
+            // U empty: the command ends at once, nothing out, nothing of L taken.
+            let p = partial_sort_ex(&mut h, &[], &l, false, slow, false);
+            assert!(p.payloads.is_empty());
+            assert_eq!(p.l_taken, 0);
+            assert!(p.run.unneeded_cycles > 0);
+            // Nulls last: a null in the chunk goes after L's normal keys; two nulls, U first.
+            let u = [t(1, 10, false), null(11, false)];
+            let l = [t(2, 20, false), t(4, 21, false)];
+            let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+            assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11], 2));
+            let u = [t(1, 10, false), t(3, 11, false), null(12, false)];
+            let l = [t(2, 20, false), null(21, true), null(22, false)];
+            let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+            assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11, 12], 1));
+            // Equal keys: U first (stable), so an equal L tuple waits for the next chunk.
+            let u = [t(2, 10, false), t(4, 11, false)];
+            let l = [t(2, 20, false), t(4, 21, false), t(5, 22, false)];
+            let p = partial_sort_ex(&mut h, &u, &l, false, slow, false);
+            assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 11], 1));
+            // Descending.
+            let u = [t(9, 10, false), t(5, 11, false), t(3, 12, false)];
+            let l = [
+                t(8, 20, false),
+                t(6, 21, false),
+                t(2, 22, false),
+                t(1, 23, false),
+            ];
+            let p = partial_sort_ex(&mut h, &u, &l, true, slow, false);
+            assert_eq!((p.payloads, p.l_taken), (vec![10, 20, 21, 11, 12], 2));
+        }
     }
 
     #[test]
@@ -1766,29 +1871,31 @@ mod tests {
             t(5, 26, false),
         ];
         let s = MergerSettings::ascending(1);
-        let mut h = Harness::new(SmallOperation::default());
-        load(&mut h, &u, &s, Pacing::FULL_RATE);
-        configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
-        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
-        let pairs: Vec<(u16, u16)> = r
-            .units
-            .iter()
-            .map(|unit| (unit[1].1.data, unit[3].1.data))
-            .collect();
-        assert_eq!(
-            pairs,
-            vec![
-                (11, 20),
-                (11, 21),
-                (11, 22),
-                (12, 20),
-                (12, 21),
-                (12, 22),
-                (13, 23),
-                (14, 25),
-                (14, 26)
-            ]
-        );
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            load(&mut h, &u, &s, Pacing::FULL_RATE);
+            configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
+            let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
+            let pairs: Vec<(u16, u16)> = r
+                .units
+                .iter()
+                .map(|unit| (unit[1].1.data, unit[3].1.data))
+                .collect();
+            assert_eq!(
+                pairs,
+                vec![
+                    (11, 20),
+                    (11, 21),
+                    (11, 22),
+                    (12, 20),
+                    (12, 21),
+                    (12, 22),
+                    (13, 23),
+                    (14, 25),
+                    (14, 26)
+                ]
+            );
+        }
     }
 
     #[test]
@@ -1802,55 +1909,67 @@ mod tests {
         let u: Vec<_> = (0..10).map(|i| mk(2 * i)).collect();
         let l: Vec<_> = (0..10).map(|i| mk(2 * i + 1)).collect();
         let s = MergerSettings::ascending(1);
-        let mut h = Harness::new(SmallOperation::default());
-        load(&mut h, &u, &s, Pacing::FULL_RATE);
-        configure(&mut h.uut, MergerCommand::SortEx, false, &s, 8);
-        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
-        assert_eq!(r.units.len(), 20);
-        assert!(r.cycles <= 20 * (8 + 1) + 1 + 6, "{} cycles", r.cycles);
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            load(&mut h, &u, &s, Pacing::FULL_RATE);
+            configure(&mut h.uut, MergerCommand::SortEx, false, &s, 8);
+            let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
+            assert_eq!(r.units.len(), 20);
+            // (The two-cycle read: L's first word is the head a cycle later.)
+            let start = 6 + registered as u64;
+            assert!(
+                r.cycles <= 20 * (8 + 1) + 1 + start,
+                "{} cycles (two-cycle read {registered})",
+                r.cycles
+            );
+        }
     }
 
     #[test]
     fn oversized_load_and_join_group_raise_overflow_and_still_end() {
         let s = MergerSettings::ascending(1);
         // 16-word memories: a LOAD of 9 two-word tuples does not fit.
-        let mut h = Harness::new(OperationPart::<4, 5>::default());
-        let big: Vec<_> = (0..9).map(|i| t(7, i, i < 8)).collect();
-        configure(&mut h.uut, MergerCommand::Load, false, &s, 2);
-        let r = run(&mut h, &to_beats(&big), Pacing::FULL_RATE, 1000);
-        assert!(r.units.is_empty());
-        assert!(h.uut.u_overflow.val());
-        assert_eq!(h.uut.u_tuples.val().index(), 0, "U is left empty");
-        // A JOIN-EQ group of 9 equal L keys (18 words) does not fit in L-memory.
-        h.uut.clear.next = true;
-        h.cycle();
-        load(&mut h, &[t(7, 99, false)], &s, Pacing::FULL_RATE);
-        configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
-        let mut l = big.clone();
-        l.push(t(8, 0, false));
-        let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 1000);
-        assert!(h.uut.l_overflow.val());
-        assert!(r.units.len() < 9, "cut short");
-        // Clear resets the flags; a command after it works again.
-        h.uut.clear.next = true;
-        h.cycle();
-        assert!(!h.uut.l_overflow.val() && !h.uut.u_overflow.val());
-        configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
-        let r = run(&mut h, &to_beats(&big[..3]), Pacing::FULL_RATE, 1000);
-        assert_eq!(r.units.len(), 3);
+        for registered in BOTH_READS {
+            let mut h = Harness::new(OperationPart::<4, 5>::new(registered));
+            let big: Vec<_> = (0..9).map(|i| t(7, i, i < 8)).collect();
+            configure(&mut h.uut, MergerCommand::Load, false, &s, 2);
+            let r = run(&mut h, &to_beats(&big), Pacing::FULL_RATE, 1000);
+            assert!(r.units.is_empty());
+            assert!(h.uut.u_overflow.val());
+            assert_eq!(h.uut.u_tuples.val().index(), 0, "U is left empty");
+            // A JOIN-EQ group of 9 equal L keys (18 words) does not fit in L-memory.
+            h.uut.clear.next = true;
+            h.cycle();
+            load(&mut h, &[t(7, 99, false)], &s, Pacing::FULL_RATE);
+            configure(&mut h.uut, MergerCommand::JoinEq, false, &s, 2);
+            let mut l = big.clone();
+            l.push(t(8, 0, false));
+            let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 1000);
+            assert!(h.uut.l_overflow.val());
+            assert!(r.units.len() < 9, "cut short");
+            // Clear resets the flags; a command after it works again.
+            h.uut.clear.next = true;
+            h.cycle();
+            assert!(!h.uut.l_overflow.val() && !h.uut.u_overflow.val());
+            configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
+            let r = run(&mut h, &to_beats(&big[..3]), Pacing::FULL_RATE, 1000);
+            assert_eq!(r.units.len(), 3);
+        }
     }
 
     #[test]
     fn unknown_command_code_is_an_error_and_consumes_its_stream() {
-        let mut h = Harness::new(SmallOperation::default());
-        let s = MergerSettings::ascending(1);
-        configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
-        let mut settings = h.uut.settings.val();
-        settings.command = 30.into();
-        h.uut.settings.next = settings;
-        let r = run(&mut h, &to_beats(&[t(1, 1, false)]), Pacing::FULL_RATE, 100);
-        assert!(r.units.is_empty());
-        assert!(h.uut.command_error.val());
+        for registered in BOTH_READS {
+            let mut h = Harness::new(SmallOperation::new(registered));
+            let s = MergerSettings::ascending(1);
+            configure(&mut h.uut, MergerCommand::Pass1, false, &s, 2);
+            let mut settings = h.uut.settings.val();
+            settings.command = 30.into();
+            h.uut.settings.next = settings;
+            let r = run(&mut h, &to_beats(&[t(1, 1, false)]), Pacing::FULL_RATE, 100);
+            assert!(r.units.is_empty());
+            assert!(h.uut.command_error.val());
+        }
     }
 
     #[test]

@@ -30,6 +30,12 @@
 //!   cycle: the tag word from both memories at once, then each side's selected words in
 //!   compact order, then the NTID; a unit's memory is freed as its last word is read, while
 //!   the next units are being written.
+//! * **Read stages.** The sequencer addresses both memories (stage 1: their read
+//!   registers hold the words). With deep memories ([DEEP_MEMORY_ADDRESS_BITS]: the Delta
+//!   merger's 8K words) a second stage of registers takes the words and their item before
+//!   the selector, key undo, tag assembly and parity generator (issue 6: on the ECP5 the
+//!   words come out of the blocks' multiplexer late); both stages move on together when
+//!   the last one's word leaves, one word a cycle, one cycle more of latency.
 //! * **Checks.** Parity is checked on every word written, and the tuple memories store it
 //!   beside the data (18 bits a word) so that it is checked again on every word read from
 //!   them: a word corrupted while stored (a memory upset, issue 7) is a parity error too
@@ -43,7 +49,7 @@
 //!   After PASS-1 (or SORT-IN, COMP-ALL, REST-*) of a sorted relation it marks the groups
 //!   of equal keys in the output, which the control program uses for aggregates; see
 //!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
-use crate::block_ram::BlockRam;
+use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
 use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::operation_part::SelectedStreamIn;
@@ -153,6 +159,11 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     unit_dup: DFF<Bit>,
     /// Compact word index being read.
     c: DFF<Bits<12>>,
+    /// Its internal word index (`word_offset`), kept beside it (the two-stage read): the
+    /// read address is then the base plus a register, one adder (the ECP5's critical path
+    /// was the sequencer → the key offset's subtraction → `word_offset` → the base's adder →
+    /// the 8K-word memory's address, 17.4 ns).
+    c_offset: DFF<Bits<12>>,
     tid_count: DFF<Bits<32>>,
     // ---- read stage 1 (the memories' read registers hold its words)
     s1_valid: DFF<Bit>,
@@ -164,7 +175,33 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     s1_has_l: DFF<Bit>,
     s1_dup: DFF<Bit>,
     s1_tid: DFF<Bits<32>>,
+    /// Read stage 2 (the two-stage read, [OutputControlPart::new]): stage 1's item and the
+    /// words the memories read for it, in registers.
+    registered: Constant<Bit>,
+    s2_valid: DFF<Bit>,
+    s2_item: DFF<OutputItem>,
+    s2_undo: DFF<Bits<2>>,
+    s2_last: DFF<Bit>,
+    s2_has_u: DFF<Bit>,
+    s2_has_l: DFF<Bit>,
+    s2_dup: DFF<Bit>,
+    s2_tid: DFF<Bits<32>>,
+    s2_word_u: DFF<Bits<18>>,
+    s2_word_l: DFF<Bits<18>>,
     float_negative: DFF<Bit>,
+    /// The last read stage (stage 1, or stage 2): its item and the words read for it.
+    st_valid: Signal<Local, Bit>,
+    st_item: Signal<Local, OutputItem>,
+    st_undo: Signal<Local, Bits<2>>,
+    st_last: Signal<Local, Bit>,
+    st_has_u: Signal<Local, Bit>,
+    st_has_l: Signal<Local, Bit>,
+    st_dup: Signal<Local, Bit>,
+    st_tid: Signal<Local, Bits<32>>,
+    st_word_u: Signal<Local, Bits<18>>,
+    st_word_l: Signal<Local, Bits<18>>,
+    /// Stage 2 takes stage 1's item (it is free, or its item leaves).
+    advance2: Signal<Local, Bit>,
     // ---- combinational
     input_ready: Signal<Local, Bit>,
     input_fire: Signal<Local, Bit>,
@@ -210,6 +247,13 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
     key_index: Signal<Local, Bits<12>>,
     word_offset: Signal<Local, Bits<12>>,
     c_next: Signal<Local, Bits<12>>,
+    /// `c_offset`'s next values: the first selected word's internal index for each side,
+    /// and the index after `c_offset`'s (0 where the compact order reaches the key).
+    first_offset_u: Signal<Local, Bits<12>>,
+    first_offset_l: Signal<Local, Bits<12>>,
+    offset_step: Signal<Local, Bits<12>>,
+    /// The internal index the read address uses (`word_offset`, or `c_offset`).
+    read_offset: Signal<Local, Bits<12>>,
     after_u: Signal<Local, SequencerState>,
     after_l: Signal<Local, SequencerState>,
     ends_after_u: Signal<Local, Bit>,
@@ -225,7 +269,20 @@ pub struct OutputControlPart<const A: usize, const P: usize> {
 }
 
 impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
+    /// The two-stage read for deep memories ([DEEP_MEMORY_ADDRESS_BITS]: the Delta
+    /// merger's 8K-word memories; their memory → tag assembly → parity → output slice
+    /// path was the Delta core's critical path, 19.3 ns, once the operation part read
+    /// through registers), else the one-stage read (the iCE40 configurations).
     fn default() -> Self {
+        Self::new(A >= DEEP_MEMORY_ADDRESS_BITS)
+    }
+}
+
+impl<const A: usize, const P: usize> OutputControlPart<A, P> {
+    /// `registered`: the words read pass a second read stage (registers) before the
+    /// selector, key undo and tag assembly; one cycle more from a unit to its output, the
+    /// same throughput. Else they are used straight from the memories' read registers.
+    pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "OutputControlPart<A, P> needs P = A + 1");
         Self {
             clock: Default::default(),
@@ -268,6 +325,7 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             has_l: Default::default(),
             unit_dup: Default::default(),
             c: Default::default(),
+            c_offset: Default::default(),
             tid_count: Default::default(),
             s1_valid: Default::default(),
             s1_item: Default::default(),
@@ -277,7 +335,29 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             s1_has_l: Default::default(),
             s1_dup: Default::default(),
             s1_tid: Default::default(),
+            registered: Constant::new(registered),
+            s2_valid: Default::default(),
+            s2_item: Default::default(),
+            s2_undo: Default::default(),
+            s2_last: Default::default(),
+            s2_has_u: Default::default(),
+            s2_has_l: Default::default(),
+            s2_dup: Default::default(),
+            s2_tid: Default::default(),
+            s2_word_u: Default::default(),
+            s2_word_l: Default::default(),
             float_negative: Default::default(),
+            st_valid: Default::default(),
+            st_item: Default::default(),
+            st_undo: Default::default(),
+            st_last: Default::default(),
+            st_has_u: Default::default(),
+            st_has_l: Default::default(),
+            st_dup: Default::default(),
+            st_tid: Default::default(),
+            st_word_u: Default::default(),
+            st_word_l: Default::default(),
+            advance2: Default::default(),
             input_ready: Default::default(),
             input_fire: Default::default(),
             in_data: Default::default(),
@@ -318,6 +398,10 @@ impl<const A: usize, const P: usize> Default for OutputControlPart<A, P> {
             key_index: Default::default(),
             word_offset: Default::default(),
             c_next: Default::default(),
+            first_offset_u: Default::default(),
+            first_offset_l: Default::default(),
+            offset_step: Default::default(),
+            read_offset: Default::default(),
             after_u: Default::default(),
             after_l: Default::default(),
             ends_after_u: Default::default(),
@@ -390,6 +474,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             has_l,
             unit_dup,
             c,
+            c_offset,
             tid_count,
             s1_valid,
             s1_item,
@@ -399,6 +484,16 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             s1_has_l,
             s1_dup,
             s1_tid,
+            s2_valid,
+            s2_item,
+            s2_undo,
+            s2_last,
+            s2_has_u,
+            s2_has_l,
+            s2_dup,
+            s2_tid,
+            s2_word_u,
+            s2_word_l,
             float_negative
         );
         clock!(self, clock, memory_u, memory_l, unit_queue, out_slice);
@@ -489,7 +584,13 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
         }
 
         // ---- sequencer: one item per cycle when the read stage moves on
-        self.advance.next = !self.s1_valid.q.val() | self.out_slice.data_in.ready.val();
+        // (Two-stage read: stage 1 moves on when stage 2 does.)
+        self.advance2.next = !self.s2_valid.q.val() | self.out_slice.data_in.ready.val();
+        if self.registered.val() {
+            self.advance.next = !self.s1_valid.q.val() | self.advance2.val();
+        } else {
+            self.advance.next = !self.s1_valid.q.val() | self.out_slice.data_in.ready.val();
+        }
         self.head_kind.next = self.unit_queue.read_data.val().get_bits::<2>(0);
         self.start_has_u.next = self.head_kind.val().get_bit(0);
         self.start_has_l.next = self.head_kind.val().get_bit(1);
@@ -564,8 +665,38 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                 }
             }
         }
-        self.read_u.next = self.base_u.q.val() + bit_cast::<P, 12>(self.word_offset.val());
-        self.read_l.next = self.base_l.q.val() + bit_cast::<P, 12>(self.word_offset.val());
+        // `c_offset` follows `c`: each side's first selected word, then one on (0 at the
+        // key), from registers and settings.
+        if self.u_format.val().first_word >= self.u_format.val().key_offset {
+            self.first_offset_u.next =
+                self.u_format.val().first_word - self.u_format.val().key_offset;
+        } else {
+            self.first_offset_u.next = self.u_format.val().tuple_words
+                - self.u_format.val().key_offset
+                + self.u_format.val().first_word
+                - 1;
+        }
+        if self.l_format.val().first_word >= self.l_format.val().key_offset {
+            self.first_offset_l.next =
+                self.l_format.val().first_word - self.l_format.val().key_offset;
+        } else {
+            self.first_offset_l.next = self.l_format.val().tuple_words
+                - self.l_format.val().key_offset
+                + self.l_format.val().first_word
+                - 1;
+        }
+        if self.c_next.val() == self.side_key_offset.val() {
+            self.offset_step.next = 0.into();
+        } else {
+            self.offset_step.next = self.c_offset.q.val() + 1;
+        }
+        if self.registered.val() {
+            self.read_offset.next = self.c_offset.q.val();
+        } else {
+            self.read_offset.next = self.word_offset.val();
+        }
+        self.read_u.next = self.base_u.q.val() + bit_cast::<P, 12>(self.read_offset.val());
+        self.read_l.next = self.base_l.q.val() + bit_cast::<P, 12>(self.read_offset.val());
         self.issue.next = false;
         self.issue_item.next = OutputItem::Tag;
         self.issue_last.next = false;
@@ -588,9 +719,11 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                         self.tid_count.d.next = 0.into();
                     } else if self.u_words.val() {
                         self.c.d.next = self.u_format.val().first_word;
+                        self.c_offset.d.next = self.first_offset_u.val();
                         self.seq.d.next = SequencerState::UWords;
                     } else {
                         self.c.d.next = self.l_format.val().first_word;
+                        self.c_offset.d.next = self.first_offset_l.val();
                         self.seq.d.next = self.after_u.val();
                         self.issue_last.next = self.ends_after_u.val();
                         self.unit_done.next = self.ends_after_u.val();
@@ -602,8 +735,10 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     self.issue.next = true;
                     self.issue_item.next = OutputItem::UWord;
                     self.c.d.next = self.c_next.val();
+                    self.c_offset.d.next = self.offset_step.val();
                     if self.c_next.val() == self.u_format.val().end_word {
                         self.c.d.next = self.l_format.val().first_word;
+                        self.c_offset.d.next = self.first_offset_l.val();
                         self.seq.d.next = self.after_u.val();
                         self.issue_last.next = self.ends_after_u.val();
                         self.unit_done.next = self.ends_after_u.val();
@@ -615,6 +750,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                     self.issue.next = true;
                     self.issue_item.next = OutputItem::LWord;
                     self.c.d.next = self.c_next.val();
+                    self.c_offset.d.next = self.offset_step.val();
                     if self.c_next.val() == self.l_format.val().end_word {
                         self.seq.d.next = self.after_l.val();
                         self.issue_last.next = !self.new_tid.val();
@@ -677,73 +813,110 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             self.s1_dup.d.next = self.unit_dup_now.val();
         }
 
-        // ---- read stage 1: parity check, selector, key undo, tag assembly, parity
-        self.read_data_u.next = self.memory_u.read_data.val().get_bits::<16>(0);
-        self.read_data_l.next = self.memory_l.read_data.val().get_bits::<16>(0);
+        // ---- read stage 2 (two-stage read): stage 1's item and words, registered
+        if self.advance2.val() {
+            self.s2_valid.d.next = self.s1_valid.q.val();
+            self.s2_item.d.next = self.s1_item.q.val();
+            self.s2_undo.d.next = self.s1_undo.q.val();
+            self.s2_last.d.next = self.s1_last.q.val();
+            self.s2_has_u.d.next = self.s1_has_u.q.val();
+            self.s2_has_l.d.next = self.s1_has_l.q.val();
+            self.s2_dup.d.next = self.s1_dup.q.val();
+            self.s2_tid.d.next = self.s1_tid.q.val();
+            self.s2_word_u.d.next = self.memory_u.read_data.val();
+            self.s2_word_l.d.next = self.memory_l.read_data.val();
+        }
+        if self.registered.val() {
+            self.st_valid.next = self.s2_valid.q.val();
+            self.st_item.next = self.s2_item.q.val();
+            self.st_undo.next = self.s2_undo.q.val();
+            self.st_last.next = self.s2_last.q.val();
+            self.st_has_u.next = self.s2_has_u.q.val();
+            self.st_has_l.next = self.s2_has_l.q.val();
+            self.st_dup.next = self.s2_dup.q.val();
+            self.st_tid.next = self.s2_tid.q.val();
+            self.st_word_u.next = self.s2_word_u.q.val();
+            self.st_word_l.next = self.s2_word_l.q.val();
+        } else {
+            self.st_valid.next = self.s1_valid.q.val();
+            self.st_item.next = self.s1_item.q.val();
+            self.st_undo.next = self.s1_undo.q.val();
+            self.st_last.next = self.s1_last.q.val();
+            self.st_has_u.next = self.s1_has_u.q.val();
+            self.st_has_l.next = self.s1_has_l.q.val();
+            self.st_dup.next = self.s1_dup.q.val();
+            self.st_tid.next = self.s1_tid.q.val();
+            self.st_word_u.next = self.memory_u.read_data.val();
+            self.st_word_l.next = self.memory_l.read_data.val();
+        }
+
+        // ---- the last read stage: parity check, selector, key undo, tag assembly, parity
+        self.read_data_u.next = self.st_word_u.val().get_bits::<16>(0);
+        self.read_data_l.next = self.st_word_l.val().get_bits::<16>(0);
         self.read_parity_u.data.next = self.read_data_u.val();
         self.read_parity_l.data.next = self.read_data_l.val();
         self.read_bad_u.next =
-            self.read_parity_u.parity.val() != self.memory_u.read_data.val().get_bits::<2>(16);
+            self.read_parity_u.parity.val() != self.st_word_u.val().get_bits::<2>(16);
         self.read_bad_l.next =
-            self.read_parity_l.parity.val() != self.memory_l.read_data.val().get_bits::<2>(16);
+            self.read_parity_l.parity.val() != self.st_word_l.val().get_bits::<2>(16);
         // The words this item reads: the tag item both sides' tag words, a U or L item
         // its side's word.
-        if self.s1_valid.q.val() {
-            if ((self.s1_item.q.val() == OutputItem::UWord)
-                | ((self.s1_item.q.val() == OutputItem::Tag) & self.s1_has_u.q.val()))
+        if self.st_valid.val() {
+            if ((self.st_item.val() == OutputItem::UWord)
+                | ((self.st_item.val() == OutputItem::Tag) & self.st_has_u.val()))
                 & self.read_bad_u.val()
             {
                 self.parity_flag.d.next = true;
             }
-            if ((self.s1_item.q.val() == OutputItem::LWord)
-                | ((self.s1_item.q.val() == OutputItem::Tag) & self.s1_has_l.q.val()))
+            if ((self.st_item.val() == OutputItem::LWord)
+                | ((self.st_item.val() == OutputItem::Tag) & self.st_has_l.val()))
                 & self.read_bad_l.val()
             {
                 self.parity_flag.d.next = true;
             }
         }
-        if self.s1_item.q.val() == OutputItem::LWord {
+        if self.st_item.val() == OutputItem::LWord {
             self.raw.next = self.read_data_l.val();
         } else {
             self.raw.next = self.read_data_u.val();
         }
         self.undo_mask.next = 0.into();
-        if self.s1_undo.q.val() == 1 {
+        if self.st_undo.val() == 1 {
             self.undo_mask.next = self.sign16.val();
-        } else if self.s1_undo.q.val() == 2 {
+        } else if self.st_undo.val() == 2 {
             // A transformed positive float has its sign bit set, a negative one clear.
             if self.raw.val().get_bit(15) {
                 self.undo_mask.next = self.sign16.val();
             } else {
                 self.undo_mask.next = self.ones16.val();
             }
-        } else if (self.s1_undo.q.val() == 3) & self.float_negative.q.val() {
+        } else if (self.st_undo.val() == 3) & self.float_negative.q.val() {
             self.undo_mask.next = self.ones16.val();
         }
         self.tag_u.next = 0.into();
         self.tag_l.next = 0.into();
         self.tag_shift.next = 0.into();
-        if self.s1_has_u.q.val() {
+        if self.st_has_u.val() {
             self.tag_u.next = (self.read_data_u.val()
                 >> bit_cast::<16, 4>(self.u_format.val().first_field))
                 & !(self.ones16.val() << bit_cast::<16, 5>(self.u_format.val().fields));
             self.tag_shift.next = self.u_format.val().fields;
         }
-        if self.s1_has_l.q.val() {
+        if self.st_has_l.val() {
             self.tag_l.next = ((self.read_data_l.val()
                 >> bit_cast::<16, 4>(self.l_format.val().first_field))
                 & !(self.ones16.val() << bit_cast::<16, 5>(self.l_format.val().fields)))
                 << bit_cast::<16, 5>(self.tag_shift.val());
         }
-        match self.s1_item.q.val() {
+        match self.st_item.val() {
             OutputItem::Tag => {
                 self.out_data.next = self.tag_u.val() | self.tag_l.val();
             }
             OutputItem::TidHigh => {
-                self.out_data.next = self.s1_tid.q.val().get_bits::<16>(16);
+                self.out_data.next = self.st_tid.val().get_bits::<16>(16);
             }
             OutputItem::TidLow => {
-                self.out_data.next = self.s1_tid.q.val().get_bits::<16>(0);
+                self.out_data.next = self.st_tid.val().get_bits::<16>(0);
             }
             OutputItem::EndOfStream => {
                 self.out_data.next = 0.into();
@@ -752,19 +925,18 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
                 self.out_data.next = self.raw.val() ^ self.undo_mask.val();
             }
         }
-        if self.s1_valid.q.val() & self.out_slice.data_in.ready.val() & (self.s1_undo.q.val() == 2)
-        {
+        if self.st_valid.val() & self.out_slice.data_in.ready.val() & (self.st_undo.val() == 2) {
             self.float_negative.d.next = !self.raw.val().get_bit(15);
         }
-        self.out_slice.data_in.valid.next = self.s1_valid.q.val();
+        self.out_slice.data_in.valid.next = self.st_valid.val();
         self.out_slice.data_in.word.next.data = self.out_data.val();
         self.parity_gen.data.next = self.out_data.val();
         self.out_slice.data_in.word.next.parity = self.parity_gen.parity.val();
         self.out_slice.data_in.word.next.null = false;
-        self.out_slice.data_in.word.next.dup = self.s1_dup.q.val();
-        self.out_slice.data_in.word.next.last = self.s1_last.q.val();
+        self.out_slice.data_in.word.next.dup = self.st_dup.val();
+        self.out_slice.data_in.word.next.last = self.st_last.val();
         self.out_slice.data_in.word.next.eos = false;
-        if self.s1_item.q.val() == OutputItem::EndOfStream {
+        if self.st_item.val() == OutputItem::EndOfStream {
             self.out_slice.data_in.word.next.dup = false;
             self.out_slice.data_in.word.next.parity = self.par0.val();
             self.out_slice.data_in.word.next.last = false;
@@ -785,6 +957,7 @@ impl<const A: usize, const P: usize> Logic for OutputControlPart<A, P> {
             self.base_l.d.next = 0.into();
             self.seq.d.next = SequencerState::Start;
             self.s1_valid.d.next = false;
+            self.s2_valid.d.next = false;
             self.tid_count.d.next = 0.into();
             self.parity_flag.d.next = false;
             self.framing_flag.d.next = false;
@@ -1003,6 +1176,9 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     type SmallOutput = OutputControlPart<6, 7>;
+    /// Every test runs both reads: one stage, and the two stages of the Delta merger's
+    /// 8K-word memories ([DEEP_MEMORY_ADDRESS_BITS]).
+    const BOTH_READS: [bool; 2] = [false, true];
 
     /// A unit as the operation part sends it.
     #[derive(Clone, Debug)]
@@ -1175,255 +1351,270 @@ mod tests {
 
     #[test]
     fn random_units_and_formats_match_the_model() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let mut h = Harness::new(SmallOutput::default());
-        for case in 0..150 {
-            let (nu, nl) = (rng.gen_range(2..12), rng.gen_range(2..12));
-            let s = OutputSettings {
-                u: random_format(&mut rng, nu, 6),
-                l: random_format(&mut rng, nl, 6),
-                new_tid: rng.gen(),
-                tid_base: rng.gen(),
-            };
-            s.validate(64).unwrap();
-            s.apply(&mut h.uut);
-            let units: Vec<Unit> = (0..rng.gen_range(0..12))
-                .map(|_| match rng.gen_range(0..3) {
-                    0 => Unit::U(internal_tuple(&mut rng, &s.u)),
-                    1 => Unit::L(internal_tuple(&mut rng, &s.l)),
-                    _ => Unit::Pair(
-                        internal_tuple(&mut rng, &s.u),
-                        internal_tuple(&mut rng, &s.l),
-                    ),
-                })
-                .collect();
-            let pacing = Pacing {
-                source_duty: rng.gen_range(0.3..=1.0),
-                sink_duty: rng.gen_range(0.3..=1.0),
-                seed: case,
-            };
-            let (out, _) = run(&mut h, &unit_beats(&units), pacing);
-            assert_eq!(
-                tuples_with_dup_of(&out),
-                expected_with_dup(&s, &units),
-                "case {case}: {s:?}"
-            );
-            assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
+        for registered in BOTH_READS {
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut h = Harness::new(SmallOutput::new(registered));
+            for case in 0..150 {
+                let (nu, nl) = (rng.gen_range(2..12), rng.gen_range(2..12));
+                let s = OutputSettings {
+                    u: random_format(&mut rng, nu, 6),
+                    l: random_format(&mut rng, nl, 6),
+                    new_tid: rng.gen(),
+                    tid_base: rng.gen(),
+                };
+                s.validate(64).unwrap();
+                s.apply(&mut h.uut);
+                let units: Vec<Unit> = (0..rng.gen_range(0..12))
+                    .map(|_| match rng.gen_range(0..3) {
+                        0 => Unit::U(internal_tuple(&mut rng, &s.u)),
+                        1 => Unit::L(internal_tuple(&mut rng, &s.l)),
+                        _ => Unit::Pair(
+                            internal_tuple(&mut rng, &s.u),
+                            internal_tuple(&mut rng, &s.l),
+                        ),
+                    })
+                    .collect();
+                let pacing = Pacing {
+                    source_duty: rng.gen_range(0.3..=1.0),
+                    sink_duty: rng.gen_range(0.3..=1.0),
+                    seed: case,
+                };
+                let (out, _) = run(&mut h, &unit_beats(&units), pacing);
+                assert_eq!(
+                    tuples_with_dup_of(&out),
+                    expected_with_dup(&s, &units),
+                    "case {case}: {s:?}"
+                );
+                assert!(!h.uut.parity_error.val() && !h.uut.framing_error.val());
+            }
         }
     }
 
     #[test]
     fn fig7_reorder_project_and_new_tid() {
-        // Fig. 7(a): fields A B C D E with B the key, one word each; the IN module rotates
-        // the tuple to B C D E A (tag last), the merger restores A B C D E.
-        let cfg = InConfig {
-            tuple_words: 6,
-            key_offset: 2,
-            key_words: 1,
-            key_type: KeyType::Signed,
-            key_null_bit: Some(1),
-        };
-        let compact = vec![0b00010u16, 0xA, 0xFFFE, 0xC, 0xD, 0xE]; // B = -2, B null-flagged
-        let internal = in_module_model(&cfg, &[compact.clone()]);
-        assert_eq!(internal[0].words, vec![0x7FFE, 0xC, 0xD, 0xE, 0xA, 0b00010]);
-        let whole = SideFormat::whole(&cfg, 5);
-        let mut s = OutputSettings::both(whole);
-        let mut h = Harness::new(SmallOutput::default());
-        let mut go = |s: &OutputSettings| {
-            s.apply(&mut h.uut);
-            let (out, _) = run(
-                &mut h,
-                &unit_beats(&[Unit::L(internal[0].clone())]),
-                Pacing::FULL_RATE,
+        for registered in BOTH_READS {
+            // Fig. 7(a): fields A B C D E with B the key, one word each; the IN module rotates
+            // the tuple to B C D E A (tag last), the merger restores A B C D E.
+            let cfg = InConfig {
+                tuple_words: 6,
+                key_offset: 2,
+                key_words: 1,
+                key_type: KeyType::Signed,
+                key_null_bit: Some(1),
+            };
+            let compact = vec![0b00010u16, 0xA, 0xFFFE, 0xC, 0xD, 0xE]; // B = -2, B null-flagged
+            let internal = in_module_model(&cfg, &[compact.clone()]);
+            assert_eq!(internal[0].words, vec![0x7FFE, 0xC, 0xD, 0xE, 0xA, 0b00010]);
+            let whole = SideFormat::whole(&cfg, 5);
+            let mut s = OutputSettings::both(whole);
+            let mut h = Harness::new(SmallOutput::new(registered));
+            let mut go = |s: &OutputSettings| {
+                s.apply(&mut h.uut);
+                let (out, _) = run(
+                    &mut h,
+                    &unit_beats(&[Unit::L(internal[0].clone())]),
+                    Pacing::FULL_RATE,
+                );
+                tuples_of(&out)
+            };
+            assert_eq!(go(&s), vec![compact.clone()], "(a) original field order");
+            // Fig. 7(b): project to fields B C D (P1 = 2, P2 = 5): tag bits 1..4.
+            s.l = SideFormat {
+                first_word: 2,
+                end_word: 5,
+                first_field: 1,
+                fields: 3,
+                ..whole
+            };
+            assert_eq!(
+                go(&s),
+                vec![vec![0b001, 0xFFFE, 0xC, 0xD]],
+                "(b) projection"
             );
-            tuples_of(&out)
-        };
-        assert_eq!(go(&s), vec![compact.clone()], "(a) original field order");
-        // Fig. 7(b): project to fields B C D (P1 = 2, P2 = 5): tag bits 1..4.
-        s.l = SideFormat {
-            first_word: 2,
-            end_word: 5,
-            first_field: 1,
-            fields: 3,
-            ..whole
-        };
-        assert_eq!(
-            go(&s),
-            vec![vec![0b001, 0xFFFE, 0xC, 0xD]],
-            "(b) projection"
-        );
-        // Fig. 7(c): a new TID appended.
-        s.new_tid = true;
-        s.tid_base = 0x0001_0002;
-        assert_eq!(
-            go(&s),
-            vec![vec![0b001, 0xFFFE, 0xC, 0xD, 0x0001, 0x0002]],
-            "(c) new TID"
-        );
+            // Fig. 7(c): a new TID appended.
+            s.new_tid = true;
+            s.tid_base = 0x0001_0002;
+            assert_eq!(
+                go(&s),
+                vec![vec![0b001, 0xFFFE, 0xC, 0xD, 0x0001, 0x0002]],
+                "(c) new TID"
+            );
+        }
     }
 
     #[test]
     fn dp_of_an_l_tuple_alone_is_on_every_word_and_zero_otherwise() {
-        let f = SideFormat::unrotated(3);
-        let s = OutputSettings {
-            new_tid: true,
-            tid_base: 5,
-            ..OutputSettings::both(f)
-        };
-        let dup = |w: Vec<u16>| StreamTuple {
-            dup: true,
-            ..StreamTuple::new(w, false)
-        };
-        let units = vec![
-            Unit::L(dup(vec![1, 2, 0])),
-            Unit::L(StreamTuple::new(vec![1, 3, 0], false)),
-            Unit::U(dup(vec![4, 5, 0])),
-            Unit::Pair(dup(vec![6, 7, 0]), dup(vec![6, 8, 0])),
-            Unit::L(dup(vec![9, 9, 0])),
-        ];
-        let mut h = Harness::new(SmallOutput::default());
-        s.apply(&mut h.uut);
-        let (out, _) = run(&mut h, &unit_beats(&units), Pacing::FULL_RATE);
-        let dps: Vec<bool> = out.iter().map(|b| b.dup).collect();
-        // 3 data words + 2 NTID words per L or U unit, 5 + 2 for the pair, then eos.
-        let mut want = vec![true; 5];
-        want.extend([false; 5]);
-        want.extend([false; 5]);
-        want.extend([false; 7]);
-        want.extend([true; 5]);
-        want.push(false);
-        assert_eq!(dps, want);
-        assert_eq!(
-            tuples_with_dup_of(&out)
-                .iter()
-                .map(|(_, d)| *d)
-                .collect::<Vec<_>>(),
-            vec![true, false, false, false, true]
-        );
+        for registered in BOTH_READS {
+            let f = SideFormat::unrotated(3);
+            let s = OutputSettings {
+                new_tid: true,
+                tid_base: 5,
+                ..OutputSettings::both(f)
+            };
+            let dup = |w: Vec<u16>| StreamTuple {
+                dup: true,
+                ..StreamTuple::new(w, false)
+            };
+            let units = vec![
+                Unit::L(dup(vec![1, 2, 0])),
+                Unit::L(StreamTuple::new(vec![1, 3, 0], false)),
+                Unit::U(dup(vec![4, 5, 0])),
+                Unit::Pair(dup(vec![6, 7, 0]), dup(vec![6, 8, 0])),
+                Unit::L(dup(vec![9, 9, 0])),
+            ];
+            let mut h = Harness::new(SmallOutput::new(registered));
+            s.apply(&mut h.uut);
+            let (out, _) = run(&mut h, &unit_beats(&units), Pacing::FULL_RATE);
+            let dps: Vec<bool> = out.iter().map(|b| b.dup).collect();
+            // 3 data words + 2 NTID words per L or U unit, 5 + 2 for the pair, then eos.
+            let mut want = vec![true; 5];
+            want.extend([false; 5]);
+            want.extend([false; 5]);
+            want.extend([false; 7]);
+            want.extend([true; 5]);
+            want.push(false);
+            assert_eq!(dps, want);
+            assert_eq!(
+                tuples_with_dup_of(&out)
+                    .iter()
+                    .map(|(_, d)| *d)
+                    .collect::<Vec<_>>(),
+                vec![true, false, false, false, true]
+            );
+        }
     }
 
     #[test]
     fn one_word_per_cycle_when_units_keep_coming() {
-        let f = SideFormat::unrotated(8);
-        let s = OutputSettings::both(f);
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let units: Vec<Unit> = (0..40)
-            .map(|_| Unit::L(internal_tuple(&mut rng, &f)))
-            .collect();
-        let mut h = Harness::new(SmallOutput::default());
-        s.apply(&mut h.uut);
-        let (out, cycles) = run(&mut h, &unit_beats(&units), Pacing::FULL_RATE);
-        assert_eq!(out.len(), 40 * 8 + 1);
-        // Input and output are both 8 words per tuple: the pipeline fill is the overhead.
-        assert!(cycles <= 40 * 8 + 16, "{cycles} cycles");
+        for registered in BOTH_READS {
+            let f = SideFormat::unrotated(8);
+            let s = OutputSettings::both(f);
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            let units: Vec<Unit> = (0..40)
+                .map(|_| Unit::L(internal_tuple(&mut rng, &f)))
+                .collect();
+            let mut h = Harness::new(SmallOutput::new(registered));
+            s.apply(&mut h.uut);
+            let (out, cycles) = run(&mut h, &unit_beats(&units), Pacing::FULL_RATE);
+            assert_eq!(out.len(), 40 * 8 + 1);
+            // Input and output are both 8 words per tuple: the pipeline fill is the overhead.
+            assert!(cycles <= 40 * 8 + 16, "{cycles} cycles");
+        }
     }
 
     #[test]
     fn a_unit_cut_short_by_the_end_of_stream_is_dropped() {
-        let f = SideFormat::unrotated(3);
-        let s = OutputSettings::both(f);
-        let t = StreamTuple::new(vec![5, 6, 0], false);
-        let mut input = unit_beats(&[Unit::L(t.clone())]);
-        input.pop();
-        input.push((true, false, Beat::data(9, false, false)));
-        input.push((false, true, Beat::eos()));
-        let mut h = Harness::new(SmallOutput::default());
-        s.apply(&mut h.uut);
-        let (out, _) = run(&mut h, &input, Pacing::FULL_RATE);
-        assert_eq!(tuples_of(&out), vec![vec![0, 5, 6]]);
-        // And the next stream starts clean.
-        let (out, _) = run(&mut h, &unit_beats(&[Unit::U(t)]), Pacing::FULL_RATE);
-        assert_eq!(tuples_of(&out), vec![vec![0, 5, 6]]);
+        for registered in BOTH_READS {
+            let f = SideFormat::unrotated(3);
+            let s = OutputSettings::both(f);
+            let t = StreamTuple::new(vec![5, 6, 0], false);
+            let mut input = unit_beats(&[Unit::L(t.clone())]);
+            input.pop();
+            input.push((true, false, Beat::data(9, false, false)));
+            input.push((false, true, Beat::eos()));
+            let mut h = Harness::new(SmallOutput::new(registered));
+            s.apply(&mut h.uut);
+            let (out, _) = run(&mut h, &input, Pacing::FULL_RATE);
+            assert_eq!(tuples_of(&out), vec![vec![0, 5, 6]]);
+            // And the next stream starts clean.
+            let (out, _) = run(&mut h, &unit_beats(&[Unit::U(t)]), Pacing::FULL_RATE);
+            assert_eq!(tuples_of(&out), vec![vec![0, 5, 6]]);
+        }
     }
 
     #[test]
     fn bad_parity_is_flagged() {
-        let f = SideFormat::whole(
-            &InConfig {
-                tuple_words: 2,
-                key_offset: 1,
-                key_words: 1,
-                key_type: KeyType::Unsigned,
-                key_null_bit: None,
-            },
-            1,
-        );
-        let s = OutputSettings::both(f);
-        let mut input = unit_beats(&[Unit::L(StreamTuple::new(vec![1, 0], false))]);
-        input[0].2.parity ^= 1;
-        let mut h = Harness::new(SmallOutput::default());
-        s.apply(&mut h.uut);
-        run(&mut h, &input, Pacing::FULL_RATE);
-        assert!(h.uut.parity_error.val());
-        h.uut.clear.next = true;
-        h.cycle();
-        h.uut.clear.next = false;
-        assert!(!h.uut.parity_error.val());
+        for registered in BOTH_READS {
+            let f = SideFormat::whole(
+                &InConfig {
+                    tuple_words: 2,
+                    key_offset: 1,
+                    key_words: 1,
+                    key_type: KeyType::Unsigned,
+                    key_null_bit: None,
+                },
+                1,
+            );
+            let s = OutputSettings::both(f);
+            let mut input = unit_beats(&[Unit::L(StreamTuple::new(vec![1, 0], false))]);
+            input[0].2.parity ^= 1;
+            let mut h = Harness::new(SmallOutput::new(registered));
+            s.apply(&mut h.uut);
+            run(&mut h, &input, Pacing::FULL_RATE);
+            assert!(h.uut.parity_error.val());
+            h.uut.clear.next = true;
+            h.cycle();
+            h.uut.clear.next = false;
+            assert!(!h.uut.parity_error.val());
+        }
     }
 
     /// Issue 7: the tuple memories store PT beside the data and check it on every word
     /// read, so a stored line inverted while a unit waits in memory is a parity error.
     #[test]
     fn a_word_corrupted_in_a_tuple_memory_is_a_parity_error() {
-        use crate::memory_fault::{corrupt_memory, MemoryFault, StoredWords};
-        let f = SideFormat::unrotated(3);
-        let s = OutputSettings::both(f);
-        let mut rng = ChaCha8Rng::seed_from_u64(77);
-        let mut t = || internal_tuple(&mut rng, &f);
-        let units = vec![
-            Unit::Pair(t(), t()),
-            Unit::Pair(t(), t()),
-            Unit::U(t()),
-            Unit::L(t()),
-        ];
-        let input = unit_beats(&units);
-        let expected = expected_with_dup(&s, &units);
-        // No fault: the right output, no error. Then each memory and line: one word of a
-        // unit after the first (the first unit's tag words are in the read stage already).
-        let faults = (0..2u16).flat_map(|memory| (0..18u8).map(move |line| Some((memory, line))));
-        for fault in std::iter::once(None).chain(faults) {
-            let mut h = Harness::new(SmallOutput::default());
-            s.apply(&mut h.uut);
-            // Everything in while the output stalls: the units wait in the memories.
-            h.uut.data_out.ready.next = false;
-            for &(from_u, end, b) in &input {
-                h.uut.data_in.valid.next = true;
-                h.uut.data_in.from_u.next = from_u;
-                h.uut.data_in.unit_end.next = end;
-                h.uut.data_in.word.next = b.into();
-                h.settle();
-                assert!(
-                    h.uut.data_in.ready.val(),
-                    "the memories hold the whole input"
+        for registered in BOTH_READS {
+            use crate::memory_fault::{corrupt_memory, MemoryFault, StoredWords};
+            let f = SideFormat::unrotated(3);
+            let s = OutputSettings::both(f);
+            let mut rng = ChaCha8Rng::seed_from_u64(77);
+            let mut t = || internal_tuple(&mut rng, &f);
+            let units = vec![
+                Unit::Pair(t(), t()),
+                Unit::Pair(t(), t()),
+                Unit::U(t()),
+                Unit::L(t()),
+            ];
+            let input = unit_beats(&units);
+            let expected = expected_with_dup(&s, &units);
+            // No fault: the right output, no error. Then each memory and line: one word of a
+            // unit after the first (the first unit's tag words are in the read stage already).
+            let faults =
+                (0..2u16).flat_map(|memory| (0..18u8).map(move |line| Some((memory, line))));
+            for fault in std::iter::once(None).chain(faults) {
+                let mut h = Harness::new(SmallOutput::new(registered));
+                s.apply(&mut h.uut);
+                // Everything in while the output stalls: the units wait in the memories.
+                h.uut.data_out.ready.next = false;
+                for &(from_u, end, b) in &input {
+                    h.uut.data_in.valid.next = true;
+                    h.uut.data_in.from_u.next = from_u;
+                    h.uut.data_in.unit_end.next = end;
+                    h.uut.data_in.word.next = b.into();
+                    h.settle();
+                    assert!(
+                        h.uut.data_in.ready.val(),
+                        "the memories hold the whole input"
+                    );
+                    h.cycle();
+                }
+                h.uut.data_in.valid.next = false;
+                let live: Vec<usize> = h
+                    .uut
+                    .live_memories()
+                    .iter()
+                    .map(|m| m.range.span().1)
+                    .collect();
+                assert_eq!(
+                    live,
+                    vec![9, 9],
+                    "three tuples of three words in each memory"
                 );
-                h.cycle();
-            }
-            h.uut.data_in.valid.next = false;
-            let live: Vec<usize> = h
-                .uut
-                .live_memories()
-                .iter()
-                .map(|m| m.range.span().1)
-                .collect();
-            assert_eq!(
-                live,
-                vec![9, 9],
-                "three tuples of three words in each memory"
-            );
-            if let Some((memory, line)) = fault {
-                let fault = MemoryFault {
-                    memory,
-                    word: 3 + u32::from(line) % 6,
-                    line,
-                    cycle: 0,
-                };
-                let hit = corrupt_memory(&mut h.uut, &fault).unwrap();
-                assert_eq!(hit.line, line);
-            }
-            let (out, _) = run(&mut h, &[], Pacing::FULL_RATE);
-            assert_eq!(h.uut.parity_error.val(), fault.is_some(), "{fault:?}");
-            if fault.is_none() {
-                assert_eq!(tuples_with_dup_of(&out), expected);
+                if let Some((memory, line)) = fault {
+                    let fault = MemoryFault {
+                        memory,
+                        word: 3 + u32::from(line) % 6,
+                        line,
+                        cycle: 0,
+                    };
+                    let hit = corrupt_memory(&mut h.uut, &fault).unwrap();
+                    assert_eq!(hit.line, line);
+                }
+                let (out, _) = run(&mut h, &[], Pacing::FULL_RATE);
+                assert_eq!(h.uut.parity_error.val(), fault.is_some(), "{fault:?}");
+                if fault.is_none() {
+                    assert_eq!(tuples_with_dup_of(&out), expected);
+                }
             }
         }
     }

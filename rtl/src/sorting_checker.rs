@@ -55,12 +55,18 @@
 //!   DP is written into `dp_ram` (one bit per tuple, indexed by the tuple's sequence number)
 //!   and the release pointer `rel_ptr` moves to the start of the new tuple (past the
 //!   end-of-stream beat, for one).
+//! * **Registered read** (issue 6, deep rings of [DEEP_MEMORY_ADDRESS_BITS] or more: the
+//!   Delta checker's 4K words). The previous tuple's word from `ring_cmp` and the beat it
+//!   is compared with pass one more stage of registers (`d_*`) before the comparison:
+//!   on the ECP5 the word comes out of the ring's blocks and their multiplexer late, and
+//!   ring → comparator → DP memory was the Delta core's critical path (21.7 ns). The
+//!   stage never stalls, so this costs one clock of latency, no throughput.
 //! * **Output side.** `ring_out` is read at `rd_ptr` while `rd_ptr != rel_ptr`; the RAM's
 //!   read register is the head word (held by read enable while the slice is full). `dp_ram`
 //!   is read every cycle at the head tuple's sequence number, so its DP arrives with the
 //!   head word; the head word with DP goes into a [StreamSlice], so `data_out` comes from
 //!   flip-flops and `data_in.ready` is a function of this module's flip-flops only.
-use crate::block_ram::BlockRam;
+use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
 use crate::sorting_cell::model::sort_order;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut, TupleWord};
@@ -126,6 +132,35 @@ pub struct SortingChecker<const A: usize, const P: usize> {
     c_addr: DFF<Bits<P>>,
     c_base: DFF<Bits<P>>,
     c_seq: DFF<Bits<P>>,
+    /// The compare stage's second cycle (deep rings, [SortingChecker::new]): the beat of the
+    /// stage above and the previous tuple's word read for it, registered.
+    registered: Constant<Bit>,
+    d_valid: DFF<Bit>,
+    d_eos: DFF<Bit>,
+    d_null: DFF<Bit>,
+    d_data: DFF<Bits<16>>,
+    d_parity: DFF<Bits<2>>,
+    d_first: DFF<Bit>,
+    d_key: DFF<Bit>,
+    d_last_key: DFF<Bit>,
+    d_have_prev: DFF<Bit>,
+    d_addr: DFF<Bits<P>>,
+    d_base: DFF<Bits<P>>,
+    d_seq: DFF<Bits<P>>,
+    d_prev: DFF<Bits<16>>,
+    /// The beat the comparison works on (`c_*`, or `d_*` with the registered read).
+    v_valid: Signal<Local, Bit>,
+    v_eos: Signal<Local, Bit>,
+    v_null: Signal<Local, Bit>,
+    v_data: Signal<Local, Bits<16>>,
+    v_parity: Signal<Local, Bits<2>>,
+    v_first: Signal<Local, Bit>,
+    v_key: Signal<Local, Bit>,
+    v_last_key: Signal<Local, Bit>,
+    v_have_prev: Signal<Local, Bit>,
+    v_addr: Signal<Local, Bits<P>>,
+    v_base: Signal<Local, Bits<P>>,
+    v_seq: Signal<Local, Bits<P>>,
     /// Keys of the current and the previous tuple are equal so far.
     eq_run: DFF<Bit>,
     /// At the first differing key word the previous tuple's word was greater.
@@ -179,7 +214,20 @@ impl<const A: usize, const P: usize> SortingChecker<A, P> {
 }
 
 impl<const A: usize, const P: usize> Default for SortingChecker<A, P> {
+    /// The registered read for a deep ring ([DEEP_MEMORY_ADDRESS_BITS]: the Delta
+    /// checker's 4K-word ring, whose read → comparator → DP memory path was the Delta
+    /// core's critical path, 21.7 ns, once the merger read through registers), else the
+    /// one-cycle read.
     fn default() -> Self {
+        Self::new(A >= DEEP_MEMORY_ADDRESS_BITS)
+    }
+}
+
+impl<const A: usize, const P: usize> SortingChecker<A, P> {
+    /// `registered`: the previous tuple's word read from `ring_cmp` goes into a register
+    /// (with the beat it is compared with) before the comparison: one cycle more of
+    /// latency, the same throughput. Else it is compared as it leaves the memory.
+    pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "SortingChecker<A, P> needs P = A + 1");
         assert!(
             (2..=12).contains(&A),
@@ -223,6 +271,32 @@ impl<const A: usize, const P: usize> Default for SortingChecker<A, P> {
             c_addr: Default::default(),
             c_base: Default::default(),
             c_seq: Default::default(),
+            registered: Constant::new(registered),
+            d_valid: Default::default(),
+            d_eos: Default::default(),
+            d_null: Default::default(),
+            d_data: Default::default(),
+            d_parity: Default::default(),
+            d_first: Default::default(),
+            d_key: Default::default(),
+            d_last_key: Default::default(),
+            d_have_prev: Default::default(),
+            d_addr: Default::default(),
+            d_base: Default::default(),
+            d_seq: Default::default(),
+            d_prev: Default::default(),
+            v_valid: Default::default(),
+            v_eos: Default::default(),
+            v_null: Default::default(),
+            v_data: Default::default(),
+            v_parity: Default::default(),
+            v_first: Default::default(),
+            v_key: Default::default(),
+            v_last_key: Default::default(),
+            v_have_prev: Default::default(),
+            v_addr: Default::default(),
+            v_base: Default::default(),
+            v_seq: Default::default(),
             eq_run: Default::default(),
             gt_run: Default::default(),
             prev_null: Default::default(),
@@ -278,6 +352,19 @@ impl<const A: usize, const P: usize> Logic for SortingChecker<A, P> {
             c_addr,
             c_base,
             c_seq,
+            d_valid,
+            d_eos,
+            d_null,
+            d_data,
+            d_parity,
+            d_first,
+            d_key,
+            d_last_key,
+            d_have_prev,
+            d_addr,
+            d_base,
+            d_seq,
+            d_prev,
             eq_run,
             gt_run,
             prev_null,
@@ -349,46 +436,86 @@ impl<const A: usize, const P: usize> Logic for SortingChecker<A, P> {
             }
         }
 
-        // ---- Compare stage: the beat accepted last cycle against the previous tuple.
-        self.prev_word.next = self.ring_cmp.read_data.val();
-        self.eq_in.next = self.c_first.q.val() | self.eq_run.q.val();
-        self.eq_now.next = self.eq_in.val() & (self.prev_word.val() == self.c_data.q.val());
+        // ---- Compare stage: the beat accepted last cycle (or, with the registered read,
+        // the cycle before) against the previous tuple. (The stage never stalls.)
+        self.d_valid.d.next = self.c_valid.q.val();
+        self.d_eos.d.next = self.c_eos.q.val();
+        self.d_null.d.next = self.c_null.q.val();
+        self.d_data.d.next = self.c_data.q.val();
+        self.d_parity.d.next = self.c_parity.q.val();
+        self.d_first.d.next = self.c_first.q.val();
+        self.d_key.d.next = self.c_key.q.val();
+        self.d_last_key.d.next = self.c_last_key.q.val();
+        self.d_have_prev.d.next = self.c_have_prev.q.val();
+        self.d_addr.d.next = self.c_addr.q.val();
+        self.d_base.d.next = self.c_base.q.val();
+        self.d_seq.d.next = self.c_seq.q.val();
+        self.d_prev.d.next = self.ring_cmp.read_data.val();
+        if self.registered.val() {
+            self.v_valid.next = self.d_valid.q.val();
+            self.v_eos.next = self.d_eos.q.val();
+            self.v_null.next = self.d_null.q.val();
+            self.v_data.next = self.d_data.q.val();
+            self.v_parity.next = self.d_parity.q.val();
+            self.v_first.next = self.d_first.q.val();
+            self.v_key.next = self.d_key.q.val();
+            self.v_last_key.next = self.d_last_key.q.val();
+            self.v_have_prev.next = self.d_have_prev.q.val();
+            self.v_addr.next = self.d_addr.q.val();
+            self.v_base.next = self.d_base.q.val();
+            self.v_seq.next = self.d_seq.q.val();
+            self.prev_word.next = self.d_prev.q.val();
+        } else {
+            self.v_valid.next = self.c_valid.q.val();
+            self.v_eos.next = self.c_eos.q.val();
+            self.v_null.next = self.c_null.q.val();
+            self.v_data.next = self.c_data.q.val();
+            self.v_parity.next = self.c_parity.q.val();
+            self.v_first.next = self.c_first.q.val();
+            self.v_key.next = self.c_key.q.val();
+            self.v_last_key.next = self.c_last_key.q.val();
+            self.v_have_prev.next = self.c_have_prev.q.val();
+            self.v_addr.next = self.c_addr.q.val();
+            self.v_base.next = self.c_base.q.val();
+            self.v_seq.next = self.c_seq.q.val();
+            self.prev_word.next = self.ring_cmp.read_data.val();
+        }
+        self.eq_in.next = self.v_first.val() | self.eq_run.q.val();
+        self.eq_now.next = self.eq_in.val() & (self.prev_word.val() == self.v_data.val());
         self.gt_now.next = self.gt_run.q.val();
         if self.eq_in.val() {
-            self.gt_now.next = self.prev_word.val() > self.c_data.q.val();
+            self.gt_now.next = self.prev_word.val() > self.v_data.val();
         }
-        if self.c_valid.q.val() & !self.c_eos.q.val() & self.c_key.q.val() {
+        if self.v_valid.val() & !self.v_eos.val() & self.v_key.val() {
             self.eq_run.d.next = self.eq_now.val();
             self.gt_run.d.next = self.gt_now.val();
         }
-        self.decide.next = self.c_valid.q.val()
-            & !self.c_eos.q.val()
-            & self.c_last_key.q.val()
-            & self.c_have_prev.q.val();
-        self.both_normal.next = !self.prev_null.q.val() & !self.c_null.q.val();
+        self.decide.next =
+            self.v_valid.val() & !self.v_eos.val() & self.v_last_key.val() & self.v_have_prev.val();
+        self.both_normal.next = !self.prev_null.q.val() & !self.v_null.val();
         self.dp_value.next = (self.both_normal.val() & self.eq_now.val())
-            | (self.prev_null.q.val() & self.c_null.q.val());
+            | (self.prev_null.q.val() & self.v_null.val());
         self.violation.next = self.decide.val()
-            & ((self.prev_null.q.val() & !self.c_null.q.val())
+            & ((self.prev_null.q.val() & !self.v_null.val())
                 | (self.both_normal.val()
                     & !self.eq_now.val()
                     & (self.gt_now.val() ^ self.descending.val())));
-        self.dp_ram.write_address.next = self.c_seq.q.val() - 1;
+        self.dp_ram.write_address.next = self.v_seq.val() - 1;
         self.dp_ram.write_data.next = self.dp_value.val();
         self.dp_ram.write_enable.next = false;
-        if self.c_valid.q.val() & !self.c_eos.q.val() & self.c_last_key.q.val() {
-            self.prev_null.d.next = self.c_null.q.val();
+        if self.v_valid.val() & !self.v_eos.val() & self.v_last_key.val() {
+            self.prev_null.d.next = self.v_null.val();
         }
         if self.decide.val() {
             // Tuple t+1's key is complete: DP(t) is known, release tuple t.
             self.dp_ram.write_enable.next = true;
-            self.rel_ptr.d.next = self.c_base.q.val();
+            self.rel_ptr.d.next = self.v_base.val();
         }
-        if self.c_valid.q.val() & self.c_eos.q.val() {
+        if self.v_valid.val() & self.v_eos.val() {
             // End of stream: the last tuple (if any) has DP = 0; release it and the beat.
             self.dp_ram.write_data.next = false;
-            self.dp_ram.write_enable.next = self.c_have_prev.q.val();
-            self.rel_ptr.d.next = self.c_addr.q.val() + 1;
+            self.dp_ram.write_enable.next = self.v_have_prev.val();
+            self.rel_ptr.d.next = self.v_addr.val() + 1;
         }
         // Error reporting.
         self.count_base.next = self.viol_count.q.val();
@@ -399,10 +526,10 @@ impl<const A: usize, const P: usize> Logic for SortingChecker<A, P> {
         if self.violation.val() & (self.count_base.val() != self.ones16.val()) {
             self.viol_count.d.next = self.count_base.val() + self.one16.val();
         }
-        self.bad_parity.next = self.c_valid.q.val()
-            & !self.c_eos.q.val()
-            & (!(self.c_data.q.val().get_bits::<8>(8).xor() ^ self.c_parity.q.val().get_bit(1))
-                | !(self.c_data.q.val().get_bits::<8>(0).xor() ^ self.c_parity.q.val().get_bit(0)));
+        self.bad_parity.next = self.v_valid.val()
+            & !self.v_eos.val()
+            & (!(self.v_data.val().get_bits::<8>(8).xor() ^ self.v_parity.val().get_bit(1))
+                | !(self.v_data.val().get_bits::<8>(0).xor() ^ self.v_parity.val().get_bit(0)));
         if self.clear.val() {
             self.perr.d.next = false;
         }
@@ -667,6 +794,18 @@ mod tests {
         Harness::new(SortingCheckerSmall::default())
     }
 
+    /// The small checker with the one-cycle read, then with the registered read of the
+    /// Delta checker's deep ring ([DEEP_MEMORY_ADDRESS_BITS]): every test that runs on the
+    /// small checker runs on both.
+    fn small_both() -> [(bool, Harness<SortingCheckerSmall>); 2] {
+        [false, true].map(|registered| {
+            (
+                registered,
+                Harness::new(SortingCheckerSmall::new(registered)),
+            )
+        })
+    }
+
     fn dups(tuples: &[StreamTuple]) -> Vec<bool> {
         tuples.iter().map(|t| t.dup).collect()
     }
@@ -709,29 +848,31 @@ mod tests {
 
     #[test]
     fn unsorted_pairs_are_counted() {
-        let c = cfg(2, 1, false);
-        // 1,3,2,4: one violation (3,2). 3,3,1: DP 1,0,0 and one violation.
-        let a: Vec<_> = [1u16, 3, 2, 4]
-            .iter()
-            .map(|&k| tup(&[k], &[k], false))
-            .collect();
-        let b: Vec<_> = [3u16, 3, 1]
-            .iter()
-            .map(|&k| tup(&[k], &[k], false))
-            .collect();
-        assert_eq!(sorting_checker_model(&c, &a).violations, 1);
-        let mut h = small();
-        let got = check_stream(&mut h, &c, &a, Pacing::FULL_RATE);
-        assert_eq!(dups(&got), vec![false; 4]);
-        assert_eq!(h.uut.violations.val(), 1);
-        assert!(h.uut.sort_error.val());
-        let got = check_stream(&mut h, &c, &b, SLOW);
-        assert_eq!(dups(&got), vec![true, false, false]);
-        assert_eq!(
-            h.uut.violations.val(),
-            2,
-            "the count accumulates over streams"
-        );
+        for (_, mut h) in small_both() {
+            let c = cfg(2, 1, false);
+            // 1,3,2,4: one violation (3,2). 3,3,1: DP 1,0,0 and one violation.
+            let a: Vec<_> = [1u16, 3, 2, 4]
+                .iter()
+                .map(|&k| tup(&[k], &[k], false))
+                .collect();
+            let b: Vec<_> = [3u16, 3, 1]
+                .iter()
+                .map(|&k| tup(&[k], &[k], false))
+                .collect();
+            assert_eq!(sorting_checker_model(&c, &a).violations, 1);
+
+            let got = check_stream(&mut h, &c, &a, Pacing::FULL_RATE);
+            assert_eq!(dups(&got), vec![false; 4]);
+            assert_eq!(h.uut.violations.val(), 1);
+            assert!(h.uut.sort_error.val());
+            let got = check_stream(&mut h, &c, &b, SLOW);
+            assert_eq!(dups(&got), vec![true, false, false]);
+            assert_eq!(
+                h.uut.violations.val(),
+                2,
+                "the count accumulates over streams"
+            );
+        }
     }
 
     #[test]
@@ -809,18 +950,20 @@ mod tests {
 
     #[test]
     fn one_tuple_and_empty_relations() {
-        let c = cfg(3, 2, false);
-        let mut h = small();
-        let got = check_stream(&mut h, &c, &[tup(&[1, 2], &[3], false)], Pacing::FULL_RATE);
-        assert_eq!(dups(&got), vec![false]);
-        let got = check_stream(&mut h, &c, &[], Pacing::FULL_RATE);
-        assert!(got.is_empty());
-        let got = check_stream(&mut h, &c, &[tup(&[1, 2], &[3], true)], SLOW);
-        assert_eq!(dups(&got), vec![false]);
-        // An empty relation at full rate is a single beat.
-        let (out, _) = run_streams(&mut h, &to_beats(&[]), Pacing::FULL_RATE, 100);
-        assert_eq!(out, vec![Beat::eos()]);
-        assert_eq!(h.uut.violations.val(), 0);
+        for (_, mut h) in small_both() {
+            let c = cfg(3, 2, false);
+
+            let got = check_stream(&mut h, &c, &[tup(&[1, 2], &[3], false)], Pacing::FULL_RATE);
+            assert_eq!(dups(&got), vec![false]);
+            let got = check_stream(&mut h, &c, &[], Pacing::FULL_RATE);
+            assert!(got.is_empty());
+            let got = check_stream(&mut h, &c, &[tup(&[1, 2], &[3], true)], SLOW);
+            assert_eq!(dups(&got), vec![false]);
+            // An empty relation at full rate is a single beat.
+            let (out, _) = run_streams(&mut h, &to_beats(&[]), Pacing::FULL_RATE, 100);
+            assert_eq!(out, vec![Beat::eos()]);
+            assert_eq!(h.uut.violations.val(), 0);
+        }
     }
 
     #[test]
@@ -839,8 +982,11 @@ mod tests {
         beats.extend(to_beats(&s2));
         beats.extend(to_beats(&s3));
         beats.extend(to_beats(&s4));
-        for pacing in [Pacing::FULL_RATE, SLOW] {
-            let mut h = small();
+        for ((_, mut h), pacing) in small_both()
+            .into_iter()
+            .zip([Pacing::FULL_RATE, SLOW])
+            .chain(small_both().into_iter().zip([SLOW, Pacing::FULL_RATE]))
+        {
             c.apply(&mut h.uut).unwrap();
             let (out, _) = run_streams(&mut h, &beats, pacing, 1000);
             let streams = split_streams(&out, 2);
@@ -989,29 +1135,31 @@ mod tests {
 
     #[test]
     fn random_streams_match_the_model() {
-        let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_c4ec);
-        let mut h = small();
-        for round in 0..40 {
-            let tuple_words = if round % 5 == 0 {
-                1
-            } else {
-                rng.gen_range(1..=32)
-            };
-            let key_words = rng.gen_range(1..=tuple_words.min(4));
-            let key_words = if rng.gen_bool(0.2) {
-                tuple_words
-            } else {
-                key_words
-            };
-            let c = cfg(tuple_words, key_words, rng.gen_bool(0.5));
-            let pacing = random_pacing(&mut rng);
-            let max_tuples = if tuple_words <= 4 { 300 } else { 120 };
-            differential(&mut h, &mut rng, &c, max_tuples, pacing);
-            if rng.gen_bool(0.2) {
-                h.uut.clear.next = true;
-                h.cycle();
-                h.uut.clear.next = false;
-                assert_eq!(h.uut.violations.val(), 0);
+        for (_, mut h) in small_both() {
+            let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_c4ec);
+
+            for round in 0..40 {
+                let tuple_words = if round % 5 == 0 {
+                    1
+                } else {
+                    rng.gen_range(1..=32)
+                };
+                let key_words = rng.gen_range(1..=tuple_words.min(4));
+                let key_words = if rng.gen_bool(0.2) {
+                    tuple_words
+                } else {
+                    key_words
+                };
+                let c = cfg(tuple_words, key_words, rng.gen_bool(0.5));
+                let pacing = random_pacing(&mut rng);
+                let max_tuples = if tuple_words <= 4 { 300 } else { 120 };
+                differential(&mut h, &mut rng, &c, max_tuples, pacing);
+                if rng.gen_bool(0.2) {
+                    h.uut.clear.next = true;
+                    h.cycle();
+                    h.uut.clear.next = false;
+                    assert_eq!(h.uut.violations.val(), 0);
+                }
             }
         }
     }
@@ -1020,21 +1168,22 @@ mod tests {
     fn longest_tuples_fill_the_ring_without_deadlock() {
         // Small: 128-word tuples, whole tuple as the key (the worst case for the ring).
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let mut h = small();
-        for (kw, pacing) in [
-            (128, Pacing::FULL_RATE),
-            (128, SLOW),
-            (1, Pacing::FULL_RATE),
-            (
-                127,
-                Pacing {
-                    source_duty: 1.0,
-                    sink_duty: 0.3,
-                    seed: 3,
-                },
-            ),
-        ] {
-            differential(&mut h, &mut rng, &cfg(128, kw, false), 12, pacing);
+        for (_, mut h) in small_both() {
+            for (kw, pacing) in [
+                (128, Pacing::FULL_RATE),
+                (128, SLOW),
+                (1, Pacing::FULL_RATE),
+                (
+                    127,
+                    Pacing {
+                        source_duty: 1.0,
+                        sink_duty: 0.3,
+                        seed: 3,
+                    },
+                ),
+            ] {
+                differential(&mut h, &mut rng, &cfg(128, kw, false), 12, pacing);
+            }
         }
     }
 
@@ -1056,85 +1205,93 @@ mod tests {
 
     #[test]
     fn parity_error_is_sticky_and_cleared() {
-        let c = cfg(2, 1, false);
-        let t = vec![tup(&[1], &[2], false), tup(&[3], &[4], false)];
-        let mut beats = to_beats(&t);
-        let mut h = small();
-        c.apply(&mut h.uut).unwrap();
-        run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
-        assert!(!h.uut.parity_error.val(), "good parity raises no flag");
-        for (beat, bit) in [(1usize, 1u8), (2, 2), (3, 3)] {
-            beats[beat].parity ^= bit;
-            let (out, _) = run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
-            beats[beat].parity ^= bit;
-            // The data passes unchanged (bad parity included).
-            assert_eq!(out[beat].parity ^ bit, beats[beat].parity);
-            assert!(h.uut.parity_error.val(), "beat {beat} parity {bit}");
-            for _ in 0..3 {
+        for (_, mut h) in small_both() {
+            let c = cfg(2, 1, false);
+            let t = vec![tup(&[1], &[2], false), tup(&[3], &[4], false)];
+            let mut beats = to_beats(&t);
+
+            c.apply(&mut h.uut).unwrap();
+            run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
+            assert!(!h.uut.parity_error.val(), "good parity raises no flag");
+            for (beat, bit) in [(1usize, 1u8), (2, 2), (3, 3)] {
+                beats[beat].parity ^= bit;
+                let (out, _) = run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
+                beats[beat].parity ^= bit;
+                // The data passes unchanged (bad parity included).
+                assert_eq!(out[beat].parity ^ bit, beats[beat].parity);
+                assert!(h.uut.parity_error.val(), "beat {beat} parity {bit}");
+                for _ in 0..3 {
+                    h.cycle();
+                }
+                assert!(h.uut.parity_error.val(), "sticky");
+                h.uut.clear.next = true;
                 h.cycle();
+                h.uut.clear.next = false;
+                h.cycle();
+                assert!(!h.uut.parity_error.val(), "cleared");
             }
-            assert!(h.uut.parity_error.val(), "sticky");
-            h.uut.clear.next = true;
-            h.cycle();
-            h.uut.clear.next = false;
-            h.cycle();
-            assert!(!h.uut.parity_error.val(), "cleared");
+            // A corrupted end-of-stream beat's parity lines are not checked.
+            beats[4].parity = 1;
+            run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
+            assert!(!h.uut.parity_error.val());
         }
-        // A corrupted end-of-stream beat's parity lines are not checked.
-        beats[4].parity = 1;
-        run_streams(&mut h, &beats, Pacing::FULL_RATE, 100);
-        assert!(!h.uut.parity_error.val());
     }
 
     #[test]
     fn violation_count_saturates() {
-        // 65541 tuples with two-word keys in strictly falling order, checked as ascending.
-        let n = 0x1_0005usize;
-        let t: Vec<_> = (0..n)
-            .map(|i| {
-                let k = (n - i) as u32;
-                tup(&[(k >> 16) as u16, k as u16], &[], false)
-            })
-            .collect();
-        let c = cfg(2, 2, false);
-        assert_eq!(sorting_checker_model(&c, &t).violations, n as u32 - 1);
-        let mut h = small();
-        c.apply(&mut h.uut).unwrap();
-        let (out, _) = run_streams(&mut h, &to_beats(&t), Pacing::FULL_RATE, 2 * n as u64 + 100);
-        assert_eq!(out.len(), 2 * n + 1);
-        assert_eq!(h.uut.violations.val(), 0xffff);
-        assert!(h.uut.sort_error.val());
+        for (_, mut h) in small_both() {
+            // 65541 tuples with two-word keys in strictly falling order, checked as ascending.
+            let n = 0x1_0005usize;
+            let t: Vec<_> = (0..n)
+                .map(|i| {
+                    let k = (n - i) as u32;
+                    tup(&[(k >> 16) as u16, k as u16], &[], false)
+                })
+                .collect();
+            let c = cfg(2, 2, false);
+            assert_eq!(sorting_checker_model(&c, &t).violations, n as u32 - 1);
+
+            c.apply(&mut h.uut).unwrap();
+            let (out, _) =
+                run_streams(&mut h, &to_beats(&t), Pacing::FULL_RATE, 2 * n as u64 + 100);
+            assert_eq!(out.len(), 2 * n + 1);
+            assert_eq!(h.uut.violations.val(), 0xffff);
+            assert!(h.uut.sort_error.val());
+        }
     }
 
     #[test]
     fn full_rate_throughput_is_one_word_per_clock() {
-        let mut rng = ChaCha8Rng::seed_from_u64(8);
-        let c = cfg(8, 2, false);
-        let t = random_stream(&mut rng, &c, 200, 30, 0.1, true, 0);
-        let beats = to_beats(&t);
-        let mut h = small();
-        c.apply(&mut h.uut).unwrap();
-        let run = h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
-        let got = from_beats(&run.output, 8).unwrap();
-        assert_eq!(got, sorting_checker_model(&c, &t).tuples);
-        // Input accepted every clock, output leaves every clock once it started.
-        let n = beats.len() as u64;
-        assert_eq!(run.input_cycles, (0..n).collect::<Vec<_>>());
-        let first = run.output_cycles[0];
-        assert_eq!(run.output_cycles, (first..first + n).collect::<Vec<_>>());
-        // Latency is one tuple (8 words) plus the pipeline.
-        assert!(first <= 8 + 2 + 4, "first output at cycle {first}");
-        // The last tuple waits for the end-of-stream beat: it leaves 8 words + 5 clocks
-        // after the end-of-stream beat entered.
-        assert!(
-            run.cycles <= n + 8 + 5,
-            "{} cycles for 200 tuples of 8 words",
-            run.cycles
-        );
-        eprintln!(
-            "throughput: {} beats in, first out at cycle {first}, done after {} cycles",
-            n, run.cycles
-        );
+        for (registered, mut h) in small_both() {
+            let mut rng = ChaCha8Rng::seed_from_u64(8);
+            let c = cfg(8, 2, false);
+            let t = random_stream(&mut rng, &c, 200, 30, 0.1, true, 0);
+            let beats = to_beats(&t);
+            // The registered read: one clock more through the compare stage.
+            let stage = registered as u64;
+            c.apply(&mut h.uut).unwrap();
+            let run = h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
+            let got = from_beats(&run.output, 8).unwrap();
+            assert_eq!(got, sorting_checker_model(&c, &t).tuples);
+            // Input accepted every clock, output leaves every clock once it started.
+            let n = beats.len() as u64;
+            assert_eq!(run.input_cycles, (0..n).collect::<Vec<_>>());
+            let first = run.output_cycles[0];
+            assert_eq!(run.output_cycles, (first..first + n).collect::<Vec<_>>());
+            // Latency is one tuple (8 words) plus the pipeline.
+            assert!(first <= 8 + 2 + 4 + stage, "first output at cycle {first}");
+            // The last tuple waits for the end-of-stream beat: it leaves 8 words + 5 clocks
+            // (6 with the registered read) after the end-of-stream beat entered.
+            assert!(
+                run.cycles <= n + 8 + 5 + stage,
+                "{} cycles for 200 tuples of 8 words",
+                run.cycles
+            );
+            eprintln!(
+                "throughput: {} beats in, first out at cycle {first}, done after {} cycles",
+                n, run.cycles
+            );
+        }
     }
 
     #[test]

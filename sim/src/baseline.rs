@@ -51,24 +51,26 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 64.02,
-        verilog_sha256: "95530f507745fee68b96d737dc59704cd28e6e4bf5ba40d873d4bb0c1bd4fcab",
+        mhz: 61.43,
+        verilog_sha256: "47eaa74f7a6478bc6ebf86781a58ce2757b8bf3df8da18fec5226745fb3a4a83",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-24 (session 20), session 19's core with the sorting cells' \
-                 reads through the HeadReader block (its one-cycle mode in every cell of \
-                 this configuration: cycle for cycle the same cells) (nextpnr's seed; \
-                 seeds 1/2/3: 64.08 / 59.99 / 64.13), docs/PERFORMANCE.md",
+                 0.4), 2026-11-24 (session 21), session 20's core with the operation part \
+                 reading through HeadReader (its one-cycle mode here: cycle for cycle the old \
+                 reads) (nextpnr's seed; seeds 1/2/3: 58.83 / 61.11 / 57.69), \
+                 docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 47.08,
-        verilog_sha256: "02f4bbfd0a0e060c858327604dfc34e22b724c4c4669c4d60e54cb6174fa8776",
+        mhz: 59.77,
+        verilog_sha256: "0e184b5c408602f1363b9256a7b46f942d186935b2cf5d3e15517e8a5a5e8c5a",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-24 (session 20), session 19's core with the sorting \
-                 cells 6 to 12 reading their memories in two cycles (HeadReader: the head \
-                 word in a register after the memory) (nextpnr's seed), docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-24 (session 21), session 20's core with the \
+                 merger's and the sorting checker's deep memories read through registers \
+                 (the operation part's U- and L-memory through two-cycle HeadReaders, a \
+                 second read stage in the output control part, a registered compare stage \
+                 in the checker) (nextpnr's seed), docs/PERFORMANCE.md",
     },
 ];
 
