@@ -29,7 +29,10 @@ pub const LANE_SPLIT_MIN_ADDRESS_BITS: usize = 12;
 /// the memory). Shallower memories are read in one cycle: the iCE40 configurations' block
 /// RAM comes out in 2.1 ns, and an iCE40 register fed by a block RAM costs a logic cell a
 /// bit. (The sorting cells choose by their own rule,
-/// [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS].)
+/// [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS], and the Delta sorter by
+/// [crate::sorter::DELTA_TWO_CYCLE_READ_FROM].) The operation part's deep memories and the
+/// two-cycle cells' memories are also written through a register
+/// ([BlockRam::with_write_register]).
 pub const DEEP_MEMORY_ADDRESS_BITS: usize = 12;
 
 /// Memories of exactly 2^this words (8K) are stored in 2-bit lanes: the ECP5 block's 8K × 2
@@ -89,6 +92,10 @@ pub struct BlockRam<D: Synth, const A: usize> {
     pub write_enable: Signal<In, Bit>,
     pub write_data: Signal<In, D>,
     _memory: Vec<D>,
+    /// The write port's inputs pass a register first ([BlockRam::with_write_register]).
+    _write_register: bool,
+    /// The write taken by that register at the last edge, done at the next.
+    _pending_write: Option<(usize, D)>,
 }
 
 impl<D: Synth, const A: usize> Default for BlockRam<D, A> {
@@ -102,6 +109,8 @@ impl<D: Synth, const A: usize> Default for BlockRam<D, A> {
             write_enable: Default::default(),
             write_data: Default::default(),
             _memory: vec![D::default(); 1 << A],
+            _write_register: false,
+            _pending_write: None,
         }
     }
 }
@@ -109,6 +118,20 @@ impl<D: Synth, const A: usize> Default for BlockRam<D, A> {
 impl<D: Synth, const A: usize> BlockRam<D, A> {
     /// Number of words.
     pub const WORDS: usize = 1 << A;
+
+    /// A memory whose write address, enable and data are registered before the memory
+    /// (issue 6): a word is stored one edge later than it is offered, so the logic that
+    /// decides a write (a stream's handshake) reaches a register next to it, not the
+    /// write ports of a deep memory's blocks spread over the die (on the ECP5 5.6 ns of
+    /// route to the Delta merger's 32 blocks). Its user must count a word as readable one
+    /// cycle after it offered it.
+    pub fn with_write_register() -> Self {
+        Self {
+            _write_register: true,
+            ..Default::default()
+        }
+    }
+
     /// Test hook (fault injection, inspection): read a stored word directly.
     pub fn peek(&self, address: usize) -> D {
         self._memory[address]
@@ -125,8 +148,17 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
             if self.read_enable.val() {
                 self.read_data.next = self._memory[self.read_address.val().index()];
             }
+            // (Read first: a read at the edge that stores a word gets the old word.)
+            if let Some((address, word)) = self._pending_write.take() {
+                self._memory[address] = word;
+            }
             if self.write_enable.val() {
-                self._memory[self.write_address.val().index()] = self.write_data.val();
+                let write = (self.write_address.val().index(), self.write_data.val());
+                if self._write_register {
+                    self._pending_write = Some(write);
+                } else {
+                    self._memory[write.0] = write.1;
+                }
             }
         }
     }
@@ -162,7 +194,23 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
         for i in 0..lanes.len() {
             v += &format!("        mem{i}[init_index] = 0;\n");
         }
-        v += "    end\nend\n`endif\n\nalways @(posedge clock) begin\n    if (read_enable) begin\n";
+        v += "    end\nend\n`endif\n\n";
+        // The registered write: the memory writes what these registers took at the last
+        // edge (no reset: the enable starts low, as the Rust model's).
+        let (write_enable, write_address, write_data) = if self._write_register {
+            v += &format!(
+                "reg write_enable_q;\nreg [{}:0] write_address_q;\nreg [{}:0] write_data_q;\n\
+                 initial write_enable_q = 1'b0;\n\
+                 always @(posedge clock) begin\n    write_enable_q <= write_enable;\n\
+                 \x20   write_address_q <= write_address;\n    write_data_q <= write_data;\nend\n\n",
+                A - 1,
+                D::BITS - 1
+            );
+            ("write_enable_q", "write_address_q", "write_data_q")
+        } else {
+            ("write_enable", "write_address", "write_data")
+        };
+        v += "always @(posedge clock) begin\n    if (read_enable) begin\n";
         // A one-bit word is a scalar: no part select on it.
         let part = |lsb: usize, width: usize| {
             if lanes.len() == 1 {
@@ -177,10 +225,10 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
                 part(lsb, width)
             );
         }
-        v += "    end\n    if (write_enable) begin\n";
+        v += &format!("    end\n    if ({write_enable}) begin\n");
         for (i, &(lsb, width)) in lanes.iter().enumerate() {
             v += &format!(
-                "        mem{i}[write_address] <= write_data{};\n",
+                "        mem{i}[{write_address}] <= {write_data}{};\n",
                 part(lsb, width)
             );
         }
@@ -230,6 +278,40 @@ mod tests {
     }
 
     #[test]
+    fn a_registered_write_stores_its_word_one_edge_later() {
+        let mut h = Harness::new(BlockRam::<Bits<8>, 4>::with_write_register());
+        h.uut.write_enable.next = true;
+        h.uut.write_address.next = 3.into();
+        h.uut.write_data.next = 0x5a.into();
+        h.uut.read_enable.next = true;
+        h.uut.read_address.next = 3.into();
+        h.cycle();
+        // The edge took the write into the register: the memory does not have it yet.
+        h.uut.write_enable.next = false;
+        h.uut.write_data.next = 0x11.into();
+        assert_eq!(h.uut.peek(3), 0);
+        h.cycle();
+        // Stored at this edge; read first, so this edge's read still got the old word.
+        assert_eq!(h.uut.peek(3), 0x5a);
+        assert_eq!(h.uut.read_data.val(), 0);
+        h.cycle();
+        assert_eq!(h.uut.read_data.val(), 0x5a);
+        // Back-to-back writes are each stored one edge late, none lost or repeated.
+        for n in 0..6u64 {
+            h.uut.write_enable.next = n % 3 != 2;
+            h.uut.write_address.next = (8 + n).into();
+            h.uut.write_data.next = (0x20 + n).into();
+            h.cycle();
+        }
+        h.uut.write_enable.next = false;
+        h.cycle();
+        for n in 0..6u64 {
+            let want = if n % 3 != 2 { 0x20 + n } else { 0 };
+            assert_eq!(h.uut.peek(8 + n as usize), want, "address {}", 8 + n);
+        }
+    }
+
+    #[test]
     fn block_ram_verilog_is_valid() {
         let mut uut = BlockRam::<Bits<22>, 6>::default();
         uut.connect_all();
@@ -254,6 +336,12 @@ fn block_ram_verilog_passes_verilator_lint() {
     assert!(v.contains("reg [17:0] mem0 [0:4095]") && v.contains("reg [3:0] mem1 [0:4095]"));
     assert!(v.contains("read_data[21:18] <= mem1[read_address]"));
     crate::verilog::check_module("block_ram_lanes", &v).unwrap();
+    // The registered write, whole and in lanes: the memory writes from the registers.
+    let v = crate::verilog::export(BlockRam::<Bits<22>, 12>::with_write_register());
+    assert!(v.contains("mem1[write_address_q] <= write_data_q[21:18]"));
+    crate::verilog::check_module("block_ram_write_register", &v).unwrap();
+    let v = crate::verilog::export(BlockRam::<Bit, 6>::with_write_register());
+    crate::verilog::check_module("block_ram_bit_write_register", &v).unwrap();
 }
 
 #[test]

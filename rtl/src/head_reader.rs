@@ -32,11 +32,14 @@
 //! writer keeps its own `base` for that, as the sorting cell does).
 //!
 //! # Users and timing
-//! The sorting cells read both memories through it: cells of 2^8 words or more in the
-//! two-cycle mode (the Delta sorter's cells 6 to 12), the others in the one-cycle mode
-//! ([HeadReader::new]`(false)`, [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS]).
+//! The sorting cells read both memories through it: the Delta sorter's cells 2 to 12 in the
+//! two-cycle mode, the iCE40 sorters' cells in the one-cycle mode
+//! ([HeadReader::new]`(false)`, [crate::sorter::DELTA_TWO_CYCLE_READ_FROM],
+//! [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS]).
 //! So does the merger's operation part (two-cycle with the Delta merger's 32K-word
-//! memories, [crate::block_ram::DEEP_MEMORY_ADDRESS_BITS]).
+//! memories, [crate::block_ram::DEEP_MEMORY_ADDRESS_BITS]), with the restart registered in
+//! both modes ([HeadReader::with_registered_restart]: its restarts are decided by the
+//! longest control logic of the part, which then ends at this block's registers).
 //! Measured with a scratch probe (a 2^A-word [crate::block_ram::BlockRam], its writer, this
 //! block, and a comparison of the head with the previous head into a register; nextpnr's
 //! seed): ECP5-85 with the last Delta cell's memory size (16K words, 20 DP16KD) **98.02
@@ -82,6 +85,10 @@ pub struct HeadReader<const A: usize, const P: usize> {
     pub head_ptr: Signal<Out, Bits<P>>,
     /// The two-cycle read (else the one-cycle read).
     registered: Constant<Bit>,
+    /// A restart is taken into registers and read from them in the next cycle (its word
+    /// is the head a cycle later), so that `restart` and `restart_at` do not reach the
+    /// memory's read address ([HeadReader::with_registered_restart]).
+    registered_restart: Constant<Bit>,
     head_word: DFF<TupleWord>,
     head_valid: DFF<Bit>,
     head_addr: DFF<Bits<P>>,
@@ -111,9 +118,19 @@ impl<const A: usize, const P: usize> Default for HeadReader<A, P> {
 impl<const A: usize, const P: usize> HeadReader<A, P> {
     /// `registered`: the two-cycle read; else the one-cycle read.
     pub fn new(registered: bool) -> Self {
+        Self::with_registered_restart(registered, false)
+    }
+
+    /// [HeadReader::new], and with `registered_restart` a restart taken into registers: the
+    /// read address and enable then come from registers of this block alone (plus `pop`
+    /// in the one-cycle read), so the logic that decides a restart is not on the way to
+    /// the memory's address, at the cost of one cycle more from a restart to its head
+    /// (three in the two-cycle read, two in the one-cycle read).
+    pub fn with_registered_restart(registered: bool, registered_restart: bool) -> Self {
         assert_eq!(P, A + 1, "HeadReader: P must be A + 1");
         Self {
             registered: Constant::new(registered),
+            registered_restart: Constant::new(registered_restart),
             clock: Default::default(),
             read_address: Default::default(),
             read_enable: Default::default(),
@@ -149,7 +166,7 @@ impl<const A: usize, const P: usize> Logic for HeadReader<A, P> {
         self.fetch_free.next = !self.fetched.q.val() | self.moves_up.val();
         self.issue.next = self.fetch_free.val() & (self.fetch_ptr.q.val() != self.write_ptr.val());
         self.after.next = self.head_addr.q.val() + 1;
-        if self.restart.val() {
+        if self.restart.val() & !self.registered_restart.val() {
             self.fetch.next = self.restart_at.val();
         } else if self.pop.val() {
             self.fetch.next = self.after.val();
@@ -182,10 +199,17 @@ impl<const A: usize, const P: usize> Logic for HeadReader<A, P> {
             if self.restart.val() {
                 self.head_valid.d.next = false;
                 self.head_addr.d.next = self.restart_at.val();
-                self.read_address.next = bit_cast::<A, P>(self.restart_at.val());
-                self.read_enable.next = true;
-                self.fetched.d.next = true;
-                self.fetch_ptr.d.next = self.restart_at.val() + 1;
+                if self.registered_restart.val() {
+                    // Read from `fetch_ptr` in the next cycle; whatever the memory reads
+                    // now is dropped (`fetched` low).
+                    self.fetched.d.next = false;
+                    self.fetch_ptr.d.next = self.restart_at.val();
+                } else {
+                    self.read_address.next = bit_cast::<A, P>(self.restart_at.val());
+                    self.read_enable.next = true;
+                    self.fetched.d.next = true;
+                    self.fetch_ptr.d.next = self.restart_at.val() + 1;
+                }
             }
         } else {
             // The one-cycle read: the memory reads the head word every cycle (the word at
@@ -197,7 +221,12 @@ impl<const A: usize, const P: usize> Logic for HeadReader<A, P> {
             self.read_address.next = bit_cast::<A, P>(self.fetch.val());
             self.read_enable.next = true;
             self.head_addr.d.next = self.fetch.val();
-            if self.restart.val() {
+            if self.restart.val() & self.registered_restart.val() {
+                // The head pointer moves now, its word is read in the next cycle (from the
+                // head pointer: no pop while the head is not valid).
+                self.head_addr.d.next = self.restart_at.val();
+                self.head_valid.d.next = false;
+            } else if self.restart.val() {
                 self.head_valid.d.next = true;
             } else if self.pop.val() {
                 self.head_valid.d.next = self.after.val() != self.write_ptr.val();
@@ -231,7 +260,7 @@ mod tests {
     }
 
     impl<const A: usize, const P: usize> ReaderBench<A, P> {
-        fn new(registered: bool) -> Self {
+        fn new(mode: Mode) -> Self {
             Self {
                 clock: Default::default(),
                 write: Default::default(),
@@ -240,7 +269,7 @@ mod tests {
                 restart_at: Default::default(),
                 pop: Default::default(),
                 memory: Default::default(),
-                reader: HeadReader::new(registered),
+                reader: HeadReader::with_registered_restart(mode.registered, mode.late_restart),
                 write_ptr: Default::default(),
             }
         }
@@ -273,6 +302,34 @@ mod tests {
         }
     }
 
+    /// A reader's mode: the two-cycle read or not, the restart registered or not.
+    #[derive(Clone, Copy, Debug)]
+    struct Mode {
+        registered: bool,
+        late_restart: bool,
+    }
+
+    /// Every mode: the two-cycle and one-cycle reads, each with and without the registered
+    /// restart.
+    const MODES: [Mode; 4] = [
+        Mode {
+            registered: true,
+            late_restart: false,
+        },
+        Mode {
+            registered: false,
+            late_restart: false,
+        },
+        Mode {
+            registered: true,
+            late_restart: true,
+        },
+        Mode {
+            registered: false,
+            late_restart: true,
+        },
+    ];
+
     fn word(n: u64) -> TupleWord {
         let mut w = TupleWord::default();
         w.data = (n & 0xffff).into();
@@ -293,7 +350,7 @@ mod tests {
     /// that pops walk the addresses one by one, and that a word there to read does not
     /// wait (see below).
     fn random_run<const A: usize, const P: usize>(
-        registered: bool,
+        mode: Mode,
         seed: u64,
         cycles: u64,
         write_duty: f64,
@@ -301,9 +358,10 @@ mod tests {
         restart_chance: f64,
     ) -> ReaderRun {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut h = Harness::new(ReaderBench::<A, P>::new(registered));
-        // Cycles from a word's write (a restart) to the cycle it is the head in.
-        let latency = if registered { 3 } else { 2 };
+        let mut h = Harness::new(ReaderBench::<A, P>::new(mode));
+        // Cycles from a word's write to the cycle it is the head in, and from a restart.
+        let latency = if mode.registered { 3 } else { 2 };
+        let restart_latency = latency - 1 + mode.late_restart as u64;
         let ring = 1u64 << P;
         let capacity = 1u64 << A;
         // The words by (unwrapped) address, and the pointers unwrapped.
@@ -339,9 +397,9 @@ mod tests {
                 // A word there to read does not wait: the two-cycle read's head is valid
                 // three cycles after the cycle its word was written in (two edges after
                 // the one that wrote it), or two after a restart to it; the one-cycle
-                // read's a cycle earlier.
+                // read's a cycle earlier; a registered restart's a cycle later.
                 let restarting = last_restart
-                    .map(|r| cycle < r + latency - 1)
+                    .map(|r| cycle < r + restart_latency)
                     .unwrap_or(false);
                 assert!(
                     cycle < w + latency || restarting,
@@ -387,21 +445,20 @@ mod tests {
 
     #[test]
     fn random_writes_pops_and_restarts_read_the_fifo_in_order() {
-        for registered in [true, false] {
+        for mode in MODES {
             for seed in 0..40 {
                 let write_duty = [1.0, 0.7, 0.3][seed as usize % 3];
                 let pop_duty = [1.0, 0.8, 0.4][seed as usize / 3 % 3];
-                let run = random_run::<3, 4>(registered, seed, 2_000, write_duty, pop_duty, 0.02);
+                let run = random_run::<3, 4>(mode, seed, 2_000, write_duty, pop_duty, 0.02);
                 assert!(
                     run.checked_heads > 200,
-                    "seed {seed}: {}",
+                    "{mode:?} seed {seed}: {}",
                     run.checked_heads
                 );
-                let run =
-                    random_run::<6, 7>(registered, seed + 100, 2_000, write_duty, pop_duty, 0.01);
+                let run = random_run::<6, 7>(mode, seed + 100, 2_000, write_duty, pop_duty, 0.01);
                 assert!(
                     run.checked_heads > 200,
-                    "seed {seed}: {}",
+                    "{mode:?} seed {seed}: {}",
                     run.checked_heads
                 );
             }
@@ -412,20 +469,22 @@ mod tests {
     fn a_word_every_cycle_in_steady_state() {
         // The writer far ahead, the reader popping whenever it can, never restarting: after
         // the first read's latency, one pop every cycle.
-        for (registered, first) in [(true, 3), (false, 2)] {
-            let run = random_run::<10, 11>(registered, 7, 1_000, 1.0, 1.0, 0.0);
-            assert_eq!(run.pops, run.cycles - first, "registered {registered}");
+        for mode in MODES {
+            let first = if mode.registered { 3 } else { 2 };
+            let run = random_run::<10, 11>(mode, 7, 1_000, 1.0, 1.0, 0.0);
+            assert_eq!(run.pops, run.cycles - first, "{mode:?}");
         }
     }
 
     #[test]
     fn first_word_pops_and_a_restart_take_the_cycles_stated() {
-        first_word_pops_and_a_restart(true);
-        first_word_pops_and_a_restart(false);
+        for mode in MODES {
+            first_word_pops_and_a_restart(mode);
+        }
     }
 
-    fn first_word_pops_and_a_restart(registered: bool) {
-        let mut h = Harness::new(ReaderBench::<4, 5>::new(registered));
+    fn first_word_pops_and_a_restart(mode: Mode) {
+        let mut h = Harness::new(ReaderBench::<4, 5>::new(mode));
         for n in 0..8u64 {
             h.uut.write.next = true;
             h.uut.write_word.next = word(100 + n);
@@ -434,31 +493,83 @@ mod tests {
             // it in cycle 1 (it was written at the edge before), the head register takes
             // it in cycle 2. The one-cycle read's head is the memory's read register: in
             // cycle 2.
-            let first = if registered { 2 } else { 1 };
-            assert_eq!(h.uut.reader.head_ok.val(), n >= first, "cycle {}", n + 1);
+            let first = if mode.registered { 2 } else { 1 };
+            assert_eq!(
+                h.uut.reader.head_ok.val(),
+                n >= first,
+                "{mode:?} cycle {}",
+                n + 1
+            );
         }
         h.uut.write.next = false;
         for n in 0..5u64 {
             assert_eq!(h.uut.reader.head.val(), word(100 + n));
             h.uut.pop.next = true;
             h.cycle();
-            assert!(h.uut.reader.head_ok.val(), "no bubble after pop {n}");
+            assert!(
+                h.uut.reader.head_ok.val(),
+                "{mode:?}: no bubble after pop {n}"
+            );
         }
         h.uut.pop.next = false;
         h.uut.restart.next = true;
         h.uut.restart_at.next = 2.into();
         h.cycle();
         h.uut.restart.next = false;
-        if registered {
+        // The head pointer moves at once; the word follows one cycle later (one-cycle read),
+        // two (two-cycle), one more with the registered restart.
+        let waits = mode.registered as u32 + mode.late_restart as u32;
+        for wait in 0..waits {
             assert!(
                 !h.uut.reader.head_ok.val(),
-                "the restart's word one cycle later"
+                "{mode:?}: head too early ({wait})"
             );
+            assert_eq!(h.uut.reader.head_ptr.val().index(), 2, "{mode:?}");
             h.cycle();
         }
-        assert!(h.uut.reader.head_ok.val(), "the restart's word is the head");
+        assert!(
+            h.uut.reader.head_ok.val(),
+            "{mode:?}: the restart's word is the head"
+        );
         assert_eq!(h.uut.reader.head.val(), word(102));
         assert_eq!(h.uut.reader.head_ptr.val().index(), 2);
+    }
+
+    /// With the registered restart, the read address and enable do not depend on
+    /// `restart` or `restart_at` within the cycle (the point of the mode): the same
+    /// reader state, restart or not, gives the same address and enable.
+    #[test]
+    fn a_registered_restart_does_not_reach_the_read_address() {
+        for mode in MODES.into_iter().filter(|m| m.late_restart) {
+            let mut rng = ChaCha8Rng::seed_from_u64(11);
+            let mut h = Harness::new(ReaderBench::<4, 5>::new(mode));
+            let mut reads = 0;
+            for cycle in 0..400u64 {
+                h.uut.write.next = rng.gen_bool(0.6);
+                h.uut.write_word.next = word(cycle);
+                let pop = h.uut.reader.head_ok.val() && rng.gen_bool(0.5);
+                h.uut.pop.next = pop;
+                let mut seen = vec![];
+                for (restart, at) in [(false, 0u64), (true, 3), (true, 9)] {
+                    h.uut.restart.next = restart;
+                    h.uut.restart_at.next = at.into();
+                    h.settle();
+                    seen.push((
+                        h.uut.reader.read_address.val(),
+                        h.uut.reader.read_enable.val(),
+                    ));
+                }
+                assert!(
+                    seen.iter().all(|s| *s == seen[0]),
+                    "{mode:?} cycle {cycle}: {seen:?}"
+                );
+                reads += seen[0].1 as u32;
+                h.uut.restart.next = rng.gen_bool(0.1);
+                h.uut.restart_at.next = 0.into();
+                h.cycle();
+            }
+            assert!(reads > 100, "{mode:?}: {reads} reads");
+        }
     }
 
     #[test]
@@ -467,5 +578,7 @@ mod tests {
         crate::verilog::check_module("head_reader", &v).unwrap();
         let v = crate::verilog::export(HeadReader::<10, 11>::new(false));
         crate::verilog::check_module("head_reader_one_cycle", &v).unwrap();
+        let v = crate::verilog::export(HeadReader::<10, 11>::with_registered_restart(true, true));
+        crate::verilog::check_module("head_reader_registered_restart", &v).unwrap();
     }
 }

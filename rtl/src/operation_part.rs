@@ -34,10 +34,22 @@
 //!   holds the head, so nothing but a register follows the memory in the cycle its word
 //!   comes out (the ECP5's critical path was L-memory → comparator → control word, 21.2
 //!   ns, the memory's word arriving 12.8 ns after the clock); a restart's word is the
-//!   head two cycles later. The iCE40 configurations read in one cycle, as before
-//!   ([DEEP_MEMORY_ADDRESS_BITS]). L's reader (and LADR* with it) may
+//!   head three cycles later. The iCE40 configurations read in one cycle, as before
+//!   ([DEEP_MEMORY_ADDRESS_BITS]), a restart's word the head two cycles later. Both
+//!   readers take a restart into registers and read from them in the next cycle
+//!   ([HeadReader::with_registered_restart], session 22): the logic that decides a
+//!   restart (a selection's last word leaving → `apply_now` → the new base) ends at a
+//!   register, not at the memory's address (the critical path of both parts, 16–17 ns,
+//!   in session 21), for one cycle more per restart. A restart to the writer's place
+//!   waits there for its word. L's reader (and LADR* with it) may
 //!   jump past the writer when it skips a tuple that has not arrived yet: its head is then
 //!   ignored (`seek_l`) until the writer has passed the place, where it restarts again.
+//! * **Writes**: with the two-cycle read the memories' write ports are registered too
+//!   ([BlockRam::with_write_register]): a word is in the memory one cycle after the stream
+//!   offered it, and the readers see the writer's pointer one cycle late (`l_stored`).
+//!   On the ECP5 the stream's handshake → the write enables of U's and L's 64 blocks was
+//!   the Delta core's critical path once the reads were registered (15.0 ns, 12.7 of it
+//!   routing).
 //! * **Selection**: the selected U tuple, L tuple or pair (U's words then L's) goes out on
 //!   the [SelectedStreamOut] word by word, one word per cycle, the readers' head words; the
 //!   address moves are applied as its last word leaves, and the next comparison starts in
@@ -331,6 +343,12 @@ pub struct OperationPart<const A: usize, const P: usize> {
     load_overflowed: DFF<Bit>,
     // ---- L-memory
     l_write: DFF<Bits<P>>,
+    /// `l_write` one cycle late: with the registered write (two-cycle mode) the words
+    /// before it are in the memories, so the readers wait for it.
+    l_write_late: DFF<Bits<P>>,
+    /// The writer's pointer the readers see: `l_write_late` or `l_write`.
+    l_stored: Signal<Local, Bits<P>>,
+    registered_write: Constant<Bit>,
     l_base: DFF<Bits<P>>,
     l_mark: DFF<Bits<P>>,
     l_eos_written: DFF<Bit>,
@@ -493,8 +511,21 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
 }
 
 impl<const A: usize, const P: usize> OperationPart<A, P> {
-    /// `registered`: both memories are read through two-cycle [HeadReader]s, else
-    /// one-cycle ones (cycle for cycle the read before issue 6's session 21).
+    /// U- and L-memory: with the two-cycle read their writes are registered too
+    /// ([BlockRam::with_write_register]: on the ECP5 the stream's handshake → the write
+    /// enables of 64 blocks was the Delta core's critical path, 15.0 ns, once the reads
+    /// were registered).
+    fn memory(registered: bool) -> BlockRam<TupleWord, A> {
+        if registered {
+            BlockRam::with_write_register()
+        } else {
+            BlockRam::default()
+        }
+    }
+
+    /// `registered`: both memories are read through two-cycle [HeadReader]s and written
+    /// through a register ([OperationPart::memory]), else read through one-cycle ones; in
+    /// both, a restart is registered ([HeadReader::with_registered_restart]).
     pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "OperationPart<A, P> needs P = A + 1");
         assert!((4..=16).contains(&A));
@@ -512,10 +543,10 @@ impl<const A: usize, const P: usize> OperationPart<A, P> {
             busy: Default::default(),
             l_taken: Default::default(),
             input_unneeded: Default::default(),
-            memory_u: Default::default(),
-            memory_l: Default::default(),
-            reader_u: HeadReader::new(registered),
-            reader_l: HeadReader::new(registered),
+            memory_u: Self::memory(registered),
+            memory_l: Self::memory(registered),
+            reader_u: HeadReader::with_registered_restart(registered, true),
+            reader_l: HeadReader::with_registered_restart(registered, true),
             decoder: RomTable::command_decoder(),
             control: RomTable::control_rom(),
             control_less: RomTable::control_rom_slice(Situation::Less),
@@ -553,6 +584,9 @@ impl<const A: usize, const P: usize> OperationPart<A, P> {
             load_count: Default::default(),
             load_overflowed: Default::default(),
             l_write: Default::default(),
+            l_write_late: Default::default(),
+            l_stored: Default::default(),
+            registered_write: Constant::new(registered),
             l_base: Default::default(),
             l_mark: Default::default(),
             l_eos_written: Default::default(),
@@ -655,6 +689,12 @@ impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
     /// U-memory's live words: the loaded relation (kept from command to command); L's: from
     /// LADR* (the words a command may still read again) to the write pointer.
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        // (With the registered write the word at `l_write - 1` may not be stored yet.)
+        let l_stored = if self.registered_write.val() {
+            ("l_write_late", self.l_write_late.q.val())
+        } else {
+            ("l_write", self.l_write.q.val())
+        };
         vec![
             LiveMemory {
                 name: "U-memory".into(),
@@ -666,11 +706,7 @@ impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
             },
             LiveMemory {
                 name: "L-memory".into(),
-                range: LiveRange::ring(
-                    ("l_mark", self.l_mark.q.val()),
-                    ("l_write", self.l_write.q.val()),
-                    P,
-                ),
+                range: LiveRange::ring(("l_mark", self.l_mark.q.val()), l_stored, P),
                 memory: &mut self.memory_l,
                 path: "memory_l".into(),
             },
@@ -684,6 +720,7 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         dff_setup!(
             self,
             clock,
+            l_write_late,
             state,
             current_program,
             uses_u,
@@ -744,10 +781,19 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
         self.memory_l.read_address.next = self.reader_l.read_address.val();
         self.memory_l.read_enable.next = self.reader_l.read_enable.val();
         // The words before a writer's pointer are written: L's stream, U's loaded relation
-        // (COMPARE ATTRIBUTES: U is written beside L).
-        self.reader_l.write_ptr.next = self.l_write.q.val();
+        // (COMPARE ATTRIBUTES: U is written beside L). With the registered write a word is
+        // in the memory one cycle after `l_write` passed it. (LOAD ends with its
+        // end-of-stream beat, a cycle or more after its last word: `u_end` is late
+        // enough.)
+        self.l_write_late.d.next = self.l_write.q.val();
+        if self.registered_write.val() {
+            self.l_stored.next = self.l_write_late.q.val();
+        } else {
+            self.l_stored.next = self.l_write.q.val();
+        }
+        self.reader_l.write_ptr.next = self.l_stored.val();
         if self.is_comp.q.val() {
-            self.reader_u.write_ptr.next = self.l_write.q.val();
+            self.reader_u.write_ptr.next = self.l_stored.val();
         } else {
             self.reader_u.write_ptr.next = self.u_end.q.val();
         }
@@ -1128,11 +1174,13 @@ impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
             & (self.action.q.val().get_bit(3) == self.action.q.val().get_bit(1));
         match self.state.q.val() {
             OperationState::Idle => {
+                // (The writer is at 0 in Idle, and a registered restart to the writer's
+                // place waits there for its word: no `seek_l`.)
                 self.restart_u.next = true;
                 self.restart_u_at.next = 0.into();
                 self.restart_l.next = true;
                 self.restart_l_at.next = 0.into();
-                self.restart_l_written.next = self.l_reach_zero.reach.val();
+                self.restart_l_written.next = true;
                 if self.data_in.valid.val() {
                     // A stream starts: take its command.
                     self.current_program.d.next = self.decoder.data.val().get_bits::<5>(0);
@@ -1915,8 +1963,9 @@ mod tests {
             configure(&mut h.uut, MergerCommand::SortEx, false, &s, 8);
             let r = run(&mut h, &to_beats(&l), Pacing::FULL_RATE, 2000);
             assert_eq!(r.units.len(), 20);
-            // (The two-cycle read: L's first word is the head a cycle later.)
-            let start = 6 + registered as u64;
+            // (The two-cycle read: L's first word is the head a cycle later, and a cycle
+            // later still for the registered write.)
+            let start = 6 + 2 * registered as u64;
             assert!(
                 r.cycles <= 20 * (8 + 1) + 1 + start,
                 "{} cycles (two-cycle read {registered})",

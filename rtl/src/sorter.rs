@@ -21,12 +21,18 @@
 //! before any beat can reach it); the first cell receives strings of one tuple. A relation larger than the capacity comes out as consecutive sorted
 //! strings of `capacity_tuples` tuples each: the block sort that external sort (§6 cases 2
 //! and 3) starts from.
-use crate::sorting_cell::SortingCell;
+use crate::sorting_cell::{SortingCell, REGISTERED_READ_MIN_ADDRESS_BITS};
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
 
 /// Address bits (log2 of words per memory) of each cell, first to last.
 pub const DELTA_CELL_ADDRESS_BITS: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+/// The Delta sorter's cells of 2^4 words or more (cells 2 to 12) read in two cycles
+/// ([crate::head_reader::HeadReader]); cell 1's 8-word memories live in logic. The iCE40
+/// sorters follow [REGISTERED_READ_MIN_ADDRESS_BITS] (all their cells read in one cycle).
+/// Why the Delta sorter differs: on the ECP5 a one-cycle cell's memory → `HeadMoves` →
+/// `pop` → read address was the core's critical path (cell 5, 16.7 ns, session 21).
+pub const DELTA_TWO_CYCLE_READ_FROM: usize = 4;
 /// Address bits of the cells of the iCE40-sized sorter.
 pub const SMALL_CELL_ADDRESS_BITS: [usize; 5] = [3, 4, 5, 6, 7];
 /// Address bits of the cells of the tiny sorter (the iCEBreaker's self check,
@@ -40,9 +46,10 @@ pub const TINY_CELL_ADDRESS_BITS: [usize; 3] = [4, 5, 6];
 /// Builds a sorter type from a list of cells: `field: address_bits`, in chain order.
 macro_rules! define_sorter {
     ($(#[$meta:meta])* $name:ident, $first:ident : $first_bits:literal,
-     [$($cell:ident <- $prev:ident : $bits:literal),*], last = $last:ident) => {
+     [$($cell:ident <- $prev:ident : $bits:literal),*], last = $last:ident,
+     two_cycle_read_from = $two_cycle:expr) => {
         $(#[$meta])*
-        #[derive(LogicBlock, Default)]
+        #[derive(LogicBlock)]
         pub struct $name {
             pub clock: Signal<In, Clock>,
             pub data_in: TupleStreamIn,
@@ -62,6 +69,25 @@ macro_rules! define_sorter {
             pub capacity_tuples: Signal<Out, Bits<16>>,
             $first: SortingCell<$first_bits, { $first_bits + 1 }>,
             $($cell: SortingCell<$bits, { $bits + 1 }>,)*
+        }
+
+        impl Default for $name {
+            /// Cells of 2^`two_cycle_read_from` words or more read in two cycles.
+            fn default() -> Self {
+                Self {
+                    clock: Default::default(),
+                    data_in: Default::default(),
+                    data_out: Default::default(),
+                    tuple_words: Default::default(),
+                    key_words: Default::default(),
+                    descending: Default::default(),
+                    sort_enable: Default::default(),
+                    tuples_hint: Default::default(),
+                    capacity_tuples: Default::default(),
+                    $first: SortingCell::new($first_bits >= $two_cycle),
+                    $($cell: SortingCell::new($bits >= $two_cycle),)*
+                }
+            }
         }
 
         impl Logic for $name {
@@ -127,7 +153,8 @@ define_sorter!(
         cell_11 <- cell_10: 13,
         cell_12 <- cell_11: 14
     ],
-    last = cell_12
+    last = cell_12,
+    two_cycle_read_from = DELTA_TWO_CYCLE_READ_FROM
 );
 
 define_sorter!(
@@ -140,7 +167,8 @@ define_sorter!(
         cell_04 <- cell_03: 6,
         cell_05 <- cell_04: 7
     ],
-    last = cell_05
+    last = cell_05,
+    two_cycle_read_from = REGISTERED_READ_MIN_ADDRESS_BITS
 );
 
 define_sorter!(
@@ -152,7 +180,8 @@ define_sorter!(
         cell_02 <- cell_01: 5,
         cell_03 <- cell_02: 6
     ],
-    last = cell_03
+    last = cell_03,
+    two_cycle_read_from = REGISTERED_READ_MIN_ADDRESS_BITS
 );
 
 /// A cell sorts (rather than passes) when one tuple fits in one of its memories.

@@ -48,9 +48,12 @@
 //!   by four LUT levels to `b_wins` and three of control or word choice (session 14:
 //!   cell 5's memory → carry chain → `state`; session 16: → the output slice's word).
 //! * **The head words are registers: a two-cycle read** (issue 6), in cells with memories
-//!   of 2^[REGISTERED_READ_MIN_ADDRESS_BITS] words or more (the Delta sorter's cells 6 to
-//!   12; the others, and every cell of the iCE40 configurations, read in one cycle: the
-//!   memory's read register is the head). Each memory is read by a [HeadReader]: the head
+//!   of 2^[REGISTERED_READ_MIN_ADDRESS_BITS] words or more, or as a sorter chooses
+//!   ([SortingCell::new]: the Delta sorter's cells 2 to 12,
+//!   [crate::sorter::DELTA_TWO_CYCLE_READ_FROM]; every cell of the iCE40 configurations
+//!   reads in one cycle: the memory's read register is the head). A two-cycle cell's
+//!   memories are also written through a register ([BlockRam::with_write_register]; its
+//!   readers see the write pointers one cycle late, `stored_ptr_*`). Each memory is read by a [HeadReader]: the head
 //!   word (the one at the side's read pointer, `head_ptr`) sits in a register after the
 //!   memory, whose own read register holds the word after it, read as soon as that
 //!   register is free. So nothing but a register follows a block RAM in the cycle its
@@ -100,7 +103,9 @@ use rust_hdl::prelude::*;
 /// 64.52 to 58.37 MHz with every cell reading in two cycles (the block's first form), and
 /// the iCEBreaker's tiny board
 /// would not fit. So the rule falls between the iCE40 configurations' cells (up to 2^7
-/// words) and the Delta sorter's cells 6 to 12 (2^8 to 2^14).
+/// words) and the Delta sorter's cells 6 to 12 (2^8 to 2^14). It is the rule of a cell built
+/// alone ([SortingCell]'s `Default`) and of the iCE40 sorters; the Delta sorter reads in two
+/// cycles from cell 2 on ([crate::sorter::DELTA_TWO_CYCLE_READ_FROM], session 22).
 pub const REGISTERED_READ_MIN_ADDRESS_BITS: usize = 8;
 
 /// What the merge side is doing.
@@ -223,6 +228,13 @@ pub struct SortingCell<const A: usize, const P: usize> {
     // ---- write side
     write_ptr_a: DFF<Bits<P>>,
     write_ptr_b: DFF<Bits<P>>,
+    /// The two-cycle read's memories are written through a register
+    /// ([BlockRam::with_write_register]): a word is in its memory one cycle after the
+    /// write pointer passed it, so the readers see these, the write pointers one cycle
+    /// late (the one-cycle read's see the write pointers).
+    registered_write: Constant<Bit>,
+    stored_ptr_a: DFF<Bits<P>>,
+    stored_ptr_b: DFF<Bits<P>>,
     /// Which memory receives the current run (false: A, true: B).
     write_to_b: DFF<Bit>,
     /// Tuples written into the current run. The run counters are `P` bits wide, not 16:
@@ -337,7 +349,27 @@ pub struct SortingCell<const A: usize, const P: usize> {
 }
 
 impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
+    /// The read by [REGISTERED_READ_MIN_ADDRESS_BITS]'s rule.
     fn default() -> Self {
+        Self::new(A >= REGISTERED_READ_MIN_ADDRESS_BITS)
+    }
+}
+
+impl<const A: usize, const P: usize> SortingCell<A, P> {
+    /// The two-cycle read's memories are written through a register too: on the ECP5 a
+    /// Delta cell's run counter → `write_to_b` → the write port of its 10–20 blocks was the
+    /// core's critical path once the merger's writes were registered (16.0 ns, session 22).
+    fn memory(registered_read: bool) -> BlockRam<TupleWord, A> {
+        if registered_read {
+            BlockRam::with_write_register()
+        } else {
+            BlockRam::default()
+        }
+    }
+
+    /// `registered_read`: both memories read in two cycles (else in one), see
+    /// [HeadReader::new]; a sorter chooses it per cell ([crate::sorter]).
+    pub fn new(registered_read: bool) -> Self {
         assert_eq!(P, A + 1, "SortingCell<A, P> needs P = A + 1");
         assert!((3..=15).contains(&A));
         Self {
@@ -356,13 +388,16 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
             full_level: Constant::new((1u64 << A).into()),
             full_xor_a: Default::default(),
             full_xor_b: Default::default(),
-            memory_a: Default::default(),
-            memory_b: Default::default(),
-            reader_a: HeadReader::new(A >= REGISTERED_READ_MIN_ADDRESS_BITS),
-            reader_b: HeadReader::new(A >= REGISTERED_READ_MIN_ADDRESS_BITS),
+            memory_a: Self::memory(registered_read),
+            memory_b: Self::memory(registered_read),
+            reader_a: HeadReader::new(registered_read),
+            reader_b: HeadReader::new(registered_read),
             out_slice: Default::default(),
             write_ptr_a: Default::default(),
             write_ptr_b: Default::default(),
+            registered_write: Constant::new(registered_read),
+            stored_ptr_a: Default::default(),
+            stored_ptr_b: Default::default(),
             write_to_b: Default::default(),
             write_count: Default::default(),
             eos_pending_a: Default::default(),
@@ -441,24 +476,29 @@ impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
     /// that cycle (a strike on them changes nothing; the range is read from fixed
     /// registers, as the Verilated model reads them by path).
     fn live_memories(&mut self) -> Vec<LiveMemory<'_>> {
+        // (With the registered write the word before the write pointer may not be stored
+        // yet: the stored pointers bound the words in the memories.)
+        let (stored_a, stored_b) = if self.registered_write.val() {
+            (
+                ("stored_ptr_a", self.stored_ptr_a.q.val()),
+                ("stored_ptr_b", self.stored_ptr_b.q.val()),
+            )
+        } else {
+            (
+                ("write_ptr_a", self.write_ptr_a.q.val()),
+                ("write_ptr_b", self.write_ptr_b.q.val()),
+            )
+        };
         vec![
             LiveMemory {
                 name: "memory A".into(),
-                range: LiveRange::ring(
-                    ("base_a", self.base_a.q.val()),
-                    ("write_ptr_a", self.write_ptr_a.q.val()),
-                    P,
-                ),
+                range: LiveRange::ring(("base_a", self.base_a.q.val()), stored_a, P),
                 memory: &mut self.memory_a,
                 path: "memory_a".into(),
             },
             LiveMemory {
                 name: "memory B".into(),
-                range: LiveRange::ring(
-                    ("base_b", self.base_b.q.val()),
-                    ("write_ptr_b", self.write_ptr_b.q.val()),
-                    P,
-                ),
+                range: LiveRange::ring(("base_b", self.base_b.q.val()), stored_b, P),
                 memory: &mut self.memory_b,
                 path: "memory_b".into(),
             },
@@ -474,6 +514,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             clock,
             write_ptr_a,
             write_ptr_b,
+            stored_ptr_a,
+            stored_ptr_b,
             write_to_b,
             write_count,
             eos_pending_a,
@@ -872,8 +914,15 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         // In EmitA B's head is its tuple start, and the other way round; with one side
         // exhausted at the head, its `head_ptr` is its tuple start. A word is readable once
         // written before this edge (the reader compares with the write pointer).
-        self.reader_a.write_ptr.next = self.write_ptr_a.q.val();
-        self.reader_b.write_ptr.next = self.write_ptr_b.q.val();
+        self.stored_ptr_a.d.next = self.write_ptr_a.q.val();
+        self.stored_ptr_b.d.next = self.write_ptr_b.q.val();
+        if self.registered_write.val() {
+            self.reader_a.write_ptr.next = self.stored_ptr_a.q.val();
+            self.reader_b.write_ptr.next = self.stored_ptr_b.q.val();
+        } else {
+            self.reader_a.write_ptr.next = self.write_ptr_a.q.val();
+            self.reader_b.write_ptr.next = self.write_ptr_b.q.val();
+        }
         self.reader_a.restart.next = self.lost_a.q.val();
         self.reader_b.restart.next = self.lost_b.q.val();
         self.reader_a.restart_at.next = self.base_a.q.val();
@@ -1291,10 +1340,15 @@ mod tests {
     }
 
     /// Random relations through one cell under random pacing, several streams back to back
-    /// through the same instance, against the model.
-    fn differential<const A: usize, const P: usize>(seed: u64, streams: usize) {
+    /// through the same instance, against the model; `registered_read`: the two-cycle read
+    /// (and registered write) of the Delta sorter's cells, whatever the cell's size.
+    fn differential<const A: usize, const P: usize>(
+        seed: u64,
+        streams: usize,
+        registered_read: bool,
+    ) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut h = Harness::new(SortingCell::<A, P>::default());
+        let mut h = Harness::new(SortingCell::<A, P>::new(registered_read));
         for _ in 0..streams {
             let tuple_words = rng.gen_range(1..=(1usize << A).min(6));
             let max_run = (1usize << A) / tuple_words;
@@ -1323,7 +1377,7 @@ mod tests {
             let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
             assert_eq!(
                 out, expect,
-                "seed {seed} shape {shape:?} run {run_in} desc {}",
+                "seed {seed} shape {shape:?} run {run_in} desc {} two-cycle {registered_read}",
                 s.descending
             );
         }
@@ -1331,15 +1385,19 @@ mod tests {
 
     #[test]
     fn random_differential_small_cell() {
-        for seed in 0..30 {
-            differential::<3, 4>(seed, 6);
+        for registered_read in [false, true] {
+            for seed in 0..30 {
+                differential::<3, 4>(seed, 6, registered_read);
+            }
         }
     }
 
     #[test]
     fn random_differential_larger_cell() {
-        for seed in 100..115 {
-            differential::<5, 6>(seed, 4);
+        for registered_read in [false, true] {
+            for seed in 100..115 {
+                differential::<5, 6>(seed, 4, registered_read);
+            }
         }
     }
 

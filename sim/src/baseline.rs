@@ -51,26 +51,24 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 61.43,
-        verilog_sha256: "47eaa74f7a6478bc6ebf86781a58ce2757b8bf3df8da18fec5226745fb3a4a83",
+        mhz: 65.15,
+        verilog_sha256: "07d9e242ec6956cfcf3f093af2781ed9c0f7368b39c7db131b0038c2aa035b39",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-24 (session 21), session 20's core with the operation part \
-                 reading through HeadReader (its one-cycle mode here: cycle for cycle the old \
-                 reads) (nextpnr's seed; seeds 1/2/3: 58.83 / 61.11 / 57.69), \
-                 docs/PERFORMANCE.md",
+                 0.4), 2026-11-24 (session 22), session 21's core with the operation part's \
+                 restarts registered (a restart's word one cycle later) (nextpnr's seed; \
+                 seeds 1/2/3: 66.24 / 61.69 / 63.46), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 59.77,
-        verilog_sha256: "0e184b5c408602f1363b9256a7b46f942d186935b2cf5d3e15517e8a5a5e8c5a",
+        mhz: 64.36,
+        verilog_sha256: "03fc5af07cedd9d7ab6b76435348147645d72faa968b68341a457f6f76ed60ac",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-24 (session 21), session 20's core with the \
-                 merger's and the sorting checker's deep memories read through registers \
-                 (the operation part's U- and L-memory through two-cycle HeadReaders, a \
-                 second read stage in the output control part, a registered compare stage \
-                 in the checker) (nextpnr's seed), docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-24 (session 22), session 21's core with the \
+                 operation part's restarts registered, the sorting cells 2 to 12 reading in \
+                 two cycles, and the two-cycle readers' memories written through a register \
+                 (nextpnr's seed), docs/PERFORMANCE.md",
     },
 ];
 
