@@ -32,7 +32,7 @@ pub const LANE_SPLIT_MIN_ADDRESS_BITS: usize = 12;
 /// [crate::sorting_cell::REGISTERED_READ_MIN_ADDRESS_BITS], and the Delta sorter by
 /// [crate::sorter::DELTA_TWO_CYCLE_READ_FROM].) The operation part's deep memories and the
 /// two-cycle cells' memories are also written through a register
-/// ([BlockRam::with_write_register]).
+/// ([BlockRam::new]).
 pub const DEEP_MEMORY_ADDRESS_BITS: usize = 12;
 
 /// Memories of exactly 2^this words (8K) are stored in 2-bit lanes: the ECP5 block's 8K × 2
@@ -92,7 +92,7 @@ pub struct BlockRam<D: Synth, const A: usize> {
     pub write_enable: Signal<In, Bit>,
     pub write_data: Signal<In, D>,
     _memory: Vec<D>,
-    /// The write port's inputs pass a register first ([BlockRam::with_write_register]).
+    /// The write port's inputs pass a register first ([BlockRam::new]).
     _write_register: bool,
     /// The write taken by that register at the last edge, done at the next.
     _pending_write: Option<(usize, D)>,
@@ -119,15 +119,15 @@ impl<D: Synth, const A: usize> BlockRam<D, A> {
     /// Number of words.
     pub const WORDS: usize = 1 << A;
 
-    /// A memory whose write address, enable and data are registered before the memory
-    /// (issue 6): a word is stored one edge later than it is offered, so the logic that
-    /// decides a write (a stream's handshake) reaches a register next to it, not the
-    /// write ports of a deep memory's blocks spread over the die (on the ECP5 5.6 ns of
-    /// route to the Delta merger's 32 blocks). Its user must count a word as readable one
-    /// cycle after it offered it.
-    pub fn with_write_register() -> Self {
+    /// With `write_register`, a memory whose write address, enable and data are registered
+    /// before the memory (issue 6): a word is stored one edge later than it is offered, so
+    /// the logic that decides a write (a stream's handshake) reaches a register next to
+    /// it, not the write ports of a deep memory's blocks spread over the die (on the ECP5
+    /// 5.6 ns of route to the Delta merger's 32 blocks). Its user must count a word as
+    /// readable one cycle after it offered it. Without, the plain memory (`Default`).
+    pub fn new(write_register: bool) -> Self {
         Self {
-            _write_register: true,
+            _write_register: write_register,
             ..Default::default()
         }
     }
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_registered_write_stores_its_word_one_edge_later() {
-        let mut h = Harness::new(BlockRam::<Bits<8>, 4>::with_write_register());
+        let mut h = Harness::new(BlockRam::<Bits<8>, 4>::new(true));
         h.uut.write_enable.next = true;
         h.uut.write_address.next = 3.into();
         h.uut.write_data.next = 0x5a.into();
@@ -337,10 +337,10 @@ fn block_ram_verilog_passes_verilator_lint() {
     assert!(v.contains("read_data[21:18] <= mem1[read_address]"));
     crate::verilog::check_module("block_ram_lanes", &v).unwrap();
     // The registered write, whole and in lanes: the memory writes from the registers.
-    let v = crate::verilog::export(BlockRam::<Bits<22>, 12>::with_write_register());
+    let v = crate::verilog::export(BlockRam::<Bits<22>, 12>::new(true));
     assert!(v.contains("mem1[write_address_q] <= write_data_q[21:18]"));
     crate::verilog::check_module("block_ram_write_register", &v).unwrap();
-    let v = crate::verilog::export(BlockRam::<Bit, 6>::with_write_register());
+    let v = crate::verilog::export(BlockRam::<Bit, 6>::new(true));
     crate::verilog::check_module("block_ram_bit_write_register", &v).unwrap();
 }
 

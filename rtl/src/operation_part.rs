@@ -45,7 +45,7 @@
 //!   jump past the writer when it skips a tuple that has not arrived yet: its head is then
 //!   ignored (`seek_l`) until the writer has passed the place, where it restarts again.
 //! * **Writes**: with the two-cycle read the memories' write ports are registered too
-//!   ([BlockRam::with_write_register]): a word is in the memory one cycle after the stream
+//!   ([BlockRam::new]): a word is in the memory one cycle after the stream
 //!   offered it, and the readers see the writer's pointer one cycle late (`l_stored`).
 //!   On the ECP5 the stream's handshake → the write enables of U's and L's 64 blocks was
 //!   the Delta core's critical path once the reads were registered (15.0 ns, 12.7 of it
@@ -511,20 +511,8 @@ impl<const A: usize, const P: usize> Default for OperationPart<A, P> {
 }
 
 impl<const A: usize, const P: usize> OperationPart<A, P> {
-    /// U- and L-memory: with the two-cycle read their writes are registered too
-    /// ([BlockRam::with_write_register]: on the ECP5 the stream's handshake → the write
-    /// enables of 64 blocks was the Delta core's critical path, 15.0 ns, once the reads
-    /// were registered).
-    fn memory(registered: bool) -> BlockRam<TupleWord, A> {
-        if registered {
-            BlockRam::with_write_register()
-        } else {
-            BlockRam::default()
-        }
-    }
-
     /// `registered`: both memories are read through two-cycle [HeadReader]s and written
-    /// through a register ([OperationPart::memory]), else read through one-cycle ones; in
+    /// through a register ([BlockRam::new]), else read through one-cycle ones; in
     /// both, a restart is registered ([HeadReader::with_registered_restart]).
     pub fn new(registered: bool) -> Self {
         assert_eq!(P, A + 1, "OperationPart<A, P> needs P = A + 1");
@@ -543,8 +531,11 @@ impl<const A: usize, const P: usize> OperationPart<A, P> {
             busy: Default::default(),
             l_taken: Default::default(),
             input_unneeded: Default::default(),
-            memory_u: Self::memory(registered),
-            memory_l: Self::memory(registered),
+            // (With the two-cycle read the writes are registered too: on the ECP5 the
+            // stream's handshake → the write enables of 64 blocks was the Delta core's
+            // critical path once the reads were registered, 15.0 ns.)
+            memory_u: BlockRam::new(registered),
+            memory_l: BlockRam::new(registered),
             reader_u: HeadReader::with_registered_restart(registered, true),
             reader_l: HeadReader::with_registered_restart(registered, true),
             decoder: RomTable::command_decoder(),

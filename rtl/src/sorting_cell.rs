@@ -52,7 +52,7 @@
 //!   ([SortingCell::new]: the Delta sorter's cells 2 to 12,
 //!   [crate::sorter::DELTA_TWO_CYCLE_READ_FROM]; every cell of the iCE40 configurations
 //!   reads in one cycle: the memory's read register is the head). A two-cycle cell's
-//!   memories are also written through a register ([BlockRam::with_write_register]; its
+//!   memories are also written through a register ([BlockRam::new]; its
 //!   readers see the write pointers one cycle late, `stored_ptr_*`). Each memory is read by a [HeadReader]: the head
 //!   word (the one at the side's read pointer, `head_ptr`) sits in a register after the
 //!   memory, whose own read register holds the word after it, read as soon as that
@@ -229,7 +229,7 @@ pub struct SortingCell<const A: usize, const P: usize> {
     write_ptr_a: DFF<Bits<P>>,
     write_ptr_b: DFF<Bits<P>>,
     /// The two-cycle read's memories are written through a register
-    /// ([BlockRam::with_write_register]): a word is in its memory one cycle after the
+    /// ([BlockRam::new]): a word is in its memory one cycle after the
     /// write pointer passed it, so the readers see these, the write pointers one cycle
     /// late (the one-cycle read's see the write pointers).
     registered_write: Constant<Bit>,
@@ -356,17 +356,6 @@ impl<const A: usize, const P: usize> Default for SortingCell<A, P> {
 }
 
 impl<const A: usize, const P: usize> SortingCell<A, P> {
-    /// The two-cycle read's memories are written through a register too: on the ECP5 a
-    /// Delta cell's run counter → `write_to_b` → the write port of its 10–20 blocks was the
-    /// core's critical path once the merger's writes were registered (16.0 ns, session 22).
-    fn memory(registered_read: bool) -> BlockRam<TupleWord, A> {
-        if registered_read {
-            BlockRam::with_write_register()
-        } else {
-            BlockRam::default()
-        }
-    }
-
     /// `registered_read`: both memories read in two cycles (else in one), see
     /// [HeadReader::new]; a sorter chooses it per cell ([crate::sorter]).
     pub fn new(registered_read: bool) -> Self {
@@ -388,8 +377,11 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             full_level: Constant::new((1u64 << A).into()),
             full_xor_a: Default::default(),
             full_xor_b: Default::default(),
-            memory_a: Self::memory(registered_read),
-            memory_b: Self::memory(registered_read),
+            // (The two-cycle read's memories are written through a register too: on the
+            // ECP5 a Delta cell's run counter → `write_to_b` → its blocks' write port was
+            // the core's critical path once the merger's writes were registered, 16.0 ns.)
+            memory_a: BlockRam::new(registered_read),
+            memory_b: BlockRam::new(registered_read),
             reader_a: HeadReader::new(registered_read),
             reader_b: HeadReader::new(registered_read),
             out_slice: Default::default(),
