@@ -51,19 +51,20 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 65.15,
-        verilog_sha256: "07d9e242ec6956cfcf3f093af2781ed9c0f7368b39c7db131b0038c2aa035b39",
+        mhz: 59.76,
+        verilog_sha256: "81c5b9e8cb4f7464d20c0bc392976997467ecda1f767943a1a338244b228f805",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
                  0.4), 2026-11-24 (session 22), session 21's core with the operation part's \
                  restarts registered (a restart's word one cycle later) (nextpnr's seed; \
-                 seeds 1/2/3: 66.24 / 61.69 / 63.46), docs/PERFORMANCE.md",
+                 seeds 1/2/3: 62.78 / 62.59 / 62.29, mean of four 61.86 against session \
+                 21's 59.77), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 64.36,
-        verilog_sha256: "03fc5af07cedd9d7ab6b76435348147645d72faa968b68341a457f6f76ed60ac",
+        mhz: 66.89,
+        verilog_sha256: "f61c9559b454238e3f67949b219ab3d574b8d639b9bc2140d9c8d0e287dad211",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
                  nextpnr-ecp5), 2026-11-24 (session 22), session 21's core with the \
                  operation part's restarts registered, the sorting cells 2 to 12 reading in \
