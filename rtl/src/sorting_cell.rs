@@ -377,9 +377,10 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             full_level: Constant::new((1u64 << A).into()),
             full_xor_a: Default::default(),
             full_xor_b: Default::default(),
-            // (The two-cycle read's memories are written through a register too: on the
-            // ECP5 a Delta cell's run counter → `write_to_b` → its blocks' write port was
-            // the core's critical path once the merger's writes were registered, 16.0 ns.)
+            // (The two-cycle read's memories are written through a register too, as the
+            // operation part's are. Its benefit here is not measured: it went in on a
+            // misread ECP5 path, which ended at a memory's read enable, not its write
+            // port; it costs the Delta sorter 626 cycles. docs/PERFORMANCE.md, session 22.)
             memory_a: BlockRam::new(registered_read),
             memory_b: BlockRam::new(registered_read),
             reader_a: HeadReader::new(registered_read),
