@@ -378,9 +378,10 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             full_xor_a: Default::default(),
             full_xor_b: Default::default(),
             // (The two-cycle read's memories are written through a register too, as the
-            // operation part's are. Its benefit here is not measured: it went in on a
-            // misread ECP5 path, which ended at a memory's read enable, not its write
-            // port; it costs the Delta sorter 626 cycles. docs/PERFORMANCE.md, session 22.)
+            // operation part's are: the ECP5 Delta core placed at 66.89 MHz with it and
+            // 62.46 without, for 626 of the sorter's cycles. It went in on a misread path
+            // and shortens none: the gain is mapping and placement, docs/PERFORMANCE.md,
+            // session 22.)
             memory_a: BlockRam::new(registered_read),
             memory_b: BlockRam::new(registered_read),
             reader_a: HeadReader::new(registered_read),
