@@ -129,12 +129,16 @@ fn bench_prints_a_table_and_a_json_last_line() {
     ] {
         assert!(json[key].as_f64().unwrap() > 0.0, "{key}");
     }
-    // The engine core alone settles in fewer passes than the whole top around it.
-    assert!(
-        json["sim_passes_per_cycle_rtl_core"].as_f64().unwrap()
-            < json["sim_passes_per_cycle_rtl_top"].as_f64().unwrap(),
-        "{last}"
-    );
+    // A register's new output reaches the top of the hierarchy in the pass it changes (the
+    // vendored rust-hdl-macros' second `update`, vendor/README.md): about five settling
+    // passes a cycle, the engine core alone and the whole top alike (measured 4.96 and
+    // 4.93 here; 8.66 and 8.9 when an output climbed one level a pass).
+    for key in [
+        "sim_passes_per_cycle_rtl_core",
+        "sim_passes_per_cycle_rtl_top",
+    ] {
+        assert!(json[key].as_f64().unwrap() < 6.0, "{key}: {last}");
+    }
     assert!(
         json["cell_cycles_per_word"].as_f64().unwrap() <= 1.125,
         "{last}"

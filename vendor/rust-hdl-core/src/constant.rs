@@ -139,4 +139,8 @@ impl<T: Synth> Block for Constant<T> {
     fn accept(&self, name: &str, probe: &mut dyn Probe) {
         probe.visit_atom(name, self);
     }
+
+    fn is_port() -> bool {
+        true
+    }
 }

@@ -230,6 +230,7 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
         }
         self.changed = self.val != self.next;
         if self.changed {
+            crate::block::note_latched_change();
             self.prev = self.val;
             self.val = self.next;
         }
@@ -241,6 +242,10 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
 
     fn accept(&self, name: &str, probe: &mut dyn Probe) {
         probe.visit_atom(name, self);
+    }
+
+    fn is_port() -> bool {
+        true
     }
 }
 
@@ -303,6 +308,7 @@ impl<D: Direction, T: Synth> Default for Signal<D, T> {
 impl<T: Synth> Signal<InOut, T> {
     pub fn set_tristate_is_output(&mut self, flag: bool) {
         if self.tristate_is_output != flag {
+            crate::block::note_latched_change();
             self.changed = true;
         }
         self.tristate_is_output = flag;
