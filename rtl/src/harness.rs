@@ -278,8 +278,10 @@ impl<B: StreamBlock> Harness<B> {
     /// As [Harness::run_stream], calling `after_edge(cycle, block)` after each clock edge
     /// (cycles counted from 0): test equipment that acts on the block between cycles, such
     /// as a memory-word fault ([crate::memory_fault]). It sees the flip-flops and memories
-    /// as the edge left them; the logic after them settles in the next cycle. A stream that
-    /// does not finish in `max_cycles` is an error (the block is left as it is, settled).
+    /// as the edge left them; the logic after them settles in the next cycle (part of it
+    /// has in the edge pass: a hook that inspects logic calls [settle_block] first). A
+    /// stream that does not finish in `max_cycles` is an error (the block is left as it is,
+    /// settled).
     pub fn run_stream_with(
         &mut self,
         beats: &[Beat],

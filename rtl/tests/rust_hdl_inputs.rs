@@ -134,9 +134,9 @@ fn a_cycle_settles_in_passes_not_one_a_level() {
     // (the flip-flops' new outputs reach their parents in the edge pass, and the outputs
     // the second run rewrote are latched in the next). With the patched core alone: 5.7
     // (session 24; 6.7 in session 13: the rise is the edge pass, the deep stage's `q`
-    // climbing one level a pass, a pass that sees no change). As rust-hdl is published (the clock and every input one level
-    // a pass): 13.5; with only one of the core patch's two changes: 7.65 (inputs) or 12.55
-    // (edges). Each is correct on its own (the test above passes with any of them); this
+    // climbing one level a pass, a pass that sees no change). As rust-hdl is published
+    // (the clock and every input one level a pass): 13.5; with only one of the core
+    // patch's two changes: 7.65 (inputs) or 12.55 (edges). Each is correct on its own (the test above passes with any of them); this
     // is what they are for.
     assert!(
         per_cycle <= 4.0,
