@@ -17,6 +17,7 @@
 //! tells the HM adapter IN that the rest of the stream will be dropped. Both come from the
 //! merger's operation part (see `docs/MERGER.md`); the register top and the HM adapter do
 //! not use them yet.
+use crate::dff::DFF;
 use crate::fault_injector::{FaultInjector, FaultKind};
 use crate::harness::StreamBlock;
 use crate::link_check::LinkCheck;

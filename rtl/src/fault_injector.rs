@@ -19,6 +19,7 @@
 //!   dropped, a beat sent twice) and a permanent one (a data line stuck at 0 or 1 from the
 //!   target beat on). Memory corruption inside a cell or the merger is done on the memory
 //!   itself ([crate::block_ram::BlockRam] test hooks), not here.
+use crate::dff::DFF;
 use crate::tuple_stream::{Beat, TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;
 

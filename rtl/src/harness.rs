@@ -5,6 +5,7 @@
 //! rust-hdl's threaded `Simulation` runs about 7k cycles/s; stepping one clock edge at a
 //! time and settling with `simulate` in this thread is more than ten times faster.
 use crate::tuple_stream::{Beat, TupleStreamIn, TupleStreamOut};
+use rust_hdl::core::block::SettleMode;
 use rust_hdl::core::vcd_probe::VCDProbe;
 use rust_hdl::prelude::*;
 use std::fs::File;
@@ -57,6 +58,10 @@ pub struct Harness<B: Clocked> {
     pub cycles: u64,
     /// Settling passes (whole-design `update_all` calls) so far: the simulation's cost.
     pub passes: u64,
+    /// Check every settle that runs blocks by [SettleMode::Local] or [SettleMode::Skip]:
+    /// a pass as rust-hdl takes it must then change nothing (it panics if one does). Off
+    /// unless the environment sets `RDBE_VERIFY_SETTLE=1`.
+    pub check_settles: bool,
     vcd: Option<VCDProbe<BufWriter<File>>>,
     /// Simulated time in VCD units (one clock period = 10 units).
     time: u64,
@@ -71,6 +76,7 @@ impl<B: Clocked> Harness<B> {
             uut,
             cycles: 0,
             passes: 0,
+            check_settles: std::env::var("RDBE_VERIFY_SETTLE").is_ok_and(|v| v == "1"),
             vcd: None,
             time: 0,
         };
@@ -100,7 +106,9 @@ impl<B: Clocked> Harness<B> {
         }
         let vcd = self.vcd.take();
         let (cycles, passes, time) = (self.cycles, self.passes, self.time);
+        let check_settles = self.check_settles;
         *self = Harness::new(uut);
+        self.check_settles = check_settles;
         self.cycles = cycles;
         self.passes += passes;
         self.time = time;
@@ -117,12 +125,51 @@ impl<B: Clocked> Harness<B> {
         self.vcd = None;
     }
 
-    /// Propagate combinational changes until the circuit is stable.
-    /// A pass changed nothing when no signal latch on this thread flagged a change during
-    /// it (the patched rust-hdl-core's count, vendor/README.md): what `has_changed` would
-    /// say, without walking the whole hierarchy again.
+    /// Propagate combinational changes until the circuit is stable. Untraced, one pass in
+    /// which every block settles what is below it ([SettleMode::Local]: a block's
+    /// `update_all` repeats until nothing it holds changes), so whatever a caller changed
+    /// anywhere in the design is taken in; traced, whole-design passes as rust-hdl's own
+    /// simulation takes them, until one changes nothing (the counter of the patched
+    /// rust-hdl-core, vendor/README.md: what `has_changed` would say, without walking the
+    /// whole hierarchy again).
     pub fn settle(&mut self) {
-        self.passes += settle_block(&mut self.uut);
+        if self.vcd.is_some() {
+            let _mode = SettleModeGuard::set(SettleMode::Passes);
+            self.passes += settle_block(&mut self.uut);
+        } else {
+            let _mode = SettleModeGuard::set(SettleMode::Local);
+            self.uut.update_all();
+            self.passes += 1;
+            self.verify_settled();
+        }
+    }
+
+    /// With [Harness::check_settles], checks that a pass as rust-hdl takes it changes
+    /// nothing after a settle that ran blocks by [SettleMode::Local] or [SettleMode::Skip].
+    /// It would if a block's `update` read one of its own locals or outputs before writing
+    /// it (vendor/README.md, "Settle modes").
+    fn verify_settled(&mut self) {
+        if self.check_settles {
+            let _mode = SettleModeGuard::set(SettleMode::Passes);
+            let before = rust_hdl::core::block::latched_changes();
+            self.uut.update_all();
+            assert_eq!(
+                rust_hdl::core::block::latched_changes(),
+                before,
+                "cycle {}: a pass after the settle changed the design",
+                self.cycles
+            );
+        }
+    }
+
+    /// The inputs a stream loop set for the next cycle, settled: only the blocks whose
+    /// inputs changed run ([SettleMode::Skip]), each until what is below it is settled, so
+    /// one pass does it (and usually a small part of the design runs in it).
+    fn settle_inputs(&mut self) {
+        let _mode = SettleModeGuard::set(SettleMode::Skip);
+        self.uut.update_all();
+        self.passes += 1;
+        self.verify_settled();
     }
 
     fn clock_high(&mut self) -> bool {
@@ -133,8 +180,13 @@ impl<B: Clocked> Harness<B> {
     /// caller set for the next cycle: every block sees its clock fall in the first pass
     /// (the patched rust-hdl-core, vendor/README.md) and no flip-flop acts on it. Dumped
     /// when traced, as a scope shows it: the inputs change while the clock is low, and the
-    /// waveform has one fall after every rise.
+    /// waveform has one fall after every rise. Untraced, the clock stays high (the next
+    /// rise is raised without a fall: `raise_clock_edge`) and only the inputs settle.
     fn clock_fall(&mut self) {
+        if self.vcd.is_none() {
+            self.settle_inputs();
+            return;
+        }
         let was_high = self.clock_high();
         self.uut.clock_mut().next = Clock { clk: false };
         self.settle();
@@ -143,23 +195,30 @@ impl<B: Clocked> Harness<B> {
         }
     }
 
-    /// The rising clock edge in a stream loop: untraced, only the pass in which every
-    /// flip-flop takes its input (the clock reaches every block in one pass, vendor/README.md);
-    /// what follows from their new outputs settles in the next cycle's [Harness::clock_fall],
-    /// together with that cycle's inputs, before anything is sampled. Traced, a settled edge
-    /// as in [Harness::cycle], so that the waveform shows it.
+    /// The rising clock edge in a stream loop. Untraced, one pass in which every flip-flop
+    /// takes its input (the clock reaches every block in one pass, vendor/README.md) and
+    /// every block then settles what is below it ([SettleMode::Skip]): the design is
+    /// settled when it returns. Traced, a settled edge as in [Harness::cycle], so that the
+    /// waveform shows it.
     fn clock_rise(&mut self) {
         if self.vcd.is_some() {
             self.clock_edge();
         } else {
+            let _mode = SettleModeGuard::set(SettleMode::Skip);
+            rust_hdl::core::block::raise_clock_edge();
             self.uut.clock_mut().next = Clock { clk: true };
             self.uut.update_all();
             self.passes += 1;
+            self.verify_settled();
         }
     }
 
     /// The rising clock edge, the inputs already settled with the clock low.
     fn clock_edge(&mut self) {
+        if self.vcd.is_none() {
+            self.clock_rise();
+            return;
+        }
         self.uut.clock_mut().next = Clock { clk: true };
         self.settle();
         self.trace_point();
@@ -175,10 +234,34 @@ impl<B: Clocked> Harness<B> {
     }
 
     /// One full clock cycle: settle the inputs set by the caller, then the clock edge.
+    /// Whatever the caller changed since the last cycle is taken in, wherever it is in
+    /// the design (untraced, the settle runs every block).
     pub fn cycle(&mut self) {
-        self.clock_fall();
+        if self.vcd.is_some() {
+            self.clock_fall();
+        } else {
+            self.settle();
+        }
         self.clock_edge();
         self.cycles += 1;
+    }
+}
+
+/// Sets this thread's settle mode (the patched rust-hdl-core's `SettleMode`,
+/// vendor/README.md) and restores the one before when dropped, a panic included, so that
+/// code outside the harness (rust-hdl's `Simulation`, a test's own passes) settles as
+/// rust-hdl does.
+struct SettleModeGuard(SettleMode);
+
+impl SettleModeGuard {
+    fn set(mode: SettleMode) -> SettleModeGuard {
+        SettleModeGuard(rust_hdl::core::block::set_settle_mode(mode))
+    }
+}
+
+impl Drop for SettleModeGuard {
+    fn drop(&mut self) {
+        rust_hdl::core::block::set_settle_mode(self.0);
     }
 }
 
@@ -348,6 +431,9 @@ impl<B: StreamBlock> Harness<B> {
             cycles: 0,
         };
         let mut stopped = false;
+        // Whatever the caller changed before the stream is taken in; from here on, each
+        // cycle's settle runs only the blocks whose inputs changed.
+        self.settle();
         for cycle in start..max_cycles {
             let (offered, take) = handshake(cycle);
             let offer = !stopped && next_in < beats.len() && offered;

@@ -57,6 +57,7 @@
 //! A user that pops every cycle and restarts after a decision (the sorting cell's loser)
 //! sees its restarted head one cycle later than with the one-cycle read: hidden while the
 //! winner streams the rest of its tuple, a bubble after a decision on a tuple's last word.
+use crate::dff::DFF;
 use crate::tuple_stream::TupleWord;
 use rust_hdl::prelude::*;
 

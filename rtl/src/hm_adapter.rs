@@ -69,6 +69,7 @@
 //! handshakes, random `pace` and random diagnostic faults, which also check that beats
 //! are never closer than `pace` cycles on the HM side, and a check that
 //! the exported Verilog passes yosys and `verilator -Wall`.
+use crate::dff::DFF;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, TupleStreamIn, TupleStreamOut};
 use rust_hdl::prelude::*;

@@ -57,6 +57,7 @@
 //! The configuration ports must be stable while a stream flows; they may change between
 //! streams (when the end-of-stream beat has left the module).
 use crate::block_ram::BlockRam;
+use crate::dff::DFF;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{OddParity, StreamTuple, TupleStreamIn, TupleStreamOut};
 use anyhow::{bail, Result};

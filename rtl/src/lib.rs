@@ -3,6 +3,7 @@
 pub mod block_ram;
 pub mod control_rom;
 pub mod cosim;
+pub mod dff;
 pub mod engine_core;
 pub mod fault_injector;
 pub mod harness;

@@ -23,6 +23,7 @@
 //!   count catches a lost or repeated beat even where the checksum would cancel.
 //! * **Where.** The engine core checks its two links that no other mechanism covers: sort
 //!   pipeline → merger and merger → the core's output (`rtl/src/engine_core.rs`).
+use crate::dff::DFF;
 use crate::tuple_stream::{Beat, TupleWord};
 use rust_hdl::prelude::*;
 

@@ -107,6 +107,7 @@
 //!   the command has ended but its input has not, so the source may cut the stream short.
 use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
 use crate::control_rom::{partial_end_word, Program, RomTable, Situation};
+use crate::dff::DFF;
 use crate::head_reader::HeadReader;
 use crate::memory_fault::{LiveMemory, LiveRange, LiveRegister, StoredWords};
 use crate::tuple_stream::{ParityFold, TupleStreamIn, TupleWord};

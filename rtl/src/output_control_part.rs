@@ -50,6 +50,7 @@
 //!   of equal keys in the output, which the control program uses for aggregates; see
 //!   `docs/TUPLE_STREAM.md` for what it means after the other commands.
 use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
+use crate::dff::DFF;
 use crate::in_module::{rotate_to_compact, undo_transform_key, InConfig, KeyType};
 use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::operation_part::SelectedStreamIn;

@@ -33,6 +33,7 @@
 //! [pulse_clear] do the rest of what a control program does on the bus. The same sequences
 //! over any [RegisterBus] (the harness, or the `sim` crate's Verilator model process):
 //! [configure_bus], [status_over_bus], [clear_over_bus].
+use crate::dff::DFF;
 use crate::engine_core::{CoreStatus, DeltaEngineCore, EngineCoreTop, SmallEngineCore};
 use crate::fault_injector::{FaultKind, StreamFault};
 use crate::harness::{Harness, StreamBlock};

@@ -73,6 +73,7 @@
 //! tests over seeds, sizes and faults against the model, the board top's LEDs in both
 //! polarities, and the exported Verilog of the tops through yosys and `verilator -Wall`;
 //! the tiny configuration through the same helpers ([SelfCheckTop], [SelfCheckLeds]).
+use crate::dff::DFF;
 use crate::engine_core::{MergerTiny, SmallEngineCore, TinyEngineCore};
 use crate::fault_injector::FaultKind;
 use crate::in_module::{InConfig, KeyType};

@@ -6,6 +6,7 @@
 //! merger (issue 3) and the output control part that undoes the rotation and the key
 //! transformation come after it; until then software undoes them
 //! ([crate::in_module::rotate_to_compact], [crate::in_module::undo_transform_key]).
+use crate::dff::DFF;
 use crate::harness::{Harness, Pacing, StreamBlock};
 use crate::in_module::{InConfig, InModule, InModuleDelta, InModuleSmall};
 use crate::sorter::{

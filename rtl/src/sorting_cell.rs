@@ -87,6 +87,7 @@
 //!   only on this cell's registers, so no combinational path crosses a cell boundary. A
 //!   word written at one edge can be its side's head two edges later.
 use crate::block_ram::BlockRam;
+use crate::dff::DFF;
 use crate::head_reader::HeadReader;
 use crate::memory_fault::{LiveMemory, LiveRange, StoredWords};
 use crate::stream_slice::StreamSlice;

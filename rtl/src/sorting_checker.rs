@@ -67,6 +67,7 @@
 //!   head word; the head word with DP goes into a [StreamSlice], so `data_out` comes from
 //!   flip-flops and `data_in.ready` is a function of this module's flip-flops only.
 use crate::block_ram::{BlockRam, DEEP_MEMORY_ADDRESS_BITS};
+use crate::dff::DFF;
 use crate::sorting_cell::model::sort_order;
 use crate::stream_slice::StreamSlice;
 use crate::tuple_stream::{StreamTuple, TupleStreamIn, TupleStreamOut, TupleWord};

@@ -4,6 +4,7 @@
 //! beat and its input `ready` both come straight from flip-flops: no combinational path
 //! crosses a module boundary, and `ready` never ripples back through a chain of sorting
 //! cells. It passes one beat per clock when the sink is always ready.
+use crate::dff::DFF;
 use crate::operation_part::{SelectedStreamIn, SelectedStreamOut};
 use crate::tuple_stream::{TupleStreamIn, TupleStreamOut, TupleWord};
 use rust_hdl::prelude::*;

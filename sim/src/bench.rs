@@ -264,7 +264,9 @@ pub fn run(quick: bool, progress: impl Fn(&str)) -> Result<Vec<Figure>> {
         key: "sim_passes_per_cycle",
         value: passes as f64 / total as f64,
         unit: "passes",
-        what: "whole-design settling passes per simulated clock (what the simulation speed depends on)".into(),
+        what: "settling passes per simulated clock (each runs the blocks whose inputs changed, \
+               each until what is below it is settled: vendor/README.md)"
+            .into(),
     });
     // The whole small RDBE top on rust-hdl (issue 6's "full engine core" figure), on the
     // same workload as the Verilator figure below.

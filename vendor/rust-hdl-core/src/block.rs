@@ -26,6 +26,57 @@ pub trait Block: Logic {
     {
         false
     }
+    /// rdbe patch: whether an input of this block (a port of direction `In`, or a clock
+    /// whose edge it has not seen) differs from what the block last took in. A block whose
+    /// inputs are unchanged, in a pass of [SettleMode::Skip], has nothing to do: its last
+    /// `update_all` left it settled. `true` is always safe.
+    fn inputs_changed(&self) -> bool {
+        true
+    }
+}
+
+/// rdbe patch: how a derived `update_all` settles its block (vendor/README.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SettleMode {
+    /// As published, and the block's second `update`: what rust-hdl's `Simulation` does.
+    /// Settling takes whole-design passes until one changes nothing.
+    Passes,
+    /// Every block runs its `update` and its fields' `update_all` again until an
+    /// iteration latches no change, so one pass leaves the design settled.
+    Local,
+    /// As `Local`, and a block whose inputs are unchanged since it last ran
+    /// ([Block::inputs_changed]) is skipped with everything below it.
+    Skip,
+}
+
+thread_local! {
+    static SETTLE_MODE: std::cell::Cell<SettleMode> = const { std::cell::Cell::new(SettleMode::Passes) };
+    static EDGE_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// rdbe patch: the settle mode of this thread's passes (see [SettleMode]).
+#[inline(always)]
+pub fn settle_mode() -> SettleMode {
+    SETTLE_MODE.with(|mode| mode.get())
+}
+
+/// rdbe patch: set this thread's settle mode; returns the one it replaces.
+pub fn set_settle_mode(mode: SettleMode) -> SettleMode {
+    SETTLE_MODE.with(|m| m.replace(mode))
+}
+
+/// rdbe patch: the count of clock edges raised by [raise_clock_edge] on this thread. A
+/// clock input that last latched an older count sees a rising edge while it is high.
+#[inline(always)]
+pub fn edge_generation() -> u64 {
+    EDGE_GENERATION.with(|count| count.get())
+}
+
+/// rdbe patch: a rising edge for every clock input that is high, without a fall first:
+/// the next pass fires every flip-flop once (each clock input records the count when it
+/// latches). For a simulation loop that does not trace the clock's fall.
+pub fn raise_clock_edge() {
+    EDGE_GENERATION.with(|count| count.set(count.get().wrapping_add(1)));
 }
 
 thread_local! {
@@ -84,6 +135,10 @@ impl<B: Block> Block for Vec<B> {
     fn is_port() -> bool {
         B::is_port()
     }
+
+    fn inputs_changed(&self) -> bool {
+        self.iter().any(|x| x.inputs_changed())
+    }
 }
 
 impl<B: Block, const P: usize> Block for [B; P] {
@@ -117,5 +172,9 @@ impl<B: Block, const P: usize> Block for [B; P] {
 
     fn is_port() -> bool {
         B::is_port()
+    }
+
+    fn inputs_changed(&self) -> bool {
+        self.iter().any(|x| x.inputs_changed())
     }
 }

@@ -136,6 +136,10 @@ impl<T: Synth> Block for Constant<T> {
         false
     }
 
+    fn inputs_changed(&self) -> bool {
+        false
+    }
+
     fn accept(&self, name: &str, probe: &mut dyn Probe) {
         probe.visit_atom(name, self);
     }

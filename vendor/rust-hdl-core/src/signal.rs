@@ -29,6 +29,8 @@ pub struct Signal<D: Direction, T: Synth> {
     id: usize,
     tristate_is_output: bool,
     signal_is_undriven: bool,
+    /// rdbe patch: for a clock input, [crate::block::edge_generation] when it last latched.
+    edge_seen: u64,
     constraints: Vec<PinConstraint>,
     dir: std::marker::PhantomData<D>,
 }
@@ -226,6 +228,9 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
         // need not keep the settle going itself. Latched unflagged, without a comparison.
         if matches!(D::KIND, AtomKind::InputParameter) {
             self.val = self.next;
+            if T::IS_CLOCK {
+                self.edge_seen = crate::block::edge_generation();
+            }
             return;
         }
         self.changed = self.val != self.next;
@@ -247,6 +252,12 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
     fn is_port() -> bool {
         true
     }
+
+    fn inputs_changed(&self) -> bool {
+        matches!(D::KIND, AtomKind::InputParameter)
+            && (self.next != self.val
+                || (T::IS_CLOCK && self.edge_seen != crate::block::edge_generation()))
+    }
 }
 
 impl Signal<In, Clock> {
@@ -254,7 +265,9 @@ impl Signal<In, Clock> {
     pub fn pos_edge(&self) -> bool {
         // rdbe patch: the edge is the clock's new value not yet latched (see `val` below),
         // so every block sees it in the pass its parent drives it.
-        self.next.clk && !self.val.clk
+        // A raised edge (`block::raise_clock_edge`) counts too, while the clock is high.
+        self.next.clk
+            && (!self.val.clk || self.edge_seen != crate::block::edge_generation())
     }
     #[inline(always)]
     pub fn neg_edge(&self) -> bool {
@@ -273,6 +286,7 @@ impl<T: Synth> Signal<Out, T> {
             id: get_signal_id(),
             tristate_is_output: false,
             signal_is_undriven: false,
+            edge_seen: 0,
             constraints: vec![],
             dir: PhantomData,
         }
@@ -299,6 +313,7 @@ impl<D: Direction, T: Synth> Default for Signal<D, T> {
             id: get_signal_id(),
             tristate_is_output: false,
             signal_is_undriven: false,
+            edge_seen: 0,
             constraints: vec![],
             dir: PhantomData,
         }

@@ -26,6 +26,9 @@ impl From<bool> for VCDValue {
 
 pub trait Synth: Default + Copy + PartialEq + Debug {
     const BITS: usize;
+    /// rdbe patch: `true` for [Clock] only: its inputs record the edge they saw
+    /// ([crate::block::raise_clock_edge]).
+    const IS_CLOCK: bool = false;
     fn descriptor() -> TypeDescriptor;
     fn vcd(self) -> VCDValue;
     fn verilog(self) -> VerilogLiteral;
@@ -78,6 +81,7 @@ impl Synth for Bit {
 
 impl Synth for Clock {
     const BITS: usize = 1;
+    const IS_CLOCK: bool = true;
 
     fn descriptor() -> TypeDescriptor {
         TypeDescriptor {

@@ -1,4 +1,4 @@
-use crate::common::{get_connect_all, get_has_changed, get_update_all, TS};
+use crate::common::{get_connect_all, get_has_changed, get_inputs_changed, get_update_all, TS};
 use crate::common::{get_field_names, get_field_types};
 use quote::quote;
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ pub(crate) fn get_impl_for_logic_interface(input: &syn::DeriveInput) -> Result<T
     let link_hdl = get_link_hdl(fields.clone(), field_types.clone())?;
     let update_all = get_update_all(fields.clone())?;
     let has_changed = get_has_changed(fields.clone())?;
+    let inputs_changed = get_inputs_changed(fields.clone())?;
     let connect_all = get_connect_all(fields.clone())?;
     let join_connect = get_join_connect(fields.clone())?;
     let join_hdl = get_join_hdl(fields.clone(), field_types)?;
@@ -40,6 +41,7 @@ pub(crate) fn get_impl_for_logic_interface(input: &syn::DeriveInput) -> Result<T
             #update_all
             #has_changed
             #accept
+            #inputs_changed
 
             // rdbe patch: an interface is a bundle of its block's ports (vendor/README.md).
             fn is_port() -> bool {
