@@ -38,7 +38,7 @@ use crate::sort_job::EngineConfig;
 use crate::verilog_export;
 use anyhow::{anyhow, bail, Context, Result};
 use rdbe_rtl::rdbe_top::{DeltaRdbe, SmallRdbe};
-use rdbe_rtl::verilog::{export, rename_top};
+use rdbe_rtl::verilog::{export_default, rename_top};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -241,8 +241,8 @@ pub fn top_verilog(
         SynthTop::Rdbe => {
             // `rdbe verilog` does not write the register-bus top: export it the same way.
             let v = match config {
-                EngineConfig::Delta => export(DeltaRdbe::default()),
-                EngineConfig::Small => export(SmallRdbe::default()),
+                EngineConfig::Delta => export_default::<DeltaRdbe>(),
+                EngineConfig::Small => export_default::<SmallRdbe>(),
             };
             return Ok(("rdbe".to_string(), rename_top(&v, "rdbe")));
         }

@@ -13,61 +13,70 @@ use rdbe_rtl::sorter::{DeltaSorter, SmallSorter};
 use rdbe_rtl::sorting_cell::SortingCell;
 use rdbe_rtl::sorting_checker::{SortingCheckerDelta, SortingCheckerSmall};
 use rdbe_rtl::stream_slice::StreamSlice;
-use rdbe_rtl::verilog::{export, rename_top};
+use rdbe_rtl::verilog::{export, export_default, rename_top};
 use std::path::{Path, PathBuf};
 
 /// (module name, Verilog) for every exported module of a configuration.
 pub fn modules(config: EngineConfig) -> Vec<(String, String)> {
     let mut v = vec![
-        ("stream_slice".to_string(), export(StreamSlice::default())),
+        ("stream_slice".to_string(), export_default::<StreamSlice>()),
         (
             "sorting_cell_first".to_string(),
-            export(SortingCell::<3, 4>::default()),
+            export_default::<SortingCell<3, 4>>(),
         ),
-        ("hm_adapter_in".to_string(), export(HmAdapterIn::default())),
+        ("hm_adapter_in".to_string(), export_default::<HmAdapterIn>()),
         (
             "hm_adapter_out".to_string(),
-            export(HmAdapterOut::default()),
+            export_default::<HmAdapterOut>(),
         ),
     ];
     match config {
         EngineConfig::Delta => {
             v.push((
                 "sorting_cell_last".into(),
-                export(SortingCell::<14, 15>::default()),
+                export_default::<SortingCell<14, 15>>(),
             ));
-            v.push(("in_module".into(), export(InModuleDelta::default())));
-            v.push(("sorter".into(), export(DeltaSorter::default())));
+            v.push(("in_module".into(), export_default::<InModuleDelta>()));
+            v.push(("sorter".into(), export_default::<DeltaSorter>()));
             v.push((
                 "sorting_checker".into(),
-                export(SortingCheckerDelta::default()),
+                export_default::<SortingCheckerDelta>(),
             ));
-            v.push(("sort_pipeline".into(), export(DeltaSortPipeline::default())));
-            v.push(("merger".into(), export(MergerDelta::default())));
-            v.push(("engine_core".into(), export(DeltaEngineCore::default())));
-            v.push(("rdbe".into(), export(DeltaRdbe::default())));
+            v.push((
+                "sort_pipeline".into(),
+                export_default::<DeltaSortPipeline>(),
+            ));
+            v.push(("merger".into(), export_default::<MergerDelta>()));
+            v.push(("engine_core".into(), export_default::<DeltaEngineCore>()));
+            v.push(("rdbe".into(), export_default::<DeltaRdbe>()));
         }
         EngineConfig::Small => {
             v.push((
                 "sorting_cell_last".into(),
-                export(SortingCell::<7, 8>::default()),
+                export_default::<SortingCell<7, 8>>(),
             ));
-            v.push(("in_module".into(), export(InModuleSmall::default())));
-            v.push(("sorter".into(), export(SmallSorter::default())));
+            v.push(("in_module".into(), export_default::<InModuleSmall>()));
+            v.push(("sorter".into(), export_default::<SmallSorter>()));
             v.push((
                 "sorting_checker".into(),
-                export(SortingCheckerSmall::default()),
+                export_default::<SortingCheckerSmall>(),
             ));
-            v.push(("sort_pipeline".into(), export(SmallSortPipeline::default())));
-            v.push(("merger".into(), export(MergerSmall::default())));
-            v.push(("engine_core".into(), export(SmallEngineCore::default())));
-            v.push(("rdbe".into(), export(SmallRdbe::default())));
+            v.push((
+                "sort_pipeline".into(),
+                export_default::<SmallSortPipeline>(),
+            ));
+            v.push(("merger".into(), export_default::<MergerSmall>()));
+            v.push(("engine_core".into(), export_default::<SmallEngineCore>()));
+            v.push(("rdbe".into(), export_default::<SmallRdbe>()));
             // The power-up self check (§5.4) and its board tops: the small core only.
-            v.push(("self_check".into(), export(SelfCheckSmall::default())));
-            v.push(("self_check_board".into(), export(SelfCheckBoard::default())));
+            v.push(("self_check".into(), export_default::<SelfCheckSmall>()));
+            v.push((
+                "self_check_board".into(),
+                export_default::<SelfCheckBoard>(),
+            ));
             // The iCEBreaker's: the self check of the tiny core (3-cell sorter), which fits
             // the UP5K where the small core does not (docs/SELF_CHECK.md).
-            v.push(("self_check_tiny".into(), export(SelfCheckTiny::default())));
+            v.push(("self_check_tiny".into(), export_default::<SelfCheckTiny>()));
             v.push((
                 "self_check_tiny_board_icebreaker".into(),
                 export(SelfCheckTinyBoard::icebreaker()),

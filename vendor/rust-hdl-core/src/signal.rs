@@ -29,8 +29,10 @@ pub struct Signal<D: Direction, T: Synth> {
     id: usize,
     tristate_is_output: bool,
     signal_is_undriven: bool,
-    /// rdbe patch: for a clock input, [crate::block::edge_generation] when it last latched.
-    edge_seen: u64,
+    /// rdbe patch: for a clock input, [crate::block::edge_generation] when it last latched
+    /// (its low 32 bits: they fit beside the flags, so a signal is no larger; a clock
+    /// input latches at every edge, so it never lags by 2^32).
+    edge_seen: u32,
     constraints: Vec<PinConstraint>,
     dir: std::marker::PhantomData<D>,
 }
@@ -229,7 +231,7 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
         if matches!(D::KIND, AtomKind::InputParameter) {
             self.val = self.next;
             if T::IS_CLOCK {
-                self.edge_seen = crate::block::edge_generation();
+                self.edge_seen = crate::block::edge_generation() as u32;
             }
             return;
         }
@@ -256,7 +258,7 @@ impl<D: Direction, T: Synth> Block for Signal<D, T> {
     fn inputs_changed(&self) -> bool {
         matches!(D::KIND, AtomKind::InputParameter)
             && (self.next != self.val
-                || (T::IS_CLOCK && self.edge_seen != crate::block::edge_generation()))
+                || (T::IS_CLOCK && self.edge_seen != crate::block::edge_generation() as u32))
     }
 }
 
@@ -267,7 +269,7 @@ impl Signal<In, Clock> {
         // so every block sees it in the pass its parent drives it.
         // A raised edge (`block::raise_clock_edge`) counts too, while the clock is high.
         self.next.clk
-            && (!self.val.clk || self.edge_seen != crate::block::edge_generation())
+            && (!self.val.clk || self.edge_seen != crate::block::edge_generation() as u32)
     }
     #[inline(always)]
     pub fn neg_edge(&self) -> bool {
