@@ -65,6 +65,8 @@ pub struct Harness<B: Clocked> {
     vcd: Option<VCDProbe<BufWriter<File>>>,
     /// Simulated time in VCD units (one clock period = 10 units).
     time: u64,
+    /// Untraced: whether the time has gone on by the fall since the last rise.
+    fallen: bool,
 }
 
 impl<B: Clocked> Harness<B> {
@@ -79,6 +81,7 @@ impl<B: Clocked> Harness<B> {
             check_settles: std::env::var("RDBE_VERIFY_SETTLE").is_ok_and(|v| v == "1"),
             vcd: None,
             time: 0,
+            fallen: true,
         };
         h.settle();
         h
@@ -87,10 +90,15 @@ impl<B: Clocked> Harness<B> {
     /// Start writing every signal change to a VCD file (GTKWave opens it).
     pub fn trace_to(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         let file = BufWriter::new(File::create(path)?);
-        // A trace starts with the clock low (an untraced run leaves it high).
+        // A trace starts with the clock low (an untraced run leaves it high), settled in
+        // rust-hdl's passes: they latch every signal, where the settle modes leave a
+        // flip-flop's `d` as it was at the last edge (`dff::DFF`), which the dump would show.
         if self.clock_high() {
             self.uut.clock_mut().next = Clock { clk: false };
-            self.settle();
+        }
+        {
+            let _mode = SettleModeGuard::set(SettleMode::Passes);
+            self.passes += settle_block(&mut self.uut);
         }
         let probe = write_vcd_header(file, &self.uut);
         self.vcd = Some(write_vcd_dump(probe, &self.uut));
@@ -172,6 +180,15 @@ impl<B: Clocked> Harness<B> {
         self.verify_settled();
     }
 
+    /// Untraced, the clock stays high; the time goes on as if it fell, once after each rise,
+    /// so that a trace started later shows the cycles run before it as a traced run would.
+    fn untraced_fall(&mut self) {
+        if !self.fallen {
+            self.time += 5;
+            self.fallen = true;
+        }
+    }
+
     fn clock_high(&mut self) -> bool {
         self.uut.clock_mut().val().clk
     }
@@ -184,12 +201,14 @@ impl<B: Clocked> Harness<B> {
     /// rise is raised without a fall: `raise_clock_edge`) and only the inputs settle.
     fn clock_fall(&mut self) {
         if self.vcd.is_none() {
+            self.untraced_fall();
             self.settle_inputs();
             return;
         }
         let was_high = self.clock_high();
         self.uut.clock_mut().next = Clock { clk: false };
         self.settle();
+        self.fallen = true;
         if was_high {
             self.trace_point();
         }
@@ -207,6 +226,7 @@ impl<B: Clocked> Harness<B> {
             let _mode = SettleModeGuard::set(SettleMode::Skip);
             rust_hdl::core::block::raise_clock_edge();
             self.uut.clock_mut().next = Clock { clk: true };
+            self.fallen = false;
             self.uut.update_all();
             self.passes += 1;
             self.verify_settled();
@@ -217,10 +237,12 @@ impl<B: Clocked> Harness<B> {
     fn clock_edge(&mut self) {
         if self.vcd.is_none() {
             self.clock_rise();
+            self.time += 5;
             return;
         }
         self.uut.clock_mut().next = Clock { clk: true };
         self.settle();
+        self.fallen = false;
         self.trace_point();
     }
 
@@ -240,6 +262,7 @@ impl<B: Clocked> Harness<B> {
         if self.vcd.is_some() {
             self.clock_fall();
         } else {
+            self.untraced_fall();
             self.settle();
         }
         self.clock_edge();

@@ -389,3 +389,27 @@ fn a_local_read_before_it_is_written_is_caught_by_the_check() {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.settle()));
     assert!(caught.is_err(), "the check let a stale output through");
 }
+
+/// Untraced, the clock stays high, but the time goes on as if it fell after each rise: a
+/// trace started after untraced cycles shows them, as it did when every cycle was traced
+/// (ten units a `cycle()`, five a stream cycle). Three cycles, then the trace: its first
+/// time step is the fourth cycle's edge, at 5 + 10 + 10 + 5 (the first cycle's fall does not
+/// count: the clock starts low).
+#[test]
+fn a_trace_started_late_goes_on_from_the_untraced_cycles() {
+    let mut h = Harness::new(Chain::default());
+    for _ in 0..3 {
+        h.cycle();
+    }
+    let path = std::env::temp_dir().join(format!(
+        "rdbe_rust_hdl_inputs_late_{}.vcd",
+        std::process::id()
+    ));
+    h.trace_to(&path).unwrap();
+    h.cycle();
+    h.finish_trace();
+    let vcd = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let first_step = vcd.lines().find(|l| l.starts_with('#')).unwrap();
+    assert_eq!(first_step, "#30");
+}
