@@ -56,7 +56,8 @@ pub struct Harness<B: Clocked> {
     pub uut: B,
     /// Rising edges so far.
     pub cycles: u64,
-    /// Settling passes (whole-design `update_all` calls) so far: the simulation's cost.
+    /// Settling passes (`update_all` calls on the whole block, each running only what its
+    /// settle mode needs) so far: the simulation's cost.
     pub passes: u64,
     /// Check every settle that runs blocks by [SettleMode::Local] or [SettleMode::Skip]:
     /// a pass as rust-hdl takes it must then change nothing (it panics if one does). Off
@@ -288,12 +289,11 @@ impl Drop for SettleModeGuard {
     }
 }
 
-/// Propagate combinational changes through `block` until it is stable, as
-/// [Harness::settle] does; returns the passes it took. For a stream loop's `after_edge`
-/// hook that inspects logic after the edge: the hook sees the edge pass alone, in which a
-/// block's outputs may mix values from after the edge with inputs its parent has not
-/// rewritten yet. Settling there changes nothing that follows (the next cycle's settle
-/// reaches the same values).
+/// Propagate combinational changes through `block` until it is stable, in whole passes of
+/// this thread's settle mode ([SettleMode::Passes] outside the harness: until one changes
+/// nothing); returns the passes it took. The harness settles every edge before a stream
+/// loop's `after_edge` hook runs, so there it finds nothing to do (one pass that changes
+/// nothing).
 pub fn settle_block<B: Block>(block: &mut B) -> u64 {
     for pass in 1..=10_000 {
         let before = rust_hdl::core::block::latched_changes();
@@ -383,9 +383,10 @@ impl<B: StreamBlock> Harness<B> {
 
     /// As [Harness::run_stream], calling `after_edge(cycle, block)` after each clock edge
     /// (cycles counted from 0): test equipment that acts on the block between cycles, such
-    /// as a memory-word fault ([crate::memory_fault]). It sees the flip-flops and memories
-    /// as the edge left them; the logic after them settles in the next cycle (part of it
-    /// has in the edge pass: a hook that inspects logic calls [settle_block] first). A
+    /// as a memory-word fault ([crate::memory_fault]). It sees the design settled after the
+    /// edge. What it changes in memories is read at the next edge; a signal it changes is
+    /// taken in only if it is an input of the top (the next cycle's settle runs only the
+    /// blocks whose inputs changed). A
     /// stream that does not finish in `max_cycles` is an error (the block is left as it is,
     /// settled).
     pub fn run_stream_with(

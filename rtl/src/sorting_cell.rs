@@ -1113,9 +1113,8 @@ mod tests {
         let mut checked = 0u64;
         let run = h
             .run_stream_with(&beats, pacing, 100 + 20 * beats.len() as u64, |cycle, c| {
-                // The relations below hold between settled values; the hook comes right
-                // after the edge pass.
-                crate::harness::settle_block(c);
+                // The relations below hold between settled values: the harness settles the
+                // edge before the hook runs.
                 let markers_consumed = (c.merge_state.val() == MergeState::Compare)
                     & c.head_exhausted_a.val()
                     & c.head_exhausted_b.val()
