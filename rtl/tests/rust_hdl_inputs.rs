@@ -161,7 +161,8 @@ fn a_cycle_settles_in_passes_not_one_a_level() {
         h.cycle();
     }
     let per_cycle = (h.passes - before) as f64 / cycles as f64;
-    // Measured: 3.9 passes a cycle here, with the vendored derive macro's second `update`
+    // Measured (traced, so in rust-hdl's whole-design passes; session 25 again): 3.9 passes
+    // a cycle here, with the vendored derive macro's second `update`
     // (the flip-flops' new outputs reach their parents in the edge pass, and the outputs
     // the second run rewrote are latched in the next). With the patched core alone: 5.7
     // (session 24; 6.7 in session 13: the rise is the edge pass, the deep stage's `q`

@@ -103,54 +103,40 @@ pub fn get_update_all(fields: Vec<TS>) -> syn::Result<TS> {
 /// rather than a pass later (vendor/README.md). Its ports' latches are not watched: they
 /// hold what its own `update` wrote, which the second run would write again.
 ///
-/// In the settle modes `Local` and `Skip` (`block::SettleMode`), it instead runs `update`
-/// and its fields' `update_all` again until an iteration latches no change, so it returns
-/// with everything below it settled; in `Skip` it returns at once when no input of the
-/// block changed since it last ran.
+/// In the settle modes `Local` and `Skip` (`block::SettleMode`), it goes on: the fields'
+/// `update_all` and `update` again, until a sweep of the fields latches no change in a
+/// sub-block, so it returns with everything below it settled; in `Skip` it returns at once
+/// when no input of the block changed since it last ran.
 pub fn get_block_update_all(fields: Vec<TS>) -> syn::Result<TS> {
     Ok(quote! {
         fn update_all(&mut self) {
             let mode = block::settle_mode();
-            if mode != block::SettleMode::Passes {
-                if mode == block::SettleMode::Skip
-                    && !block::Block::inputs_changed(self)
-                {
+            if mode == block::SettleMode::Skip && !block::Block::inputs_changed(self) {
+                return;
+            }
+            self.update();
+            let mut sweeps = 0u32;
+            loop {
+                let mut sub_block_changed = false;
+                #(
+                    if block::is_port_of(&self.#fields) {
+                        self.#fields.update_all();
+                    } else {
+                        let before = block::latched_changes();
+                        self.#fields.update_all();
+                        sub_block_changed |= block::latched_changes() != before;
+                    }
+                )*
+                if !sub_block_changed {
                     return;
                 }
                 self.update();
-                let mut iterations = 0u32;
-                loop {
-                    let mut sub_block_changed = false;
-                    #(
-                        if block::is_port_of(&self.#fields) {
-                            self.#fields.update_all();
-                        } else {
-                            let before = block::latched_changes();
-                            self.#fields.update_all();
-                            sub_block_changed |= block::latched_changes() != before;
-                        }
-                    )*
-                    if !sub_block_changed {
-                        return;
-                    }
-                    iterations += 1;
-                    assert!(iterations < 10_000, "a block's logic failed to converge");
-                    self.update();
+                // `Passes`: the second `update` only; the next pass takes what it wrote.
+                if mode == block::SettleMode::Passes {
+                    return;
                 }
-            }
-            self.update();
-            let mut sub_block_changed = false;
-            #(
-                if block::is_port_of(&self.#fields) {
-                    self.#fields.update_all();
-                } else {
-                    let before = block::latched_changes();
-                    self.#fields.update_all();
-                    sub_block_changed |= block::latched_changes() != before;
-                }
-            )*
-            if sub_block_changed {
-                self.update();
+                sweeps += 1;
+                assert!(sweeps < 10_000, "a block's logic failed to converge");
             }
         }
 
