@@ -64,10 +64,12 @@ pub struct CosimPhase {
     pub beats: Vec<Beat>,
 }
 
+/// One phase as [CosimCase::phases] lists it: its static inputs and its beats.
+type PhaseView<'a> = (&'a [(String, u128)], &'a [Beat]);
+
 impl CosimCase {
-    fn phases(&self) -> Vec<(&[(String, u128)], &[Beat])> {
-        let mut v: Vec<(&[(String, u128)], &[Beat])> =
-            vec![(self.statics.as_slice(), self.beats.as_slice())];
+    fn phases(&self) -> Vec<PhaseView<'_>> {
+        let mut v: Vec<PhaseView<'_>> = vec![(self.statics.as_slice(), self.beats.as_slice())];
         for p in &self.more_phases {
             v.push((p.statics.as_slice(), p.beats.as_slice()));
         }

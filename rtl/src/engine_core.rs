@@ -157,7 +157,7 @@ macro_rules! define_engine_core {
             /// (`sort_enable` off, as for the runs of a two-way merge).
             pub input_unneeded: Signal<Out, Bit>,
             /// Test equipment ([crate::fault_injector], issue 7): the stream the fault hits
-            /// ([FaultSite] index: 0 input, 1 sorted, 2 output). A synthesis top ties every
+            /// ([FaultSite](crate::fault_injector::FaultSite) index: 0 input, 1 sorted, 2 output). A synthesis top ties every
             /// `fault_*` input to 0 (kind Off) and yosys removes the injectors.
             pub fault_site: Signal<In, Bits<2>>,
             pub fault_kind: Signal<In, FaultKind>,
@@ -541,7 +541,7 @@ pub(crate) mod tests {
 
     /// The sorter's order of [relation]'s compact tuples: signed keys, nulls last (all
     /// equal), for `sort_by_key` (stable).
-    pub(crate) fn sort_key(t: &Vec<u16>) -> (bool, i16) {
+    pub(crate) fn sort_key(t: &[u16]) -> (bool, i16) {
         let null = t[0] & 2 != 0;
         (null, if null { 0 } else { t[2] as i16 })
     }
@@ -549,7 +549,7 @@ pub(crate) mod tests {
     /// A sorted run of [relation]'s tuples, in the order the sorter gives them.
     pub(crate) fn sorted_run(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u16>> {
         let mut r = relation(rng, n);
-        r.sort_by_key(sort_key);
+        r.sort_by_key(|t| sort_key(t));
         r
     }
 

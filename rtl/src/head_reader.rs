@@ -332,11 +332,12 @@ mod tests {
     ];
 
     fn word(n: u64) -> TupleWord {
-        let mut w = TupleWord::default();
-        w.data = (n & 0xffff).into();
-        w.parity = (n >> 16 & 3).into();
-        w.last = n & 1 << 18 != 0;
-        w
+        TupleWord {
+            data: (n & 0xffff).into(),
+            parity: (n >> 16 & 3).into(),
+            last: n & 1 << 18 != 0,
+            ..Default::default()
+        }
     }
 
     /// What a run saw: pops per cycle, and the checks made.

@@ -514,7 +514,7 @@ mod tests {
             if offer {
                 h.uut.hm_in.word.next = hm[taken].into();
             }
-            h.uut.cut.next = cycle >= cut_at && out.last().map_or(true, |b: &Beat| !b.eos);
+            h.uut.cut.next = cycle >= cut_at && out.last().is_none_or(|b: &Beat| !b.eos);
             h.settle();
             let fire = offer && h.uut.hm_in.ready.val();
             stop_seen |= h.uut.hm_stop.val();

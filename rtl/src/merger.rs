@@ -858,7 +858,7 @@ pub mod model {
                 .iter()
                 .filter(|sel| matches!(sel, Selected::L(_)))
                 .count(),
-            RestEq => match u.iter().filter(|c| !c.null).last() {
+            RestEq => match u.iter().rfind(|c| !c.null) {
                 Some(high) => prefix(&|t| !t.null && le(t, high)),
                 None => 0,
             },

@@ -720,6 +720,8 @@ impl<const A: usize, const P: usize> StoredWords for OperationPart<A, P> {
     }
 }
 
+// rust-hdl's `hdl_gen` has no match guards, so an arm's condition is an `if` inside it.
+#[allow(clippy::collapsible_match)]
 impl<const A: usize, const P: usize> Logic for OperationPart<A, P> {
     #[hdl_gen]
     fn update(&mut self) {

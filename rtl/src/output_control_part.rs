@@ -1167,6 +1167,12 @@ pub fn output_tuple(
     out
 }
 
+impl<const A: usize, const P: usize> crate::harness::Clocked for OutputControlPart<A, P> {
+    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
+        &mut self.clock
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1404,7 +1410,7 @@ mod tests {
                 key_null_bit: Some(1),
             };
             let compact = vec![0b00010u16, 0xA, 0xFFFE, 0xC, 0xD, 0xE]; // B = -2, B null-flagged
-            let internal = in_module_model(&cfg, &[compact.clone()]);
+            let internal = in_module_model(&cfg, std::slice::from_ref(&compact));
             assert_eq!(internal[0].words, vec![0x7FFE, 0xC, 0xD, 0xE, 0xA, 0b00010]);
             let whole = SideFormat::whole(&cfg, 5);
             let mut s = OutputSettings::both(whole);
@@ -1649,11 +1655,5 @@ mod tests {
     fn output_control_part_verilog_passes_yosys_and_verilator() {
         let v = crate::verilog::export(SmallOutput::default());
         crate::verilog::check_module("output_control_part", &v).unwrap();
-    }
-}
-
-impl<const A: usize, const P: usize> crate::harness::Clocked for OutputControlPart<A, P> {
-    fn clock_mut(&mut self) -> &mut Signal<In, Clock> {
-        &mut self.clock
     }
 }

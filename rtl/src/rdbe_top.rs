@@ -1376,7 +1376,7 @@ mod tests {
         // The chunked merge is the stable merge of A and B (A first on equal keys).
         assert!(cuts >= 2, "{cuts} cut transfers");
         let mut want: Vec<Vec<u16>> = [a, b].concat();
-        want.sort_by_key(sort_key);
+        want.sort_by_key(|t| sort_key(t));
         assert_eq!(merged, want);
     }
 

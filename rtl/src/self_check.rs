@@ -55,7 +55,7 @@
 //! model says so). The board top ties these inputs low.
 //!
 //! # Configurations
-//! [define_self_check] builds the block around any engine core configuration;
+//! [define_self_check](crate::define_self_check) builds the block around any engine core configuration;
 //! [SelfCheckSmall] uses [SmallEngineCore] (the iCE40-sized core, the HX8K breakout's and
 //! the ULX3S's) with a `SortingChecker<4, 5>` (tuples up to 8 words, i.e. the paper's
 //! 16-byte tuples; its 16-word ring in block RAM: on iCE40 that costs 3 blocks but about
@@ -282,7 +282,7 @@ pub struct SelfCheckOutputs {
     pub heartbeat: bool,
 }
 
-/// What testbenches need of a self-check configuration (every [define_self_check] block).
+/// What testbenches need of a self-check configuration (every [define_self_check](crate::define_self_check) block).
 pub trait SelfCheckTop: crate::harness::Clocked + Sized {
     /// The block for `params` (panics when they do not fit: see [SelfCheckTop::validate]).
     fn with_params(params: SelfCheckParams) -> Self;

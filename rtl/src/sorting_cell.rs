@@ -1241,8 +1241,8 @@ mod tests {
     #[test]
     fn merge_is_stable_nulls_last_in_both_orders() {
         // Strings of four: [1a 2a 2b null-a] and [2c 2d 3a null-b].
-        let a = vec![t(1, 10), t(2, 11), t(2, 12), null(13)];
-        let b = vec![t(2, 20), t(2, 21), t(3, 22), null(23)];
+        let a = [t(1, 10), t(2, 11), t(2, 12), null(13)];
+        let b = [t(2, 20), t(2, 21), t(3, 22), null(23)];
         let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
         let mut h = Harness::new(SortingCell::<4, 5>::default());
         let s = Setup {
@@ -1256,8 +1256,8 @@ mod tests {
         let payloads: Vec<u16> = out.iter().map(|t| t.words[1]).collect();
         assert_eq!(payloads, vec![10, 11, 12, 20, 21, 22, 13, 23]);
         // Descending strings: [3 2 2 null] [2 2 1 null].
-        let a = vec![t(3, 10), t(2, 11), t(2, 12), null(13)];
-        let b = vec![t(2, 20), t(2, 21), t(1, 22), null(23)];
+        let a = [t(3, 10), t(2, 11), t(2, 12), null(13)];
+        let b = [t(2, 20), t(2, 21), t(1, 22), null(23)];
         let input: Vec<_> = a.iter().chain(b.iter()).cloned().collect();
         let s = Setup {
             descending: true,

@@ -17,7 +17,7 @@ use rust_hdl::prelude::*;
 /// `last` is set on the tuple's final word. An *end-of-stream beat* (`eos == true`) follows
 /// the last tuple of every relation (an empty relation is the end-of-stream beat alone);
 /// its other fields are zero.
-#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+#[derive(Clone, Copy, Debug, Default, LogicStruct)]
 pub struct TupleWord {
     /// DT: the data word, most significant byte first in the tuple's byte order.
     pub data: Bits<16>,
@@ -31,6 +31,22 @@ pub struct TupleWord {
     pub last: Bit,
     /// Framing: end-of-stream beat (carries no tuple data).
     pub eos: Bit,
+}
+
+/// The fields compared all at once, not one branch after another as the derived `eq`
+/// does: the simulation compares a stream signal's word whenever it visits the signal,
+/// about 2 M times in `rtl_speed 1 600` (callgrind: 533.8 M instructions with the derived
+/// `eq`, 528.6 M with this one).
+impl PartialEq for TupleWord {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        (self.data == other.data)
+            & (self.parity == other.parity)
+            & (self.null == other.null)
+            & (self.dup == other.dup)
+            & (self.last == other.last)
+            & (self.eos == other.eos)
+    }
 }
 
 /// Sending side of a tuple stream (a module's output port).
@@ -54,7 +70,7 @@ pub struct TupleStreamIn {
 /// Odd parity of one byte: the bit that makes the byte plus parity hold an odd number of
 /// ones, so an all-zero (stuck-at-0) bus is a parity error.
 pub fn odd_parity_byte(byte: u8) -> bool {
-    byte.count_ones() % 2 == 0
+    byte.count_ones().is_multiple_of(2)
 }
 
 /// The PT lines for a data word: bit 1 covers the high byte, bit 0 the low byte.

@@ -8,7 +8,7 @@
 //! ([StoredRelation]): each command reads its operands from their pages and stores its
 //! result as pages; its [Report] counts the pages read and written.
 //!
-//! Every engine step goes through [ControlProgram::step]: it streams tuples through the
+//! Every engine step goes through `ControlProgram::step`: it streams tuples through the
 //! core, checks the status lines and, on a parity or sort-check error, clears the core and
 //! restarts the operation's current unit from its retry point (§5.3), at most
 //! [MAX_RETRIES] times. [ControlProgram::new] runs the power-up self check (§5.4) first and
@@ -17,7 +17,7 @@
 //! Relations larger than the sorter's capacity C are sorted externally (§3.2, §6): case 2
 //! sorts two blocks and merges them through U-memory in one SORT-EX; case 3 sorts blocks of
 //! 2C the same way into HM work buffers, then merges runs two by two (see
-//! [ControlProgram::merge_runs]) until one run is left.
+//! `ControlProgram::merge_runs`) until one run is left.
 use crate::command::{
     tokens_text, AggregateFunction, ColumnRef, Operation, RelationRef, SetOperation, Statement,
     Token, TokenKind,

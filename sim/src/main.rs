@@ -83,7 +83,7 @@ enum Command {
         /// module `rdbe verilog` writes (e.g. `sorting_cell_first`).
         #[arg(long, default_value = "rdbe")]
         top: synth::SynthTop,
-        /// Results go to OUT/<target>-<config>-<top>/.
+        /// Results go to `OUT/<target>-<config>-<top>/`.
         #[arg(long, default_value = "rdbe-synth")]
         out: PathBuf,
         /// Requested clock frequency in MHz (default: the target's, above).

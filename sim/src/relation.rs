@@ -248,14 +248,14 @@ pub fn encode_tuple(schema: &Schema, values: &[Value]) -> Result<Vec<u16>> {
         match v {
             Value::Null => {
                 tag |= 1 << j;
-                bytes.extend(std::iter::repeat(0).take(n));
+                bytes.extend(std::iter::repeat_n(0, n));
             }
             Value::Unsigned(x) => bytes.extend_from_slice(&x.to_be_bytes()[8 - n..]),
             Value::Signed(x) => bytes.extend_from_slice(&x.to_be_bytes()[8 - n..]),
             Value::Float(x) => bytes.extend_from_slice(&x.to_bits().to_be_bytes()),
             Value::Text(s) => {
                 bytes.extend_from_slice(s.as_bytes());
-                bytes.extend(std::iter::repeat(0).take(n - s.len()));
+                bytes.extend(std::iter::repeat_n(0, n - s.len()));
             }
         }
     }

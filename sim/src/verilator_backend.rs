@@ -32,13 +32,13 @@
 //! streams, whose per-cycle loop (drive the beat and ready, settle, sample the handshakes
 //! and `hm_stop`, clock edge: `Harness::run_with`) runs in C++. The control program's side
 //! of the bus is shared with the `rtl` backend: `rdbe_top::configure_bus`,
-//! `status_over_bus` and `clear_over_bus` over [rdbe_top::RegisterBus].
+//! `status_over_bus` and `clear_over_bus` over [rdbe_rtl::rdbe_top::RegisterBus].
 //!
 //! # Memory-word faults
 //! The model above reaches only the top's ports. For memory-word faults
 //! ([StepFault::Memory], `rdbe faults --memory-count`) a second model of the same top is
 //! built ([Model::Signals], [VerilatorEngine::with_memory_access]): with `--vpi`, and a
-//! generated configuration ([signals_config]) that makes public the arrays of every memory
+//! generated configuration (`signals_config`) that makes public the arrays of every memory
 //! a fault can hit and the `q` of every register bounding their live words, as the Rust
 //! model of the top lists them ([rdbe_rtl::memory_fault::MemorySite]: instance paths of
 //! the exported Verilog). The stream pauses after the clock edge of the fault's cycle, as

@@ -35,7 +35,7 @@ fn demo_sorts_photos_and_ranks_the_access_log_and_writes_a_vcd_and_an_svg() {
         *counts.entry(t[0].to_string()).or_insert(0usize) += 1;
     }
     let mut ranked: Vec<_> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     let top_line = text
         .lines()
         .skip_while(|l| !l.starts_with("ranked ("))
@@ -117,6 +117,10 @@ fn bench_prints_a_table_and_a_json_last_line() {
     for key in [
         "cell_cycles_per_word",
         "sorter_cycles_4096x16",
+        "sorter_cycles_per_word_in",
+        "sorter_cycles_per_word_out",
+        "sort_mb_per_s_at_fmax",
+        "sort_stream_mb_per_s_at_fmax",
         "sim_cycles_per_s",
         "merger_cycles_per_word_sort_ex",
         "merger_cycles_per_word_join_eq",
@@ -141,6 +145,19 @@ fn bench_prints_a_table_and_a_json_last_line() {
     }
     assert!(
         json["cell_cycles_per_word"].as_f64().unwrap() <= 1.125,
+        "{last}"
+    );
+    // A merge sorter gives no word out before its last word is in, so the sort's cycles
+    // hold both streams' (32,768 words each way), and neither stream beats a word a cycle.
+    let words = 32768.0;
+    let word_in = json["sorter_cycles_per_word_in"].as_f64().unwrap();
+    let word_out = json["sorter_cycles_per_word_out"].as_f64().unwrap();
+    let sort = json["sorter_cycles_4096x16"].as_f64().unwrap();
+    assert!(word_in >= 1.0 && word_out >= 1.0, "{last}");
+    assert!(sort >= (word_in + word_out) * words, "{last}");
+    assert!(
+        json["sort_stream_mb_per_s_at_fmax"].as_f64().unwrap()
+            > json["sort_mb_per_s_at_fmax"].as_f64().unwrap(),
         "{last}"
     );
 }
@@ -240,9 +257,13 @@ fn run_writes_every_result_as_csv_on_both_backends() {
     }
 }
 
+/// A bad input case: its name, the script, a data file to write (name, text), and what
+/// the error must say.
+type BadInputCase<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>, &'a [&'a str]);
+
 #[test]
 fn run_rejects_every_bad_input_with_its_location_and_writes_nothing() {
-    let cases: &[(&str, &str, Option<(&str, &str)>, &[&str])] = &[
+    let cases: &[BadInputCase] = &[
         (
             "unknown_relation",
             "r = PASS nobody",

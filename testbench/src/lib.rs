@@ -258,7 +258,7 @@ impl RelationSpec {
                 if last >= 3 {
                     1 + (last - 1) / 2
                 } else {
-                    last.min(2).max(1)
+                    last.clamp(1, 2)
                 }
             }
         };

@@ -236,7 +236,6 @@ fn hand_written_expectations() {
     check(C::SortEx, &[], all_l.clone());
     check(C::RestEq, &[], vec![]);
     check(C::RestNe, &[], strings(&[20, 21, 22, 23, 24]));
-    drop(check);
 
     // Delete mode (§5.1): conditions 2 4 6 null; kept 1 5 null null, then deleted 4 4 6.
     let conditions = relation(&[(Some(2), 1), (Some(4), 2), (Some(6), 3), (None, 4)]);

@@ -143,11 +143,14 @@ fn whole_tuple_order(schema: &Schema, a: &[Value], b: &[Value], descending: bool
     }
 }
 
+/// Whether two rows' keys are equal.
+type KeysEqual = Box<dyn Fn(&[Value], &[Value]) -> bool>;
+
 /// The oracle: the relation stably sorted by `spec`, and its groups of equal keys as
 /// `(first index, size)` (what `group_sizes` must make of the DP line).
 fn oracle(relation: &Relation, spec: &SortSpec) -> (Vec<Vec<Value>>, Vec<(usize, usize)>) {
     let mut rows = relation.tuples.clone();
-    let same: Box<dyn Fn(&[Value], &[Value]) -> bool> = match &spec.key {
+    let same: KeysEqual = match &spec.key {
         SortKey::Field(name) => {
             let i = relation.schema.field_index(name).unwrap();
             rows.sort_by(|a, b| field_order(&a[i], &b[i], spec.descending));
