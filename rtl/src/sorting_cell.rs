@@ -8,15 +8,24 @@
 //! ascending and descending order alike. In pass mode it forwards its input unchanged.
 //!
 //! # How this implementation works
-//! * **Write side.** Incoming tuples fill memory A with one string (run) of `run_in`
-//!   tuples, then memory B with the next, alternately. An end-of-stream beat ends the
-//!   current runs early (a relation whose size is not a power of two) and is written into
-//!   *both* memories, so each side's reader sees where its last run stops.
+//! * **Write side.** Incoming tuples come in pairs of strings (runs) of `run_in` tuples,
+//!   one string of each pair into each memory: the first into memory A, the second into B,
+//!   unless A is full and B is not when the pair begins (B's string won and has left
+//!   while A's is still there) and the pair being merged is the only one pending: then the
+//!   first goes into B and the second into A (issue 6: the writer used to wait for A
+//!   while B stood free, three cycles of every pair B won in cell 1, whose memories hold
+//!   one tuple: 1.096 cycles a word, now 1.000; docs/PERFORMANCE.md, "The sorter's two
+//!   streams"). The merge side keeps which memory holds the earlier string for the pair
+//!   it merges and the next one (`earlier_in_b`, `next_earlier_in_b`), and a count of the
+//!   pairs pending (`pending_pairs`). An end-of-stream beat ends the current runs early
+//!   (a relation whose size is not a power of two) and is written into *both* memories,
+//!   so each side's reader sees where its last run stops.
 //! * **Merge side.** Both memories are read at the current tuple's word `k` and compared
 //!   word-serially from the head of the tuple, so keys of any length work. While the key
 //!   words are equal the common word is emitted (it is the same for both tuples) and both
 //!   sides advance; at the first difference (or after `key_words` equal words: the earlier
-//!   string A wins, which makes the sort stable) the winner streams the rest of its tuple and
+//!   string wins, A's unless `earlier_in_b`, which makes the sort stable; two null keys
+//!   are equal too) the winner streams the rest of its tuple and
 //!   only the loser goes back to its tuple start. Output is never retracted. A side is
 //!   exhausted when it has given `run_in` tuples or its head is the end-of-stream beat; an
 //!   exhausted side always loses. When both are, the next pair of runs starts, or, at the
@@ -238,6 +247,19 @@ pub struct SortingCell<const A: usize, const P: usize> {
     stored_ptr_b: DFF<Bits<P>>,
     /// Which memory receives the current run (false: A, true: B).
     write_to_b: DFF<Bit>,
+    /// A word of the pair of strings being written has been written (its first string's
+    /// memory is chosen), and its second string is being written.
+    pair_open: DFF<Bit>,
+    second_run: DFF<Bit>,
+    /// Pairs of strings begun on the write side and not yet merged out (the end-of-stream
+    /// markers count as a pair of their own when they begin one). `P` bits: a memory holds
+    /// at most 2^A words, so fewer pairs.
+    pending_pairs: DFF<Bits<P>>,
+    /// The earlier string of the pair being merged is in B (the write side chose B for it),
+    /// and the same for the pair after it. A pair's first string goes to B only while one
+    /// pair is pending, so every pair after those two has its earlier string in A.
+    earlier_in_b: DFF<Bit>,
+    next_earlier_in_b: DFF<Bit>,
     /// Tuples written into the current run. The run counters are `P` bits wide, not 16:
     /// while the cell merges, a run fits in one memory (`run_in × tuple_words ≤ 2^A`), so
     /// they count to 2^A at most (the HX8K has no room for 16-bit ones, issue 6).
@@ -289,6 +311,17 @@ pub struct SortingCell<const A: usize, const P: usize> {
     full_b: Signal<Local, Bit>,
     write_ready: Signal<Local, Bit>,
     input_fire: Signal<Local, Bit>,
+    /// The next pair's first string goes to B: A is full and B is not, and the pair being
+    /// merged is the only one pending (see the write side).
+    first_to_b: Signal<Local, Bit>,
+    /// The write side may put a pair's first string into B
+    /// ([SortingCell::with_write_choice]).
+    write_choice: Constant<Bit>,
+    /// The memory the arriving word goes to (false: A).
+    side_b: Signal<Local, Bit>,
+    /// A pair begins on the write side, or one is merged out, this cycle.
+    pair_begins: Signal<Local, Bit>,
+    pair_done: Signal<Local, Bit>,
     eos_word: Signal<Local, TupleWord>,
     word_a: Signal<Local, TupleWord>,
     word_b: Signal<Local, TupleWord>,
@@ -315,6 +348,8 @@ pub struct SortingCell<const A: usize, const P: usize> {
     head_exhausted_b: Signal<Local, Bit>,
     /// B leads whatever the comparator says (A exhausted, or A's key null and B's not).
     b_wins_anyway: Signal<Local, Bit>,
+    /// Nothing tells the tuples apart and B's string is the earlier: B wins (stability).
+    b_wins_as_earlier: Signal<Local, Bit>,
     /// The comparator decides: both keys normal, a key word, and the words differ.
     key_decides: Signal<Local, Bit>,
     /// The comparator's carry chain: A's data word is below B's.
@@ -360,6 +395,13 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
     /// `registered_read`: both memories read in two cycles (else in one), see
     /// [HeadReader::new]; a sorter chooses it per cell ([crate::sorter]).
     pub fn new(registered_read: bool) -> Self {
+        Self::with_write_choice(registered_read, true)
+    }
+
+    /// [SortingCell::new], and with `write_choice` low every pair's first string goes to
+    /// memory A, as before session 26 (the choice's logic does not fit the iCEBreaker's
+    /// tiny sorter beside the rest of its self-check board).
+    pub fn with_write_choice(registered_read: bool, write_choice: bool) -> Self {
         assert_eq!(P, A + 1, "SortingCell<A, P> needs P = A + 1");
         assert!((3..=15).contains(&A));
         Self {
@@ -394,6 +436,11 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             stored_ptr_a: Default::default(),
             stored_ptr_b: Default::default(),
             write_to_b: Default::default(),
+            pair_open: Default::default(),
+            second_run: Default::default(),
+            pending_pairs: Default::default(),
+            earlier_in_b: Default::default(),
+            next_earlier_in_b: Default::default(),
             write_count: Default::default(),
             eos_pending_a: Default::default(),
             eos_pending_b: Default::default(),
@@ -416,6 +463,11 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             full_b: Default::default(),
             write_ready: Default::default(),
             input_fire: Default::default(),
+            first_to_b: Default::default(),
+            write_choice: Constant::new(write_choice),
+            side_b: Default::default(),
+            pair_begins: Default::default(),
+            pair_done: Default::default(),
             eos_word: Default::default(),
             word_a: Default::default(),
             word_b: Default::default(),
@@ -438,6 +490,7 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             head_exhausted_a: Default::default(),
             head_exhausted_b: Default::default(),
             b_wins_anyway: Default::default(),
+            b_wins_as_earlier: Default::default(),
             key_decides: Default::default(),
             a_below_b: Default::default(),
             b_alone: Default::default(),
@@ -512,6 +565,11 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             stored_ptr_a,
             stored_ptr_b,
             write_to_b,
+            pair_open,
+            second_run,
+            pending_pairs,
+            earlier_in_b,
+            next_earlier_in_b,
             write_count,
             eos_pending_a,
             eos_pending_b,
@@ -556,10 +614,25 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.full_xor_b.next = self.write_ptr_b.q.val() ^ self.base_b.q.val();
         self.full_a.next = (self.full_xor_a.val() == self.full_level.val()) & !self.lost_b.q.val();
         self.full_b.next = (self.full_xor_b.val() == self.full_level.val()) & !self.lost_a.q.val();
+        // A pair's first string goes to A, unless A is full and B is not (B's string won
+        // and left while A's is still there). Without that the writer waited for A while
+        // B stood free: three cycles of a pair in cell 1 whenever B won (issue 6,
+        // docs/PERFORMANCE.md, "The sorter's two streams"). Only while the pair being
+        // merged is the only one pending, so that a flag for it and one for the next pair
+        // say where every pending pair's earlier string is.
+        self.first_to_b.next = self.write_choice.val()
+            & self.full_a.val()
+            & !self.full_b.val()
+            & (self.pending_pairs.q.val() == 1);
+        if self.pair_open.q.val() | !self.write_choice.val() {
+            self.side_b.next = self.write_to_b.q.val();
+        } else {
+            self.side_b.next = self.first_to_b.val();
+        }
         self.write_ready.next = !self.eos_pending_a.q.val()
             & !self.eos_pending_b.q.val()
-            & ((!self.write_to_b.q.val() & !self.full_a.val())
-                | (self.write_to_b.q.val() & !self.full_b.val()));
+            & ((!self.side_b.val() & !self.full_a.val())
+                | (self.side_b.val() & !self.full_b.val()));
         self.eos_word.next = self.data_in.word.val();
         self.eos_word.next.data = 0.into();
         self.eos_word.next.parity = 0.into();
@@ -584,24 +657,39 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             self.data_in.ready.next = self.write_ready.val();
             self.input_fire.next = self.data_in.valid.val() & self.write_ready.val();
         }
+        self.pair_begins.next = false;
         if self.input_fire.val() {
             if self.data_in.word.val().eos {
                 self.eos_pending_a.d.next = true;
                 self.eos_pending_b.d.next = true;
                 self.write_to_b.d.next = false;
                 self.write_count.d.next = 0.into();
+                self.pair_open.d.next = false;
+                self.second_run.d.next = false;
+                // The markers end a pair cut in its first string; otherwise they are a
+                // pair of their own, merged out when both heads are markers.
+                self.pair_begins.next = !self.pair_open.q.val() | self.second_run.q.val();
             } else {
-                if self.write_to_b.q.val() {
+                if self.side_b.val() {
                     self.memory_b.write_enable.next = true;
                     self.write_ptr_b.d.next = self.write_ptr_b.q.val() + 1;
                 } else {
                     self.memory_a.write_enable.next = true;
                     self.write_ptr_a.d.next = self.write_ptr_a.q.val() + 1;
                 }
+                if !self.pair_open.q.val() & self.write_choice.val() {
+                    self.pair_begins.next = true;
+                    self.pair_open.d.next = true;
+                    self.write_to_b.d.next = self.first_to_b.val();
+                }
                 if self.data_in.word.val().last {
                     if self.write_count.q.val() + 1 == self.run_in_p.val() {
                         self.write_count.d.next = 0.into();
-                        self.write_to_b.d.next = !self.write_to_b.q.val();
+                        self.write_to_b.d.next = !self.side_b.val();
+                        self.second_run.d.next = !self.second_run.q.val();
+                        if self.second_run.q.val() {
+                            self.pair_open.d.next = false;
+                        }
                     } else {
                         self.write_count.d.next = self.write_count.q.val() + 1;
                     }
@@ -660,7 +748,8 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.words_differ.next = (self.word_a.val().data != self.word_b.val().data)
             | (self.word_a.val().parity != self.word_b.val().parity);
         // Who leads: an exhausted side always loses; at the head a null key loses to a
-        // normal one; otherwise the first differing key word decides (A on a full tie).
+        // normal one; otherwise the first differing key word decides (the earlier string
+        // on a full tie).
         // Worked out for both outcomes of the comparator's carry chain, which only picks
         // one at the end (issue 6: it used to enter four LUT levels before `b_wins`).
         self.head_exhausted_a.next = self.at_head.val() & self.exhausted_a.val();
@@ -680,15 +769,27 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             & self.in_key.val()
             & !self.words_differ.val()
             & (self.merge_state.val() == MergeState::Compare);
+        // Equal tuples (both keys null, the whole key equal, or equal up to the tuples'
+        // last word) go to the earlier string: A's, unless the write side put this pair's
+        // first string into B. (A tie before the last key word decides nothing yet.)
+        self.b_wins_as_earlier.next = self.earlier_in_b.q.val()
+            & !self.head_exhausted_a.val()
+            & !self.head_exhausted_b.val()
+            & ((self.word_a.val().null & self.word_b.val().null)
+                | (!self.word_a.val().null
+                    & !self.word_b.val().null
+                    & (!self.in_key.val() | (!self.words_differ.val() & self.word_a.val().last))));
         self.a_below_b.next = self.word_a.val().data < self.word_b.val().data;
         if self.a_below_b.val() == self.descending.val() {
-            self.b_wins.next = self.b_wins_anyway.val() | self.key_decides.val();
+            self.b_wins.next =
+                self.b_wins_anyway.val() | self.b_wins_as_earlier.val() | self.key_decides.val();
         } else {
-            self.b_wins.next = self.b_wins_anyway.val();
+            self.b_wins.next = self.b_wins_anyway.val() | self.b_wins_as_earlier.val();
         }
 
         // ---- merge side: act
         self.push_ok.next = self.out_slice.data_in.ready.val() & !self.pass_mode.q.val();
+        self.pair_done.next = false;
         self.emit_a.next = false;
         self.emit_b.next = false;
         self.emitting.next = false;
@@ -752,12 +853,14 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                     if self.run_done_a.val() | self.run_done_b.val() {
                         // Both runs of this pair are done: start the next pair.
                         self.taken_a.d.next = 0.into();
+                        self.pair_done.next = true;
                         self.taken_b.d.next = 0.into();
                     } else if self.push_ok.val() {
                         // Both heads are end-of-stream markers: emit one, consume both.
                         self.base_a.d.next = self.after_a.val();
                         self.base_b.d.next = self.after_b.val();
                         self.taken_a.d.next = 0.into();
+                        self.pair_done.next = true;
                         self.taken_b.d.next = 0.into();
                     }
                 } else if self.at_head.val() & self.exhausted_a.val() {
@@ -825,6 +928,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             if self.decided_on_last.q.val() {
                 if self.last_of_pair_a.val() {
                     self.taken_a.d.next = 0.into();
+                    self.pair_done.next = true;
                     self.taken_b.d.next = 0.into();
                 } else {
                     self.taken_a.d.next = self.taken_a.q.val() + 1;
@@ -838,6 +942,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             if self.decided_on_last.q.val() {
                 if self.last_of_pair_b.val() {
                     self.taken_a.d.next = 0.into();
+                    self.pair_done.next = true;
                     self.taken_b.d.next = 0.into();
                 } else {
                     self.taken_b.d.next = self.taken_b.q.val() + 1;
@@ -876,6 +981,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 if self.last_of_pair_a.val() {
                     // This pair of strings is done: the next pair starts without a pause.
                     self.taken_a.d.next = 0.into();
+                    self.pair_done.next = true;
                     self.taken_b.d.next = 0.into();
                 } else {
                     self.taken_a.d.next = self.taken_a.q.val() + 1;
@@ -890,6 +996,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             if self.word_b.val().last {
                 if self.last_of_pair_b.val() {
                     self.taken_a.d.next = 0.into();
+                    self.pair_done.next = true;
                     self.taken_b.d.next = 0.into();
                 } else {
                     self.taken_b.d.next = self.taken_b.q.val() + 1;
@@ -897,6 +1004,36 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
                 self.state.d.next = MergeState::Compare;
             } else {
                 self.state.d.next = MergeState::EmitB;
+            }
+        }
+
+        // ---- which pending pair has its earlier string in B (see `earlier_in_b`)
+        // (In pass mode, or with no pair pending, the merge side's counters mean nothing:
+        // while `run_in` is still 0 after a reset, "both strings done" holds every cycle.
+        // No pair ends there: counted, it took the count below zero, and a pair then
+        // began in B with three pending, out of the flags' reach.)
+        if self.pass_mode.q.val() | (self.pending_pairs.q.val() == 0) {
+            self.pair_done.next = false;
+        }
+        // (Without the choice every pair begins in A: the count and the flags hold at 0,
+        // and synthesis removes them, `write_choice`.)
+        if self.write_choice.val() {
+            if self.pair_begins.val() & !self.pair_done.val() {
+                self.pending_pairs.d.next = self.pending_pairs.q.val() + 1;
+            } else if self.pair_done.val() & !self.pair_begins.val() {
+                self.pending_pairs.d.next = self.pending_pairs.q.val() - 1;
+            }
+            if self.pair_done.val() {
+                self.earlier_in_b.d.next = self.next_earlier_in_b.q.val();
+                self.next_earlier_in_b.d.next = false;
+            }
+            if self.pair_begins.val() & self.side_b.val() & !self.data_in.word.val().eos {
+                // (`first_to_b`: only the pair being merged was pending.)
+                if self.pair_done.val() {
+                    self.earlier_in_b.d.next = true;
+                } else {
+                    self.next_earlier_in_b.d.next = true;
+                }
             }
         }
 
@@ -1100,19 +1237,34 @@ mod tests {
     /// emission logic lets leave: the case analysis stands twice in the cell (the
     /// emissions are not chosen late, which measured slower), so every cycle checks that
     /// the two agree.
+    /// Returns the output and the pairs of strings whose first string the cell wrote into
+    /// B (the memory that freed first); after the stream no pair is pending.
     fn run_cell_checked<const A: usize, const P: usize>(
         h: &mut Harness<SortingCell<A, P>>,
         s: &Setup,
         tuples: &[StreamTuple],
         pacing: Pacing,
-    ) -> Vec<StreamTuple> {
+    ) -> (Vec<StreamTuple>, usize) {
         configure(&mut h.uut, s);
         h.cycle(); // `pass_mode` follows the settings one cycle later
         let beats = to_beats(tuples);
         let mask = (1usize << A) - 1;
         let mut checked = 0u64;
+        let mut begun_in_b = 0;
+        let mut flags = (false, false);
         let run = h
             .run_stream_with(&beats, pacing, 100 + 20 * beats.len() as u64, |cycle, c| {
+                assert!(
+                    c.pending_pairs.q.val().index() <= (1 << A) + 1,
+                    "cycle {cycle}: pending pairs counted below zero or past the memories"
+                );
+                // A pair begun in B sets the next pair's flag, or the merged pair's when
+                // the one before it ended in the same cycle.
+                let now = (c.earlier_in_b.q.val(), c.next_earlier_in_b.q.val());
+                if (now.1 & !flags.1) | (now.0 & !flags.0 & !flags.1) {
+                    begun_in_b += 1;
+                }
+                flags = now;
                 // The relations below hold between settled values: the harness settles the
                 // edge before the hook runs.
                 let markers_consumed = (c.merge_state.val() == MergeState::Compare)
@@ -1157,7 +1309,12 @@ mod tests {
             })
             .expect("run");
         assert!(checked > 0 || tuples.is_empty());
-        from_beats(&run.output, s.tuple_words).expect("framing")
+        assert_eq!(h.uut.pending_pairs.q.val().index(), 0, "pairs left pending");
+        assert!(!h.uut.earlier_in_b.q.val() & !h.uut.next_earlier_in_b.q.val());
+        (
+            from_beats(&run.output, s.tuple_words).expect("framing"),
+            begun_in_b,
+        )
     }
 
     fn t(key: u16, payload: u16) -> StreamTuple {
@@ -1339,19 +1496,35 @@ mod tests {
     /// Random relations through one cell under random pacing, several streams back to back
     /// through the same instance, against the model; `registered_read`: the two-cycle read
     /// (and registered write) of the Delta sorter's cells, whatever the cell's size.
+    /// `strings`: how many strings of `run_in` tuples a relation has at most (plus a few
+    /// tuples). With `full_strings`, a string fills a memory (tuples of a power of two
+    /// words, the longest strings): the case where a pair's first string goes to whichever
+    /// memory frees first, so that stability hangs on `earlier_in_b`. Returns how many
+    /// pairs began in B.
     fn differential<const A: usize, const P: usize>(
         seed: u64,
         streams: usize,
         registered_read: bool,
-    ) {
+        full_strings: bool,
+        strings: usize,
+    ) -> usize {
+        let mut begun_in_b = 0;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut h = Harness::new(SortingCell::<A, P>::new(registered_read));
         for _ in 0..streams {
-            let tuple_words = rng.gen_range(1..=(1usize << A).min(6));
+            let tuple_words = if full_strings {
+                1usize << rng.gen_range(0..=A.min(3))
+            } else {
+                rng.gen_range(1..=(1usize << A).min(6))
+            };
             let max_run = (1usize << A) / tuple_words;
-            let run_in = 1usize << rng.gen_range(0..=max_run.ilog2());
+            let run_in = if full_strings {
+                max_run
+            } else {
+                1usize << rng.gen_range(0..=max_run.ilog2())
+            };
             let shape = RelationShape {
-                tuples: rng.gen_range(0..=5 * run_in + 3),
+                tuples: rng.gen_range(0..=strings * run_in + 3),
                 tuple_words,
                 key_words: rng.gen_range(1..=tuple_words),
                 null_probability: [0.0, 0.1, 0.5][rng.gen_range(0..3)],
@@ -1370,7 +1543,8 @@ mod tests {
                 sink_duty: [1.0, 0.8, 0.4][rng.gen_range(0..3)],
                 seed: rng.gen(),
             };
-            let out = run_cell_checked(&mut h, &s, &input, pacing);
+            let (out, in_b) = run_cell_checked(&mut h, &s, &input, pacing);
+            begun_in_b += in_b;
             let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
             assert_eq!(
                 out, expect,
@@ -1378,13 +1552,14 @@ mod tests {
                 s.descending
             );
         }
+        begun_in_b
     }
 
     #[test]
     fn random_differential_small_cell() {
         for registered_read in [false, true] {
             for seed in 0..30 {
-                differential::<3, 4>(seed, 6, registered_read);
+                differential::<3, 4>(seed, 6, registered_read, false, 5);
             }
         }
     }
@@ -1393,8 +1568,71 @@ mod tests {
     fn random_differential_larger_cell() {
         for registered_read in [false, true] {
             for seed in 100..115 {
-                differential::<5, 6>(seed, 4, registered_read);
+                differential::<5, 6>(seed, 4, registered_read, false, 5);
             }
+        }
+    }
+
+    #[test]
+    fn random_differential_long_relations() {
+        // Tens of strings, several in a memory at once: many pairs pending.
+        for registered_read in [false, true] {
+            for seed in 400..440 {
+                differential::<3, 4>(seed, 3, registered_read, false, 40);
+            }
+            for seed in 500..520 {
+                differential::<5, 6>(seed, 3, registered_read, false, 40);
+            }
+        }
+    }
+
+    #[test]
+    fn no_pair_is_counted_while_run_in_is_zero() {
+        // After a reset a sorter's cells see `run_in` 0 until the settings reach them, and
+        // "both strings done" then holds every cycle: counted as pairs merged out, it took
+        // the count below zero, and the Delta sort pipeline misordered two null keys.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let shape = RelationShape {
+            tuples: 64,
+            tuple_words: 2,
+            key_words: 1,
+            null_probability: 0.3,
+            key_domain: 5,
+        };
+        let input = random_relation(&mut rng, shape);
+        let mut h = Harness::new(SortingCell::<3, 4>::default());
+        h.uut.sort_enable.next = true;
+        h.uut.tuple_words.next = 2.into();
+        for _ in 0..5 {
+            h.cycle();
+        }
+        assert_eq!(h.uut.pending_pairs.q.val().index(), 0);
+        let s = Setup {
+            tuple_words: 2,
+            key_words: 1,
+            descending: true,
+            run_in: 1,
+            sort: true,
+        };
+        let (out, _) = run_cell_checked(&mut h, &s, &input, Pacing::FULL_RATE);
+        assert_eq!(out, sorting_cell_model(&input, 1, 1, true));
+    }
+
+    #[test]
+    fn random_differential_strings_that_fill_a_memory() {
+        // Many pairs must begin in B (their earlier string there), or this tests nothing
+        // of it: ties, nulls and payloads then check that the earlier string wins.
+        for registered_read in [false, true] {
+            let small: usize = (200..240)
+                .map(|seed| differential::<3, 4>(seed, 6, registered_read, true, 16))
+                .sum();
+            let larger: usize = (300..330)
+                .map(|seed| differential::<5, 6>(seed, 4, registered_read, true, 16))
+                .sum();
+            assert!(
+                small > 150 && larger > 20,
+                "pairs begun in B: {small}, {larger}"
+            );
         }
     }
 

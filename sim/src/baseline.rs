@@ -51,26 +51,25 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 59.76,
-        verilog_sha256: "81c5b9e8cb4f7464d20c0bc392976997467ecda1f767943a1a338244b228f805",
+        mhz: 58.39,
+        verilog_sha256: "c480d70206cf14c83492b6560e2ec5d906b10e08528810690f2c14c95c82b929",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-24 (session 22), session 21's core with the operation part's \
-                 restarts registered (a restart's word one cycle later) (nextpnr's seed; \
-                 seeds 1/2/3: 62.78 / 62.59 / 62.29, mean of four 61.86 against session \
-                 21's 59.77), docs/PERFORMANCE.md",
+                 0.4), 2026-11-25 (session 26), session 22's core with the sorting cells' \
+                 choice of memory for a pair's first string (nextpnr's seed; seeds 1/2/3: \
+                 61.69 / 59.76 / 58.49, mean of four 59.58 against session 22's 61.86), \
+                 docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 66.89,
-        verilog_sha256: "f61c9559b454238e3f67949b219ab3d574b8d639b9bc2140d9c8d0e287dad211",
+        mhz: 67.10,
+        verilog_sha256: "97d1b9fe077fa6ff67043e2784c6d66752bd9bca7ede08bb1010be5d90743960",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-24 (session 22), session 21's core with the \
-                 operation part's restarts registered, the sorting cells 2 to 12 reading in \
-                 two cycles, and the two-cycle readers' memories written through a register \
-                 (nextpnr's seed; seeds 1/2/3, session 24: 68.77 / 69.61 / 63.98, mean of \
-                 four 67.31), docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-25 (session 26), session 22's core with the sorting \
+                 cells' choice of memory for a pair's first string (nextpnr's seed; no seed \
+                 sweep: session 22's core placed at 68.77 / 69.61 / 63.98 on seeds 1/2/3), \
+                 docs/PERFORMANCE.md",
     },
 ];
 
