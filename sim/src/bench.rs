@@ -28,13 +28,8 @@ fn first_in_to_last_out(run: &StreamRun) -> u64 {
     last_data - run.input_cycles[0] + 1
 }
 
-/// Steady-state cycles per output word of one cell: the span between the first and the
-/// last output data word, divided by the words.
-fn cell_cycles_per_word<const A: usize, const P: usize>(
-    run_in: usize,
-    tuples: usize,
-    seed: u64,
-) -> Result<f64> {
+/// `tuples` random 16-byte tuples (the whole tuple as key, 16-bit words) from `seed`.
+pub fn random_16_byte_tuples(tuples: usize, seed: u64) -> Vec<StreamTuple> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let shape = RelationShape {
         tuples,
@@ -43,25 +38,52 @@ fn cell_cycles_per_word<const A: usize, const P: usize>(
         null_probability: 0.0,
         key_domain: 1 << 16,
     };
-    let input = random_relation(&mut rng, shape);
-    let mut h = Harness::new(SortingCell::<A, P>::default());
+    random_relation(&mut rng, shape)
+}
+
+/// One sorting cell at full rate on 16-byte tuples (the whole tuple as key, ascending),
+/// strings of `run_in` tuples in: its output is checked against the model, and the
+/// cycles from the first to the last data word accepted, and leaving, are returned over
+/// the words (in, out).
+pub fn cell_stream_rates<const A: usize, const P: usize>(
+    cell: SortingCell<A, P>,
+    run_in: usize,
+    input: &[StreamTuple],
+) -> Result<(f64, f64)> {
+    let mut h = Harness::new(cell);
     h.uut.tuple_words.next = 8.into();
     h.uut.key_words.next = 8.into();
     h.uut.descending.next = false;
     h.uut.sort_enable.next = true;
     h.uut.run_in.next = (run_in as u64).into();
-    let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 100 * tuples as u64);
+    let run = h.run_stream(
+        &to_beats(input),
+        Pacing::FULL_RATE,
+        100 * input.len() as u64,
+    );
     let out = from_beats(&run.output, 8).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     ensure!(
-        out == sorting_cell_model(&input, run_in, 8, false),
+        out == sorting_cell_model(input, run_in, 8, false),
         "cell output differs from the model"
     );
-    let span = run.output_cycles[run.output_cycles.len() - 2] - run.output_cycles[0] + 1;
-    Ok(span as f64 / (tuples * 8) as f64)
+    let words = (input.len() * 8) as f64;
+    // The last beat each way is the end-of-stream beat.
+    let span = |cycles: &[u64]| (cycles[cycles.len() - 2] - cycles[0] + 1) as f64 / words;
+    Ok((span(&run.input_cycles), span(&run.output_cycles)))
 }
 
-/// Sort `tuples` 16-byte tuples in the Delta sorter; returns (cycles first word in to last
-/// word out, total simulated cycles, wall seconds).
+/// Steady-state cycles per output word of one cell (its read by the default rule): the
+/// span between the first and the last output data word, divided by the words.
+fn cell_cycles_per_word<const A: usize, const P: usize>(
+    run_in: usize,
+    tuples: usize,
+    seed: u64,
+) -> Result<f64> {
+    let input = random_16_byte_tuples(tuples, seed);
+    Ok(cell_stream_rates(SortingCell::<A, P>::default(), run_in, &input)?.1)
+}
+
+/// Sort `tuples` 16-byte tuples in the Delta sorter.
 /// What one sort of the Delta sorter measured.
 struct DeltaSort {
     /// Cycles from the first word accepted to the last data word leaving (fill and drain).
