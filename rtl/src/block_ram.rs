@@ -96,6 +96,8 @@ pub struct BlockRam<D: Synth, const A: usize> {
     _write_register: bool,
     /// The write taken by that register at the last edge, done at the next.
     _pending_write: Option<(usize, D)>,
+    /// Its Verilog asks for LUT RAM ([BlockRam::in_lut_ram]).
+    _lut_ram: bool,
 }
 
 impl<D: Synth, const A: usize> Default for BlockRam<D, A> {
@@ -111,6 +113,7 @@ impl<D: Synth, const A: usize> Default for BlockRam<D, A> {
             _memory: vec![D::default(); 1 << A],
             _write_register: false,
             _pending_write: None,
+            _lut_ram: false,
         }
     }
 }
@@ -130,6 +133,17 @@ impl<D: Synth, const A: usize> BlockRam<D, A> {
             _write_register: write_register,
             ..Default::default()
         }
+    }
+
+    /// The memory's Verilog asks for LUT RAM (`(* ram_style = "distributed" *)`): on the
+    /// ECP5 yosys builds memories of up to 32 words from LUT RAM by itself but gives one of
+    /// 64 words a whole block (the Delta sorter's cell 3 with its spare memory,
+    /// [crate::sorter::DELTA_LUT_RAM_MAX_ADDRESS_BITS], where the core already uses 202 of
+    /// the part's 208 blocks). For the ECP5 configuration only: the iCE40 has no LUT RAM.
+    /// The behaviour and every other line of the Verilog are the same.
+    pub fn in_lut_ram(mut self) -> Self {
+        self._lut_ram = true;
+        self
     }
 
     /// Test hook (fault injection, inspection): read a stored word directly.
@@ -172,6 +186,8 @@ impl<D: Synth, const A: usize> Logic for BlockRam<D, A> {
         // small are cheaper as flip-flops than as a whole block.
         let style = if A <= LOGIC_RAM_MAX_ADDRESS_BITS {
             " (* ram_style = \"logic\" *)"
+        } else if self._lut_ram {
+            " (* ram_style = \"distributed\" *)"
         } else {
             ""
         };

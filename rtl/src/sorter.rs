@@ -33,6 +33,20 @@ pub const DELTA_CELL_ADDRESS_BITS: [usize; 12] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 1
 /// Why the Delta sorter differs: on the ECP5 a one-cycle cell's memory → `HeadMoves` →
 /// `pop` → read address was the core's critical path (cell 5, 16.7 ns, session 21).
 pub const DELTA_TWO_CYCLE_READ_FROM: usize = 4;
+/// Spare address bits of the Delta sorter's cells, first to last
+/// ([SortingCell::with_spare_memory], issue 6): cells 2 to 7 have memories of twice the
+/// words they sort with, so none waits for room for a pair's strings while the pair before
+/// leaves (each cell then takes a word every cycle: the sorter's input went from 1.081
+/// cycles a word to 1.00x, docs/PERFORMANCE.md, "Spare memory"). On the ECP5 the doubled
+/// memories cost no block RAM: 18-bit words of cells 4 to 7 take one block either way
+/// (512 × 36 or 1,024 × 18), and cells 2 and 3's are LUT RAM. Cell 1 runs at one word a
+/// cycle without (its write choice); from cell 8 on a doubled memory takes twice the blocks
+/// (the core uses 202 of the part's 208) for under 0.1 % of a word each.
+pub const DELTA_SPARE_MEMORY: [usize; 12] = [0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0];
+/// The Delta sorter's memories of up to 2^this words ask for LUT RAM
+/// ([SortingCell::with_lut_ram]): cells 2 and 3, of 32 and 64 words with their spare
+/// memory. Cell 1's 8-word memories are flip-flops ([crate::block_ram::LOGIC_RAM_MAX_ADDRESS_BITS]).
+pub const DELTA_LUT_RAM_MAX_ADDRESS_BITS: usize = 6;
 /// Address bits of the cells of the iCE40-sized sorter.
 pub const SMALL_CELL_ADDRESS_BITS: [usize; 5] = [3, 4, 5, 6, 7];
 /// Address bits of the cells of the tiny sorter (the iCEBreaker's self check,
@@ -43,11 +57,14 @@ pub const SMALL_CELL_ADDRESS_BITS: [usize; 5] = [3, 4, 5, 6, 7];
 /// merger and the self check. Capacity: 8 tuples of up to 16 words (32 bytes).
 pub const TINY_CELL_ADDRESS_BITS: [usize; 3] = [4, 5, 6];
 
-/// Builds a sorter type from a list of cells: `field: address_bits`, in chain order.
+/// Builds a sorter type from a list of cells: `field: address_bits`, in chain order, where
+/// `address_bits + spare` gives a cell memories of 2^(address_bits + spare) words that sort
+/// as 2^address_bits ([SortingCell::with_spare_memory]).
 macro_rules! define_sorter {
     ($(#[$meta:meta])* $name:ident, $first:ident : $first_bits:literal,
-     [$($cell:ident <- $prev:ident : $bits:literal),*], last = $last:ident,
-     two_cycle_read_from = $two_cycle:expr, write_choice = $write_choice:expr) => {
+     [$($cell:ident <- $prev:ident : $bits:literal $(+ $spare:literal)?),*], last = $last:ident,
+     two_cycle_read_from = $two_cycle:expr, write_choice = $write_choice:expr,
+     lut_ram_max_bits = $lut_ram:expr) => {
         $(#[$meta])*
         #[derive(LogicBlock)]
         pub struct $name {
@@ -68,7 +85,7 @@ macro_rules! define_sorter {
             /// (2^(cells that sort)).
             pub capacity_tuples: Signal<Out, Bits<16>>,
             $first: SortingCell<$first_bits, { $first_bits + 1 }>,
-            $($cell: SortingCell<$bits, { $bits + 1 }>,)*
+            $($cell: SortingCell<{ $bits $(+ $spare)? }, { $bits $(+ $spare)? + 1 }>,)*
         }
 
         impl Default for $name {
@@ -84,8 +101,11 @@ macro_rules! define_sorter {
                     sort_enable: Default::default(),
                     tuples_hint: Default::default(),
                     capacity_tuples: Default::default(),
-                    $first: SortingCell::with_write_choice($first_bits >= $two_cycle, $write_choice),
-                    $($cell: SortingCell::with_write_choice($bits >= $two_cycle, $write_choice),)*
+                    $first: SortingCell::with_write_choice($first_bits >= $two_cycle, $write_choice)
+                        .with_lut_ram($first_bits <= $lut_ram),
+                    $($cell: SortingCell::with_write_choice($bits >= $two_cycle, $write_choice)
+                        .with_spare_memory(0 $(+ $spare)?)
+                        .with_lut_ram($bits $(+ $spare)? <= $lut_ram),)*
                 }
             }
         }
@@ -137,15 +157,16 @@ macro_rules! define_sorter {
 }
 
 define_sorter!(
-    /// The paper's sorter: 12 cells, capacity C = min(4096·L, 64 KB).
+    /// The paper's sorter: 12 cells, capacity C = min(4096·L, 64 KB). Cells 2 to 7 have
+    /// twice the memory they sort with ([DELTA_SPARE_MEMORY]).
     DeltaSorter,
     cell_01: 3,
     [
-        cell_02 <- cell_01: 4,
-        cell_03 <- cell_02: 5,
-        cell_04 <- cell_03: 6,
-        cell_05 <- cell_04: 7,
-        cell_06 <- cell_05: 8,
+        cell_02 <- cell_01: 4 + 1,
+        cell_03 <- cell_02: 5 + 1,
+        cell_04 <- cell_03: 6 + 1,
+        cell_05 <- cell_04: 7 + 1,
+        cell_06 <- cell_05: 8 + 1,
         cell_07 <- cell_06: 9,
         cell_08 <- cell_07: 10,
         cell_09 <- cell_08: 11,
@@ -155,7 +176,11 @@ define_sorter!(
     ],
     last = cell_12,
     two_cycle_read_from = DELTA_TWO_CYCLE_READ_FROM,
-    write_choice = true
+    write_choice = true,
+    // Cells 2 and 3's memories of 32 and 64 words (with their spare memory) in LUT RAM:
+    // yosys gives a 64-word memory a whole block by itself, and the core uses 202 of the
+    // ECP5-85's 208.
+    lut_ram_max_bits = DELTA_LUT_RAM_MAX_ADDRESS_BITS
 );
 
 define_sorter!(
@@ -170,7 +195,9 @@ define_sorter!(
     ],
     last = cell_05,
     two_cycle_read_from = REGISTERED_READ_MIN_ADDRESS_BITS,
-    write_choice = true
+    write_choice = true,
+    // The iCE40 has no LUT RAM.
+    lut_ram_max_bits = 0
 );
 
 define_sorter!(
@@ -188,7 +215,8 @@ define_sorter!(
     // (`SortingCell::with_write_choice`) the iCEBreaker's board took 4,858 of its 5,280
     // logic cells, over the 4,752 the CI allows; without it 4,712 (4,629 before the choice
     // was written). Its strings of 2 to 8 tuples lose little to the wait.
-    write_choice = false
+    write_choice = false,
+    lut_ram_max_bits = 0
 );
 
 /// A cell sorts (rather than passes) when one tuple fits in one of its memories.
@@ -528,6 +556,25 @@ mod tests {
         }
         h.cycle();
         assert_eq!(h.uut.capacity_tuples.val().index(), 2048);
+    }
+
+    /// The macro's `bits + spare` and the two tables the model and the docs use agree:
+    /// each Delta cell's memories hold 2^(bits + spare) words.
+    #[test]
+    fn delta_cells_have_the_memories_the_tables_give() {
+        use crate::memory_fault::StoredWords;
+        let mut sorter = DeltaSorter::default();
+        let words: Vec<usize> = sorter
+            .live_memories()
+            .iter()
+            .map(|m| m.memory.words())
+            .collect();
+        let expected: Vec<usize> = DELTA_CELL_ADDRESS_BITS
+            .iter()
+            .zip(DELTA_SPARE_MEMORY)
+            .flat_map(|(&bits, spare)| [1 << (bits + spare), 1 << (bits + spare)])
+            .collect();
+        assert_eq!(words, expected);
     }
 
     #[test]

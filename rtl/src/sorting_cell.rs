@@ -79,6 +79,17 @@
 //!   memory must hold one full string: `run_in × tuple_words ≤ 2^A`, as in the paper (the
 //!   last Delta cell: two 32 KB memories for strings of 2048 16-byte tuples). The sorter
 //!   only activates cells for which that holds.
+//! * **Spare memory** (issue 6, not in the paper; [SortingCell::with_spare_memory]). With
+//!   memories of exactly one string, the next pair's first string must wait whenever
+//!   neither memory has room for it while the pair before leaves: in random order the
+//!   Delta sorter's cell 2 lost 2.6 % of its cycles to that, cells 3 to 6 2.2 % down to
+//!   0.4 %, and as the chain passes each cell's stalls back to the input they added up to
+//!   the sorter's 1.081 cycles a word in. A cell built with spare memory has memories of
+//!   2^A words but sorts as a cell of 2^(A − spare) (its pass test, `capacity_words`), so
+//!   the sorter's strings and capacity stay the paper's; with one spare bit a memory holds
+//!   the string leaving and the next one arriving, and the cell takes and gives a word
+//!   every cycle (docs/PERFORMANCE.md, "Spare memory"). The Delta sorter gives it to cells
+//!   2 to 7, whose doubled memories cost the ECP5 no more block RAM ([crate::sorter]).
 //! * **Stored parity** (issue 7, not in the paper): words are stored with their low parity
 //!   line folded over their NL, DP, `last` and end-of-stream lines and unfolded as they are
 //!   read, so a line flipped in a memory leaves the cell as a parity error for the sorting
@@ -117,6 +128,18 @@ use rust_hdl::prelude::*;
 /// alone ([SortingCell]'s `Default`) and of the iCE40 sorters; the Delta sorter reads in two
 /// cycles from cell 2 on ([crate::sorter::DELTA_TWO_CYCLE_READ_FROM], session 22).
 pub const REGISTERED_READ_MIN_ADDRESS_BITS: usize = 8;
+
+/// Each side's run flags, registered (issue 6, session 27; [SortingCell]'s `run_flags`):
+/// `open`: `taken != run_in` (the side's string is not all taken; stored this way round
+/// so that the reset state, `taken` = `run_in` = 0, is all zeros); `one_left`: `taken + 1
+/// == run_in`.
+#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
+pub struct RunFlags {
+    pub open_a: Bit,
+    pub open_b: Bit,
+    pub one_left_a: Bit,
+    pub one_left_b: Bit,
+}
 
 /// What the merge side is doing.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -224,9 +247,10 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// a stream's first beat must follow a settings change by at least one cycle.
     pub run_out: Signal<Out, Bits<16>>,
     run_out_reg: DFF<Bits<16>>,
-    /// Memory words per FIFO, as a constant for the fit test.
+    /// Words of the longest string the cell is given, as a constant for the fit test:
+    /// 2^A, or less with spare memory ([SortingCell::with_spare_memory]).
     capacity_words: Constant<Bits<16>>,
-    /// The same, as an occupancy (pointer-width) value.
+    /// Memory words per FIFO, as an occupancy (pointer-width) value.
     full_level: Constant<Bits<P>>,
     memory_a: BlockRam<TupleWord, A>,
     memory_b: BlockRam<TupleWord, A>,
@@ -276,6 +300,23 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// Tuples taken from the current run of each side.
     taken_a: DFF<Bits<P>>,
     taken_b: DFF<Bits<P>>,
+    /// `taken != run_in` and `taken + 1 == run_in`, registered (issue 6): each side's "run
+    /// done" and "one tuple left" are flip-flops, not a `P`-bit comparison of `taken` with
+    /// `run_in` in front of the exhausted tests, `HeadMoves` and the readers' read enables.
+    /// That comparison was on the ECP5's critical path on four placements of five in
+    /// session 27 (cell 10's `run_out` → cell 11's memory B, 16.28 ns; cell 11's `taken_b`
+    /// → its memory A, 16.91 ns). They follow `run_in` one cycle late, as `pass_mode` does
+    /// (a stream's first beat reaches a cell no earlier); the first is stored inverted so
+    /// that the reset state (`taken` = `run_in` = 0, run done) is all zeros. Only the
+    /// two-cycle cells (the Delta sorter's, for the ECP5) use them (`registered_run_flags`):
+    /// worked out from the counters' next values they cost the iCE40 cores an adder and
+    /// two comparisons a side (the HX8K core went from 7,332 to 7,596 of its 7,680 logic
+    /// cells and the iCEBreaker's board from 4,712 to 4,803, over the CI's 4,752); in the
+    /// one-cycle cells the comparisons stay where they were and synthesis drops the flags.
+    registered_run_flags: Constant<Bit>,
+    /// One flip-flop block for the four (each block costs the rust-hdl simulation a visit
+    /// a settling pass, in the iCE40 cores too, where the flags are unused).
+    run_flags: DFF<RunFlags>,
     /// The decision of a comparing cycle, applied in the next one (issue 6: so the
     /// comparator feeds the output word and these three flip-flops only, not the merge
     /// state, `k`, `base`, `taken` and the read pointers). `lost_a`: B won, so A reads its
@@ -450,6 +491,8 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             base_b: Default::default(),
             taken_a: Default::default(),
             taken_b: Default::default(),
+            registered_run_flags: Constant::new(registered_read),
+            run_flags: Default::default(),
             lost_a: Default::default(),
             lost_b: Default::default(),
             decided_on_last: Default::default(),
@@ -515,6 +558,28 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
 impl<const A: usize, const P: usize> SortingCell<A, P> {
     /// Words each of the two FIFO memories holds.
     pub const CAPACITY_WORDS: usize = 1 << A;
+
+    /// The cell sorts as a cell of 2^(A − `spare_address_bits`) words a memory (it passes
+    /// tuples longer than that, so a sorter's strings and capacity are those of the
+    /// smaller cell) while its memories hold 2^A: room for the next pair's strings while
+    /// the pair before leaves (see the module doc, "Spare memory").
+    pub fn with_spare_memory(mut self, spare_address_bits: usize) -> Self {
+        assert!(
+            spare_address_bits < A - 2,
+            "a cell needs memories of 8 words or more"
+        );
+        self.capacity_words = Constant::new((1u64 << (A - spare_address_bits)).into());
+        self
+    }
+
+    /// With `lut_ram`, both memories' Verilog asks for LUT RAM ([BlockRam::in_lut_ram]).
+    pub fn with_lut_ram(mut self, lut_ram: bool) -> Self {
+        if lut_ram {
+            self.memory_a = std::mem::take(&mut self.memory_a).in_lut_ram();
+            self.memory_b = std::mem::take(&mut self.memory_b).in_lut_ram();
+        }
+        self
+    }
 }
 
 impl<const A: usize, const P: usize> StoredWords for SortingCell<A, P> {
@@ -579,6 +644,7 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             base_b,
             taken_a,
             taken_b,
+            run_flags,
             lost_a,
             lost_b,
             decided_on_last,
@@ -719,14 +785,20 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.unfold_b.word_in.next = self.reader_b.head.val();
         self.word_a.next = self.unfold_a.word_out.val();
         self.word_b.next = self.unfold_b.word_out.val();
-        self.run_done_a.next = self.taken_a.q.val() == self.run_in_p.val();
-        self.run_done_b.next = self.taken_b.q.val() == self.run_in_p.val();
         // Taking this side's next tuple completes its string while the other side's string
         // is already complete.
+        self.run_done_a.next = self.taken_a.q.val() == self.run_in_p.val();
+        self.run_done_b.next = self.taken_b.q.val() == self.run_in_p.val();
         self.last_of_pair_a.next =
             (self.taken_a.q.val() + 1 == self.run_in_p.val()) & self.run_done_b.val();
         self.last_of_pair_b.next =
             (self.taken_b.q.val() + 1 == self.run_in_p.val()) & self.run_done_a.val();
+        if self.registered_run_flags.val() {
+            self.run_done_a.next = !self.run_flags.q.val().open_a;
+            self.run_done_b.next = !self.run_flags.q.val().open_b;
+            self.last_of_pair_a.next = self.run_flags.q.val().one_left_a & self.run_done_b.val();
+            self.last_of_pair_b.next = self.run_flags.q.val().one_left_b & self.run_done_a.val();
+        }
         // A decision in the middle of the tuples takes effect now: the winner streams on.
         self.merge_state.next = self.state.q.val();
         if !self.decided_on_last.q.val() {
@@ -1067,6 +1139,14 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.memory_b.read_enable.next = self.reader_b.read_enable.val();
         self.reader_a.read_data.next = self.memory_a.read_data.val();
         self.reader_b.read_data.next = self.memory_b.read_data.val();
+
+        // ---- the run flags of the next cycle, from the run counters' next values
+        if self.registered_run_flags.val() {
+            self.run_flags.d.next.open_a = self.taken_a.d.val() != self.run_in_p.val();
+            self.run_flags.d.next.open_b = self.taken_b.d.val() != self.run_in_p.val();
+            self.run_flags.d.next.one_left_a = self.taken_a.d.val() + 1 == self.run_in_p.val();
+            self.run_flags.d.next.one_left_b = self.taken_b.d.val() + 1 == self.run_in_p.val();
+        }
     }
 }
 
@@ -1265,6 +1345,22 @@ mod tests {
                     begun_in_b += 1;
                 }
                 flags = now;
+                // The registered run flags are the comparisons they stand for (`run_in`
+                // does not change during a stream).
+                if c.registered_run_flags.val() {
+                    let flags = c.run_flags.q.val();
+                    for (open, one_left, taken) in [
+                        (flags.open_a, flags.one_left_a, c.taken_a.q.val()),
+                        (flags.open_b, flags.one_left_b, c.taken_b.q.val()),
+                    ] {
+                        assert_eq!(open, taken != c.run_in_p.val(), "cycle {cycle}: run flag");
+                        assert_eq!(
+                            one_left,
+                            taken + 1 == c.run_in_p.val(),
+                            "cycle {cycle}: one-left flag"
+                        );
+                    }
+                }
                 // The relations below hold between settled values: the harness settles the
                 // edge before the hook runs.
                 let markers_consumed = (c.merge_state.val() == MergeState::Compare)
@@ -1499,25 +1595,29 @@ mod tests {
     /// `strings`: how many strings of `run_in` tuples a relation has at most (plus a few
     /// tuples). With `full_strings`, a string fills a memory (tuples of a power of two
     /// words, the longest strings): the case where a pair's first string goes to whichever
-    /// memory frees first, so that stability hangs on `earlier_in_b`. Returns how many
-    /// pairs began in B.
+    /// memory frees first, so that stability hangs on `earlier_in_b`. `spare`: the cell's
+    /// spare address bits ([SortingCell::with_spare_memory]); its strings fill 2^(A −
+    /// spare) words. Returns how many pairs began in B.
     fn differential<const A: usize, const P: usize>(
         seed: u64,
         streams: usize,
         registered_read: bool,
         full_strings: bool,
         strings: usize,
+        spare: usize,
     ) -> usize {
         let mut begun_in_b = 0;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut h = Harness::new(SortingCell::<A, P>::new(registered_read));
+        let mut h =
+            Harness::new(SortingCell::<A, P>::new(registered_read).with_spare_memory(spare));
+        let string_bits = A - spare;
         for _ in 0..streams {
             let tuple_words = if full_strings {
-                1usize << rng.gen_range(0..=A.min(3))
+                1usize << rng.gen_range(0..=string_bits.min(3))
             } else {
-                rng.gen_range(1..=(1usize << A).min(6))
+                rng.gen_range(1..=(1usize << string_bits).min(6))
             };
-            let max_run = (1usize << A) / tuple_words;
+            let max_run = (1usize << string_bits) / tuple_words;
             let run_in = if full_strings {
                 max_run
             } else {
@@ -1548,7 +1648,8 @@ mod tests {
             let expect = sorting_cell_model(&input, run_in, s.key_words, s.descending);
             assert_eq!(
                 out, expect,
-                "seed {seed} shape {shape:?} run {run_in} desc {} two-cycle {registered_read}",
+                "seed {seed} shape {shape:?} run {run_in} desc {} two-cycle {registered_read} \
+                 spare {spare}",
                 s.descending
             );
         }
@@ -1559,7 +1660,7 @@ mod tests {
     fn random_differential_small_cell() {
         for registered_read in [false, true] {
             for seed in 0..30 {
-                differential::<3, 4>(seed, 6, registered_read, false, 5);
+                differential::<3, 4>(seed, 6, registered_read, false, 5, 0);
             }
         }
     }
@@ -1568,7 +1669,7 @@ mod tests {
     fn random_differential_larger_cell() {
         for registered_read in [false, true] {
             for seed in 100..115 {
-                differential::<5, 6>(seed, 4, registered_read, false, 5);
+                differential::<5, 6>(seed, 4, registered_read, false, 5, 0);
             }
         }
     }
@@ -1578,10 +1679,10 @@ mod tests {
         // Tens of strings, several in a memory at once: many pairs pending.
         for registered_read in [false, true] {
             for seed in 400..440 {
-                differential::<3, 4>(seed, 3, registered_read, false, 40);
+                differential::<3, 4>(seed, 3, registered_read, false, 40, 0);
             }
             for seed in 500..520 {
-                differential::<5, 6>(seed, 3, registered_read, false, 40);
+                differential::<5, 6>(seed, 3, registered_read, false, 40, 0);
             }
         }
     }
@@ -1624,16 +1725,110 @@ mod tests {
         // of it: ties, nulls and payloads then check that the earlier string wins.
         for registered_read in [false, true] {
             let small: usize = (200..240)
-                .map(|seed| differential::<3, 4>(seed, 6, registered_read, true, 16))
+                .map(|seed| differential::<3, 4>(seed, 6, registered_read, true, 16, 0))
                 .sum();
             let larger: usize = (300..330)
-                .map(|seed| differential::<5, 6>(seed, 4, registered_read, true, 16))
+                .map(|seed| differential::<5, 6>(seed, 4, registered_read, true, 16, 0))
                 .sum();
             assert!(
                 small > 150 && larger > 20,
                 "pairs begun in B: {small}, {larger}"
             );
         }
+    }
+
+    #[test]
+    fn random_differential_spare_memory() {
+        // Strings of half a memory, and several strings in a memory at once: the write side
+        // and the pending-pair count with room to spare.
+        for registered_read in [false, true] {
+            for seed in 600..620 {
+                differential::<4, 5>(seed, 4, registered_read, true, 16, 1);
+                differential::<4, 5>(seed, 4, registered_read, false, 20, 1);
+            }
+            for seed in 700..710 {
+                differential::<6, 7>(seed, 3, registered_read, true, 12, 1);
+                differential::<6, 7>(seed, 3, registered_read, false, 20, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cell_with_spare_memory_sorts_as_its_strings_say() {
+        // A cell of 16-word memories built to sort as an 8-word one (the Delta sorter's
+        // cell 2): a 9-word tuple would fit its memories but not its strings, so it passes;
+        // an 8-word tuple is sorted.
+        let mut h = Harness::new(SortingCell::<4, 5>::new(true).with_spare_memory(1));
+        let long: Vec<StreamTuple> = (0..6u16)
+            .map(|i| StreamTuple::new(vec![9 - i; 9], false))
+            .collect();
+        let pass = Setup {
+            tuple_words: 9,
+            key_words: 9,
+            descending: false,
+            run_in: 1,
+            sort: true,
+        };
+        assert_eq!(run_cell(&mut h, &pass, &long, Pacing::FULL_RATE).0, long);
+        assert_eq!(
+            h.uut.run_out.val().index(),
+            1,
+            "pass mode keeps the string length"
+        );
+        let eight: Vec<StreamTuple> = (0..6u16)
+            .map(|i| StreamTuple::new(vec![9 - i; 8], false))
+            .collect();
+        let sort = Setup {
+            tuple_words: 8,
+            ..pass
+        };
+        let (out, _) = run_cell_checked(&mut h, &sort, &eight, Pacing::FULL_RATE);
+        assert_eq!(out, sorting_cell_model(&eight, 1, 8, false));
+        assert_eq!(h.uut.run_out.val().index(), 2);
+    }
+
+    /// Cycles from the first to the last data word the cell takes, over the words: the
+    /// Delta sorter's cell 2 (strings of two 8-word tuples, the two-cycle read) on random
+    /// tuples, with memories of 16 words or of 32 (one spare address bit).
+    fn cell_2_input_rate<const A: usize, const P: usize>(spare: usize) -> f64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let shape = RelationShape {
+            tuples: 512,
+            tuple_words: 8,
+            key_words: 8,
+            null_probability: 0.0,
+            key_domain: 1 << 16,
+        };
+        let input = random_relation(&mut rng, shape);
+        let s = Setup {
+            tuple_words: 8,
+            key_words: 8,
+            descending: false,
+            run_in: 2,
+            sort: true,
+        };
+        let mut h = Harness::new(SortingCell::<A, P>::new(true).with_spare_memory(spare));
+        configure(&mut h.uut, &s);
+        h.cycle();
+        let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 20_000);
+        assert_eq!(
+            from_beats(&run.output, 8).unwrap(),
+            sorting_cell_model(&input, 2, 8, false)
+        );
+        let first = run.input_cycles[0];
+        let last = run.input_cycles[run.input_cycles.len() - 2];
+        (last - first + 1) as f64 / (512.0 * 8.0)
+    }
+
+    #[test]
+    fn spare_memory_lets_a_cell_take_a_word_every_cycle() {
+        // With one string a memory the writer waits for room (about 2.6 % of the cycles in
+        // random order); with twice the memory it never does.
+        let exact = cell_2_input_rate::<4, 5>(0);
+        let spare = cell_2_input_rate::<5, 6>(1);
+        eprintln!("cell 2 input: {exact:.4} cycles a word, {spare:.4} with spare memory");
+        assert!(exact > 1.01, "{exact}");
+        assert!(spare < 1.001, "{spare}");
     }
 
     #[test]

@@ -51,25 +51,25 @@ pub const RECORDED_FMAX: &[RecordedFmax] = &[
         key: "fmax_mhz_hx8k_small",
         config: EngineConfig::Small,
         synth_target: crate::synth::Target::Hx8k,
-        mhz: 58.39,
-        verilog_sha256: "c480d70206cf14c83492b6560e2ec5d906b10e08528810690f2c14c95c82b929",
+        mhz: 56.60,
+        verilog_sha256: "6d683f281a4fb4079e63e4311caa2e17ae47895bee81854dbdf7ece15c56632c",
         source: "rdbe synth --target hx8k --config small --top core (yosys 0.23, nextpnr-ice40 \
-                 0.4), 2026-11-25 (session 26), session 22's core with the sorting cells' \
-                 choice of memory for a pair's first string (nextpnr's seed; seeds 1/2/3: \
-                 61.69 / 59.76 / 58.49, mean of four 59.58 against session 22's 61.86), \
-                 docs/PERFORMANCE.md",
+                 0.4), 2026-11-25 (session 27): session 26's logic (the registered run flags \
+                 are removed in this configuration's one-cycle cells), new Verilog text \
+                 (nextpnr's seed; seeds 1/2/3: 63.39 / 58.39 / 57.11, mean of four 58.87 \
+                 against session 26's 59.58), docs/PERFORMANCE.md",
     },
     RecordedFmax {
         key: "fmax_mhz_ecp5_delta",
         config: EngineConfig::Delta,
         synth_target: crate::synth::Target::Ecp5_85,
-        mhz: 67.10,
-        verilog_sha256: "97d1b9fe077fa6ff67043e2784c6d66752bd9bca7ede08bb1010be5d90743960",
+        mhz: 62.35,
+        verilog_sha256: "f987141cdc811ee3c4451ad319692a5e2f2dfe60283d40e38f792c7f455b13c9",
         source: "rdbe synth --target ecp5-85 --config delta --top core (yosys 0.23, YoWASP \
-                 nextpnr-ecp5), 2026-11-25 (session 26), session 22's core with the sorting \
-                 cells' choice of memory for a pair's first string (nextpnr's seed; no seed \
-                 sweep: session 22's core placed at 68.77 / 69.61 / 63.98 on seeds 1/2/3), \
-                 docs/PERFORMANCE.md",
+                 nextpnr-ecp5), 2026-11-25 (session 27): spare memory in the Delta sorter's \
+                 cells 2 to 6 and registered run flags in its two-cycle cells (nextpnr's \
+                 seed; seeds 1/2: 68.44 / 62.46, mean of three 64.42; session 26's core \
+                 67.10 on nextpnr's seed, not swept), docs/PERFORMANCE.md",
     },
 ];
 
