@@ -88,6 +88,8 @@ macro_rules! define_sorter {
             $($cell: SortingCell<{ $bits $(+ $spare)? }, { $bits $(+ $spare)? + 1 }>,)*
         }
 
+        // (`bits + spare <= lut_ram_max_bits` reads as the macro's table does.)
+        #[allow(clippy::int_plus_one)]
         impl Default for $name {
             /// Cells of 2^`two_cycle_read_from` words or more read in two cycles.
             fn default() -> Self {
