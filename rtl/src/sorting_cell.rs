@@ -129,18 +129,6 @@ use rust_hdl::prelude::*;
 /// cycles from cell 2 on ([crate::sorter::DELTA_TWO_CYCLE_READ_FROM], session 22).
 pub const REGISTERED_READ_MIN_ADDRESS_BITS: usize = 8;
 
-/// Each side's run flags, registered (issue 6, session 27; [SortingCell]'s `run_flags`):
-/// `open`: `taken != run_in` (the side's string is not all taken; stored this way round
-/// so that the reset state, `taken` = `run_in` = 0, is all zeros); `one_left`: `taken + 1
-/// == run_in`.
-#[derive(Clone, Copy, Debug, PartialEq, Default, LogicStruct)]
-pub struct RunFlags {
-    pub open_a: Bit,
-    pub open_b: Bit,
-    pub one_left_a: Bit,
-    pub one_left_b: Bit,
-}
-
 /// What the merge side is doing.
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
 pub enum MergeState {
@@ -314,9 +302,10 @@ pub struct SortingCell<const A: usize, const P: usize> {
     /// cells and the iCEBreaker's board from 4,712 to 4,803, over the CI's 4,752); in the
     /// one-cycle cells the comparisons stay where they were and synthesis drops the flags.
     registered_run_flags: Constant<Bit>,
-    /// One flip-flop block for the four (each block costs the rust-hdl simulation a visit
-    /// a settling pass, in the iCE40 cores too, where the flags are unused).
-    run_flags: DFF<RunFlags>,
+    run_open_a: DFF<Bit>,
+    run_open_b: DFF<Bit>,
+    one_left_a: DFF<Bit>,
+    one_left_b: DFF<Bit>,
     /// The decision of a comparing cycle, applied in the next one (issue 6: so the
     /// comparator feeds the output word and these three flip-flops only, not the merge
     /// state, `k`, `base`, `taken` and the read pointers). `lost_a`: B won, so A reads its
@@ -492,7 +481,10 @@ impl<const A: usize, const P: usize> SortingCell<A, P> {
             taken_a: Default::default(),
             taken_b: Default::default(),
             registered_run_flags: Constant::new(registered_read),
-            run_flags: Default::default(),
+            run_open_a: Default::default(),
+            run_open_b: Default::default(),
+            one_left_a: Default::default(),
+            one_left_b: Default::default(),
             lost_a: Default::default(),
             lost_b: Default::default(),
             decided_on_last: Default::default(),
@@ -644,7 +636,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
             base_b,
             taken_a,
             taken_b,
-            run_flags,
+            run_open_a,
+            run_open_b,
+            one_left_a,
+            one_left_b,
             lost_a,
             lost_b,
             decided_on_last,
@@ -794,10 +789,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.last_of_pair_b.next =
             (self.taken_b.q.val() + 1 == self.run_in_p.val()) & self.run_done_a.val();
         if self.registered_run_flags.val() {
-            self.run_done_a.next = !self.run_flags.q.val().open_a;
-            self.run_done_b.next = !self.run_flags.q.val().open_b;
-            self.last_of_pair_a.next = self.run_flags.q.val().one_left_a & self.run_done_b.val();
-            self.last_of_pair_b.next = self.run_flags.q.val().one_left_b & self.run_done_a.val();
+            self.run_done_a.next = !self.run_open_a.q.val();
+            self.run_done_b.next = !self.run_open_b.q.val();
+            self.last_of_pair_a.next = self.one_left_a.q.val() & self.run_done_b.val();
+            self.last_of_pair_b.next = self.one_left_b.q.val() & self.run_done_a.val();
         }
         // A decision in the middle of the tuples takes effect now: the winner streams on.
         self.merge_state.next = self.state.q.val();
@@ -1141,12 +1136,10 @@ impl<const A: usize, const P: usize> Logic for SortingCell<A, P> {
         self.reader_b.read_data.next = self.memory_b.read_data.val();
 
         // ---- the run flags of the next cycle, from the run counters' next values
-        if self.registered_run_flags.val() {
-            self.run_flags.d.next.open_a = self.taken_a.d.val() != self.run_in_p.val();
-            self.run_flags.d.next.open_b = self.taken_b.d.val() != self.run_in_p.val();
-            self.run_flags.d.next.one_left_a = self.taken_a.d.val() + 1 == self.run_in_p.val();
-            self.run_flags.d.next.one_left_b = self.taken_b.d.val() + 1 == self.run_in_p.val();
-        }
+        self.run_open_a.d.next = self.taken_a.d.val() != self.run_in_p.val();
+        self.run_open_b.d.next = self.taken_b.d.val() != self.run_in_p.val();
+        self.one_left_a.d.next = self.taken_a.d.val() + 1 == self.run_in_p.val();
+        self.one_left_b.d.next = self.taken_b.d.val() + 1 == self.run_in_p.val();
     }
 }
 
@@ -1348,10 +1341,17 @@ mod tests {
                 // The registered run flags are the comparisons they stand for (`run_in`
                 // does not change during a stream).
                 if c.registered_run_flags.val() {
-                    let flags = c.run_flags.q.val();
                     for (open, one_left, taken) in [
-                        (flags.open_a, flags.one_left_a, c.taken_a.q.val()),
-                        (flags.open_b, flags.one_left_b, c.taken_b.q.val()),
+                        (
+                            c.run_open_a.q.val(),
+                            c.one_left_a.q.val(),
+                            c.taken_a.q.val(),
+                        ),
+                        (
+                            c.run_open_b.q.val(),
+                            c.one_left_b.q.val(),
+                            c.taken_b.q.val(),
+                        ),
                     ] {
                         assert_eq!(open, taken != c.run_in_p.val(), "cycle {cycle}: run flag");
                         assert_eq!(
