@@ -1787,13 +1787,17 @@ mod tests {
         assert_eq!(h.uut.run_out.val().index(), 2);
     }
 
-    /// Cycles from the first to the last data word the cell takes, over the words: the
-    /// Delta sorter's cell 2 (strings of two 8-word tuples, the two-cycle read) on random
-    /// tuples, with memories of 16 words or of 32 (one spare address bit).
-    fn cell_2_input_rate<const A: usize, const P: usize>(spare: usize) -> f64 {
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
+    /// `tuples` random 16-byte tuples (8 words, the whole tuple as key, ascending) through
+    /// `cell` at full rate in strings of `run_in`, checked against the model.
+    fn full_key_run<const A: usize, const P: usize>(
+        cell: SortingCell<A, P>,
+        tuples: usize,
+        run_in: usize,
+        seed: u64,
+    ) -> crate::harness::StreamRun {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let shape = RelationShape {
-            tuples: 512,
+            tuples,
             tuple_words: 8,
             key_words: 8,
             null_probability: 0.0,
@@ -1804,17 +1808,26 @@ mod tests {
             tuple_words: 8,
             key_words: 8,
             descending: false,
-            run_in: 2,
+            run_in,
             sort: true,
         };
-        let mut h = Harness::new(SortingCell::<A, P>::new(true).with_spare_memory(spare));
+        let mut h = Harness::new(cell);
         configure(&mut h.uut, &s);
         h.cycle();
-        let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 20_000);
+        let run = h.run_stream(&to_beats(&input), Pacing::FULL_RATE, 40 * tuples as u64);
         assert_eq!(
             from_beats(&run.output, 8).unwrap(),
-            sorting_cell_model(&input, 2, 8, false)
+            sorting_cell_model(&input, run_in, 8, false)
         );
+        run
+    }
+
+    /// Cycles from the first to the last data word the cell takes, over the words: the
+    /// Delta sorter's cell 2 (strings of two 8-word tuples, the two-cycle read) on random
+    /// tuples, with memories of 16 words or of 32 (one spare address bit).
+    fn cell_2_input_rate<const A: usize, const P: usize>(spare: usize) -> f64 {
+        let cell = SortingCell::<A, P>::new(true).with_spare_memory(spare);
+        let run = full_key_run(cell, 512, 2, 11);
         let first = run.input_cycles[0];
         let last = run.input_cycles[run.input_cycles.len() - 2];
         (last - first + 1) as f64 / (512.0 * 8.0)
@@ -1834,31 +1847,8 @@ mod tests {
     #[test]
     fn steady_state_is_one_word_per_cycle() {
         // 16-byte tuples (8 words), strings of 1 (cell 1 of the Delta sorter), random keys.
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
         let n = 200;
-        let shape = RelationShape {
-            tuples: n,
-            tuple_words: 8,
-            key_words: 8,
-            null_probability: 0.0,
-            key_domain: 1 << 16,
-        };
-        let input = random_relation(&mut rng, shape);
-        let s = Setup {
-            tuple_words: 8,
-            key_words: 8,
-            descending: false,
-            run_in: 1,
-            sort: true,
-        };
-        let mut h = Harness::new(SortingCell::<3, 4>::default());
-        configure(&mut h.uut, &s);
-        let beats = to_beats(&input);
-        let run = h.run_stream(&beats, Pacing::FULL_RATE, 10_000);
-        assert_eq!(
-            from_beats(&run.output, 8).unwrap(),
-            sorting_cell_model(&input, 1, 8, false)
-        );
+        let run = full_key_run(SortingCell::<3, 4>::default(), n, 1, 7);
         // Output words leave back to back: the span from the first to the last data word
         // equals the word count (no bubble at all), the target allows one per tuple.
         let first = run.output_cycles[0];
